@@ -1,0 +1,76 @@
+"""Seeded network trouble in front of the SOAP endpoint: latency, 5xx, Faults, drops, stalls.
+
+Drops and stalls happen after the operation ran, as on a real network: the send went out
+but its answer never arrived. Errors and Faults happen before it, so nothing was done.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from .soap import SoapApp, XML_HEADERS, fault_body
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    fail_rate: float = 0.0  # HTTP 500 or 503 with no SOAP body
+    fault_rate: float = 0.0  # a SOAP Fault
+    drop_rate: float = 0.0  # the connection closes in the middle of the body
+    slow_rate: float = 0.0  # the answer comes after `slow_seconds`, past a client's timeout
+    slow_seconds: float = 35.0
+    seed: int = 7
+
+    @property
+    def any(self) -> bool:
+        return any((self.latency_ms, self.jitter_ms, self.fail_rate, self.fault_rate, self.drop_rate, self.slow_rate))
+
+
+class FaultyApp:
+    """Wraps `SoapApp`; SOAP POSTs draw their fate from one seeded generator."""
+
+    def __init__(self, app: SoapApp, config: FaultConfig):
+        self.app = app
+        self.config = config
+        self.random = random.Random(config.seed)
+        self.lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+
+    def _draw(self) -> tuple[str, float]:
+        c = self.config
+        with self.lock:
+            delay = max(0.0, c.latency_ms + self.random.uniform(-c.jitter_ms, c.jitter_ms)) / 1000
+            roll = self.random.random()
+            fate = "ok"
+            for name, rate in (("fail", c.fail_rate), ("fault", c.fault_rate), ("drop", c.drop_rate), ("slow", c.slow_rate)):
+                if roll < rate:
+                    fate = name
+                    break
+                roll -= rate
+            self.injected[fate] += 1
+        return fate, delay
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] != "POST" or environ.get("PATH_INFO", "").startswith("/_sim/"):
+            return self.app(environ, start_response)
+        fate, delay = self._draw()
+        time.sleep(delay)
+        if fate == "fail":
+            status = self.random.choice(["500 Internal Server Error", "503 Service Unavailable"])
+            start_response(status, [("Content-Type", "text/html"), ("Content-Length", "21")])
+            return [b"<h1>Server Error</h1>"]
+        if fate == "fault":
+            body = fault_body("The service is temporarily unable to process the request.", "s:Server")
+            start_response("500 Internal Server Error", XML_HEADERS + [("Content-Length", str(len(body)))])
+            return [body]
+        status, body = self.app.handle_soap(environ)
+        if fate == "slow":
+            time.sleep(self.config.slow_seconds)
+        start_response(status, XML_HEADERS + [("Content-Length", str(len(body)))])
+        if fate == "drop":
+            return [body[: len(body) // 2]]  # fewer bytes than promised: the server closes the connection
+        return [body]

@@ -1,0 +1,291 @@
+"""A seeded account history, held as numpy columns and expanded only when asked.
+
+Nothing per recipient is stored: a recipient's number and the course of its delivery status
+are pure functions of (seed, message id, row), so a million-record history costs a few dozen
+megabytes, a page costs microseconds a row, and every answer is the same on every run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .. import text as sms_text
+
+WEEK = 7 * 86400
+FIRST_MESSAGE_ID = 10_000_000
+OUT, IN = 2, 1
+OTP, TRANSACTIONAL, CAMPAIGN, REPLY, OPT_OUT, INBOUND = range(6)
+LINES = ("10002188", "50001234", "30001111")  # index 2 is the inactive line
+SERVICE_LINE, PROMO_LINE = 0, 1
+
+# Operators by the three digits after the leading 0; weights of the simulated subscriber mix.
+OPERATOR_PREFIXES = {
+    "MCI": (910, 911, 912, 913, 914, 915, 916, 917, 918, 919, 990, 991, 992, 993, 994),
+    "Irancell": (901, 902, 903, 904, 905, 930, 933, 935, 936, 937, 938, 939, 941),
+    "Rightel": (920, 921, 922, 923),
+    "MVNO": (998, 999),
+}
+OPERATOR_WEIGHTS = (0.55, 0.35, 0.07, 0.03)
+DELIVERY_RATE = np.array([0.93, 0.90, 0.85, 0.80, 0.75])  # by operator index; last: unknown prefix
+BLACKLIST_RATE = 0.04
+# Where the undelivered rest ends, as (status, weight); 5 here means "never leaves the telecom".
+FAILURES = ((2, 0.45), (3, 0.08), (6, 0.07), (9, 0.08), (11, 0.08), (4, 0.04), (8, 0.04), (10, 0.03), (5, 0.13))
+SETTLES_AT_QUEUE = (6, 7, 10, 11)  # outcomes decided before the telecom holds the message
+NOT_SENT = (10, 11)
+
+CAMPAIGN_TEXTS = (
+    "حراج زمستانه مدیا شاپ! تا ۴۰٪ تخفیف فقط تا جمعه.\nلغو۱۱",
+    "مشتری گرامی، به مناسبت یلدا همه محصولات با ارسال رایگان. کد تخفیف: YALDA\nmediashop.ir\nلغو۱۱",
+    "باشگاه مشتریان مدیا شاپ: امتیازهای شما تا پایان ماه معتبر است. با خرید بالای ۵۰۰ هزار تومان "
+    "دو برابر امتیاز بگیرید و در قرعه کشی سفر کیش شرکت کنید.\nلغو۱۱",
+    "نوروز مبارک! به پاس همراهی شما، کد تخفیف NOWRUZ را در سبد خرید وارد کنید و تا ۳۰٪ تخفیف بگیرید. "
+    "این کد تا ۱۳ فروردین و برای همه دسته ها معتبر است. ارسال رایگان برای سفارش های بالای ۳۰۰ هزار تومان. "
+    "برای دیدن محصولات به mediashop.ir سر بزنید.\nلغو۱۱",
+    "Media Shop winter sale: up to 40% off until Friday. mediashop.ir  Stop: 11",
+    "فروش ویژه کالای دیجیتال امروز از ساعت ۱۸.\nلغو۱۱",
+)
+OTP_TEXTS = ("کد تایید شما: {code}\nمدیا شاپ", "Your Media Shop code: {code}")
+TRANSACTIONAL_TEXTS = (
+    "سفارش {code} شما ارسال شد. پیگیری: mediashop.ir/t",
+    "Order {code} has shipped. Track: mediashop.ir/t",
+)
+REPLY_TEXTS = ("ممنون", "قیمت چنده؟", "کی تموم میشه؟", "ارسال به شهرستان دارید؟")
+OPT_OUT_TEXTS = ("لغو", "11", "لغو۱۱", "۱۱")
+INBOUND_TEXTS = ("سلام، کد رو نگرفتم", "سفارشم کی میرسه؟", "hi")
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def stable_hash(seed: int, *keys) -> np.ndarray:
+    """A 64-bit hash of the seed and integer keys (arrays broadcast), the same on every run."""
+    h = _splitmix(np.asarray([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    for key in keys:
+        h = _splitmix(h ^ np.asarray(key).astype(np.uint64))
+    return h
+
+
+def unit(h: np.ndarray, salt: int) -> np.ndarray:
+    """A uniform float in [0, 1) drawn from hash `h`; different salts give independent draws."""
+    return (_splitmix(h ^ np.uint64(salt)) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _prefix_tables() -> tuple[np.ndarray, np.ndarray]:
+    operator_of = np.full(1000, len(OPERATOR_PREFIXES), dtype=np.int8)
+    draw = []
+    for index, (prefixes, weight) in enumerate(zip(OPERATOR_PREFIXES.values(), OPERATOR_WEIGHTS)):
+        operator_of[list(prefixes)] = index
+        draw += [(p, weight / len(prefixes)) for p in prefixes]
+    cumulative = np.cumsum([w for _, w in draw])
+    return operator_of, np.array([p for p, _ in draw]), cumulative / cumulative[-1]
+
+
+OPERATOR_OF_PREFIX, _DRAW_PREFIX, _DRAW_CUMULATIVE = _prefix_tables()
+
+
+def recipient_numbers(seed: int, message_id, row) -> np.ndarray:
+    """The mobile numbers (as int 9xxxxxxxxx) of history recipients."""
+    h = stable_hash(seed, message_id, row)
+    prefix = _DRAW_PREFIX[np.searchsorted(_DRAW_CUMULATIVE, unit(h, 1), side="right")]
+    return prefix.astype(np.int64) * 10_000_000 + (h % np.uint64(10_000_000)).astype(np.int64)
+
+
+def is_blacklisted(seed: int, numbers) -> np.ndarray:
+    return unit(stable_hash(seed ^ 0xB1AC, numbers), 0) < BLACKLIST_RATE
+
+
+def delivery_statuses(seed: int, message_id, row, numbers, bulk, parts, age) -> np.ndarray:
+    """The status GetBatchDelivery reports for each recipient `age` seconds after the send.
+
+    -5 in the first minute, then -4 or 0 while queued, 5 once the telecom holds it, then the
+    final status within hours; -3 once the send is older than a week.
+    """
+    h = stable_hash(seed, message_id, row)
+    numbers = np.asarray(numbers, dtype=np.int64)
+    operator = OPERATOR_OF_PREFIX[(numbers // 10_000_000) % 1000]
+    p_deliver = DELIVERY_RATE[operator] - 0.03 * (np.asarray(parts) - 1) * np.asarray(bulk)
+    u = unit(h, 2)
+    failure_cdf = np.cumsum([w for _, w in FAILURES])
+    failure_codes = np.array([s for s, _ in FAILURES])
+    rest = (u - p_deliver) / (1 - p_deliver)
+    failed = failure_codes[np.minimum(np.searchsorted(failure_cdf, rest, side="right"), len(FAILURES) - 1)]
+    final = np.where(u < p_deliver, 1, failed)
+    final = np.where(np.asarray(bulk) & is_blacklisted(seed, numbers), 7, final)
+
+    queued_until = 60 + unit(h, 3) * 600
+    held_for = -np.log1p(-unit(h, 4)) * 3600
+    final_at = np.where(np.isin(final, SETTLES_AT_QUEUE), queued_until, queued_until + held_for)
+    age = np.asarray(age, dtype=np.float64)
+    queued = np.where(unit(h, 5) < 0.3, -4, 0)
+    status = np.select(
+        [age < 60, age < queued_until, age < final_at, age >= WEEK],
+        [-5, queued, 5, -3],
+        default=final,
+    )
+    return status.astype(np.int32)
+
+
+def final_not_sent(seed: int, message_id, row, numbers, bulk, parts) -> np.ndarray:
+    """True for recipients whose send ends as not sent (10 or 11): they count in NotSent."""
+    settled = delivery_statuses(seed, message_id, row, numbers, bulk, parts, WEEK - 1)
+    return np.isin(settled, NOT_SENT)
+
+
+def _text_table(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    infos = [sms_text.analyze(t.format(code="12345")) for t in texts]
+    return np.array([i.parts for i in infos], dtype=np.int8), np.array([i.lang == "FA" for i in infos])
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    seed: int = 7
+    days: int = 90
+    messages: int = 20_000
+    received_share: float = 0.08
+    campaign_share: float = 0.3  # of sent records, each a chunk of up to 100 recipients
+
+
+class History:
+    """The columns of every history record, oldest first; message id = FIRST_MESSAGE_ID + row."""
+
+    def __init__(self, config: HistoryConfig, now: float):
+        self.config = config
+        self.now = now
+        rng = np.random.default_rng(config.seed)
+        n_received = int(config.messages * config.received_share)
+        n_sent = config.messages - n_received
+        n_chunks = int(n_sent * config.campaign_share)
+        start = now - config.days * 86400
+
+        chunk_t, chunk_n, chunk_line, chunk_text, chunk_campaign = self._campaigns(rng, n_chunks, start, now)
+        n_single = n_sent - len(chunk_t)
+        single_kind = np.where(rng.random(n_single) < 0.6, OTP, TRANSACTIONAL)
+        single_t = rng.uniform(start, now - 120, n_single)
+
+        n_replies = int(n_received * 0.7) if len(chunk_t) else 0
+        source = rng.integers(0, max(len(chunk_t), 1), n_replies)
+        reply_t = np.minimum(chunk_t[source] + rng.exponential(3 * 3600, n_replies), now - 1) if n_replies else np.zeros(0)
+        reply_kind = np.where(rng.random(n_replies) < 0.4, OPT_OUT, REPLY)
+        n_inbound = n_received - n_replies
+        inbound_t = rng.uniform(start, now - 1, n_inbound)
+
+        kind = np.concatenate([np.full(len(chunk_t), CAMPAIGN), single_kind, reply_kind, np.full(n_inbound, INBOUND)])
+        t = np.concatenate([chunk_t, single_t, reply_t, inbound_t])
+        order = np.argsort(t, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+
+        self.t = t[order].astype(np.int64)
+        self.kind = kind[order].astype(np.int8)
+        n = len(order)
+        self.direction = np.where(self.kind >= REPLY, IN, OUT).astype(np.int8)
+        recipients = np.concatenate([chunk_n, np.ones(n_single), np.zeros(n_received)])
+        self.recipients = recipients[order].astype(np.int16)
+        line = np.concatenate([chunk_line, np.full(n_single, SERVICE_LINE), chunk_line[source] if n_replies else [],
+                               np.full(n_inbound, SERVICE_LINE)])
+        self.line = line[order].astype(np.int8)
+        template = np.concatenate([
+            chunk_text,
+            rng.integers(0, 2, n_single),
+            rng.integers(0, 1000, n_replies) % np.where(reply_kind == OPT_OUT, len(OPT_OUT_TEXTS), len(REPLY_TEXTS)),
+            rng.integers(0, len(INBOUND_TEXTS), n_inbound),
+        ])
+        self.template = template[order].astype(np.int16)
+        campaign = np.concatenate([chunk_campaign, np.full(n_single + n_received, -1)])
+        self.campaign = campaign[order].astype(np.int32)
+        # Who wrote a received message: a campaign recipient replying, or any number.
+        peer = np.zeros(n, dtype=np.int64)
+        if n_replies:
+            source_id = FIRST_MESSAGE_ID + rank[source]
+            rows = (rng.random(n_replies) * chunk_n[source]).astype(np.int64)
+            peer[rank[n_sent:n_sent + n_replies]] = recipient_numbers(config.seed, source_id, rows)
+        if n_inbound:
+            peer[rank[n_sent + n_replies:]] = recipient_numbers(config.seed ^ 0x1B, np.arange(n_inbound), 0)
+        self.peer = peer
+        age = now - self.t
+        self.read = np.where(self.direction == IN, rng.random(n) < np.where(age > 2 * 86400, 0.9, 0.3), False)
+        self.parts, self.persian = self._text_columns()
+        self.not_sent = self._count_not_sent()
+
+    @staticmethod
+    def _campaigns(rng, n_chunks: int, start: float, now: float):
+        sizes = []
+        while sum(sizes) < n_chunks:
+            sizes.append(int(rng.integers(5, 61)))
+        if sizes:
+            sizes[-1] -= sum(sizes) - n_chunks
+            sizes = [s for s in sizes if s > 0]
+        times, counts, lines, texts, ids = [], [], [], [], []
+        for campaign, size in enumerate(sizes):
+            day = start + rng.integers(0, max(int((now - start) // 86400), 1)) * 86400
+            begin = min(day + rng.uniform(9, 20) * 3600, now - size * 3 - 120)
+            last = int(rng.integers(1, 101))
+            times.append(begin + 3.0 * np.arange(size))
+            counts.append(np.r_[np.full(size - 1, 100), last])
+            lines += [PROMO_LINE if rng.random() < 0.8 else SERVICE_LINE] * size
+            texts += [int(rng.integers(0, len(CAMPAIGN_TEXTS)))] * size
+            ids += [campaign] * size
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+        return cat(times), cat(counts), np.array(lines, dtype=np.int8), np.array(texts), np.array(ids)
+
+    def _text_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        parts = np.ones(len(self.t), dtype=np.int8)
+        persian = np.ones(len(self.t), dtype=bool)
+        for kind, texts in ((CAMPAIGN, CAMPAIGN_TEXTS), (OTP, OTP_TEXTS), (TRANSACTIONAL, TRANSACTIONAL_TEXTS)):
+            mask = self.kind == kind
+            table_parts, table_fa = _text_table(texts)
+            parts[mask] = table_parts[self.template[mask]]
+            persian[mask] = table_fa[self.template[mask]]
+        return parts, persian
+
+    def _count_not_sent(self, block: int = 20_000) -> np.ndarray:
+        not_sent = np.zeros(len(self.t), dtype=np.int16)
+        for begin in range(0, len(self.t), block):
+            index = np.arange(begin, min(begin + block, len(self.t)))
+            index = index[self.recipients[index] > 0]
+            if len(index) == 0:
+                continue
+            owner, row = self.expand(index)
+            flags = final_not_sent(self.config.seed, FIRST_MESSAGE_ID + owner, row, self.numbers(owner, row),
+                                   self.kind[owner] == CAMPAIGN, self.parts[owner])
+            not_sent[index] = np.bincount(owner - begin, weights=flags, minlength=block)[index - begin]
+        return not_sent
+
+    def expand(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(record, row) for every recipient of the given sent records."""
+        counts = self.recipients[index].astype(np.int64)
+        owner = np.repeat(index, counts)
+        starts = np.cumsum(counts) - counts
+        row = np.arange(counts.sum()) - np.repeat(starts, counts)
+        return owner, row
+
+    def numbers(self, owner: np.ndarray, row: np.ndarray) -> np.ndarray:
+        return recipient_numbers(self.config.seed, FIRST_MESSAGE_ID + owner, row)
+
+    def statuses(self, owner: np.ndarray, row: np.ndarray, now: float) -> np.ndarray:
+        return delivery_statuses(self.config.seed, FIRST_MESSAGE_ID + owner, row, self.numbers(owner, row),
+                                 self.kind[owner] == CAMPAIGN, self.parts[owner], now - self.t[owner])
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @cached_property
+    def newest_first(self) -> dict[int, np.ndarray]:
+        """Record indices of each direction, newest first: the order GetMessages pages in."""
+        return {d: np.flatnonzero(self.direction == d)[::-1] for d in (IN, OUT)}
+
+    def content(self, i: int) -> str:
+        kind, template = int(self.kind[i]), int(self.template[i])
+        code = int(stable_hash(self.config.seed, FIRST_MESSAGE_ID + i)[0] % np.uint64(900_000)) + 100_000
+        table = {CAMPAIGN: CAMPAIGN_TEXTS, OTP: OTP_TEXTS, TRANSACTIONAL: TRANSACTIONAL_TEXTS,
+                 REPLY: REPLY_TEXTS, OPT_OUT: OPT_OUT_TEXTS, INBOUND: INBOUND_TEXTS}[kind]
+        return table[template].format(code=code)

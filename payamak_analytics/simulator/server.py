@@ -1,0 +1,64 @@
+"""Serving the simulator with waitress, in the background for tests and notebooks or in the
+foreground for `payamak simulate`."""
+from __future__ import annotations
+
+import threading
+
+from waitress.server import create_server
+
+from .faults import FaultConfig, FaultyApp
+from .soap import SERVICE_PATH, SoapApp
+from .world import World, WorldConfig
+
+
+class Simulator:
+    """A local panel on loopback. Use as a context manager; `wsdl_url` is what clients load.
+
+    >>> with Simulator(admin=True) as sim:
+    ...     client = PanelClient("demo", "demo", wsdl=sim.wsdl_url)
+    """
+
+    def __init__(self, world: World | WorldConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                 faults: FaultConfig | None = None, admin: bool = False, threads: int = 8):
+        self.world = world if isinstance(world, World) else World(world)
+        app = SoapApp(self.world, admin=admin)
+        self.faults = FaultyApp(app, faults) if faults and faults.any else None
+        self._server = create_server(self.faults or app, host=host, port=port, threads=threads,
+                                     clear_untrusted_proxy_headers=True, ident="SendService-simulator")
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = self._server.effective_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._server.effective_port}{SERVICE_PATH}"
+
+    @property
+    def wsdl_url(self) -> str:
+        return self.url + "?wsdl"
+
+    def serve_forever(self) -> None:
+        try:
+            self._server.run()
+        finally:
+            self.stop()
+
+    def start(self) -> "Simulator":
+        self._thread = threading.Thread(target=self._server.run, name="payamak-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
+        self._server.close()
+        for channel in list(self._server._map.values()):
+            channel.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
