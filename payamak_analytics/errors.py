@@ -1,0 +1,71 @@
+"""One error type for everything the service or this toolkit refuses, carrying the code.
+
+Catch `PayamakError` for all of them; the subclasses say what kind of thing to fix. Every
+message says what to do next, in English (`message_en`) and Persian (`message_fa`).
+"""
+from __future__ import annotations
+
+
+class PayamakError(Exception):
+    def __init__(self, message_en: str, message_fa: str = "", *, operation: str = "", code: int | None = None):
+        super().__init__(message_en)
+        self.operation = operation
+        self.code = code
+        self.message_en = message_en
+        self.message_fa = message_fa
+
+    def __str__(self) -> str:
+        where = f"{self.operation}: " if self.operation else ""
+        code = f" (code {self.code})" if self.code is not None else ""
+        return f"{where}{self.message_en}{code}"
+
+
+class InputError(PayamakError, ValueError):
+    """Refused before anything was sent: a bad number, an empty text, too many recipients."""
+
+
+class CredentialsError(PayamakError):
+    """The user name or password is wrong."""
+
+
+class AccountStateError(PayamakError):
+    """The account is inactive or blocked."""
+
+
+class SenderLineError(PayamakError):
+    """The sender line is not the account's, or is inactive."""
+
+
+class LimitError(PayamakError):
+    """A daily or per-call limit was reached."""
+
+
+class CreditError(PayamakError):
+    """Not enough credit for this send."""
+
+
+class ContentError(PayamakError):
+    """The text contains filtered words."""
+
+
+class NotFoundError(PayamakError):
+    """No send or message with this id (or its report has gone)."""
+
+
+class ServiceUnavailableError(PayamakError):
+    """The panel is updating, its web service is off, or it could not reach the telecom."""
+
+
+class UnsupportedOperationError(PayamakError):
+    """This deployment of the service does not have the operation."""
+
+
+class TransportError(PayamakError):
+    """The network or the server failed: no usable answer came back."""
+
+
+class SendOutcomeUnknownError(TransportError):
+    """A send left this machine but no answer came back: it may or may not have gone out.
+
+    Never resend blindly: check the account's sent messages (GetMessages) first.
+    """
