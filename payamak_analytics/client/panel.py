@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..wsdl import WSDL_PATH
 from .pages import MESSAGE_COLUMNS, delivery_columns, message_columns, messages_frame, response_element
-from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendResult
+from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
 from .safety import Secret, install_log_redaction, read_retrying
 
 log = logging.getLogger("payamak_analytics.client")
@@ -309,6 +309,11 @@ class PanelClient:
         return [n for n in _SPLIT.split(answer) if n]
 
     # --- sending --------------------------------------------------------------------------
+    def plan_send(self, from_number, to_numbers, text: str) -> SendPlan:
+        """Check a send without making it: numbers normalised, text counted. Raises InputError."""
+        line, numbers, text = self._line(from_number), self._recipients(to_numbers), self._text(text)
+        return SendPlan(line, numbers, text, sms_text.analyze(text))
+
     def send_sms(self, from_number, to_numbers, text: str, *, flash: bool = False) -> SendResult:
         """Send one text to 1..100 numbers; the result has a rec id per recipient for get_delivery."""
         line, numbers = self._line(from_number), self._recipients(to_numbers)
@@ -394,10 +399,9 @@ class PanelClient:
     # --- messages -------------------------------------------------------------------------
     def get_messages(self, message_type, from_numbers=(), index: int = 1, count: int = MESSAGES_PAGE) -> list[Message]:
         """One page of sent or received messages, newest first; `index` starts at 1."""
-        answer = self._call("GetMessages", {
+        return self._message_list("GetMessages", {
             "messageType": self._message_type(message_type), "fromNumbers": self._lines(from_numbers),
             "index": self._whole(index, "index", 1), "count": self._whole(count, "count", 1, MESSAGES_PAGE)})
-        return self._messages(answer, "GetMessages")
 
     def get_messages_by_date_range(self, message_type, from_date: datetime, to_date: datetime, from_numbers=()) -> list[Message]:
         """All messages between two times (Tehran time when no zone is given); no paging."""
@@ -406,18 +410,22 @@ class PanelClient:
             if not isinstance(value, datetime):
                 raise InputError(f"{name} must be a datetime, not {value!r}.", "تاریخ نامعتبر است")
             dates.append(value.astimezone(TEHRAN).replace(tzinfo=None) if value.tzinfo else value)
-        answer = self._call("GetMessagesByDateRange", {
+        return self._message_list("GetMessagesByDateRange", {
             "messageType": self._message_type(message_type), "fromNumbers": self._lines(from_numbers),
             "fromDate": dates[0], "toDate": dates[1]})
-        return self._messages(answer, "GetMessagesByDateRange")
 
-    def _messages(self, answer, operation: str) -> list[Message]:
-        if answer is None:
+    def _message_list(self, operation: str, params: dict) -> list[Message]:
+        columns = self._message_columns(operation, self._call(operation, params, raw=True))
+        return [Message.from_texts(dict(zip(columns, row))) for row in zip(*columns.values())]
+
+    @staticmethod
+    def _message_columns(operation: str, raw: bytes) -> dict[str, list]:
+        columns = message_columns(raw, operation)
+        if columns is None:  # the service answers nil, not an empty list, when it refuses
             raise PayamakError("The service returned no list: the user name or password is wrong, or the account "
                                "is inactive. Check PAYAMAK_USERNAME and PAYAMAK_PASSWORD.",
                                "فهرستی برنگشت؛ نام کاربری یا رمز عبور را بررسی کنید", operation=operation)
-        items = answer if isinstance(answer, list) else answer.MessageInfo  # zeep unwraps one-child arrays
-        return [_message(info) for info in items]
+        return columns
 
     def messages_page(self, message_type, from_numbers=(), index: int = 1, count: int = MESSAGES_PAGE) -> MessagePage:
         """One page as a typed DataFrame, read from the raw answer (the fast path for bulk reads)."""
@@ -425,10 +433,8 @@ class PanelClient:
         raw = self._call("GetMessages", {
             "messageType": self._message_type(message_type), "fromNumbers": self._lines(from_numbers),
             "index": self._whole(index, "index", 1), "count": self._whole(count, "count", 1, MESSAGES_PAGE)}, raw=True)
-        columns = message_columns(raw)
-        if columns is None:
-            self._messages(None, "GetMessages")
-        return MessagePage(index, messages_frame(columns), time.perf_counter() - started, raw)
+        return MessagePage(index, messages_frame(self._message_columns("GetMessages", raw)),
+                           time.perf_counter() - started, raw)
 
     def iter_messages(self, message_type, from_numbers=(), page_size: int = MESSAGES_PAGE, start: int = 1) -> Iterator[MessagePage]:
         """Every page of sent or received messages, newest first; stops after the first short page."""
@@ -481,19 +487,3 @@ class PanelClient:
         """The service's echo: answers `number`; a cheap check that the service is up."""
         return self._call("Dummy", {"number": self._whole(number, "number", -2**31, 2**31 - 1)})
 
-
-def _message(info) -> Message:
-    get = lambda name: getattr(info, name, None)  # noqa: E731  (fields missing on the 2020 service)
-    when = get("ActionDateTime")
-    if when is not None:
-        when = when.astimezone(TEHRAN) if when.tzinfo else when.replace(tzinfo=TEHRAN)
-    return Message(
-        message_id=get("MessageId"), action_datetime=when,
-        message_type=codes.enum_name("SMSDirectionType", get("MessageType")),
-        sender=get("Sender"), receiver=get("Receiver"), content=get("Content"), pages=get("Pages"),
-        lang=codes.enum_name("SMSLang", get("Lang")), flash=get("Flash"), count=get("Count"), sent=get("Sent"),
-        not_sent=get("NotSent"), status=codes.enum_name("SMSStatus", get("Status")),
-        send_status=codes.enum_name("SMSSendStatus", get("SendStatus")),
-        send_method=codes.enum_name("SMSSendMethod", get("SendMethod")), cost=get("Cost"), tariff=get("Tariff"),
-        title=get("Title"), desc=get("Desc"), is_read=get("IsRead"), money_is_refunded=get("MoneyIsRefunded"),
-        user_id=get("UserId"))

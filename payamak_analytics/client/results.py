@@ -7,8 +7,29 @@ from decimal import Decimal
 
 import pandas as pd
 
-from ..codes import DeliveryStatus, delivery_status
+from zoneinfo import ZoneInfo
+
+from ..codes import DeliveryStatus, delivery_status, enum_name
 from ..phone import operator
+from ..text import TextInfo
+from .pages import BOOL_COLUMNS, DECIMAL_COLUMNS, ENUM_COLUMNS, INT_COLUMNS
+
+TEHRAN = ZoneInfo("Asia/Tehran")
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """A checked send that has not gone out: what it would cost."""
+
+    from_number: str
+    numbers: list[str]
+    text: str
+    text_info: TextInfo
+
+    @property
+    def messages(self) -> int:
+        """SMS parts the send takes: parts x recipients."""
+        return self.text_info.parts * len(self.numbers)
 
 
 @dataclass(frozen=True)
@@ -108,6 +129,28 @@ class Message:
     is_read: bool | None
     money_is_refunded: bool | None
     user_id: int | None
+
+    @classmethod
+    def from_texts(cls, texts: dict[str, str | None]) -> "Message":
+        """A record from the text of its fields (column name -> text, None for nil or missing)."""
+        values = {}
+        for column, text in texts.items():
+            if text is None:
+                values[column] = None
+            elif column in INT_COLUMNS:
+                values[column] = int(text)
+            elif column in DECIMAL_COLUMNS:
+                values[column] = Decimal(text)
+            elif column in BOOL_COLUMNS:
+                values[column] = text.strip().lower() in ("true", "1")
+            elif column in ENUM_COLUMNS:
+                values[column] = enum_name(ENUM_COLUMNS[column], text)
+            elif column == "action_datetime":
+                when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+                values[column] = when.astimezone(TEHRAN) if when.tzinfo else when.replace(tzinfo=TEHRAN)
+            else:
+                values[column] = text
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,8 @@ class Simulator:
         return self.url + "?wsdl"
 
     def serve_forever(self) -> None:
-        try:
-            self._server.run()
-        finally:
-            self.stop()
+        """Serve in this thread until interrupted (Ctrl-C)."""
+        self._server.run()
 
     def start(self) -> "Simulator":
         self._thread = threading.Thread(target=self._server.run, name="payamak-simulator", daemon=True)
@@ -49,13 +47,18 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        """Close the listening socket and every connection from inside the server's own loop."""
+        if self._thread is None:
+            return
+
+        def close_all() -> None:
+            for channel in list(self._server._map.values()):
+                channel.close()
+
+        self._server.trigger.pull_trigger(close_all)
+        self._thread.join(timeout=5)
+        self._thread = None
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
-        self._server.close()
-        for channel in list(self._server._map.values()):
-            channel.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> "Simulator":
         return self.start()

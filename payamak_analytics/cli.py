@@ -1,0 +1,157 @@
+"""The `payamak` command: the simulator, the demo, and the account's everyday questions.
+
+Credentials come from PAYAMAK_USERNAME / PAYAMAK_PASSWORD (environment or .env); the service
+from PAYAMAK_WSDL / PAYAMAK_ENDPOINT, else the real one. Errors print as one line with the
+code, and the exit status is 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from .client import PanelClient
+from .errors import PayamakError
+
+MESSAGE_COLUMNS = ["message_id", "action_datetime", "sender", "receiver", "count", "sent", "pages", "content"]
+
+
+def _client(args) -> PanelClient:
+    return PanelClient(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout)
+
+
+def cmd_simulate(args) -> None:
+    from .simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
+
+    faults = FaultConfig(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, fail_rate=args.fail_rate,
+                         fault_rate=args.fault_rate, drop_rate=args.drop_rate, slow_rate=args.slow_rate,
+                         slow_seconds=args.slow_seconds, seed=args.seed)
+    world = WorldConfig(history=HistoryConfig(seed=args.seed, days=args.days, messages=args.messages),
+                        clock_speed=args.clock_speed)
+    simulator = Simulator(world, host=args.host, port=args.port, faults=faults, admin=args.admin, threads=args.threads)
+    print(f"SendService simulator: {simulator.wsdl_url}", flush=True)
+    print("accounts: demo/demo, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it", flush=True)
+    try:
+        simulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_demo(args) -> None:
+    from .simulator import HistoryConfig, Simulator, WorldConfig
+
+    print("Starting the local panel (simulator) with a 90-day history ...", flush=True)
+    with Simulator(WorldConfig(history=HistoryConfig(days=90, messages=args.messages))) as simulator:
+        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+        print(f"Service: {simulator.wsdl_url}")
+        print(f"Credit: {client.get_credit():,} SMS")
+        newest = client.messages_frame("sent", limit=5)
+        print("The five newest sent messages:")
+        print(_table(newest))
+
+
+def cmd_credit(args) -> None:
+    print(_client(args).get_credit())
+
+
+def cmd_inbox_count(args) -> None:
+    print(_client(args).get_inbox_count(args.read))
+
+
+def cmd_send(args) -> None:
+    client = _client(args)
+    plan = client.plan_send(args.from_number, args.to, args.text)
+    info = plan.text_info
+    print(f"{len(plan.numbers)} recipient(s), {info.characters} characters, {info.encoding}, "
+          f"{info.parts} part(s): {plan.messages} SMS")
+    if args.dry_run:
+        print("Dry run: nothing was sent.")
+        return
+    result = client.send_sms(plan.from_number, plan.numbers, plan.text, flash=args.flash)
+    for r in result.recipients:
+        print(f"{r.number}  rec_id={r.rec_id}  {'sent' if r.sent else 'NOT sent'}")
+
+
+def cmd_delivery(args) -> None:
+    status = _client(args).get_delivery(args.rec_id)
+    print(f"{status.code}  {status.en}  {status.fa}")
+
+
+def cmd_messages(args) -> None:
+    frame = _client(args).messages_frame(args.type, args.line or (), limit=args.limit)
+    print(_table(frame))
+
+
+def _table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "(none)"
+    shown = frame[MESSAGE_COLUMNS].copy()
+    shown["content"] = shown["content"].str.replace("\n", " ").str.slice(0, 40)
+    return shown.to_string(index=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payamak", description=__doc__.splitlines()[0])
+    parser.add_argument("--wsdl", help="WSDL address (default: PAYAMAK_WSDL, else the real service); 'bundled' for the copy in this package")
+    parser.add_argument("--endpoint", help="service address, overriding the WSDL's (default: PAYAMAK_ENDPOINT)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sim = commands.add_parser("simulate", help="serve the local panel until stopped")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--days", type=int, default=90)
+    sim.add_argument("--messages", type=int, default=20_000, help="records in the history (sent + received)")
+    sim.add_argument("--clock-speed", type=float, default=1.0)
+    sim.add_argument("--admin", action="store_true", help="enable /_sim/truth, /_sim/clock, /_sim/switch")
+    sim.add_argument("--threads", type=int, default=8)
+    for name in ("latency-ms", "jitter-ms", "fail-rate", "fault-rate", "drop-rate", "slow-rate"):
+        sim.add_argument(f"--{name}", type=float, default=0.0)
+    sim.add_argument("--slow-seconds", type=float, default=35.0)
+    sim.set_defaults(run=cmd_simulate)
+
+    demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
+    demo.add_argument("--messages", type=int, default=20_000)
+    demo.set_defaults(run=cmd_demo)
+
+    commands.add_parser("credit", help="the account's credit").set_defaults(run=cmd_credit)
+    inbox = commands.add_parser("inbox-count", help="how many received messages are unread (or --read)")
+    inbox.add_argument("--read", action="store_true")
+    inbox.set_defaults(run=cmd_inbox_count)
+
+    send = commands.add_parser("send", help="send one text to up to 100 numbers")
+    send.add_argument("--from", dest="from_number", required=True, help="sender line, e.g. 10002188")
+    send.add_argument("--to", required=True, help="numbers, comma-separated")
+    send.add_argument("--text", required=True)
+    send.add_argument("--flash", action="store_true")
+    send.add_argument("--dry-run", action="store_true", help="check and count, send nothing")
+    send.set_defaults(run=cmd_send)
+
+    delivery = commands.add_parser("delivery", help="delivery status of one recipient (rec id from send)")
+    delivery.add_argument("rec_id", type=int)
+    delivery.set_defaults(run=cmd_delivery)
+
+    messages = commands.add_parser("messages", help="sent or received messages, newest first")
+    messages.add_argument("--type", choices=["sent", "received"], default="sent")
+    messages.add_argument("--line", action="append", help="only this sender line (repeatable)")
+    messages.add_argument("--limit", type=int, default=20)
+    messages.set_defaults(run=cmd_messages)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except PayamakError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Shared fixtures: simulators on loopback (real HTTP, real waitress) and clients of them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+import zeep
+
+from payamak_analytics import PanelClient
+from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
+
+REFERENCE_WSDL = Path(__file__).resolve().parents[2] / "shared" / "contract" / "SendService.reference.wsdl"
+START = 1_764_000_000.0  # a fixed clock start (2025-11-24), so histories are the same on every run
+
+
+def world_config(messages: int = 3000, *, frozen: bool = True, **history) -> WorldConfig:
+    return WorldConfig(history=HistoryConfig(messages=messages, **history), start=START,
+                       clock_speed=0.0 if frozen else 1.0)
+
+
+@pytest.fixture
+def make_simulator():
+    """Start simulators on free loopback ports; all are stopped when the test ends."""
+    started: list[Simulator] = []
+
+    def start(config: WorldConfig | None = None, faults: FaultConfig | None = None, **kwargs) -> Simulator:
+        simulator = Simulator(config or world_config(), faults=faults, admin=True, **kwargs).start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(make_simulator) -> Simulator:
+    return make_simulator()
+
+
+@pytest.fixture(scope="module")
+def shared_simulator():
+    """One read-only simulator for a whole module (tests using it must not send)."""
+    with Simulator(world_config(), admin=True) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def client(simulator) -> PanelClient:
+    return PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
+
+
+def strict_zeep(simulator: Simulator) -> zeep.Client:
+    return zeep.Client(simulator.wsdl_url, settings=zeep.Settings(strict=True))
+
+
+def truth(simulator: Simulator, **params) -> dict:
+    base = simulator.url.rsplit("/", 1)[0]
+    return requests.get(f"{base}/_sim/truth", params=params, timeout=30).json()
+
+
+def admin_post(simulator: Simulator, path: str, **params) -> dict:
+    base = simulator.url.rsplit("/", 1)[0]
+    response = requests.post(f"{base}/_sim/{path}", params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
