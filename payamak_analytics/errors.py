@@ -64,6 +64,14 @@ class TransportError(PayamakError):
     """The network or the server failed: no usable answer came back."""
 
 
+class SoapFaultError(TransportError):
+    """The service answered with a SOAP Fault instead of a result."""
+
+    def __init__(self, message_en: str, message_fa: str = "", *, operation: str = "", fault_code: str = ""):
+        super().__init__(message_en, message_fa, operation=operation)
+        self.fault_code = fault_code
+
+
 class SendOutcomeUnknownError(TransportError):
     """A send left this machine but no answer came back: it may or may not have gone out.
 

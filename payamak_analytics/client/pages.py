@@ -11,7 +11,7 @@ import pandas as pd
 from lxml import etree
 
 from ..codes import enum_name
-from ..errors import TransportError
+from ..errors import SoapFaultError, TransportError
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -40,8 +40,8 @@ def _local(tag) -> str:
     return tag[tag.rfind("}") + 1:].lower() if isinstance(tag, str) else ""
 
 
-def response_element(raw: bytes, operation: str) -> etree._Element:
-    """The <OperationResponse> element of a SOAP answer, or a TransportError saying what was wrong."""
+def parse_envelope(raw: bytes, operation: str) -> etree._Element:
+    """The root of a SOAP answer, parsed safely, or a TransportError saying what was wrong."""
     try:
         root = etree.fromstring(raw, PARSER)
     except etree.XMLSyntaxError as error:
@@ -50,14 +50,21 @@ def response_element(raw: bytes, operation: str) -> etree._Element:
     if root.getroottree().docinfo.doctype:
         raise TransportError("The answer carries a DTD, which a SOAP answer never has; refused.",
                              "پاسخ سرویس شامل DTD بود و پذیرفته نشد", operation=operation)
+    return root
+
+
+def response_element(raw: bytes, operation: str) -> etree._Element:
+    """The <OperationResponse> element of a SOAP answer; a SOAP Fault raises SoapFaultError."""
+    root = parse_envelope(raw, operation)
     body = next((c for c in root if _local(c.tag) == "body"), None)
     first = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
     if first is None:
         raise TransportError("The answer had no SOAP Body.", "پاسخ سرویس بدنه SOAP نداشت", operation=operation)
     if _local(first.tag) == "fault":
         text = next((c.text for c in first if _local(c.tag) == "faultstring"), None) or "no faultstring"
-        raise TransportError(f"The service answered with a SOAP Fault: {text}", f"خطای سرویس: {text}",
-                             operation=operation)
+        code = next((c.text for c in first if _local(c.tag) == "faultcode"), None) or ""
+        raise SoapFaultError(f"The service answered with a SOAP Fault: {text}", f"خطای سرویس: {text}",
+                             operation=operation, fault_code=code)
     return first
 
 

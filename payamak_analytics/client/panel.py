@@ -29,10 +29,11 @@ from requests.adapters import HTTPAdapter
 
 from .. import codes, phone, text as sms_text
 from ..errors import (
-    InputError, NotFoundError, PayamakError, SendOutcomeUnknownError, TransportError, UnsupportedOperationError,
+    InputError, NotFoundError, PayamakError, SendOutcomeUnknownError, SoapFaultError, TransportError,
+    UnsupportedOperationError,
 )
 from ..wsdl import WSDL_PATH
-from .pages import MESSAGE_COLUMNS, delivery_columns, message_columns, messages_frame, response_element
+from .pages import MESSAGE_COLUMNS, delivery_columns, message_columns, messages_frame, parse_envelope, response_element
 from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
 from .safety import Secret, install_log_redaction, read_retrying
 
@@ -103,7 +104,7 @@ class PanelClient:
                                  "(PAYAMAK_WSDL) and the network, or use wsdl='bundled' with endpoint=.",
                                  "توضیحات سرویس (WSDL) بارگیری نشد") from None
         self._service = self._zeep.create_service(BINDING, endpoint) if endpoint else self._zeep.service
-        binding = self._zeep.wsdl.bindings[BINDING]
+        self._binding = binding = self._zeep.wsdl.bindings[BINDING]
         self.endpoint = endpoint or next(iter(self._zeep.wsdl.services.values())).ports[
             "BasicHttpBinding_ISendService"].binding_options["address"]
         self.operations = frozenset(binding.all())
@@ -138,8 +139,9 @@ class PanelClient:
                 "see client.operations for the ones it has.", f"این سرویس متد {operation} را ندارد",
                 operation=operation)
 
-    def _call(self, operation: str, params: dict, *, raw: bool = False):
-        """One call; reads go through the retry policy, sends exactly once."""
+    def _call(self, operation: str, params: dict, *, raw: bool = False, check=None):
+        """One call; reads go through the retry policy (`check` may raise on the answer to retry
+        it too), sends go exactly once."""
         self.require(operation)
         if operation in codes.SEND_OPERATIONS:
             return self._call_once(operation, params, raw)
@@ -151,30 +153,25 @@ class PanelClient:
 
         for attempt in read_retrying(self.read_attempts, self.max_retry_wait, count_retry):
             with attempt:
-                return self._call_once(operation, params, raw)
+                answer = self._call_once(operation, params, raw)
+                if check is not None:
+                    check(answer)
+                return answer
 
     def _call_once(self, operation: str, params: dict, raw: bool):
+        """Post once and read the HTTP answer ourselves, so every failure is classified here:
+        for a send, whether it may have gone out."""
         args = params if operation == "Dummy" else {"userName": self.username, "password": self._password.reveal(), **params}
         send = operation in codes.SEND_OPERATIONS
         with self._lock:
             self.calls[operation] += 1
         started = time.perf_counter()
         try:
-            method = getattr(self._service, operation)
-            if not raw:
-                return method(**args)
             with self._zeep.settings(raw_response=True):
-                response = method(**args)
-            if response.status_code != 200:
-                self._raise_for_http(operation, response.status_code, response.content, send)
-            return response.content
-        except PayamakError:
-            raise
-        except zeep.exceptions.Fault as fault:
-            raise self._failure(operation, f"SOAP Fault: {fault.message}", send,
-                                maybe_sent=send and "client" not in (fault.code or "").lower()) from None
-        except zeep.exceptions.TransportError as error:
-            self._raise_for_http(operation, error.status_code, error.content or b"", send)
+                response = getattr(self._service, operation)(**args)
+        except zeep.exceptions.ValidationError as error:
+            raise InputError(f"The arguments do not fit the service's contract: {error}.",
+                             "ورودی ها با قرارداد سرویس سازگار نیستند", operation=operation) from None
         except (requests.ConnectTimeout, requests.exceptions.SSLError) as error:
             raise self._failure(operation, f"could not connect ({type(error).__name__})", send, maybe_sent=False) from None
         except requests.ConnectionError as error:
@@ -183,20 +180,28 @@ class PanelClient:
                                 maybe_sent=not never_connected) from None
         except requests.RequestException as error:
             raise self._failure(operation, f"no answer ({type(error).__name__})", send, maybe_sent=True) from None
-        except (zeep.exceptions.XMLSyntaxError, etree.XMLSyntaxError, zeep.exceptions.XMLParseError,
-                zeep.exceptions.ValidationError) as error:
-            raise self._failure(operation, f"the answer was not valid SOAP ({type(error).__name__})", send,
-                                maybe_sent=True) from None
         finally:
             log.debug("%s took %.1f ms", operation, (time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            self._raise_for_http(operation, response.status_code, response.content, send)
+        if raw:
+            return response.content
+        envelope = parse_envelope(response.content, operation)
+        try:
+            return self._binding.get(operation).process_reply(envelope)
+        except zeep.exceptions.Error as error:
+            raise self._failure(operation, f"the answer did not fit the contract ({error})", send, maybe_sent=True) from None
 
     def _raise_for_http(self, operation: str, status: int, body: bytes, send: bool):
-        if body[:200].lstrip().startswith(b"<"):
-            try:
-                response_element(body, operation)
-            except TransportError as fault:  # a SOAP Fault: its text says more than the status
-                raise self._failure(operation, f"HTTP {status}, {fault.message_en}", send, maybe_sent=status != 503) from None
-        raise self._failure(operation, f"HTTP {status} from the server", send, maybe_sent=status != 503)
+        """A non-200 answer: a SOAP Fault from the client side (s:Client) or a 503 means not done."""
+        try:
+            response_element(body, operation)
+            detail, refused = f"HTTP {status}", False
+        except SoapFaultError as fault:
+            detail, refused = f"HTTP {status}, {fault.message_en}", fault.fault_code.lower().endswith("client")
+        except TransportError:
+            detail, refused = f"HTTP {status} from the server", False
+        raise self._failure(operation, detail, send, maybe_sent=not refused and status != 503)
 
     @staticmethod
     def _failure(operation: str, detail: str, send: bool, maybe_sent: bool) -> TransportError:
@@ -352,14 +357,17 @@ class PanelClient:
     def get_delivery(self, rec_id: int) -> codes.DeliveryStatus:
         """The delivery status of one recipient of a SendSMS, by its rec id."""
         rec_id = self._whole(rec_id, "rec_id", 1)
-        code = int(self._call("GetDelivery", {"recId": rec_id}))
+
+        def check(answer) -> None:
+            if answer == -1:
+                raise PayamakError("The panel could not reach the telecom (the same code also answers a wrong "
+                                   "user name or password). Try again later.", "خطا در ارتباط با سرویس دهنده",
+                                   operation="GetDelivery", code=-1)
+
+        code = int(self._call("GetDelivery", {"recId": rec_id}, check=check))
         if code == -2:
             raise NotFoundError(f"No message with rec id {rec_id} on this account: use a rec id from send_sms.",
                                 "پیام با این کد وجود ندارد", operation="GetDelivery", code=-2)
-        if code == -1:
-            raise PayamakError("The panel could not reach the telecom (the same code also answers a wrong user "
-                               "name or password). Try again later.", "خطا در ارتباط با سرویس دهنده",
-                               operation="GetDelivery", code=-1)
         return codes.delivery_status(code)
 
     def get_batch_delivery(self, batch_sms_id: int, index: int = 1, count: int = DELIVERY_PAGE) -> DeliveryPage:

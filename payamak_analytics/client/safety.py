@@ -68,7 +68,7 @@ def is_retryable_read_error(error: BaseException) -> bool:
 def read_retrying(attempts: int, max_wait: float, on_retry) -> tenacity.Retrying:
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential_jitter(initial=0.2, max=max_wait),
+        wait=tenacity.wait_exponential(multiplier=0.2, max=max_wait) + tenacity.wait_random(0, 0.1),
         retry=tenacity.retry_if_exception(is_retryable_read_error),
         before_sleep=on_retry,
         reraise=True,
