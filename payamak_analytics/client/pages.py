@@ -7,6 +7,7 @@ service's casing or namespaces can't break it. Entities, DTDs and the network ar
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from lxml import etree
 
@@ -73,50 +74,78 @@ def _child(element: etree._Element, name: str) -> etree._Element | None:
 
 
 def message_columns(raw: bytes, operation: str = "GetMessages") -> dict[str, list[str | None]] | None:
-    """The text of every MessageInfo field, one list per column; None when the result is nil."""
+    """The text of every MessageInfo field, one list per column; None when the result is nil.
+
+    An element that is nil, empty or missing reads as None, as zeep reads it.
+    """
     result = _child(response_element(raw, operation), f"{operation}Result")
     if result is None or result.get(NIL) == "true":
         return None
-    rows = []
-    for info in result:
-        if not isinstance(info.tag, str):
-            continue
-        row = {}
-        for child in info:
-            column = _BY_LOWER_WIRE_NAME.get(_local(child.tag))
-            if column is not None:
-                row[column] = None if child.get(NIL) == "true" else (child.text or "")
-        rows.append(row)
-    return {column: [row.get(column) for row in rows] for column in MESSAGE_COLUMNS.values()}
+    rows = [info for info in result if isinstance(info.tag, str)]
+    columns: dict[str, list[str | None]] = {column: [None] * len(rows) for column in MESSAGE_COLUMNS.values()}
+    targets: dict[str, list] = {}  # element tag -> its column (or a throwaway list for unknown fields)
+
+    def target(tag) -> list:
+        if tag not in targets:
+            column = _BY_LOWER_WIRE_NAME.get(_local(tag))
+            targets[tag] = columns[column] if column else [None] * len(rows)
+        return targets[tag]
+
+    layout: list = []  # the tags of the first row: most rows repeat them, and take the quick path
+    layout_targets: list[list] = []
+    for r, info in enumerate(rows):
+        children = info.getchildren()
+        tags = [child.tag for child in children]
+        if tags != layout and r == 0:
+            layout, layout_targets = tags, [target(tag) for tag in tags]
+        if tags == layout:
+            for column, child in zip(layout_targets, children):
+                column[r] = child.text
+        else:
+            for tag, child in zip(tags, children):
+                target(tag)[r] = child.text
+    return columns
 
 
 def messages_frame(columns: dict[str, list[str | None]]) -> pd.DataFrame:
     """Typed columns: nullable ints, Tehran timestamps, booleans, categories for enums."""
-    frame = {}
-    for column, values in columns.items():
-        series = pd.Series(values, dtype="string")
-        if column in INT_COLUMNS:
-            frame[column] = pd.to_numeric(series).astype("Int64")
-        elif column in DECIMAL_COLUMNS:
-            frame[column] = pd.to_numeric(series).astype("Float64")
-        elif column in BOOL_COLUMNS:
-            frame[column] = series.str.lower().map(_BOOLEANS).astype("boolean")
-        elif column in ENUM_COLUMNS:
-            names = {v: enum_name(ENUM_COLUMNS[column], v) for v in set(values)}
-            frame[column] = pd.Categorical([names[v] for v in values])
-        elif column == "action_datetime":
-            frame[column] = tehran_timestamps(series)
-        else:
-            frame[column] = series
-    return pd.DataFrame(frame, columns=list(columns))
+    try:
+        return pd.DataFrame({column: _typed(column, values) for column, values in columns.items()}, copy=False)
+    except (ValueError, KeyError, AttributeError) as error:
+        raise TransportError(f"A MessageInfo field did not hold a value of its type: {error}",
+                             "مقدار یکی از فیلدهای پیام نامعتبر بود", operation="GetMessages") from None
 
 
-def tehran_timestamps(series: pd.Series) -> pd.Series:
+def _typed(column: str, values: list[str | None]):
+    complete = None not in values
+    if column in INT_COLUMNS:
+        numbers = np.array(values, dtype=object).astype(np.int64) if complete else pd.to_numeric(pd.Series(values, dtype="string"))
+        return pd.array(numbers, dtype="Int64")
+    if column in DECIMAL_COLUMNS:
+        numbers = np.array(values, dtype=object).astype(np.float64) if complete else pd.to_numeric(pd.Series(values, dtype="string"))
+        return pd.array(numbers, dtype="Float64")
+    if column in BOOL_COLUMNS:
+        flags = {v: None if v is None else _BOOLEANS[v.strip().lower()] for v in set(values)}
+        return pd.array([flags[v] for v in values], dtype="boolean")
+    if column in ENUM_COLUMNS:  # few distinct values: map each once, then build codes
+        names = {v: enum_name(ENUM_COLUMNS[column], v) for v in set(values)}
+        categories = sorted({name for name in names.values() if name is not None})
+        code_of = {v: -1 if name is None else categories.index(name) for v, name in names.items()}
+        return pd.Categorical.from_codes([code_of[v] for v in values], categories)
+    if column == "action_datetime":
+        return tehran_timestamps(values)
+    return pd.array(values, dtype="string[python]")
+
+
+def tehran_timestamps(values: list[str | None]) -> pd.DatetimeIndex:
     """ISO texts as Asia/Tehran timestamps; a text without an offset is Tehran wall-clock time."""
-    parsed = pd.to_datetime(series, format="ISO8601")
-    if parsed.dt.tz is None:
-        return parsed.dt.tz_localize(TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
-    return parsed.dt.tz_convert(TEHRAN)
+    try:  # numpy reads plain ISO texts in C; texts with an offset or Z need pandas
+        naive = pd.DatetimeIndex(np.array(values, dtype="datetime64[us]"))
+    except ValueError:
+        parsed = pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype="string"), format="ISO8601"))
+        return parsed.tz_convert(TEHRAN) if parsed.tz is not None else parsed.tz_localize(
+            TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
+    return naive.tz_localize(TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
 
 
 def delivery_columns(raw: bytes, operation: str) -> tuple[int, list[str], list[int]]:

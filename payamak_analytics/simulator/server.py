@@ -2,6 +2,7 @@
 foreground for `payamak simulate`."""
 from __future__ import annotations
 
+import logging
 import threading
 
 from waitress.server import create_server
@@ -9,6 +10,10 @@ from waitress.server import create_server
 from .faults import FaultConfig, FaultyApp
 from .soap import SERVICE_PATH, SoapApp
 from .world import World, WorldConfig
+
+
+# Under load waitress warns at every queued request; the simulator's users don't need that.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 class Simulator:

@@ -1,0 +1,54 @@
+"""The `payamak` command, run as a user runs it, against a simulator on loopback."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import truth
+
+
+def payamak(simulator, *args: str, password: str = "demo") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": password, "PAYAMAK_WSDL": simulator.wsdl_url}
+    return subprocess.run([sys.executable, "-m", "payamak_analytics.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_credit_and_inbox(shared_simulator):
+    assert payamak(shared_simulator, "credit").stdout.strip() == "1000000"
+    unread = truth(shared_simulator, batches=0)["messages"]["received_unread"]
+    assert payamak(shared_simulator, "inbox-count").stdout.strip() == str(unread)
+
+
+def test_messages_lists_the_newest(shared_simulator):
+    out = payamak(shared_simulator, "messages", "--type", "sent", "--limit", "3").stdout.splitlines()
+    assert out[0].split()[:3] == ["message_id", "action_datetime", "sender"] and len(out) == 4
+
+
+def test_send_dry_run_sends_nothing(simulator):
+    result = payamak(simulator, "send", "--from", "10002188", "--to", "۰۹۱۲۱۲۳۴۵۶۷,09351234567", "--text", "س" * 71,
+                     "--dry-run")
+    assert result.returncode == 0
+    assert "2 recipient(s), 71 characters, UCS-2, 2 part(s): 4 SMS" in result.stdout and "nothing was sent" in result.stdout
+    assert "SendSMS" not in truth(simulator, batches=0)["calls"]
+
+
+def test_send_and_delivery(simulator):
+    result = payamak(simulator, "send", "--from", "10002188", "--to", "09121234567", "--text", "hi")
+    assert result.returncode == 0 and "sent" in result.stdout
+    rec_id = result.stdout.split("rec_id=")[1].split()[0]
+    status = payamak(simulator, "delivery", rec_id)
+    assert status.stdout.startswith("-5 ")
+
+
+@pytest.mark.parametrize("args, code", [
+    (("credit",), "code -1"),
+    (("send", "--from", "10002188", "--to", "0912", "--text", "x"), "Not Iranian mobile numbers"),
+])
+def test_errors_are_one_readable_line(shared_simulator, args, code):
+    result = payamak(shared_simulator, *args, password="wrong" if args == ("credit",) else "demo")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and code in result.stderr
+    assert "Traceback" not in result.stderr
