@@ -56,8 +56,7 @@ def test_send_codes(simulator, operation, code, account, line, recipients, text)
     call = getattr(service, operation)
     answer = call(*account, line, numbers(*recipients), text, False, *([None, None] if operation == "SendSMS" else []))
     assert answer[f"{operation}Result"] == code
-    sent = truth(simulator, batches=0)["messages"]["sent"]
-    assert sent == truth(simulator, batches=0)["messages"]["sent"]
+    assert len(simulator.world.sends) == (1 if code == 0 else 0)  # a refused send leaves no trace
     if code == 0 and operation == "SendSMS":
         assert answer["recId"]["long"][0] > 0 and answer["status"] == b"\x01"
     if code == 0 and operation == "SendBatchSms":
@@ -154,10 +153,10 @@ def test_sent_record_agrees_with_its_batch_delivery(make_simulator):
 def test_statuses_move_with_the_clock(simulator, service):
     answer = service.SendSMS(*DEMO, "50001234", numbers(*[f"0935{i:07d}" for i in range(50)]), "hi", False, None, None)
     rec_ids = answer["recId"]["long"]
-    seen = []
-    for advance in (0, 61, 3 * 3600, 2 * 86400, 8 * 86400):
-        if advance:
-            admin_post(simulator, "clock", advance=advance - sum(x for x in (0, 61, 3 * 3600, 2 * 86400, 8 * 86400) if x < advance and x))
+    seen, age = [], 0
+    for moment in (0, 61, 3 * 3600, 2 * 86400, 8 * 86400):  # seconds after the send
+        admin_post(simulator, "clock", advance=moment - age)
+        age = moment
         seen.append({service.GetDelivery(*DEMO, r) for r in rec_ids})
     assert seen[0] == {-5}
     assert seen[1] <= {-4, 0, 6, 7, 10, 11} and seen[1] & {-4, 0}
