@@ -40,15 +40,50 @@ def cmd_simulate(args) -> None:
 
 def cmd_demo(args) -> None:
     from .simulator import HistoryConfig, Simulator, WorldConfig
+    from .store import Store
+    from .sync import sync
 
     print("Starting the local panel (simulator) with a 90-day history ...", flush=True)
-    with Simulator(WorldConfig(history=HistoryConfig(days=90, messages=args.messages))) as simulator:
+    with Simulator(WorldConfig(history=HistoryConfig(days=90, messages=args.messages)), threads=16) as simulator:
         client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
         print(f"Service: {simulator.wsdl_url}")
         print(f"Credit: {client.get_credit():,} SMS")
-        newest = client.messages_frame("sent", limit=5)
         print("The five newest sent messages:")
-        print(_table(newest))
+        print(_table(client.messages_frame("sent", limit=5)))
+        store = Store(args.db)
+        print(f"Syncing into {store.path} ...", flush=True)
+        print(f"Synced: {sync(client, store)}")
+    print("Recipients by delivery status:")
+    print(_status_table(store))
+
+
+def _status_table(store) -> str:
+    from .codes import delivery_status
+
+    counts = store.sql("SELECT status, count(*) AS recipients FROM deliveries GROUP BY 1 ORDER BY 1")
+    counts["meaning"] = [delivery_status(int(s)).en for s in counts["status"]]
+    counts["share"] = (counts["recipients"] / counts["recipients"].sum()).map("{:.1%}".format)
+    return counts.to_string(index=False)
+
+
+def cmd_sync(args) -> None:
+    from datetime import datetime
+
+    from .store import Store
+    from .sync import sync
+
+    store = Store(args.db)
+    since = datetime.fromisoformat(args.since) if args.since else None
+    summary = sync(_client(args), store, lines=tuple(args.line or ()), workers=args.workers, since=since,
+                   rate=args.rate, deliveries=not args.no_deliveries)
+    print(f"Synced into {store.path}: {summary}")
+
+
+def cmd_export(args) -> None:
+    from .store import Store, export_parquet
+
+    for path in export_parquet(Store(args.db), args.parquet):
+        print(path)
 
 
 def cmd_credit(args) -> None:
@@ -113,8 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=cmd_simulate)
 
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
-    demo.add_argument("--messages", type=int, default=20_000)
+    demo.add_argument("--messages", type=int, default=5_000, help="records in the simulated history")
+    demo.add_argument("--db", default="data/payamak.duckdb")
     demo.set_defaults(run=cmd_demo)
+
+    sync = commands.add_parser("sync", help="bring the local DuckDB copy up to date")
+    sync.add_argument("--db", default="data/payamak.duckdb")
+    sync.add_argument("--line", action="append", help="only this line (repeatable)")
+    sync.add_argument("--workers", type=int, default=8)
+    sync.add_argument("--since", help="how far back a first sync reaches, e.g. 2025-03-21")
+    sync.add_argument("--rate", type=float, help="at most this many calls a second")
+    sync.add_argument("--no-deliveries", action="store_true", help="messages only, no delivery reports")
+    sync.set_defaults(run=cmd_sync)
+
+    export = commands.add_parser("export", help="write the store as Parquet, partitioned by month")
+    export.add_argument("--parquet", required=True, metavar="DIR")
+    export.add_argument("--db", default="data/payamak.duckdb")
+    export.set_defaults(run=cmd_export)
 
     commands.add_parser("credit", help="the account's credit").set_defaults(run=cmd_credit)
     inbox = commands.add_parser("inbox-count", help="how many received messages are unread (or --read)")

@@ -1,0 +1,206 @@
+"""Sync into a real DuckDB file from the simulator over loopback, compared with /_sim/truth."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from payamak_analytics import PanelClient
+from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
+from payamak_analytics.store import Store, StoreLockedError, export_parquet
+from payamak_analytics.sync import SyncError, sync
+
+from .conftest import admin_post, truth
+
+
+def live_world(messages: int = 1200, days: int = 10) -> WorldConfig:
+    """A history ending now, on a clock that stands still until a test advances it."""
+    return WorldConfig(history=HistoryConfig(messages=messages, days=days), clock_speed=0.0)
+
+
+def client_of(simulator: Simulator, **kwargs) -> PanelClient:
+    return PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05, **kwargs)
+
+
+def assert_store_equals_truth(store: Store, simulator: Simulator) -> None:
+    t = truth(simulator)
+    by_type = dict(store.sql("SELECT message_type, count(*) FROM messages GROUP BY 1").values.tolist())
+    assert by_type.get("Out", 0) == t["messages"]["sent"]
+    assert by_type.get("In", 0) == t["messages"]["received"]
+    assert store.sql("SELECT count(*) FILTER (is_read) FROM messages WHERE message_type = 'In'").iloc[0, 0] == \
+        t["messages"]["received_read"]
+    statuses = store.sql("SELECT status, count(*) n FROM deliveries GROUP BY 1")
+    assert {str(s): n for s, n in statuses.values.tolist()} == t["recipients_by_status"]
+    per_batch = store.sql("SELECT batch_id, status, count(*) n FROM deliveries GROUP BY 1, 2")
+    ours: dict[str, dict[str, int]] = {}
+    for batch, status, n in per_batch.values.tolist():
+        ours.setdefault(str(batch), {})[str(status)] = n
+    assert ours == {batch: totals["statuses"] for batch, totals in t["batches"].items()}
+    assert store.sql("SELECT count(*) = count(DISTINCT message_id) FROM messages").iloc[0, 0]
+    assert store.sql("SELECT bool_and(complete) FROM batches").iloc[0, 0]
+
+
+@pytest.fixture
+def live_simulator(make_simulator):
+    return make_simulator(live_world(), threads=16)
+
+
+def test_sync_equals_truth_and_a_second_sync_is_cheap(live_simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    first = sync(client_of(live_simulator), store, progress=False)
+    assert_store_equals_truth(store, live_simulator)
+    assert first.rows_new > 0 and first.pages <= first.calls <= first.pages + 8  # a little read-ahead
+
+    before = truth(live_simulator, batches=0)["calls"]
+    pending_pages = store.sql("""SELECT count(DISTINCT (batch_id, ("row" - 1) // 100)) FROM deliveries
+                                 WHERE NOT final""").iloc[0, 0]
+    second = sync(client_of(live_simulator), store, progress=False)
+    after = truth(live_simulator, batches=0)["calls"]
+    assert after["GetMessages"] - before["GetMessages"] == 2  # one call per stream: sent, received
+    # only pages holding a recipient still in flight are asked again; final batches never are
+    assert after["GetBatchDelivery"] - before["GetBatchDelivery"] == pending_pages == second.calls - 2
+    assert second.rows_new == 0
+    runs = store.sync_runs()
+    assert runs["outcome"].tolist() == ["ok", "ok"] and runs["calls"].tolist() == [first.calls, second.calls]
+
+
+def test_after_the_clock_moves_only_pending_batches_are_read_and_events_recorded(live_simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    client = client_of(live_simulator)
+    client.send_batch_sms("50001234", [f"0912{i:07d}" for i in range(100)], "fresh")
+    sync(client, store, progress=False)
+    fresh = store.sql("SELECT max(batch_id) FROM batches").iloc[0, 0]
+    assert set(store.deliveries(int(fresh))["status"]) == {-5}
+    pending = set(store.sql("SELECT batch_id FROM batches WHERE pending > 0")["batch_id"])
+    events_before = store.sql("SELECT count(*) FROM delivery_events").iloc[0, 0]
+
+    settled = store.sql("SELECT batch_id, \"row\", status FROM deliveries WHERE batch_id NOT IN "
+                        "(SELECT batch_id FROM batches WHERE pending > 0) ORDER BY 1, 2")
+
+    admin_post(live_simulator, "clock", advance=6 * 3600)
+    before = truth(live_simulator, batches=0)["calls"]["GetBatchDelivery"]
+    sync(client, store, progress=False)
+    asked = truth(live_simulator, batches=0)["calls"]["GetBatchDelivery"] - before
+    assert 0 < asked <= len(pending) + 1  # one page each (the fresh batch fits in one)
+    now_true = truth(live_simulator)["batches"]
+    for batch in pending:
+        if "-3" in now_true[str(batch)]["statuses"]:
+            continue  # crossed the week since: its last status stays frozen (see the next test)
+        statuses = store.sql(f"SELECT status, count(*) FROM deliveries WHERE batch_id = {batch} GROUP BY 1").values
+        assert {str(s): n for s, n in statuses.tolist()} == now_true[str(batch)]["statuses"]
+    unchanged = store.sql("SELECT batch_id, \"row\", status FROM deliveries WHERE batch_id IN "
+                          f"(SELECT unnest({sorted(set(settled['batch_id']))})) ORDER BY 1, 2")
+    assert unchanged.equals(settled)  # final statuses were not asked for again
+    events = store.sql(f"SELECT status FROM delivery_events WHERE batch_id = {fresh} ORDER BY observed_at")
+    assert store.sql("SELECT count(*) FROM delivery_events").iloc[0, 0] > events_before
+    assert -5 in set(events["status"]) and set(events["status"]) - {-5, -4, 0, 5}  # -5 first, then a final one
+
+
+def test_expired_reports_freeze_the_last_status(live_simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    client = client_of(live_simulator)
+    client.send_batch_sms("50001234", [f"0935{i:07d}" for i in range(50)], "hello")
+    admin_post(live_simulator, "clock", advance=86400)
+    sync(client, store, progress=False)
+    batch = int(store.sql("SELECT max(batch_id) FROM batches").iloc[0, 0])
+    seen = store.deliveries(batch)[["row", "status"]].values.tolist()
+    store.sql(f"UPDATE deliveries SET final = false WHERE batch_id = {batch}")  # ask again, as if still in flight
+    admin_post(live_simulator, "clock", advance=7 * 86400)
+    sync(client, store, progress=False)  # by the local clock the batch is still young: it is asked again
+    after = store.deliveries(batch)
+    assert after[["row", "status"]].values.tolist() == seen  # -3 did not overwrite them
+    assert after["expired"].all() and after["final"].all()
+    assert set(client.batch_delivery_frame(batch)["status"]) == {-3}
+
+
+def test_sync_survives_a_bad_network(make_simulator, tmp_path):
+    simulator = make_simulator(live_world(messages=800), FaultConfig(fail_rate=0.1, drop_rate=0.03, fault_rate=0.02,
+                                                                     slow_rate=0.02, slow_seconds=1.0, seed=9), threads=16)
+    store = Store(tmp_path / "p.duckdb")
+    summary = sync(client_of(simulator, timeout=0.5, read_attempts=10), store, progress=False)
+    assert summary.retries > 0
+    assert_store_equals_truth(store, simulator)
+
+
+def test_a_failure_stops_cleanly_and_the_next_run_finishes(make_simulator, tmp_path):
+    healthy = make_simulator(live_world(messages=800), threads=16)
+    flaky = make_simulator(healthy.world, FaultConfig(fail_rate=0.3, seed=2), threads=16)
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(SyncError, match="run the sync again") as caught:
+        sync(client_of(flaky, read_attempts=1), store, progress=False)
+    assert caught.value.__cause__ is not None
+    runs = store.sync_runs()
+    assert runs["outcome"].tolist() == ["failed"] and "HTTP" in runs["error"][0]
+    sync(client_of(healthy), store, progress=False)
+    assert_store_equals_truth(store, healthy)
+
+
+def test_a_sync_killed_at_random_points_resumes_to_the_truth(make_simulator, tmp_path):
+    simulator = make_simulator(live_world(messages=1500), threads=16)
+    db = tmp_path / "p.duckdb"
+    env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
+    rng = random.Random(4)
+    for _ in range(3):
+        process = subprocess.Popen([sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(db)],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.5, 4.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    store = Store(db)
+    partial = store.sql("SELECT count(*) FROM deliveries").iloc[0, 0]
+    assert store.sync_runs()["outcome"].tolist().count("running") >= 1  # the killed runs never finished
+    sync(client_of(simulator), store, progress=False)
+    assert_store_equals_truth(store, simulator)
+    assert partial > 0
+
+
+def test_since_limits_the_first_sync(live_simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    since = datetime.now().astimezone() - timedelta(days=2)
+    sync(client_of(live_simulator), store, progress=False, deliveries=False, since=since)
+    oldest = store.sql("SELECT min(action_datetime) FROM messages").iloc[0, 0]
+    assert oldest.to_pydatetime() >= since
+    assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] < truth(live_simulator, batches=0)["messages"]["sent"]
+
+
+def test_a_locked_database_says_who_holds_it(tmp_path):
+    db = tmp_path / "p.duckdb"
+    Store(db)
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               "print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError) as caught:
+            Store(db, lock_wait=0.3).messages()
+        assert f"PID {holder.pid}" in str(caught.value) and "try again" in str(caught.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Store(db, lock_wait=5).messages().empty  # released: readable again
+
+
+def test_reads_and_export(live_simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    sync(client_of(live_simulator), store, progress=False)
+    sent = store.messages("sent")
+    assert len(sent) == truth(live_simulator, batches=0)["messages"]["sent"] and sent["message_id"].is_monotonic_decreasing
+    assert str(sent["action_datetime"].dt.tz) == "Asia/Tehran"
+    promo = store.messages("sent", lines=("50001234",))
+    assert len(promo) and set(promo["sender"]) == {"50001234"}
+    deliveries = store.deliveries()
+    assert {"batch_id", "row", "number", "operator", "status", "final", "line", "sent_at"} <= set(deliveries.columns)
+    assert store.sql("SELECT count(*) AS n FROM batches WHERE recipients > ?", [50])["n"][0] > 0
+    assert store.schema_version == 1
+    paths = export_parquet(store, tmp_path / "parquet")
+    assert (tmp_path / "parquet" / "messages").is_dir()
+    months = list((tmp_path / "parquet" / "messages").glob("year=*/month=*/*.parquet"))
+    assert months
+    n = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{tmp_path}/parquet/deliveries/*/*/*.parquet')").fetchone()[0]
+    assert n == len(deliveries) and len(paths) == 6
