@@ -166,25 +166,30 @@ def _sync_messages(run: _Run, direction: int, lines: tuple[str, ...], since: dat
             while len(in_flight) < window:
                 in_flight[next_index] = run.fetch(run.client.messages_page, direction, lines, next_index, MESSAGES_PAGE)
                 next_index += MESSAGES_PAGE
-            rows = in_flight.pop(walk["next_index"]).result().rows
-            ids = rows["message_id"]
-            too_old = rows["action_datetime"] < pd.Timestamp(since) if since is not None else None
-            done = (len(rows) < MESSAGES_PAGE
-                    or (walk["stop_at"] is not None and bool((ids <= walk["stop_at"]).any()))
-                    or (too_old is not None and bool(too_old.any())))
+            # this page and every later one that has already arrived go into one transaction
+            batch, done, index = [], False, walk["next_index"]
+            while not done and (not batch or (index in in_flight and in_flight[index].done())):
+                rows = in_flight.pop(index).result().rows
+                too_old = rows["action_datetime"] < pd.Timestamp(since) if since is not None else None
+                done = (len(rows) < MESSAGES_PAGE
+                        or (walk["stop_at"] is not None and bool((rows["message_id"] <= walk["stop_at"]).any()))
+                        or (too_old is not None and bool(too_old.any())))
+                batch.append(rows if too_old is None else rows[~too_old])
+                index += len(rows)
+            rows = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
             with run.writer.transaction() as con:
-                new, updated = upsert_messages(con, rows if too_old is None else rows[~too_old], run.now())
-                walk["next_index"] += len(rows)
+                new, updated = upsert_messages(con, rows, run.now())
+                walk["next_index"] = index
                 if len(rows):
-                    walk["walk_top"] = max(walk["walk_top"] or 0, int(ids.max()))
+                    walk["walk_top"] = max(walk["walk_top"] or 0, int(rows["message_id"].max()))
                 if done:
                     tops = [t for t in (state["top_id"], walk["walk_top"]) if t is not None]
                     state = {"top_id": max(tops) if tops else None, "walk": None}
                 else:
                     state["walk"] = walk
                 write_state(con, key, state)
-            run.counted(key, new, updated)
-            bar.update()
+            run.counted(key, new, updated, pages=len(batch))
+            bar.update(len(batch))
             if done:
                 return
             window = min(window * 2, run.workers)
