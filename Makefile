@@ -25,6 +25,7 @@ simulate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulator.py
 	$(BIN)/python benchmarks/bench_client.py
+	$(BIN)/python benchmarks/bench_sync.py --million
 
 clean:
 	rm -rf $(VENV) .pytest_cache
