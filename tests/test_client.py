@@ -8,13 +8,13 @@ import traceback
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import pytest
-import zeep
 from lxml import etree
 from zeep.helpers import serialize_object
 
 from payamak_analytics import PanelClient, errors, wsdl
-from payamak_analytics.client.pages import MESSAGE_COLUMNS
+from payamak_analytics.client.pages import MESSAGE_COLUMNS, message_columns, messages_frame
 from payamak_analytics.simulator import FaultConfig
 from payamak_analytics.simulator.world import Account
 
@@ -366,7 +366,7 @@ def frame_as_wire_values(frame) -> list[dict]:
         row = {}
         for wire, column in MESSAGE_COLUMNS.items():
             value = record[column]
-            if value is None or value is __import__("pandas").NA or (isinstance(value, float) and math.isnan(value)):
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
                 value = None
             elif column == "action_datetime":
                 value = value.to_pydatetime().replace(tzinfo=None)
@@ -380,9 +380,7 @@ def frame_as_wire_values(frame) -> list[dict]:
 
 
 def assert_same_as_zeep(client, raw):
-    ours = frame_as_wire_values(client.messages_page.__self__ and __import__(
-        "payamak_analytics.client.pages", fromlist=["x"]).messages_frame(
-        __import__("payamak_analytics.client.pages", fromlist=["x"]).message_columns(raw)))
+    ours = frame_as_wire_values(messages_frame(message_columns(raw)))
     theirs = zeep_rows(client, raw)
     assert len(ours) == len(theirs) > 0
     for mine, zeeps in zip(ours, theirs):
@@ -406,12 +404,14 @@ def test_fast_parser_equals_zeep_with_missing_elements(client):
     for name in ("Cost", "SendMethod", "SendStatus"):
         for element in root.iter(f"{{{models}}}{name}"):
             element.getparent().remove(element)
+    first_content = next(root.iter(f"{{{models}}}Content"))
+    first_content.text = ""  # an empty element that is not nil
     stripped = etree.tostring(root)
+    assert b"<a:Content></a:Content>" in stripped or b"<a:Content/>" in stripped
     assert_same_as_zeep(client, stripped)
 
 
 def test_fast_parser_ignores_casing_and_prefixes(client):
-    from payamak_analytics.client.pages import message_columns, messages_frame
     raw = client.messages_page("sent", count=100).raw
     recased = raw.replace(b"<a:MessageId>", b"<a:messageID>").replace(b"</a:MessageId>", b"</a:messageID>")
     recased = recased.replace(b"<a:Content>", b"<a:CONTENT>").replace(b"</a:Content>", b"</a:CONTENT>")
@@ -426,7 +426,6 @@ def test_fast_parser_ignores_casing_and_prefixes(client):
     b"not xml at all",
 ])
 def test_truncated_or_hostile_answers_are_transport_errors(body):
-    from payamak_analytics.client.pages import message_columns
     with pytest.raises(errors.TransportError):
         message_columns(body)
 
@@ -447,7 +446,24 @@ def test_operations_missing_from_a_deployment(shared_simulator, tmp_path):
     with pytest.raises(errors.UnsupportedOperationError, match="GetMessagesByDateRange"):
         client.get_messages_by_date_range("sent", datetime.now() - timedelta(days=1), datetime.now())
     assert len(client.get_messages("sent", count=3)) == 3
-    assert {"Cost", "SendMethod", "SendStatus"} <= client.message_fields
+    assert client.missing_message_fields == frozenset()
+
+
+def test_message_fields_missing_from_a_deployment_are_named(shared_simulator, tmp_path, caplog):
+    """The 2020 service's MessageInfo has no Cost, SendMethod or SendStatus."""
+    folder = wsdl.WSDL_PATH.parent
+    shutil.copy(folder / "SendService.wsdl", tmp_path)
+    for name in wsdl.SCHEMA_NAMES:
+        shutil.copy(folder / f"{name}.xsd", tmp_path)
+    schema = etree.fromstring(wsdl.document("xsd3"))
+    for element in list(schema.iter("{http://www.w3.org/2001/XMLSchema}element")):
+        if element.get("name") in ("Cost", "SendMethod", "SendStatus"):
+            element.getparent().remove(element)
+    (tmp_path / "xsd3.xsd").write_bytes(etree.tostring(schema))
+    with caplog.at_level(logging.INFO, logger="payamak_analytics"):
+        client = PanelClient("demo", "demo", wsdl=str(tmp_path / "SendService.wsdl"), endpoint=shared_simulator.url)
+    assert client.missing_message_fields == {"Cost", "SendMethod", "SendStatus"}
+    assert "Cost, SendMethod, SendStatus" in caplog.text
 
 
 def test_unknown_codes_and_enum_values_never_crash():

@@ -109,7 +109,11 @@ class PanelClient:
             "BasicHttpBinding_ISendService"].binding_options["address"]
         self.operations = frozenset(binding.all())
         message_type = self._zeep.get_type(f"{{{MODELS}}}MessageInfo")
-        self.message_fields = frozenset(name for name, _ in message_type.elements)
+        declared = {name.lower() for name, _ in message_type.elements}
+        self.missing_message_fields = frozenset(name for name in MESSAGE_COLUMNS if name.lower() not in declared)
+        if self.missing_message_fields:
+            log.info("This deployment's MessageInfo has no %s: those columns will be empty.",
+                     ", ".join(sorted(self.missing_message_fields)))
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
         self._lock = threading.Lock()
