@@ -28,7 +28,7 @@ SEND_CODES = {c.value: c for c in (
          "شماره فرستنده نامعتبر است", errors.SenderLineError),
     Code(4, "The daily sending limit is reached: send the rest tomorrow or ask for a higher limit.",
          "محدودیت در ارسال روزانه", errors.LimitError),
-    Code(5, "At most 100 recipients a call: split the list (send_campaign does it for you).",
+    Code(5, "Too many recipients for one call (at most 100): split the list into smaller calls.",
          "تعداد گیرندگان حداکثر 100 شماره می باشد", errors.LimitError),
     Code(6, "The sender line is inactive: choose another line or renew this one in the panel.",
          "خط فرستنده غیرفعال است", errors.SenderLineError),

@@ -119,17 +119,20 @@ def sync(client: PanelClient, store: Store, *, lines: tuple[str, ...] = (), work
     with run.writer.transaction() as con:
         run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM sync_runs").fetchone()[0]
         con.execute("INSERT INTO sync_runs (run_id, started_at, outcome) VALUES (?, ?, 'running')", [run_id, run.now()])
-    outcome, error_text = "ok", None
+    outcome, error_text = "failed", None
     try:
         for direction in (SENT, RECEIVED):
             _sync_messages(run, direction, tuple(lines), since)
         if deliveries:
             _sync_deliveries(run)
+        outcome = "ok"
     except KeyboardInterrupt:
         outcome, error_text = "interrupted", "interrupted"
         raise
-    except PayamakError as error:
-        outcome, error_text = "failed", str(error)
+    except Exception as error:
+        error_text = f"{type(error).__name__}: {error}"
+        if not isinstance(error, PayamakError):
+            raise
         raise SyncError(f"The sync stopped: {error}. The {run.summary.pages} pages read before it are kept; run the "
                         "sync again to go on from there.", f"همگام سازی متوقف شد: {error.message_fa}",
                         operation=error.operation, code=error.code) from error

@@ -239,7 +239,7 @@ class PanelClient:
             raise InputError("No recipients: pass at least one number.", "هیچ گیرنده ای وارد نشده است")
         if len(raws) > MAX_RECIPIENTS:
             raise InputError(f"{len(raws)} recipients; the service takes at most {MAX_RECIPIENTS} a call. "
-                             "Use send_campaign, which splits and journals a long list.",
+                             "Split the list into calls of at most 100 numbers.",
                              "حداکثر ۱۰۰ گیرنده در هر ارسال")
         numbers, invalid = [], []
         for raw in raws:
