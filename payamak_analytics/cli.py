@@ -26,7 +26,8 @@ def cmd_simulate(args) -> None:
 
     faults = FaultConfig(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, fail_rate=args.fail_rate,
                          fault_rate=args.fault_rate, drop_rate=args.drop_rate, slow_rate=args.slow_rate,
-                         slow_seconds=args.slow_seconds, seed=args.seed)
+                         slow_seconds=args.slow_seconds, seed=args.seed,
+                         operations=tuple(args.fault_operations.split(",")) if args.fault_operations else ())
     world = WorldConfig(history=HistoryConfig(seed=args.seed, days=args.days, messages=args.messages),
                         clock_speed=args.clock_speed)
     simulator = Simulator(world, host=args.host, port=args.port, faults=faults, admin=args.admin, threads=args.threads)
@@ -84,6 +85,51 @@ def cmd_export(args) -> None:
 
     for path in export_parquet(Store(args.db), args.parquet):
         print(path)
+
+
+def cmd_campaign(args) -> None:
+    from . import campaign
+    from .store import Store
+
+    store, client = Store(args.db), _client(args)
+    if args.action == "send":
+        plan = campaign.send_campaign(client, store, name=args.name, from_number=args.from_number,
+                                      numbers=_numbers_from_csv(args.numbers), text=args.text, flash=args.flash,
+                                      rate=args.rate, dry_run=args.dry_run)
+        print(plan)
+        if plan.invalid:
+            print(f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}")
+        print("Dry run: nothing was sent." if args.dry_run else campaign.campaign_status(store, plan.name).to_string(index=False))
+    elif args.action == "resume":
+        status = campaign.resume_campaign(client, store, args.name, decide=_decider(args), rate=args.rate)
+        print(status.to_string(index=False))
+    else:
+        print(campaign.campaign_status(store, args.name).to_string(index=False))
+
+
+def _numbers_from_csv(path: str) -> list[str]:
+    """The first column of a CSV file (a header row, if any, is skipped)."""
+    column = pd.read_csv(path, dtype=str, header=None, skip_blank_lines=True).iloc[:, 0].dropna().str.strip()
+    if len(column) and any(ch.isalpha() for ch in column.iloc[0]):
+        column = column.iloc[1:]
+    return column.tolist()
+
+
+def _decider(args):
+    """At a terminal, ask about each unknown chunk; elsewhere take a match only with --accept-matches."""
+    def decide(unknown) -> str:
+        where = (f"it looks like sent batch {unknown.match} (same line, text and count)" if unknown.match is not None
+                 else "no sent message matches it")
+        if not sys.stdin.isatty():
+            print(f"chunk {unknown.chunk} ({len(unknown.numbers)} numbers) may or may not have gone out: {where}.")
+            return "sent" if args.accept_matches and unknown.match is not None else "leave"
+        question = "Mark it as sent? [y/N] " if unknown.match is not None else "Send it again? [y/N] "
+        answer = input(f"chunk {unknown.chunk} ({len(unknown.numbers)} numbers) may or may not have gone out: {where}. "
+                       + question)
+        if answer.strip().lower() not in ("y", "yes"):
+            return "leave"
+        return "sent" if unknown.match is not None else "resend"
+    return decide
 
 
 def cmd_credit(args) -> None:
@@ -145,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("latency-ms", "jitter-ms", "fail-rate", "fault-rate", "drop-rate", "slow-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0)
     sim.add_argument("--slow-seconds", type=float, default=35.0)
+    sim.add_argument("--fault-operations", metavar="OP[,OP...]", help="only these operations meet the faults")
     sim.set_defaults(run=cmd_simulate)
 
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
@@ -165,6 +212,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--parquet", required=True, metavar="DIR")
     export.add_argument("--db", default="data/payamak.duckdb")
     export.set_defaults(run=cmd_export)
+
+    campaign = commands.add_parser("campaign", help="send a long list in journaled chunks of 100")
+    actions = campaign.add_subparsers(dest="action", required=True)
+    send_campaign = actions.add_parser("send", help="plan and send a campaign")
+    send_campaign.add_argument("--name", required=True)
+    send_campaign.add_argument("--from", dest="from_number", required=True)
+    send_campaign.add_argument("--numbers", required=True, metavar="FILE.csv", help="numbers in the first column")
+    send_campaign.add_argument("--text", required=True)
+    send_campaign.add_argument("--flash", action="store_true")
+    send_campaign.add_argument("--dry-run", action="store_true", help="check, count and cost; send nothing")
+    resume = actions.add_parser("resume", help="go on with a stopped campaign")
+    resume.add_argument("name")
+    resume.add_argument("--accept-matches", action="store_true",
+                        help="without a terminal, take a matching sent message as an unknown chunk's send")
+    status = actions.add_parser("status", help="chunks and recipients by state")
+    status.add_argument("name")
+    for action in (send_campaign, resume, status):
+        action.add_argument("--db", default="data/payamak.duckdb")
+        action.add_argument("--rate", type=float, default=2.0, help="sends a second at most")
+    campaign.set_defaults(run=cmd_campaign)
 
     commands.add_parser("credit", help="the account's credit").set_defaults(run=cmd_credit)
     inbox = commands.add_parser("inbox-count", help="how many received messages are unread (or --read)")

@@ -96,6 +96,33 @@ MIGRATIONS = (
         value JSON
     );
     """,
+    """
+    CREATE TABLE campaigns (
+        name VARCHAR PRIMARY KEY,
+        line VARCHAR,
+        text VARCHAR,
+        flash BOOLEAN,
+        recipients INTEGER,
+        invalid_numbers INTEGER,
+        duplicates INTEGER,
+        blacklisted INTEGER,              -- NULL: the deployment cannot tell
+        parts INTEGER,
+        encoding VARCHAR,
+        created_at TIMESTAMPTZ,
+        state VARCHAR,                    -- sending, stopped, done
+        stop_reason VARCHAR
+    );
+    CREATE TABLE campaign_chunks (
+        campaign VARCHAR,
+        chunk INTEGER,
+        numbers VARCHAR[],
+        state VARCHAR,                    -- planned, in_flight, sent, failed, unknown
+        batch_id BIGINT,
+        code INTEGER,
+        updated_at TIMESTAMPTZ,
+        PRIMARY KEY (campaign, chunk)
+    );
+    """,
 )
 
 MESSAGE_COLUMNS = ("message_id", "action_datetime", "message_type", "sender", "receiver", "content", "pages", "lang",
@@ -246,12 +273,16 @@ def upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_a
 
 
 def add_batches_from_messages(con: duckdb.DuckDBPyConnection) -> None:
-    """Every sent record with recipients is a batch (its MessageId is its batchSmsId)."""
+    """Every sent record with recipients is a batch (its MessageId is its batchSmsId); batches
+    sent by send_campaign carry their campaign's name."""
     con.execute("""
         INSERT INTO batches (batch_id, line, text, recipients, sent_at, complete)
         SELECT message_id, sender, content, count, action_datetime, false
         FROM messages WHERE message_type = 'Out' AND count > 0
         ON CONFLICT (batch_id) DO NOTHING""")
+    con.execute("""
+        UPDATE batches SET campaign = c.campaign FROM campaign_chunks c
+        WHERE c.batch_id = batches.batch_id AND batches.campaign IS NULL""")
 
 
 def upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, observed_at: datetime) -> tuple[int, int]:

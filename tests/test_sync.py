@@ -197,7 +197,7 @@ def test_reads_and_export(live_simulator, tmp_path):
     deliveries = store.deliveries()
     assert {"batch_id", "row", "number", "operator", "status", "final", "line", "sent_at"} <= set(deliveries.columns)
     assert store.sql("SELECT count(*) AS n FROM batches WHERE recipients > ?", [50])["n"][0] > 0
-    assert store.schema_version == 1
+    assert store.schema_version == 2
     paths = export_parquet(store, tmp_path / "parquet")
     assert (tmp_path / "parquet" / "messages").is_dir()
     months = list((tmp_path / "parquet" / "messages").glob("year=*/month=*/*.parquet"))

@@ -24,6 +24,7 @@ class FaultConfig:
     slow_rate: float = 0.0  # the answer comes after `slow_seconds`, past a client's timeout
     slow_seconds: float = 35.0
     seed: int = 7
+    operations: tuple[str, ...] = ()  # only these operations (by SOAPAction) meet trouble; empty: all
 
     @property
     def any(self) -> bool:
@@ -56,6 +57,9 @@ class FaultyApp:
 
     def __call__(self, environ, start_response):
         if environ["REQUEST_METHOD"] != "POST" or environ.get("PATH_INFO", "").startswith("/_sim/"):
+            return self.app(environ, start_response)
+        operation = environ.get("HTTP_SOAPACTION", "").strip('"').rsplit("/", 1)[-1]
+        if self.config.operations and operation not in self.config.operations:
             return self.app(environ, start_response)
         fate, delay = self._draw()
         time.sleep(delay)

@@ -1,0 +1,158 @@
+"""Campaign sends against the simulator: chunked, journaled, resumable, never sent twice."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from payamak_analytics import PanelClient, errors
+from payamak_analytics.campaign import campaign_status, resume_campaign, send_campaign, unknown_chunks
+from payamak_analytics.simulator import FaultConfig, HistoryConfig, WorldConfig
+from payamak_analytics.store import Store
+from payamak_analytics.sync import sync
+
+from .conftest import truth, world_config
+
+LINE = "50001234"
+TEXT = "حراج ویژه زمستانه\nلغو۱۱"
+
+
+def numbers(n: int, prefix: str = "0912") -> list[str]:
+    return [f"{prefix}{i:07d}" for i in range(n)]
+
+
+def client_of(simulator, user: str = "demo", **kwargs) -> PanelClient:
+    return PanelClient(user, user, wsdl=simulator.wsdl_url, max_retry_wait=0.05, **kwargs)
+
+
+def times_sent(simulator) -> Counter:
+    """How often the simulator sent to each number (its own record of every runtime send)."""
+    return Counter(number for send in simulator.world.sends.values() for number in send.numbers)
+
+
+def test_2050_numbers_become_21_batches_each_number_once(simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    client = client_of(simulator)
+    plan = send_campaign(client, store, name="nowruz", from_number=LINE, numbers=numbers(2050), text=TEXT, rate=None,
+                         progress=False)
+    assert len(plan.chunks) == 21 and plan.parts == 1 and plan.blacklisted is not None
+    assert len(simulator.world.sends) == 21
+    sent = times_sent(simulator)
+    assert len(sent) == 2050 and set(sent.values()) == {1}
+    status = campaign_status(store, "nowruz")
+    assert status["state"].tolist() == ["sent"] and status["recipients"].tolist() == [2050]
+    assert store.sql("SELECT state FROM campaigns")["state"].tolist() == ["done"]
+
+    sync(client, store, progress=False)  # the sync links the batches to their campaign
+    linked = store.sql("SELECT batch_id FROM batches WHERE campaign = 'nowruz' ORDER BY 1")["batch_id"].tolist()
+    assert linked == sorted(simulator.world.sends) and truth(simulator, batches=0)["recipients"] >= 2050
+
+
+def test_dry_run_sends_nothing_and_reports_bad_numbers(simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    raw = numbers(250) + ["۰۹۱۲۰۰۰۰۰۰۱", "+989120000002", "12345", "not a number", "0912000000"]
+    plan = send_campaign(client_of(simulator), store, name="test", from_number=LINE, numbers=raw, text="س" * 71,
+                         dry_run=True)
+    assert len(plan.numbers) == 250 and plan.duplicates == 2
+    assert plan.invalid == ["12345", "not a number", "0912000000"]
+    assert (plan.parts, plan.encoding, plan.messages) == (2, "UCS-2", 500) and len(plan.chunks) == 3
+    calls = truth(simulator, batches=0)["calls"]
+    assert not {"SendSMS", "SendBatchSms", "SendSmsLikeToLike"} & set(calls)
+    assert store.sql("SELECT count(*) AS n FROM campaigns")["n"][0] == 0
+
+
+def test_invalid_and_duplicate_numbers_are_not_sent(simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    raw = ["09121234567", "9121234567", "+98 912 123 4567", "0935123456", "09351234567", "abc"]
+    plan = send_campaign(client_of(simulator), store, name="mix", from_number=LINE, numbers=raw, text=TEXT, rate=None,
+                         progress=False)
+    assert plan.numbers == ["09121234567", "09351234567"] and plan.duplicates == 2 and len(plan.invalid) == 2
+    assert times_sent(simulator) == Counter({"09121234567": 1, "09351234567": 1})
+
+
+def test_not_enough_credit_stops_before_anything_is_sent(simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.CreditError) as caught:
+        send_campaign(client_of(simulator, "nocredit"), store, name="c", from_number=LINE, numbers=numbers(150),
+                      text=TEXT, progress=False)
+    assert caught.value.code == 8 and "Nothing was sent" in str(caught.value)
+    assert simulator.world.sends == {}
+
+
+def test_a_refusal_stops_at_the_first_chunk_and_keeps_the_rest_planned(simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.SenderLineError):  # the panel refuses the inactive line at the first send
+        send_campaign(client_of(simulator), store, name="b", from_number="30001111", numbers=numbers(250),
+                      text=TEXT, rate=None, progress=False)
+    status = dict(campaign_status(store, "b")[["state", "chunks"]].values.tolist())
+    assert status == {"failed": 1, "planned": 2}
+    assert store.sql("SELECT code FROM campaign_chunks WHERE state = 'failed'")["code"].tolist() == [6]
+    assert "inactive" in store.sql("SELECT stop_reason FROM campaigns")["stop_reason"][0]
+    assert simulator.world.sends == {}
+
+
+def test_a_lost_answer_is_unknown_and_resume_takes_the_match(make_simulator, tmp_path):
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=300), clock_speed=0.0))  # a clock at today
+    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendBatchSms",)))
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.SendOutcomeUnknownError):
+        send_campaign(client_of(slow, timeout=0.5), store, name="lost", from_number=LINE, numbers=numbers(150),
+                      text=TEXT, rate=None, progress=False)
+    assert len(healthy.world.sends) == 1  # the first chunk did go out; its answer was lost
+    [unknown] = unknown_chunks(client_of(healthy), store, "lost")
+    assert unknown.chunk == 0 and unknown.match == next(iter(healthy.world.sends))
+    asked = []
+    status = resume_campaign(client_of(healthy), store, "lost", decide=lambda u: asked.append(u) or "sent",
+                             rate=None, progress=False)
+    assert [u.chunk for u in asked] == [0]
+    assert status["state"].tolist() == ["sent"] and status["recipients"].tolist() == [150]
+    assert set(times_sent(healthy).values()) == {1} and len(times_sent(healthy)) == 150
+
+
+def test_a_campaign_killed_at_random_points_never_sends_a_number_twice(make_simulator, tmp_path):
+    simulator = make_simulator(world_config(messages=200))
+    db, csv = tmp_path / "p.duckdb", tmp_path / "numbers.csv"
+    everyone = numbers(2050)
+    csv.write_text("mobile\n" + "\n".join(everyone) + "\n")
+    env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
+    command = [sys.executable, "-m", "payamak_analytics.cli", "campaign"]
+    rng = random.Random(7)
+    for attempt in range(4):
+        args = (["send", "--name", "big", "--from", LINE, "--numbers", str(csv), "--text", TEXT] if attempt == 0
+                else ["resume", "big"])
+        process = subprocess.Popen(command + args + ["--db", str(db), "--rate", "12"], env=env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.2, 2.2))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    store = Store(db)
+    status = resume_campaign(client_of(simulator), store, "big", rate=None, progress=False)  # leaves unknowns alone
+    states = store.sql("SELECT chunk, state, numbers FROM campaign_chunks WHERE campaign = 'big' ORDER BY chunk")
+    assert set(states["state"]) <= {"sent", "unknown"} and "sent" in set(states["state"])
+    sent = times_sent(simulator)
+    assert max(sent.values()) == 1  # no number went out twice
+    for chunk in states.itertuples():
+        got = {sent.get(n, 0) for n in chunk.numbers}
+        assert got == {1} if chunk.state == "sent" else got in ({0}, {1})
+    unknown = int((states["state"] == "unknown").sum())
+    assert status.set_index("state")["chunks"].get("unknown", 0) == unknown
+    assert sum(status["recipients"]) == 2050
+
+
+def test_cli_dry_run_reads_a_csv(simulator, tmp_path):
+    csv = tmp_path / "numbers.csv"
+    csv.write_text("phone\n09121234567\n۰۹۳۵۱۲۳۴۵۶۷\n0912\n09121234567\n")
+    env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
+    out = subprocess.run([sys.executable, "-m", "payamak_analytics.cli", "campaign", "send", "--name", "x", "--from",
+                          LINE, "--numbers", str(csv), "--text", "hello", "--dry-run", "--db", str(tmp_path / "p.duckdb")],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "2 recipients in 1 chunks, 1 invalid and 1 duplicate numbers left out" in out.stdout
+    assert "Left out, not mobile numbers: 0912" in out.stdout and "nothing was sent" in out.stdout
+    assert simulator.world.sends == {}
