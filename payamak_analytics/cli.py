@@ -56,6 +56,9 @@ def cmd_demo(args) -> None:
         print(f"Synced: {sync(client, store)}")
     print("Recipients by delivery status:")
     print(_status_table(store))
+    from .report import write_report
+
+    print(f"Report: {write_report(store, args.out).resolve()}")
 
 
 def _status_table(store) -> str:
@@ -78,6 +81,20 @@ def cmd_sync(args) -> None:
     summary = sync(_client(args), store, lines=tuple(args.line or ()), workers=args.workers, since=since,
                    rate=args.rate, deliveries=not args.no_deliveries)
     print(f"Synced into {store.path}: {summary}")
+
+
+def cmd_report(args) -> None:
+    from datetime import datetime
+
+    from .report import TEHRAN, write_report
+    from .store import Store
+
+    def when(text):
+        return datetime.fromisoformat(text).replace(tzinfo=TEHRAN) if text else None
+
+    path = write_report(Store(args.db), args.out, since=when(args.since), until=when(args.until),
+                        campaign=args.campaign, lang=args.lang, calendar=args.calendar)
+    print(path.resolve())
 
 
 def cmd_export(args) -> None:
@@ -197,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
     demo.add_argument("--messages", type=int, default=5_000, help="records in the simulated history")
     demo.add_argument("--db", default="data/payamak.duckdb")
+    demo.add_argument("--out", default="reports", help="folder of the HTML report")
     demo.set_defaults(run=cmd_demo)
 
     sync = commands.add_parser("sync", help="bring the local DuckDB copy up to date")
@@ -207,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--rate", type=float, help="at most this many calls a second")
     sync.add_argument("--no-deliveries", action="store_true", help="messages only, no delivery reports")
     sync.set_defaults(run=cmd_sync)
+
+    report = commands.add_parser("report", help="write the HTML delivery report, with PNGs and CSVs beside it")
+    report.add_argument("--db", default="data/payamak.duckdb")
+    report.add_argument("--since", help="first send time, e.g. 2025-03-21 (Tehran time)")
+    report.add_argument("--until", help="sends before this time")
+    report.add_argument("--campaign", help="the campaign for the post-mortem section (default: the newest)")
+    report.add_argument("--lang", choices=["en", "fa"], default="en")
+    report.add_argument("--calendar", choices=["jalali", "gregorian"], default="jalali")
+    report.add_argument("--out", default="reports")
+    report.set_defaults(run=cmd_report)
 
     export = commands.add_parser("export", help="write the store as Parquet, partitioned by month")
     export.add_argument("--parquet", required=True, metavar="DIR")

@@ -96,24 +96,28 @@ class DeliveryStatus:
         return f"{self.code} {self.name}"
 
 
+# Outcomes, in the order reports and charts show them. "delivery_unknown" is a status still in
+# flight past a cutoff (72 hours by default); "expired" a report that expired before any status
+# was seen (a status seen before the report expired is kept, with its own outcome).
 OUTCOMES = {
     "delivered": ("Delivered", "تحویل شده"),
     "undelivered": ("Not delivered to handset", "نرسیده به گوشی"),
     "telecom_failed": ("Failed at the telecom", "خطای مخابرات"),
     "blocked": ("Blocked by recipient", "مسدود توسط گیرنده"),
     "not_sent": ("Not sent or cancelled", "ارسال نشده یا لغو شده"),
-    "in_flight": ("In flight", "در حال ارسال"),
     "unknown": ("Unknown", "نامشخص"),
+    "in_flight": ("In flight", "در حال ارسال"),
+    "delivery_unknown": ("Delivery unknown", "وضعیت تحویل نامعلوم"),
     "expired": ("Report expired", "گزارش منقضی شده"),
-    "query_error": ("Status not available", "وضعیت در دسترس نیست"),
 }
+FINAL_OUTCOMES = ("delivered", "undelivered", "telecom_failed", "blocked", "not_sent", "unknown")
 
 _STATUSES = (
     (-5, "too_early", "Ask at least one minute after sending.", "برای گرفتن گزارش تحویل حداقل یک دقیقه بعد از ارسال اقدام نمایید", "in_flight", False),
     (-4, "in_telecom_queue", "In the telecom send queue; no report yet.", "پیام در صف ارسال مخابرات می باشد", "in_flight", False),
     (-3, "report_expired", "The one-week window for delivery reports has passed.", "مهلت یک هفته ای گرفتن گزارش پایان یافته است", "expired", True),
-    (-2, "invalid_id", "No message with this id.", "پیام با این کد وجود ندارد", "query_error", True),
-    (-1, "provider_error", "Error contacting the provider.", "خطا در ارتباط با سرویس دهنده", "query_error", False),
+    (-2, "invalid_id", "No message with this id.", "پیام با این کد وجود ندارد", "unknown", True),
+    (-1, "provider_error", "Error contacting the provider.", "خطا در ارتباط با سرویس دهنده", "in_flight", False),
     (0, "sent_to_telecom", "Sent to the telecom.", "ارسال شده به مخابرات", "in_flight", False),
     (1, "delivered", "Delivered to the handset.", "رسیده به گوشی", "delivered", True),
     (2, "not_delivered", "Not delivered to the handset.", "نرسیده به گوشی", "undelivered", True),
@@ -130,6 +134,12 @@ _STATUSES = (
     (13, "in_send_queue", "In the send queue.", "در صف ارسال", "in_flight", False),
 )
 DELIVERY_STATUSES = {code: DeliveryStatus(code, name, en, fa, outcome, final) for code, name, en, fa, outcome, final in _STATUSES}
+
+
+def outcome_sql(column: str = "status") -> str:
+    """A SQL CASE naming the outcome of a status column (a code not seen before: unknown)."""
+    whens = " ".join(f"WHEN {code} THEN '{s.outcome}'" for code, s in DELIVERY_STATUSES.items())
+    return f"CASE {column} {whens} ELSE 'unknown' END"
 
 
 def delivery_status(code: int) -> DeliveryStatus:
