@@ -38,20 +38,22 @@ CAMPAIGN_BATCHES = f"""
     WINDOW run AS (PARTITION BY line, text, run_number ORDER BY sent_at, batch_id)"""
 
 
-def _recipients_sql(cutoff: timedelta | None) -> str:
-    """One row a recipient: its outcome and every dimension a report groups by."""
+def _recipients_sql(cutoff: timedelta | None, *, campaigns: bool = False, messages: bool = True) -> str:
+    """One row a recipient: its outcome and the dimensions a report groups by. The campaign (a
+    window over every batch) and the message's parts, encoding and flash (a join) only when asked."""
     past_cutoff = (f"WHEN o.outcome = 'in_flight' AND b.sent_at < $now - INTERVAL {int(cutoff.total_seconds())} "
                    "SECOND THEN 'delivery_unknown'" if cutoff else "")
     return f"""
         SELECT d.batch_id, d."row", d.number, d.operator, d.status,
                CASE WHEN d.status = -3 THEN 'expired' {past_cutoff} ELSE o.outcome END AS outcome,
-               b.line, b.text, b.sent_at, c.campaign_id, CAST(b.sent_at AS DATE) AS day,
-               m.pages AS parts, CASE WHEN m.lang = 'EN' THEN 'GSM-7' ELSE 'UCS-2' END AS encoding,
-               m.flash, hour(b.sent_at) AS hour
+               b.line, b.text, b.sent_at, {"c.campaign_id" if campaigns else "NULL AS campaign_id"},
+               CAST(b.sent_at AS DATE) AS day, hour(b.sent_at) AS hour,
+               {"m.pages AS parts, CASE WHEN m.lang = 'EN' THEN 'GSM-7' ELSE 'UCS-2' END AS encoding, m.flash"
+                if messages else "NULL AS parts, NULL AS encoding, NULL AS flash"}
         FROM deliveries d
         JOIN batches b USING (batch_id)
-        JOIN ({CAMPAIGN_BATCHES}) c USING (batch_id)
-        LEFT JOIN messages m ON m.message_id = d.batch_id
+        {f"JOIN ({CAMPAIGN_BATCHES}) c USING (batch_id)" if campaigns else ""}
+        {"LEFT JOIN messages m ON m.message_id = d.batch_id" if messages else ""}
         JOIN (SELECT status, {codes.outcome_sql()} AS outcome FROM (SELECT DISTINCT status FROM deliveries)) o
              ON o.status = d.status
         WHERE b.sent_at >= $since AND b.sent_at < $until AND (len($lines) = 0 OR list_contains($lines, b.line))"""
@@ -65,11 +67,12 @@ def _parameters(since, until, lines, now, cutoff: timedelta | None) -> dict:
 
 
 def _outcome_columns() -> str:
+    """Outcome counts and rates over rows of (outcome, n): recipients counted per outcome first."""
     final = " OR ".join(f"outcome = '{name}'" for name in codes.FINAL_OUTCOMES)
-    counts = ", ".join(f"count(*) FILTER (outcome = '{name}') AS {name}" for name in codes.OUTCOMES)
-    return f"""count(*) AS recipients, {counts}, count(*) FILTER ({final}) AS final,
-               count(*) FILTER (outcome = 'delivered') / nullif(count(*) FILTER ({final}), 0) AS delivered_of_final,
-               count(*) FILTER (outcome = 'delivered') / count(*) AS delivered_of_all"""
+    counts = ", ".join(f"coalesce(sum(n) FILTER (outcome = '{name}'), 0) AS {name}" for name in codes.OUTCOMES)
+    return f"""sum(n) AS recipients, {counts}, coalesce(sum(n) FILTER ({final}), 0) AS final,
+               sum(n) FILTER (outcome = 'delivered') / nullif(sum(n) FILTER ({final}), 0) AS delivered_of_final,
+               coalesce(sum(n) FILTER (outcome = 'delivered'), 0) / sum(n) AS delivered_of_all"""
 
 
 def jalali_day(day: date) -> str:
@@ -111,20 +114,31 @@ def delivery_report(store: Store, *, by=("day",), since: datetime | None = None,
                          f"'gregorian' (not {calendar!r}).", "گروه بندی یا تقویم نامعتبر است")
     columns = [f"cal.{d}_label AS {d}" if d in ("day", "week", "month") else d for d in by]
     group = ", ".join(str(i + 1) for i in range(len(by)))
-    query = f"""SELECT {''.join(c + ', ' for c in columns)}{_outcome_columns()}
-                FROM ({_recipients_sql(in_flight_cutoff)}) r JOIN cal USING (day)
+    dated = any(d in ("day", "week", "month") for d in by)
+    source = _recipients_sql(in_flight_cutoff, messages=any(d in ("parts", "encoding", "flash") for d in by))
+    raw = dict.fromkeys("day" if d in ("day", "week", "month") else d for d in by)  # week, month: from the day
+    keys = "".join(f"{d}, " for d in raw)
+    query = f"""WITH counted AS (SELECT {keys}outcome, count(*) AS n FROM ({source}) r GROUP BY ALL)
+                SELECT {''.join(c + ', ' for c in columns)}{_outcome_columns()}
+                FROM counted {'JOIN cal USING (day)' if dated else ''}
                 {f'GROUP BY {group} ORDER BY {group}' if by else ''}"""
     with store.connect() as con:
-        _register_calendar(con, calendar)
+        if dated:
+            _register_calendar(con, calendar)
         return con.execute(query, _parameters(since, until, lines, now, in_flight_cutoff)).df()
 
 
 def recipients(store: Store, *, since: datetime | None = None, until: datetime | None = None,
                lines: tuple[str, ...] = (), in_flight_cutoff: timedelta | None = timedelta(hours=72),
-               now: datetime | None = None) -> pd.DataFrame:
-    """One row a recipient, with its outcome and dimensions: what the reports aggregate."""
+               now: datetime | None = None, campaign: str | None = None) -> pd.DataFrame:
+    """One row a recipient, with its outcome, dimensions and campaign: what the reports aggregate."""
+    query = f"SELECT * FROM ({_recipients_sql(in_flight_cutoff, campaigns=True)}) r"
+    parameters = _parameters(since, until, lines, now, in_flight_cutoff)
+    if campaign is not None:
+        query += " WHERE campaign_id = $campaign"
+        parameters["campaign"] = campaign
     with store.connect() as con:
-        return con.execute(_recipients_sql(in_flight_cutoff), _parameters(since, until, lines, now, in_flight_cutoff)).df()
+        return con.execute(query, parameters).df()
 
 
 def campaigns(store: Store) -> pd.DataFrame:
@@ -180,8 +194,7 @@ def campaign_postmortem(store: Store, campaign: str, *, reply_window: timedelta 
                         in_flight_cutoff: timedelta | None = timedelta(hours=72),
                         now: datetime | None = None) -> CampaignPostmortem:
     """The post-mortem of one campaign (a name from `campaigns(store)`)."""
-    everyone = recipients(store, in_flight_cutoff=in_flight_cutoff, now=now)
-    mine = everyone[everyone["campaign_id"] == campaign]
+    mine = recipients(store, in_flight_cutoff=in_flight_cutoff, now=now, campaign=campaign)
     if mine.empty:
         raise NotFoundError(f"No campaign {campaign!r} in {store.path}: campaigns(store) lists them.",
                             "این کمپین پیدا نشد")
@@ -229,7 +242,7 @@ def campaign_postmortem(store: Store, campaign: str, *, reply_window: timedelta 
     cost = {"credit_spent": float(spent), "delivered": len(delivered),
             "cost_per_delivered": float(spent) / len(delivered) if len(delivered) else None}
     return CampaignPostmortem(campaign, header, funnel, reasons, operators, time_to_final, cdf, cost, replies,
-                              _baseline(everyone, mine))
+                              _baseline(store, mine, in_flight_cutoff, now))
 
 
 def _is_opt_out(text: str | None) -> bool:
@@ -237,14 +250,19 @@ def _is_opt_out(text: str | None) -> bool:
     return cleaned in OPT_OUT_REPLIES or cleaned.startswith("لغو")
 
 
-def _baseline(everyone: pd.DataFrame, mine: pd.DataFrame) -> pd.DataFrame:
+def _baseline(store: Store, mine: pd.DataFrame, cutoff: timedelta | None, now: datetime | None) -> pd.DataFrame:
     """Delivered of final, per operator: this campaign against the account's other sends from the same line."""
-    def rate(frame: pd.DataFrame) -> pd.DataFrame:
-        final = frame[frame["outcome"].isin(codes.FINAL_OUTCOMES)]
-        grouped = final.groupby("operator")["outcome"]
-        return pd.DataFrame({"rate": grouped.apply(lambda o: (o == "delivered").mean()), "final": grouped.size()})
-
-    others = everyone[(everyone["line"] == mine["line"].iloc[0]) & (everyone["campaign_id"] != mine["campaign_id"].iloc[0])]
-    table = rate(mine).join(rate(others), suffixes=("_campaign", "_baseline"), how="left")
-    return table.rename(columns={"rate_campaign": "campaign_rate", "rate_baseline": "baseline_rate",
-                                 "final_campaign": "campaign_final", "final_baseline": "baseline_final"}).reset_index()
+    final = mine[mine["outcome"].isin(codes.FINAL_OUTCOMES)]
+    grouped = final.groupby("operator")["outcome"]
+    table = pd.DataFrame({"campaign_rate": grouped.apply(lambda o: (o == "delivered").mean()),
+                          "campaign_final": grouped.size()})
+    final_sql = " OR ".join(f"outcome = '{name}'" for name in codes.FINAL_OUTCOMES)
+    with store.connect() as con:
+        others = con.execute(f"""
+            SELECT operator, count(*) FILTER (outcome = 'delivered') / count(*) AS baseline_rate,
+                   count(*) AS baseline_final
+            FROM ({_recipients_sql(cutoff, campaigns=True)}) r
+            WHERE line = $line AND campaign_id <> $campaign AND ({final_sql})
+            GROUP BY operator""", _parameters(None, None, (), now, cutoff)
+                             | {"line": mine["line"].iloc[0], "campaign": mine["campaign_id"].iloc[0]}).df()
+    return table.join(others.set_index("operator"), how="left").reset_index()
