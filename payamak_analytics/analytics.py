@@ -69,8 +69,10 @@ def _parameters(since, until, lines, now, cutoff: timedelta | None) -> dict:
 def _outcome_columns() -> str:
     """Outcome counts and rates over rows of (outcome, n): recipients counted per outcome first."""
     final = " OR ".join(f"outcome = '{name}'" for name in codes.FINAL_OUTCOMES)
-    counts = ", ".join(f"coalesce(sum(n) FILTER (outcome = '{name}'), 0) AS {name}" for name in codes.OUTCOMES)
-    return f"""sum(n) AS recipients, {counts}, coalesce(sum(n) FILTER ({final}), 0) AS final,
+    counts = ", ".join(f"CAST(coalesce(sum(n) FILTER (outcome = '{name}'), 0) AS BIGINT) AS {name}"
+                       for name in codes.OUTCOMES)
+    return f"""CAST(sum(n) AS BIGINT) AS recipients, {counts},
+               CAST(coalesce(sum(n) FILTER ({final}), 0) AS BIGINT) AS final,
                sum(n) FILTER (outcome = 'delivered') / nullif(sum(n) FILTER ({final}), 0) AS delivered_of_final,
                coalesce(sum(n) FILTER (outcome = 'delivered'), 0) / sum(n) AS delivered_of_all"""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter
 
 from . import codes
 from .analytics import CampaignPostmortem
@@ -33,6 +33,8 @@ WORDS = {
     "minutes": ("Minutes after the send", "دقیقه پس از ارسال"),
     "delivered_of_final": ("Delivered / final", "تحویل شده از نهایی"),
     "delivered_of_all": ("Delivered / all", "تحویل شده از همه"),
+    "final": ("Final", "نهایی"), "operator": ("Operator", "اپراتور"), "month": ("Month", "ماه"),
+    "line": ("Line", "خط"),
     "campaign": ("Campaign", "کمپین"), "account": ("Account baseline", "میانگین حساب"),
     "recipients_stage": ("Recipients", "گیرندگان"), "status known": ("Status known", "وضعیت معلوم"),
     "accepted by the panel": ("Accepted by the panel", "پذیرفته در سامانه"),
@@ -51,6 +53,15 @@ def digits(text, lang: str) -> str:
     return str(text).translate(_PERSIAN_DIGITS) if lang == "fa" else str(text)
 
 
+def column_label(column: str, lang: str) -> str:
+    """A report column's heading: outcomes and rates in the chosen language, others as they are."""
+    if column in codes.OUTCOMES:
+        return outcome_label(column, lang)
+    if column in WORDS:
+        return word(column, lang)
+    return column
+
+
 def outcome_label(outcome: str, lang: str) -> str:
     en, fa = codes.OUTCOMES[outcome]
     return fa if lang == "fa" else en
@@ -62,14 +73,15 @@ def _figure() -> Figure:
     return figure
 
 
-def _style(axes, lang: str, *, percent_y: bool = False, percent_x: bool = False) -> None:
+def _style(axes, lang: str, *, percent_y: bool = False, percent_x: bool = False, numeric_x: bool = False,
+           numeric_y: bool = False) -> None:
+    """Readable ticks; percentages where asked; Persian digits on numeric axes when lang is "fa"."""
     axes.tick_params(labelsize=12)
-    for axis, percent in ((axes.yaxis, percent_y), (axes.xaxis, percent_x)):
+    for axis, percent, numeric in ((axes.yaxis, percent_y, numeric_y), (axes.xaxis, percent_x, numeric_x)):
         if percent:
-            axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        if lang == "fa":
-            base = axis.get_major_formatter()
-            axis.set_major_formatter(FuncFormatter(lambda value, position, base=base: digits(base(value, position), "fa")))
+            axis.set_major_formatter(FuncFormatter(lambda value, _: digits(f"{value:.0%}", lang)))
+        elif numeric:
+            axis.set_major_formatter(FuncFormatter(lambda value, _: digits(f"{value:,.0f}", lang)))
     axes.spines[["top", "right"]].set_visible(False)
 
 
@@ -88,7 +100,7 @@ def outcome_distribution(report: pd.DataFrame, lang: str = "en") -> Figure:
                       va="center", fontsize=11)
     axes.set_title(word("outcomes", lang), fontsize=16)
     axes.set_xlabel(word("recipients", lang), fontsize=13)
-    _style(axes, lang)
+    _style(axes, lang, numeric_x=True)
     return figure
 
 
@@ -137,7 +149,7 @@ def campaign_funnel(postmortem: CampaignPostmortem, lang: str = "en") -> Figure:
         axes.annotate(digits(f"{count:,}", lang), (count, y), xytext=(4, 0), textcoords="offset points", va="center",
                       fontsize=11)
     axes.set_title(f"{word('funnel', lang)}: {postmortem.campaign}", fontsize=16)
-    _style(axes, lang)
+    _style(axes, lang, numeric_x=True)
     return figure
 
 
@@ -149,7 +161,7 @@ def time_to_final_cdf(postmortem: CampaignPostmortem, lang: str = "en") -> Figur
     axes.set_ylim(0, 1)
     axes.set_title(word("cdf", lang), fontsize=14)
     axes.set_xlabel(word("minutes", lang), fontsize=13)
-    _style(axes, lang, percent_y=True)
+    _style(axes, lang, percent_y=True, numeric_x=True)
     return figure
 
 

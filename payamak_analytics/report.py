@@ -65,8 +65,11 @@ class _Writer:
         for column in shown.columns:
             if str(column).startswith("delivered_of") or column in ("share", "campaign_rate", "baseline_rate"):
                 shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+        if self.lang == "fa":
+            shown = shown.rename(columns=lambda c: charts.column_label(str(c), "fa"))
         table = shown.to_html(index=False, border=0, na_rep="")
-        self.parts.append(charts.digits(table, "fa") if self.lang == "fa" else table)
+        table = charts.digits(table, "fa") if self.lang == "fa" else table
+        self.parts.append(f'<div class="table">{table}</div>')
 
 
 def write_report(store: Store, folder: str | Path = "reports", *, since: datetime | None = None,
@@ -132,6 +135,7 @@ def write_report(store: Store, folder: str | Path = "reports", *, since: datetim
 <style>
 body {{ font-family: "Vazirmatn", "DejaVu Sans", sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
 img {{ max-width: 100%; }}
+.table {{ overflow-x: auto; }}
 table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
 th, td {{ padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: start; }}
 blockquote {{ white-space: pre-wrap; background: #f5f5f5; padding: 0.6rem; }}

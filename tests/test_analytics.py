@@ -136,7 +136,7 @@ def test_persian_title_has_text_pixels(synced, tmp_path):
     pixels = (image.imread(tmp_path / "fa.png")[:, :, :3] * 255).astype(int)
     height = pixels.shape[0]
     region = pixels[int(height - box.y1):int(height - box.y0), int(box.x0):int(box.x1)]
-    assert region.size and (region.mean(axis=2) < 128).mean() > 0.02  # dark text where the title is
+    assert region.size and (region.mean(axis=2) < 128).mean() > 0.005  # dark text where the title is (blank: 0)
 
 
 def test_html_report_opens_in_chromium(synced, tmp_path):
