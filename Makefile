@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install simulate clean bench browser
+.PHONY: demo test install lab simulate clean bench browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP) browser
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: its test will skip"
+
+lab: $(STAMP)
+	cd notebooks && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser 01_quickstart.ipynb 02_delivery_report.ipynb \
+		03_campaign_postmortem.ipynb
 
 simulate: $(STAMP)
 	$(BIN)/payamak simulate --admin

@@ -6,5 +6,6 @@
 """
 from .client import RECEIVED, SENT, PanelClient
 from .errors import PayamakError
+from .notebook import connect
 
-__all__ = ["PanelClient", "PayamakError", "RECEIVED", "SENT"]
+__all__ = ["PanelClient", "PayamakError", "RECEIVED", "SENT", "connect"]

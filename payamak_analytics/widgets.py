@@ -1,0 +1,212 @@
+"""ipywidgets for JupyterLab: send a test message safely, sync with a button, explore a campaign.
+
+Every mistake a person makes at the keyboard (a wrong number, a text that silently became three
+parts, no line chosen) is shown inside the widget before anything is sent; errors from the
+service appear inside the widget too, in English and Persian, never as a traceback.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import ipywidgets as w
+from IPython.display import display
+
+from . import analytics, charts, phone, text as sms_text
+from .client import PanelClient
+from .errors import PayamakError
+from .store import Store
+from .sync import sync
+
+
+def _error_html(error: Exception) -> str:
+    if isinstance(error, PayamakError):
+        code = f" (code {error.code})" if error.code is not None else ""
+        return (f'<div style="color:#b00">{html.escape(error.message_en)}{code}</div>'
+                f'<div dir="rtl" style="color:#b00">{html.escape(error.message_fa)}</div>')
+    return f'<div style="color:#b00">Something went wrong: {html.escape(str(error))}</div>'
+
+
+class SendTestMessage(w.VBox):
+    """Send a test message to a few numbers. Dry run is on until you turn it off; above
+    `confirm_above` recipients a send asks for confirmation first."""
+
+    def __init__(self, client: PanelClient, *, lines: list[str] | None = None, confirm_above: int = 5):
+        self.client = client
+        self.confirm_above = confirm_above
+        self.rec_ids: list[int] = []
+        self.line = w.Dropdown(description="Line", options=self._lines(lines))
+        self.recipients = w.Textarea(description="To", placeholder="09121234567, +98 935 ...",
+                                     layout=w.Layout(width="420px"))
+        self.problems = w.HTML()
+        self.text = w.Textarea(description="Text", layout=w.Layout(width="420px", height="90px"))
+        self.counter = w.HTML()
+        self.flash = w.Checkbox(description="Flash", value=False)
+        self.dry_run = w.Checkbox(description="Dry run (send nothing)", value=True)
+        self.credit = w.HTML()
+        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.confirm_button = w.Button(description="Yes, send", button_style="warning", layout=w.Layout(display="none"))
+        self.check_button = w.Button(description="Check delivery", disabled=True)
+        self.result = w.HTML()
+        self.recipients.observe(self._check_numbers, "value")
+        self.text.observe(self._count, "value")
+        self.send_button.on_click(self._send_clicked)
+        self.confirm_button.on_click(lambda _: self._send(confirmed=True))
+        self.check_button.on_click(self._check_delivery)
+        self._show_credit()
+        self._count()
+        super().__init__([self.line, self.recipients, self.problems, self.text, self.counter,
+                          w.HBox([self.flash, self.dry_run]), self.credit,
+                          w.HBox([self.send_button, self.confirm_button, self.check_button]), self.result])
+
+    def _lines(self, lines: list[str] | None) -> list[str]:
+        if lines:
+            return list(lines)
+        try:
+            return self.client.get_sender_numbers() if self.client.has("GetSenderNumbers") else []
+        except PayamakError:
+            return []
+
+    def _show_credit(self) -> None:
+        try:
+            self.credit.value = f"Credit: {self.client.get_credit():,} SMS"
+        except PayamakError as error:
+            self.credit.value = _error_html(error)
+
+    def _numbers(self) -> tuple[list[str], list[str]]:
+        raws = [n for n in self.recipients.value.replace(",", "\n").replace(";", "\n").splitlines() if n.strip()]
+        return phone.normalize_many(raws)
+
+    def _check_numbers(self, _=None) -> None:
+        valid, invalid = self._numbers()
+        bad = f' · <span style="color:#b00">not mobile numbers: {html.escape(", ".join(invalid))}</span>' if invalid else ""
+        self.problems.value = f"{len(valid)} number(s){bad}"
+
+    def _count(self, _=None) -> None:
+        info = sms_text.analyze(self.text.value)
+        message = f"{info.characters} characters · {info.encoding} · {info.parts} part(s)"
+        valid, _ = self._numbers()
+        if valid:
+            message += f" · about {info.parts * len(valid)} SMS"
+        latin = [ch for ch in self.text.value if not sms_text.is_gsm7(ch)]
+        if info.encoding == "UCS-2" and 0 < len(latin) <= 3 and len(self.text.value) > len(latin):
+            message += (f' · <b style="color:#b60">{html.escape("".join(latin))} makes the whole text UCS-2 '
+                        "(70 characters a part instead of 160)</b>")
+        self.counter.value = message
+
+    def _send_clicked(self, _=None) -> None:
+        self._send(confirmed=False)
+
+    def _send(self, confirmed: bool) -> None:
+        self.confirm_button.layout.display = "none"
+        self.send_button.disabled = True
+        try:
+            valid, invalid = self._numbers()
+            if invalid:
+                self.result.value = (f'<div style="color:#b00">Not sent: fix these numbers first: '
+                                     f'{html.escape(", ".join(invalid))}</div>')
+                return
+            if not self.line.value:
+                self.result.value = '<div style="color:#b00">Not sent: choose a sender line.</div>'
+                return
+            plan = self.client.plan_send(self.line.value, valid, self.text.value)
+            if self.dry_run.value:
+                self.result.value = (f"Dry run: would send {plan.text_info.parts} part(s) to {len(plan.numbers)} "
+                                     f"number(s) from {plan.from_number} ({plan.messages} SMS). Nothing was sent.")
+                return
+            if len(plan.numbers) > self.confirm_above and not confirmed:
+                self.result.value = f"Send to {len(plan.numbers)} numbers? Confirm to go on."
+                self.confirm_button.layout.display = None
+                return
+            sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=self.flash.value)
+            self.rec_ids = [r.rec_id for r in sent.recipients if r.sent]
+            rows = "".join(f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{'sent' if r.sent else 'NOT sent'}</td></tr>"
+                           for r in sent.recipients)
+            self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
+            self.check_button.disabled = not self.rec_ids
+            self._show_credit()
+        except Exception as error:  # shown in the widget, never as a traceback
+            self.result.value = _error_html(error)
+        finally:
+            self.send_button.disabled = False
+
+    def _check_delivery(self, _=None) -> None:
+        try:
+            rows = []
+            for rec_id in self.rec_ids:
+                status = self.client.get_delivery(rec_id)
+                rows.append(f"<tr><td>{rec_id}</td><td>{status.code}</td><td>{html.escape(status.en)}</td>"
+                            f'<td dir="rtl">{html.escape(status.fa)}</td></tr>')
+            self.result.value = f"<table><tr><th>rec id</th><th>status</th><th></th><th></th></tr>{''.join(rows)}</table>"
+        except Exception as error:
+            self.result.value = _error_html(error)
+
+
+class SyncButton(w.VBox):
+    """Bring the store up to date, with progress bars inside the notebook."""
+
+    def __init__(self, client: PanelClient, store: Store, **sync_options):
+        self.client, self.store, self.sync_options = client, store, sync_options
+        self.button = w.Button(description="Sync", icon="refresh", button_style="primary")
+        self.output = w.Output()
+        self.summary = w.HTML()
+        self.button.on_click(self._run)
+        super().__init__([self.button, self.output, self.summary])
+
+    def _run(self, _=None) -> None:
+        self.button.disabled = True
+        try:
+            with self.output:
+                result = sync(self.client, self.store, **self.sync_options)
+            self.summary.value = html.escape(f"Synced: {result}")
+        except Exception as error:
+            self.summary.value = _error_html(error)
+        finally:
+            self.button.disabled = False
+
+
+class CampaignExplorer(w.VBox):
+    """Pick a campaign; see its post-mortem tables and charts in Persian or English; export a CSV."""
+
+    def __init__(self, store: Store, *, export_folder: str | Path = "."):
+        self.store, self.export_folder = store, Path(export_folder)
+        listed = analytics.campaigns(store)
+        self.campaign = w.Dropdown(description="Campaign", options=list(listed["campaign"]))
+        self.lang = w.ToggleButtons(options=[("English", "en"), ("فارسی", "fa")], value="en")
+        self.calendar = w.ToggleButtons(options=[("Jalali", "jalali"), ("Gregorian", "gregorian")], value="jalali")
+        self.export_button = w.Button(description="Export CSV", icon="download")
+        self.output = w.Output()
+        self.message = w.HTML()
+        for control in (self.campaign, self.lang, self.calendar):
+            control.observe(lambda _: self.show(), "value")
+        self.export_button.on_click(self._export)
+        super().__init__([w.HBox([self.campaign, self.lang, self.calendar, self.export_button]), self.message,
+                          self.output])
+        self.show()
+
+    def show(self) -> None:
+        self.output.clear_output()
+        if not self.campaign.value:
+            self.message.value = "No campaign in the store yet: sync first."
+            return
+        try:
+            pm = analytics.campaign_postmortem(self.store, self.campaign.value)
+            lang = self.lang.value
+            with self.output:
+                display(pm.funnel, charts.campaign_funnel(pm, lang), pm.failure_reasons,
+                        charts.campaign_vs_baseline(pm, lang), charts.time_to_final_cdf(pm, lang))
+            self.message.value = html.escape(
+                f"{pm.header['recipients']:,} recipients · {pm.cost['delivered']:,} delivered · "
+                f"{pm.opt_outs} opt-outs · first send "
+                + (analytics.jalali_day(pm.header["first_send"].date()) if self.calendar.value == "jalali"
+                   else pm.header["first_send"].date().isoformat()))
+        except Exception as error:
+            self.message.value = _error_html(error)
+
+    def _export(self, _=None) -> None:
+        try:
+            path = analytics.campaign_postmortem(self.store, self.campaign.value).to_csv(
+                self.export_folder / f"{self.campaign.value}.csv")
+            self.message.value = f"Written: {html.escape(str(path))}"
+        except Exception as error:
+            self.message.value = _error_html(error)

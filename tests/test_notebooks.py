@@ -1,0 +1,110 @@
+"""The three notebooks, executed headless (nbclient) against the simulator, outputs checked."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+from payamak_analytics.analytics import campaign_postmortem, campaigns, delivery_report
+from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
+from payamak_analytics.store import Store
+
+from .conftest import truth
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def account(tmp_path_factory):
+    """A simulator the notebooks reach through PAYAMAK_* variables, and a store path for them."""
+    with Simulator(WorldConfig(history=HistoryConfig(messages=1200, days=10), clock_speed=0.0), admin=True,
+                   threads=16) as simulator:
+        env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo",
+               "PAYAMAK_WSDL": simulator.wsdl_url,
+               "PAYAMAK_STORE": str(tmp_path_factory.mktemp("store") / "p.duckdb")}
+        yield simulator, env
+
+
+def run(name: str, env: dict, after_cell=None) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    with client.setup_kernel(env=env):
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+            if after_cell:
+                after_cell(index, cell)
+    return notebook
+
+
+def text_of(cell) -> str:
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+
+
+def html_table(cell) -> pd.DataFrame:
+    html = next(o["data"]["text/html"] for o in cell["outputs"] if "text/html" in o.get("data", {}))
+    return pd.read_html(io.StringIO(html))[0]
+
+
+def test_notebooks_are_saved_without_outputs():
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        notebook = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") and not c.get("execution_count") for c in notebook.cells if c.cell_type == "code")
+        assert notebook.cells[0].cell_type == "markdown"
+
+
+def test_quickstart(account):
+    simulator, env = account
+    sends_after = {}
+
+    def watch(index, cell):
+        calls = truth(simulator, batches=0)["calls"]
+        sends_after[index] = calls.get("SendSMS", 0)
+
+    notebook = run("01_quickstart.ipynb", env, watch)
+    code = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    dry_run, real_send, delivery, widget = code[2], code[3], code[4], code[5]
+    assert "1,000,000 SMS" in text_of(notebook.cells[code[1]])
+    assert "2 SMS would be charged" in text_of(notebook.cells[dry_run])  # one part, two numbers
+    assert sends_after[dry_run] == 0  # the dry run sent nothing
+    assert sends_after[real_send] == 1
+    sent = [s for s in simulator.world.sends.values() if s.texts[0] == "سلام! این یک پیام آزمایشی است."]
+    assert len(sent) == 1 and sent[0].numbers == ["09121234567", "09351234567"]
+    assert text_of(notebook.cells[delivery]).startswith("-5 ")
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in notebook.cells[widget].outputs)
+
+
+def test_delivery_report_notebook_matches_delivery_report(account):
+    simulator, env = account
+    notebook = run("02_delivery_report.ipynb", env)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert "calls" in text_of(code[0])
+    shown = html_table(code[1])
+    expected = delivery_report(Store(env["PAYAMAK_STORE"]), by=["month"])
+    assert shown["month"].astype(str).tolist() == expected["month"].tolist()
+    assert shown["recipients"].tolist() == expected["recipients"].tolist()
+    assert shown["delivered"].tolist() == expected["delivered"].tolist()
+    assert sum(shown["recipients"]) == truth(simulator, batches=0)["recipients"]
+    images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3
+
+
+def test_campaign_postmortem_notebook_picks_the_weakest(account):
+    _, env = account
+    notebook = run("03_campaign_postmortem.ipynb", env)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    store = Store(env["PAYAMAK_STORE"])
+
+    funnels = {name: campaign_postmortem(store, name).funnel.set_index("stage")["recipients"]
+               for name in campaigns(store).head(10)["campaign"]}
+    judged = {name: f["delivered"] / f["status known"] for name, f in funnels.items() if f["status known"]}
+    weakest = min(judged, key=judged.get)
+    assert f"weakest: {weakest} " in text_of(code[1])
+    pm = campaign_postmortem(store, weakest)
+    summary = text_of(code[7])
+    assert f"opt-outs: {pm.opt_outs}" in summary and f"delivered: {pm.cost['delivered']:,}" in summary
