@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
+import requests
 from nbclient import NotebookClient
 
 from payamak_analytics.analytics import campaign_postmortem, campaigns, delivery_report
@@ -108,3 +115,46 @@ def test_campaign_postmortem_notebook_picks_the_weakest(account):
     pm = campaign_postmortem(store, weakest)
     summary = text_of(code[7])
     assert f"opt-outs: {pm.opt_outs}" in summary and f"delivered: {pm.cost['delivered']:,}" in summary
+
+
+def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it where apt-get can)")
+    from playwright.sync_api import sync_playwright
+
+    _, env = account
+    shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_hex(16)
+    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                               f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}", "--allow-root"],
+                              env={**env, "HOME": str(tmp_path)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+            page.click("li.lm-Menu-item:has-text('Run All Cells')")
+            send = page.wait_for_selector(".jp-OutputArea .widget-button:has-text('Send')", timeout=120_000)
+            assert send.is_visible()
+            assert page.locator(".jp-OutputArea .widget-textarea").count() >= 2
+            assert "1,000,000 SMS" in page.inner_text(".jp-Notebook")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
