@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -153,7 +154,7 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
             send = page.wait_for_selector(".jp-OutputArea .widget-button:has-text('Send')", timeout=120_000)
             assert send.is_visible()
             assert page.locator(".jp-OutputArea .widget-textarea").count() >= 2
-            assert "1,000,000 SMS" in page.inner_text(".jp-Notebook")
+            assert re.search(r"credit: [0-9,.]+ SMS", page.inner_text(".jp-Notebook"))  # the first cells ran too
             browser.close()
     finally:
         server.terminate()
