@@ -122,7 +122,7 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (make test installs it where apt-get can)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
     _, env = account
     shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", tmp_path)
@@ -148,9 +148,15 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
-            page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
-            page.click("li.lm-Menu-item:has-text('Run All Cells')")
+            page.wait_for_selector("text=Python 3 (ipykernel) | Idle", timeout=90_000)  # the kernel is connected
+            for _ in range(3):  # a Run All that lands before the kernel settles runs nothing: ask again
+                page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+                page.click("li.lm-Menu-item:has-text('Run All Cells')")
+                try:
+                    page.wait_for_selector(".jp-InputPrompt:has-text('[1]')", timeout=20_000)
+                    break
+                except PlaywrightTimeout:
+                    continue
             send = page.wait_for_selector(".jp-OutputArea .widget-button:has-text('Send')", timeout=120_000)
             assert send.is_visible()
             assert page.locator(".jp-OutputArea .widget-textarea").count() >= 2
