@@ -88,9 +88,9 @@ class SendTestMessage(w.VBox):
         valid, _ = self._numbers()
         if valid:
             message += f" · about {info.parts * len(valid)} SMS"
-        latin = [ch for ch in self.text.value if not sms_text.is_gsm7(ch)]
-        if info.encoding == "UCS-2" and 0 < len(latin) <= 3 and len(self.text.value) > len(latin):
-            message += (f' · <b style="color:#b60">{html.escape("".join(latin))} makes the whole text UCS-2 '
+        non_gsm = [ch for ch in self.text.value if not sms_text.is_gsm7(ch)]
+        if info.encoding == "UCS-2" and 0 < len(non_gsm) <= 3 and len(self.text.value) > len(non_gsm):
+            message += (f' · <b style="color:#b60">{html.escape("".join(non_gsm))} makes the whole text UCS-2 '
                         "(70 characters a part instead of 160)</b>")
         self.counter.value = message
 
