@@ -7,7 +7,9 @@ service appear inside the widget too, in English and Persian, never as a traceba
 from __future__ import annotations
 
 import html
+from datetime import datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import ipywidgets as w
 from IPython.display import display
@@ -17,6 +19,8 @@ from .client import PanelClient
 from .errors import PayamakError
 from .store import Store
 from .sync import sync
+
+TEHRAN = ZoneInfo("Asia/Tehran")
 
 
 def _error_html(error: Exception) -> str:
@@ -166,25 +170,35 @@ class SyncButton(w.VBox):
 
 
 class CampaignExplorer(w.VBox):
-    """Pick a campaign; see its post-mortem tables and charts in Persian or English; export a CSV."""
+    """Pick a campaign, or a date range and lines; see the post-mortem or the delivery report as
+    tables and charts, in Persian or English, Jalali or Gregorian; export what is shown as CSV."""
 
     def __init__(self, store: Store, *, export_folder: str | Path = "."):
         self.store, self.export_folder = store, Path(export_folder)
-        listed = analytics.campaigns(store)
-        self.campaign = w.Dropdown(description="Campaign", options=list(listed["campaign"]))
+        self.shown: tuple[str, object] | None = None  # (file stem, table or post-mortem) for the export
+        self.campaign = w.Dropdown(description="Campaign", options=list(analytics.campaigns(store)["campaign"]))
+        self.since = w.DatePicker(description="From")
+        self.until = w.DatePicker(description="Until")
+        lines = store.sql("SELECT DISTINCT line FROM batches ORDER BY 1")["line"].tolist()
+        self.lines = w.SelectMultiple(description="Lines", options=lines, rows=min(len(lines), 4) or 1)
+        self.range_button = w.Button(description="Show range")
         self.lang = w.ToggleButtons(options=[("English", "en"), ("فارسی", "fa")], value="en")
         self.calendar = w.ToggleButtons(options=[("Jalali", "jalali"), ("Gregorian", "gregorian")], value="jalali")
         self.export_button = w.Button(description="Export CSV", icon="download")
         self.output = w.Output()
         self.message = w.HTML()
-        for control in (self.campaign, self.lang, self.calendar):
-            control.observe(lambda _: self.show(), "value")
+        self.campaign.observe(lambda _: self.show(), "value")
+        for control in (self.lang, self.calendar):
+            control.observe(lambda _: self.show_range() if self.shown and self.shown[0] == "range" else self.show(),
+                            "value")
+        self.range_button.on_click(lambda _: self.show_range())
         self.export_button.on_click(self._export)
-        super().__init__([w.HBox([self.campaign, self.lang, self.calendar, self.export_button]), self.message,
-                          self.output])
+        super().__init__([w.HBox([self.campaign, self.lang, self.calendar, self.export_button]),
+                          w.HBox([self.since, self.until, self.lines, self.range_button]), self.message, self.output])
         self.show()
 
     def show(self) -> None:
+        """The post-mortem of the chosen campaign."""
         self.output.clear_output()
         if not self.campaign.value:
             self.message.value = "No campaign in the store yet: sync first."
@@ -195,6 +209,7 @@ class CampaignExplorer(w.VBox):
             with self.output:
                 display(pm.funnel, charts.campaign_funnel(pm, lang), pm.failure_reasons,
                         charts.campaign_vs_baseline(pm, lang), charts.time_to_final_cdf(pm, lang))
+            self.shown = (self.campaign.value, pm)
             self.message.value = html.escape(
                 f"{pm.header['recipients']:,} recipients · {pm.cost['delivered']:,} delivered · "
                 f"{pm.opt_outs} opt-outs · first send "
@@ -203,10 +218,35 @@ class CampaignExplorer(w.VBox):
         except Exception as error:
             self.message.value = _error_html(error)
 
-    def _export(self, _=None) -> None:
+    def show_range(self) -> None:
+        """The delivery report of the chosen dates and lines, by day and by operator."""
+        self.output.clear_output()
         try:
-            path = analytics.campaign_postmortem(self.store, self.campaign.value).to_csv(
-                self.export_folder / f"{self.campaign.value}.csv")
+            since = datetime.combine(self.since.value, time.min, TEHRAN) if self.since.value else None
+            until = datetime.combine(self.until.value, time.max, TEHRAN) if self.until.value else None
+            options = {"since": since, "until": until, "lines": tuple(self.lines.value)}
+            daily = analytics.delivery_report(self.store, by=["day"], calendar=self.calendar.value, **options)
+            operators = analytics.delivery_report(self.store, by=["operator"], **options)
+            lang = self.lang.value
+            with self.output:
+                display(charts.delivery_rate_over_time(daily, "day", lang), charts.operator_outcomes(operators, lang),
+                        daily)
+            self.shown = ("range", daily)
+            self.message.value = html.escape(f"{int(daily['recipients'].sum()):,} recipients on {len(daily)} day(s)")
+        except Exception as error:
+            self.message.value = _error_html(error)
+
+    def _export(self, _=None) -> None:
+        if self.shown is None:
+            self.message.value = "Nothing to export yet."
+            return
+        stem, shown = self.shown
+        path = self.export_folder / f"{stem}.csv"
+        try:
+            if isinstance(shown, analytics.CampaignPostmortem):
+                shown.to_csv(path)
+            else:
+                shown.to_csv(path, index=False)
             self.message.value = f"Written: {html.escape(str(path))}"
         except Exception as error:
             self.message.value = _error_html(error)

@@ -1,6 +1,7 @@
 """The widgets, driven as a person drives them: set values, click buttons."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from payamak_analytics import PanelClient, analytics
@@ -83,3 +84,9 @@ def test_sync_button_and_campaign_explorer(simulator, tmp_path):
     explorer.lang.value = "fa"
     explorer.export_button.click()
     assert (tmp_path / f"{explorer.campaign.value}.csv").exists()
+    explorer.lines.value = ("50001234",)
+    explorer.range_button.click()
+    promo = analytics.delivery_report(store, by=[], lines=("50001234",))["recipients"][0]
+    assert f"{promo:,} recipients" in explorer.message.value
+    explorer.export_button.click()
+    assert len(pd.read_csv(tmp_path / "range.csv")) >= 1
