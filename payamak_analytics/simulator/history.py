@@ -14,6 +14,7 @@ import numpy as np
 from .. import text as sms_text
 
 WEEK = 7 * 86400
+TEHRAN_OFFSET = 12_600  # seconds east of UTC: Iran has kept +03:30 all year since 2022
 FIRST_MESSAGE_ID = 10_000_000
 OUT, IN = 2, 1
 OTP, TRANSACTIONAL, CAMPAIGN, REPLY, OPT_OUT, INBOUND = range(6)
@@ -140,6 +141,10 @@ def final_not_sent(seed: int, message_id, row, numbers, bulk, parts) -> np.ndarr
     return np.isin(settled, NOT_SENT)
 
 
+def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0)
+
+
 def _text_table(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     infos = [sms_text.analyze(t.format(code="12345")) for t in texts]
     return np.array([i.parts for i in infos], dtype=np.int8), np.array([i.lang == "FA" for i in infos])
@@ -225,17 +230,18 @@ class History:
             sizes[-1] -= sum(sizes) - n_chunks
             sizes = [s for s in sizes if s > 0]
         times, counts, lines, texts, ids = [], [], [], [], []
+        first_midnight = (start + TEHRAN_OFFSET) // 86400 * 86400 - TEHRAN_OFFSET  # campaigns go out in daytime
         for campaign, size in enumerate(sizes):
-            day = start + rng.integers(0, max(int((now - start) // 86400), 1)) * 86400
-            begin = min(day + rng.uniform(9, 20) * 3600, now - size * 3 - 120)
+            day = first_midnight + rng.integers(0, max(int((now - start) // 86400), 1)) * 86400
+            begin = min(max(day + rng.uniform(9, 20) * 3600, start), now - size * 3 - 120)
             last = int(rng.integers(1, 101))
             times.append(begin + 3.0 * np.arange(size))
             counts.append(np.r_[np.full(size - 1, 100), last])
             lines += [PROMO_LINE if rng.random() < 0.8 else SERVICE_LINE] * size
             texts += [int(rng.integers(0, len(CAMPAIGN_TEXTS)))] * size
             ids += [campaign] * size
-        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
-        return cat(times), cat(counts), np.array(lines, dtype=np.int8), np.array(texts), np.array(ids)
+        return (_concatenate(times), _concatenate(counts), np.array(lines, dtype=np.int8), np.array(texts),
+                np.array(ids))
 
     def _text_columns(self) -> tuple[np.ndarray, np.ndarray]:
         parts = np.ones(len(self.t), dtype=np.int8)
