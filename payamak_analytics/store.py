@@ -20,7 +20,6 @@ import pandas as pd
 from .errors import PayamakError
 
 DEFAULT_PATH = Path("data/payamak.duckdb")
-FINAL_STATUSES = (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12)
 
 # Each entry moves the schema one version up; applied in order, each in its own transaction.
 MIGRATIONS = (
@@ -231,10 +230,6 @@ class Store:
 
     def sync_runs(self) -> pd.DataFrame:
         return self.sql("SELECT * FROM sync_runs ORDER BY run_id")
-
-    def state(self, key: str) -> dict | None:
-        with self.connect() as con:
-            return read_state(con, key)
 
 
 # --- writing, inside a transaction the caller holds -----------------------------------------------

@@ -55,10 +55,6 @@ def analyze(text: str) -> TextInfo:
     return TextInfo(len(text), encoding, units, parts, single if parts == 1 else multi)
 
 
-def parts(text: str) -> int:
-    return analyze(text).parts
-
-
 def estimate_cost(text: str, recipients: int, *, tariff: Decimal | float = 1) -> Decimal:
     """Credit a send will take: parts x recipients x the account's tariff per part."""
     return Decimal(analyze(text).parts * recipients) * Decimal(str(tariff))

@@ -31,7 +31,6 @@ _BY_LOWER_WIRE_NAME = {wire.lower(): column for wire, column in MESSAGE_COLUMNS.
 INT_COLUMNS = ("message_id", "pages", "count", "sent", "not_sent", "user_id")
 DECIMAL_COLUMNS = ("cost", "tariff")
 BOOL_COLUMNS = ("flash", "is_read", "money_is_refunded")
-STRING_COLUMNS = ("sender", "receiver", "content", "title", "desc")
 ENUM_COLUMNS = {"message_type": "SMSDirectionType", "lang": "SMSLang", "status": "SMSStatus",
                 "send_status": "SMSSendStatus", "send_method": "SMSSendMethod"}
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
