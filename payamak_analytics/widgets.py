@@ -7,6 +7,7 @@ service appear inside the widget too, in English and Persian, never as a traceba
 from __future__ import annotations
 
 import html
+import threading
 from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,10 +36,15 @@ class SendTestMessage(w.VBox):
     """Send a test message to a few numbers. Dry run is on until you turn it off; above
     `confirm_above` recipients a send asks for confirmation first."""
 
-    def __init__(self, client: PanelClient, *, lines: list[str] | None = None, confirm_above: int = 5):
+    def __init__(self, client: PanelClient, *, lines: list[str] | None = None, confirm_above: int = 5,
+                 poll_every: float = 20.0, polls: int = 30):
         self.client = client
         self.confirm_above = confirm_above
+        self.poll_every, self.polls = poll_every, polls
         self.rec_ids: list[int] = []
+        self.follower: threading.Thread | None = None
+        self.stop_following = threading.Event()  # set it to end a follow before its last poll
+        self.seen: list[dict[int, int]] = []  # the statuses of each poll, rec id -> code
         self.line = w.Dropdown(description="Line", options=self._lines(lines))
         self.recipients = w.Textarea(description="To", placeholder="09121234567, +98 935 ...",
                                      layout=w.Layout(width="420px"))
@@ -50,7 +56,7 @@ class SendTestMessage(w.VBox):
         self.credit = w.HTML()
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.confirm_button = w.Button(description="Yes, send", button_style="warning", layout=w.Layout(display="none"))
-        self.check_button = w.Button(description="Check delivery", disabled=True)
+        self.check_button = w.Button(description="Follow delivery", disabled=True)
         self.result = w.HTML()
         self.recipients.observe(self._check_numbers, "value")
         self.text.observe(self._count, "value")
@@ -135,15 +141,30 @@ class SendTestMessage(w.VBox):
             self.send_button.disabled = False
 
     def _check_delivery(self, _=None) -> None:
-        try:
-            rows = []
-            for rec_id in self.rec_ids:
-                status = self.client.get_delivery(rec_id)
-                rows.append(f"<tr><td>{rec_id}</td><td>{status.code}</td><td>{html.escape(status.en)}</td>"
-                            f'<td dir="rtl">{html.escape(status.fa)}</td></tr>')
-            self.result.value = f"<table><tr><th>rec id</th><th>status</th><th></th><th></th></tr>{''.join(rows)}</table>"
-        except Exception as error:
-            self.result.value = _error_html(error)
+        """Poll GetDelivery in the background until every status is final (or `polls` polls)."""
+        if self.follower is not None and self.follower.is_alive():
+            return
+        self.seen = []
+        self.stop_following.clear()
+        self.follower = threading.Thread(target=self._follow, args=(list(self.rec_ids),), daemon=True)
+        self.follower.start()
+
+    def _follow(self, rec_ids: list[int]) -> None:
+        for poll in range(self.polls):
+            try:
+                statuses = {rec_id: self.client.get_delivery(rec_id) for rec_id in rec_ids}
+            except Exception as error:
+                self.result.value = _error_html(error)
+                return
+            self.seen.append({rec_id: status.code for rec_id, status in statuses.items()})
+            rows = "".join(f"<tr><td>{rec_id}</td><td>{s.code}</td><td>{html.escape(s.en)}</td>"
+                           f'<td dir="rtl">{html.escape(s.fa)}</td></tr>' for rec_id, s in statuses.items())
+            done = all(s.final for s in statuses.values())
+            state = "final" if done else f"poll {poll + 1}, next in {self.poll_every:g} s"
+            self.result.value = (f"<table><tr><th>rec id</th><th>status</th><th></th><th></th></tr>{rows}</table>"
+                                 f"<div>{state}</div>")
+            if done or self.stop_following.wait(self.poll_every):
+                return
 
 
 class SyncButton(w.VBox):

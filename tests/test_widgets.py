@@ -18,7 +18,8 @@ def sends(simulator) -> int:
 
 @pytest.fixture
 def widget(simulator):
-    return SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url), confirm_above=3)
+    return SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url), confirm_above=3, poll_every=0.05,
+                           polls=3)
 
 
 def test_lines_and_credit_come_from_the_service(widget):
@@ -60,7 +61,20 @@ def test_confirmation_above_the_threshold_then_a_real_send(widget, simulator):
     assert sends(simulator) == 1 and widget.result.value.count("sent") >= 4
     assert len(widget.rec_ids) == 4 and not widget.check_button.disabled
     widget.check_button.click()
+    widget.follower.join(timeout=30)
+    assert [set(poll.values()) for poll in widget.seen] == [{-5}] * 3  # the clock stands still: asked 3 times
     assert "Ask at least one minute after sending." in widget.result.value
+
+
+def test_following_delivery_stops_once_every_status_is_final(widget, simulator):
+    widget.recipients.value = "09121234567"
+    widget.text.value = "hello"
+    widget.dry_run.value = False
+    widget.send_button.click()
+    simulator.world.clock.advance(2 * 86400)  # two days later every status is final
+    widget.check_button.click()
+    widget.follower.join(timeout=30)
+    assert len(widget.seen) == 1 and "final" in widget.result.value
 
 
 def test_a_send_failure_shows_both_languages_in_the_widget(simulator):
