@@ -25,8 +25,8 @@ browser:
 		apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: its test will skip"
 
 lab: $(STAMP)
-	cd notebooks && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser 01_quickstart.ipynb 02_delivery_report.ipynb \
-		03_campaign_postmortem.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root \
+		01_quickstart.ipynb 02_delivery_report.ipynb 03_campaign_postmortem.ipynb
 
 simulate: $(STAMP)
 	$(BIN)/payamak simulate --admin
