@@ -7,6 +7,7 @@ alternating blocks of calls (as timeit.repeat does), so machine noise hits both 
 of the medians is what counts. The garbage collector runs before each block, so that neither
 side pays for the other's garbage.
 """
+
 from __future__ import annotations
 
 import gc
@@ -56,11 +57,14 @@ def main() -> None:
             started = time.perf_counter()
             PanelClient("demo", "demo", wsdl=simulator.wsdl_url, cache_wsdl=False)
             uncached.append(time.perf_counter() - started)
-        print(f"client construction: cold {cold * 1000:.0f} ms; warm WSDL cache median {median_ms(warm):.0f} ms "
-              f"(target <= 200 ms); without the cache {median_ms(uncached):.0f} ms")
+        print(
+            f"client construction: cold {cold * 1000:.0f} ms; warm WSDL cache median {median_ms(warm):.0f} ms "
+            f"(target <= 200 ms); without the cache {median_ms(uncached):.0f} ms"
+        )
 
         raw = client.messages_page("sent", count=1000).raw
         operation = client._binding.get("GetMessages")
+
         def ours() -> pd.DataFrame:
             return messages_frame(message_columns(raw))
 
@@ -73,8 +77,10 @@ def main() -> None:
             fast += block(ours, 10)
             slow += block(zeeps, 3)
         ratio = statistics.median(slow) / statistics.median(fast)
-        print(f"1000-row page into a DataFrame: columnar lxml {median_ms(fast):.1f} ms, zeep objects + "
-              f"serialize_object + DataFrame {median_ms(slow):.1f} ms: {ratio:.1f}x faster (target >= 8x)")
+        print(
+            f"1000-row page into a DataFrame: columnar lxml {median_ms(fast):.1f} ms, zeep objects + "
+            f"serialize_object + DataFrame {median_ms(slow):.1f} ms: {ratio:.1f}x faster (target >= 8x)"
+        )
         bare = block(lambda: etree.fromstring(raw), 30)
         print(f"parse floor (bare lxml parse of the same bytes): {median_ms(bare):.1f} ms")
 

@@ -5,6 +5,7 @@
 The simulator runs in its own process (`payamak simulate`), the load in this one, so the
 numbers are the server's, measured by a client over loopback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,10 @@ import time
 
 import requests
 
-ENVELOPE = ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><{op} xmlns="http://tempuri.org/">'
-            '<userName>demo</userName><password>demo</password>{args}</{op}></s:Body></s:Envelope>')
+ENVELOPE = (
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><{op} xmlns="http://tempuri.org/">'
+    "<userName>demo</userName><password>demo</password>{args}</{op}></s:Body></s:Envelope>"
+)
 ARRAYS = 'xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"'
 
 
@@ -30,8 +33,11 @@ def envelope(op: str, args: str = "") -> tuple[bytes, dict]:
 
 
 def start_simulator(*extra: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-m", "payamak_analytics.cli", "simulate", "--admin", *extra],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "payamak_analytics.cli", "simulate", "--admin", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     url = re.search(r"(http://\S+)\?wsdl", process.stdout.readline()).group(1)
     return process, url
 
@@ -54,7 +60,10 @@ def load(url: str, seconds: float, clients: int = 32) -> dict:
     requests_mix = [
         envelope("GetCredit"),
         envelope("GetInboxCount", "<isRead>false</isRead>"),
-        envelope("GetBatchDelivery", f"<batchSmsId>{first_id + truth['messages']['sent'] // 2}</batchSmsId><index>1</index><count>100</count>"),
+        envelope(
+            "GetBatchDelivery",
+            f"<batchSmsId>{first_id + truth['messages']['sent'] // 2}</batchSmsId><index>1</index><count>100</count>",
+        ),
         envelope("GetDelivery", f"<recId>{(first_id + 5) * 1000}</recId>"),
         envelope("GetMessages", "<messageType>2</messageType><index>1</index><count>100</count>"),
     ]
@@ -89,20 +98,28 @@ def load(url: str, seconds: float, clients: int = 32) -> dict:
         t.join()
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {"clients": clients, "seconds": round(elapsed, 1), "requests": len(latencies),
-            "requests_per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
-            "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1), "errors": errors[0]}
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+        "errors": errors[0],
+    }
 
 
 def million_history() -> dict:
-    code = ("import time, resource, json\n"
-            "t = time.perf_counter()\n"
-            "from payamak_analytics.simulator import World, WorldConfig, HistoryConfig\n"
-            "w = World(WorldConfig(history=HistoryConfig(messages=1_000_000)))\n"
-            "ready = time.perf_counter() - t\n"
-            "page = w.get_messages('demo', 'demo', 2, (), 500_000, 1000)\n"
-            "print(json.dumps({'records': len(w.history), 'ready_s': round(ready, 2), 'page_rows': len(page),"
-            " 'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))\n")
+    code = (
+        "import time, resource, json\n"
+        "t = time.perf_counter()\n"
+        "from payamak_analytics.simulator import World, WorldConfig, HistoryConfig\n"
+        "w = World(WorldConfig(history=HistoryConfig(messages=1_000_000)))\n"
+        "ready = time.perf_counter() - t\n"
+        "page = w.get_messages('demo', 'demo', 2, (), 500_000, 1000)\n"
+        "print(json.dumps({'records': len(w.history), 'ready_s': round(ready, 2), 'page_rows': len(page),"
+        " 'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
 
@@ -114,8 +131,10 @@ def main() -> None:
     process, url = start_simulator("--messages", "20000", "--threads", "16")
     try:
         page = page_latency(url)
-        print(f"1000-row GetMessages page, served and received over loopback: median {page['median_ms']:.1f} ms, "
-              f"p90 {page['p90_ms']:.1f} ms (target: median <= 10 ms)")
+        print(
+            f"1000-row GetMessages page, served and received over loopback: median {page['median_ms']:.1f} ms, "
+            f"p90 {page['p90_ms']:.1f} ms (target: median <= 10 ms)"
+        )
         result = load(url, args.load_seconds)
         print(f"load: {json.dumps(result)} (target: >= 200 requests/s, p99 <= 200 ms, no errors)")
     finally:

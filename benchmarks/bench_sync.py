@@ -5,6 +5,7 @@
 The simulator runs as `payamak simulate` in its own process, so the numbers are the client's.
 Every comparison runs in this one invocation, against the same simulator.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ from payamak_analytics.sync import sync
 
 
 def start_simulator(*flags: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-m", "payamak_analytics.cli", "simulate", *flags],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "payamak_analytics.cli", "simulate", *flags], stdout=subprocess.PIPE, text=True
+    )
     return process, re.search(r"(http://\S+)\?wsdl", process.stdout.readline()).group(1)
 
 
@@ -50,8 +52,9 @@ def ingest(records: int) -> None:
         con = duckdb.connect(str(folder / "naive.duckdb"))
         started = time.perf_counter()
         for page in range(pages):
-            result = client._service.GetMessages(userName="demo", password="demo", messageType=2, fromNumbers=None,
-                                                 index=1 + 1000 * page, count=1000)
+            result = client._service.GetMessages(
+                userName="demo", password="demo", messageType=2, fromNumbers=None, index=1 + 1000 * page, count=1000
+            )
             con.register("frame", pd.DataFrame([serialize_object(info) for info in result]))
             if page == 0:
                 con.execute("CREATE TABLE messages AS SELECT * FROM frame LIMIT 0")
@@ -62,8 +65,13 @@ def ingest(records: int) -> None:
         # the floor: fetch each page and parse it with lxml, nothing else
         started = time.perf_counter()
         for page in range(pages):
-            etree.fromstring(client._call("GetMessages", {"messageType": 2, "fromNumbers": None,
-                                                          "index": 1 + 1000 * page, "count": 1000}, raw=True))
+            etree.fromstring(
+                client._call(
+                    "GetMessages",
+                    {"messageType": 2, "fromNumbers": None, "index": 1 + 1000 * page, "count": 1000},
+                    raw=True,
+                )
+            )
         results["parse_floor"] = pages * 1000 / (time.perf_counter() - started)
     finally:
         process.terminate()
@@ -71,8 +79,10 @@ def ingest(records: int) -> None:
     ours = results["ours_8_workers"]
     print(f"ingest of {rows:,} sent records, rows/s: " + json.dumps({k: round(v) for k, v in results.items()}))
     print(f"  ours (8 workers) / naive zeep loop: {ours / results['naive_zeep_loop']:.1f}x (target >= 10x)")
-    print(f"  ours (8 workers) / parse floor: {ours / results['parse_floor']:.0%}; with 1 worker: "
-          f"{results['ours_1_workers'] / results['parse_floor']:.0%} (target >= 40%)")
+    print(
+        f"  ours (8 workers) / parse floor: {ours / results['parse_floor']:.0%}; with 1 worker: "
+        f"{results['ours_1_workers'] / results['parse_floor']:.0%} (target >= 40%)"
+    )
 
 
 def concurrency() -> None:
@@ -89,8 +99,10 @@ def concurrency() -> None:
         process.terminate()
         process.wait()
     speedup = times[1] / times[16]
-    print(f"{pages[16]} GetBatchDelivery pages at 50 ms latency: 1 worker {times[1]:.1f} s, 16 workers {times[16]:.2f} s:"
-          f" {speedup:.1f}x, {speedup / 16:.0%} of the ideal 16x (target >= 80%)")
+    print(
+        f"{pages[16]} GetBatchDelivery pages at 50 ms latency: 1 worker {times[1]:.1f} s, 16 workers {times[16]:.2f} s:"
+        f" {speedup:.1f}x, {speedup / 16:.0%} of the ideal 16x (target >= 80%)"
+    )
 
 
 MEMORY_PROBE = """
@@ -109,10 +121,13 @@ def memory() -> None:
     for records in (250_000, 1_000_000):
         process, url = start_simulator("--messages", str(int(records / 0.92) + 1), "--threads", "8")
         try:
-            out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, url + "?wsdl"], capture_output=True, text=True,
-                                 check=True).stdout
-            print(f"syncing {records:,} sent records (messages only), the syncing process: {out.strip()} "
-                  "(target: <= 400 MB, flat as the history grows)")
+            out = subprocess.run(
+                [sys.executable, "-c", MEMORY_PROBE, url + "?wsdl"], capture_output=True, text=True, check=True
+            ).stdout
+            print(
+                f"syncing {records:,} sent records (messages only), the syncing process: {out.strip()} "
+                "(target: <= 400 MB, flat as the history grows)"
+            )
         finally:
             process.terminate()
             process.wait()

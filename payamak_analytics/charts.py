@@ -5,6 +5,7 @@ colour-blind-safe colour per outcome everywhere. matplotlib 3.11 shapes and orde
 itself, so Persian labels are passed as they are; with lang="fa" the digits on the axes are
 Persian too.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -16,8 +17,14 @@ from .analytics import CampaignPostmortem
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 OUTCOME_COLOURS = {
-    "delivered": "#009E73", "undelivered": "#D55E00", "telecom_failed": "#E69F00", "blocked": "#CC79A7",
-    "not_sent": "#000000", "unknown": "#F0E442", "in_flight": "#56B4E9", "delivery_unknown": "#0072B2",
+    "delivered": "#009E73",
+    "undelivered": "#D55E00",
+    "telecom_failed": "#E69F00",
+    "blocked": "#CC79A7",
+    "not_sent": "#000000",
+    "unknown": "#F0E442",
+    "in_flight": "#56B4E9",
+    "delivery_unknown": "#0072B2",
     "expired": "#999999",
 }
 WORDS = {
@@ -25,20 +32,30 @@ WORDS = {
     "rate": ("Delivery rate", "نرخ تحویل"),
     "operators": ("Outcomes by operator", "نتیجه به تفکیک اپراتور"),
     "funnel": ("Campaign funnel", "قیف کمپین"),
-    "cdf": ("Time to final status (upper bound: the first poll that saw it)",
-            "زمان تا وضعیت نهایی (حد بالا: نخستین بررسی که آن را دید)"),
-    "baseline": ("Delivered of final: campaign and the account's own baseline",
-                 "نرخ تحویل از نهایی: کمپین و میانگین خود حساب"),
-    "recipients": ("Recipients", "گیرندگان"), "share": ("Share of recipients", "سهم گیرندگان"),
+    "cdf": (
+        "Time to final status (upper bound: the first poll that saw it)",
+        "زمان تا وضعیت نهایی (حد بالا: نخستین بررسی که آن را دید)",
+    ),
+    "baseline": (
+        "Delivered of final: campaign and the account's own baseline",
+        "نرخ تحویل از نهایی: کمپین و میانگین خود حساب",
+    ),
+    "recipients": ("Recipients", "گیرندگان"),
+    "share": ("Share of recipients", "سهم گیرندگان"),
     "minutes": ("Minutes after the send", "دقیقه پس از ارسال"),
     "delivered_of_final": ("Delivered / final", "تحویل شده از نهایی"),
     "delivered_of_all": ("Delivered / all", "تحویل شده از همه"),
-    "final": ("Final", "نهایی"), "operator": ("Operator", "اپراتور"), "month": ("Month", "ماه"),
+    "final": ("Final", "نهایی"),
+    "operator": ("Operator", "اپراتور"),
+    "month": ("Month", "ماه"),
     "line": ("Line", "خط"),
-    "campaign": ("Campaign", "کمپین"), "account": ("Account baseline", "میانگین حساب"),
-    "recipients_stage": ("Recipients", "گیرندگان"), "status known": ("Status known", "وضعیت معلوم"),
+    "campaign": ("Campaign", "کمپین"),
+    "account": ("Account baseline", "میانگین حساب"),
+    "recipients_stage": ("Recipients", "گیرندگان"),
+    "status known": ("Status known", "وضعیت معلوم"),
     "accepted by the panel": ("Accepted by the panel", "پذیرفته در سامانه"),
-    "reached the telecom": ("Reached the telecom", "رسیده به مخابرات"), "delivered": ("Delivered", "تحویل شده"),
+    "reached the telecom": ("Reached the telecom", "رسیده به مخابرات"),
+    "delivered": ("Delivered", "تحویل شده"),
 }
 _PERSIAN_DIGITS = str.maketrans("0123456789%", "۰۱۲۳۴۵۶۷۸۹٪")
 
@@ -73,8 +90,15 @@ def _figure() -> Figure:
     return figure
 
 
-def _style(axes, lang: str, *, percent_y: bool = False, percent_x: bool = False, numeric_x: bool = False,
-           numeric_y: bool = False) -> None:
+def _style(
+    axes,
+    lang: str,
+    *,
+    percent_y: bool = False,
+    percent_x: bool = False,
+    numeric_x: bool = False,
+    numeric_y: bool = False,
+) -> None:
     """Readable ticks; percentages where asked; Persian digits on numeric axes when lang is "fa"."""
     axes.tick_params(labelsize=12)
     for axis, percent, numeric in ((axes.yaxis, percent_y, numeric_y), (axes.xaxis, percent_x, numeric_x)):
@@ -91,13 +115,20 @@ def outcome_distribution(report: pd.DataFrame, lang: str = "en") -> Figure:
     totals = totals[totals > 0]
     figure = _figure()
     axes = figure.subplots()
-    axes.barh([outcome_label(o, lang) for o in totals.index], totals.values,
-              color=[OUTCOME_COLOURS[o] for o in totals.index])
+    axes.barh(
+        [outcome_label(o, lang) for o in totals.index], totals.values, color=[OUTCOME_COLOURS[o] for o in totals.index]
+    )
     axes.invert_yaxis()
     share = totals / totals.sum()
     for y, (count, part) in enumerate(zip(totals.values, share.values, strict=True)):
-        axes.annotate(digits(f"{count:,} ({part:.0%})", lang), (count, y), xytext=(4, 0), textcoords="offset points",
-                      va="center", fontsize=11)
+        axes.annotate(
+            digits(f"{count:,} ({part:.0%})", lang),
+            (count, y),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=11,
+        )
     axes.set_title(word("outcomes", lang), fontsize=16)
     axes.set_xlabel(word("recipients", lang), fontsize=13)
     _style(axes, lang, numeric_x=True)
@@ -128,8 +159,13 @@ def operator_outcomes(report: pd.DataFrame, lang: str = "en") -> Figure:
     axes = figure.subplots()
     left = pd.Series(0.0, index=shares.index)
     for outcome in present:
-        axes.barh(list(shares.index), shares[outcome], left=left, color=OUTCOME_COLOURS[outcome],
-                  label=outcome_label(outcome, lang))
+        axes.barh(
+            list(shares.index),
+            shares[outcome],
+            left=left,
+            color=OUTCOME_COLOURS[outcome],
+            label=outcome_label(outcome, lang),
+        )
         left += shares[outcome]
     axes.set_title(word("operators", lang), fontsize=16)
     axes.set_xlabel(word("share", lang), fontsize=13)
@@ -146,8 +182,9 @@ def campaign_funnel(postmortem: CampaignPostmortem, lang: str = "en") -> Figure:
     axes.barh(names, funnel["recipients"], color=["#999999", "#56B4E9", "#0072B2", "#E69F00", "#009E73"])
     axes.invert_yaxis()
     for y, count in enumerate(funnel["recipients"]):
-        axes.annotate(digits(f"{count:,}", lang), (count, y), xytext=(4, 0), textcoords="offset points", va="center",
-                      fontsize=11)
+        axes.annotate(
+            digits(f"{count:,}", lang), (count, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=11
+        )
     axes.set_title(f"{word('funnel', lang)}: {postmortem.campaign}", fontsize=16)
     _style(axes, lang, numeric_x=True)
     return figure
@@ -170,10 +207,20 @@ def campaign_vs_baseline(postmortem: CampaignPostmortem, lang: str = "en") -> Fi
     figure = _figure()
     axes = figure.subplots()
     positions = range(len(table))
-    axes.bar([p - 0.2 for p in positions], table["campaign_rate"], width=0.4, color=OUTCOME_COLOURS["delivered"],
-             label=word("campaign", lang))
-    axes.bar([p + 0.2 for p in positions], table["baseline_rate"].fillna(0), width=0.4, color="#999999",
-             label=word("account", lang))
+    axes.bar(
+        [p - 0.2 for p in positions],
+        table["campaign_rate"],
+        width=0.4,
+        color=OUTCOME_COLOURS["delivered"],
+        label=word("campaign", lang),
+    )
+    axes.bar(
+        [p + 0.2 for p in positions],
+        table["baseline_rate"].fillna(0),
+        width=0.4,
+        color="#999999",
+        label=word("account", lang),
+    )
     axes.set_xticks(list(positions), list(table["operator"]))
     axes.set_ylim(0, 1)
     axes.set_title(word("baseline", lang), fontsize=14)

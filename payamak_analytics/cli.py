@@ -4,6 +4,7 @@ Credentials come from PAYAMAK_USERNAME / PAYAMAK_PASSWORD (environment or .env);
 from PAYAMAK_WSDL / PAYAMAK_ENDPOINT, else the real one. Errors print as one line with the
 code, and the exit status is 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,12 +25,20 @@ def _client(args) -> PanelClient:
 def cmd_simulate(args) -> None:
     from .simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 
-    faults = FaultConfig(latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, fail_rate=args.fail_rate,
-                         fault_rate=args.fault_rate, drop_rate=args.drop_rate, slow_rate=args.slow_rate,
-                         slow_seconds=args.slow_seconds, seed=args.seed,
-                         operations=tuple(args.fault_operations.split(",")) if args.fault_operations else ())
-    world = WorldConfig(history=HistoryConfig(seed=args.seed, days=args.days, messages=args.messages),
-                        clock_speed=args.clock_speed)
+    faults = FaultConfig(
+        latency_ms=args.latency_ms,
+        jitter_ms=args.jitter_ms,
+        fail_rate=args.fail_rate,
+        fault_rate=args.fault_rate,
+        drop_rate=args.drop_rate,
+        slow_rate=args.slow_rate,
+        slow_seconds=args.slow_seconds,
+        seed=args.seed,
+        operations=tuple(args.fault_operations.split(",")) if args.fault_operations else (),
+    )
+    world = WorldConfig(
+        history=HistoryConfig(seed=args.seed, days=args.days, messages=args.messages), clock_speed=args.clock_speed
+    )
     simulator = Simulator(world, host=args.host, port=args.port, faults=faults, admin=args.admin, threads=args.threads)
     print(f"SendService simulator: {simulator.wsdl_url}", flush=True)
     print("accounts: demo/demo, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it", flush=True)
@@ -78,8 +87,15 @@ def cmd_sync(args) -> None:
 
     store = Store(args.db)
     since = datetime.fromisoformat(args.since) if args.since else None
-    summary = sync(_client(args), store, lines=tuple(args.line or ()), workers=args.workers, since=since,
-                   rate=args.rate, deliveries=not args.no_deliveries)
+    summary = sync(
+        _client(args),
+        store,
+        lines=tuple(args.line or ()),
+        workers=args.workers,
+        since=since,
+        rate=args.rate,
+        deliveries=not args.no_deliveries,
+    )
     print(f"Synced into {store.path}: {summary}")
 
 
@@ -92,8 +108,15 @@ def cmd_report(args) -> None:
     def when(text):
         return datetime.fromisoformat(text).replace(tzinfo=TEHRAN) if text else None
 
-    path = write_report(Store(args.db), args.out, since=when(args.since), until=when(args.until),
-                        campaign=args.campaign, lang=args.lang, calendar=args.calendar)
+    path = write_report(
+        Store(args.db),
+        args.out,
+        since=when(args.since),
+        until=when(args.until),
+        campaign=args.campaign,
+        lang=args.lang,
+        calendar=args.calendar,
+    )
     print(path.resolve())
 
 
@@ -110,13 +133,27 @@ def cmd_campaign(args) -> None:
 
     store, client = Store(args.db), _client(args)
     if args.action == "send":
-        plan = campaign.send_campaign(client, store, name=args.name, from_number=args.from_number,
-                                      numbers=_numbers_from_csv(args.numbers), text=args.text, flash=args.flash,
-                                      rate=args.rate, dry_run=args.dry_run)
+        plan = campaign.send_campaign(
+            client,
+            store,
+            name=args.name,
+            from_number=args.from_number,
+            numbers=_numbers_from_csv(args.numbers),
+            text=args.text,
+            flash=args.flash,
+            rate=args.rate,
+            dry_run=args.dry_run,
+        )
         print(plan)
         if plan.invalid:
-            print(f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}")
-        print("Dry run: nothing was sent." if args.dry_run else campaign.campaign_status(store, plan.name).to_string(index=False))
+            print(
+                f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}"
+            )
+        print(
+            "Dry run: nothing was sent."
+            if args.dry_run
+            else campaign.campaign_status(store, plan.name).to_string(index=False)
+        )
     elif args.action == "resume":
         status = campaign.resume_campaign(client, store, args.name, decide=_decider(args), rate=args.rate)
         print(status.to_string(index=False))
@@ -134,18 +171,24 @@ def _numbers_from_csv(path: str) -> list[str]:
 
 def _decider(args):
     """At a terminal, ask about each unknown chunk; elsewhere take a match only with --accept-matches."""
+
     def decide(unknown) -> str:
-        where = (f"it looks like sent batch {unknown.match} (same line, text and count)" if unknown.match is not None
-                 else "no sent message matches it")
+        where = (
+            f"it looks like sent batch {unknown.match} (same line, text and count)"
+            if unknown.match is not None
+            else "no sent message matches it"
+        )
         if not sys.stdin.isatty():
             print(f"chunk {unknown.chunk} ({len(unknown.numbers)} numbers) may or may not have gone out: {where}.")
             return "sent" if args.accept_matches and unknown.match is not None else "leave"
         question = "Mark it as sent? [y/N] " if unknown.match is not None else "Send it again? [y/N] "
-        answer = input(f"chunk {unknown.chunk} ({len(unknown.numbers)} numbers) may or may not have gone out: {where}. "
-                       + question)
+        answer = input(
+            f"chunk {unknown.chunk} ({len(unknown.numbers)} numbers) may or may not have gone out: {where}. " + question
+        )
         if answer.strip().lower() not in ("y", "yes"):
             return "leave"
         return "sent" if unknown.match is not None else "resend"
+
     return decide
 
 
@@ -161,8 +204,10 @@ def cmd_send(args) -> None:
     client = _client(args)
     plan = client.plan_send(args.from_number, args.to, args.text)
     info = plan.text_info
-    print(f"{len(plan.numbers)} recipient(s), {info.characters} characters, {info.encoding}, "
-          f"{info.parts} part(s): {plan.messages} SMS")
+    print(
+        f"{len(plan.numbers)} recipient(s), {info.characters} characters, {info.encoding}, "
+        f"{info.parts} part(s): {plan.messages} SMS"
+    )
     if args.dry_run:
         print("Dry run: nothing was sent.")
         return
@@ -191,7 +236,10 @@ def _table(frame: pd.DataFrame) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payamak", description=__doc__.splitlines()[0])
-    parser.add_argument("--wsdl", help="WSDL address (default: PAYAMAK_WSDL, else the real service); 'bundled' for the copy in this package")
+    parser.add_argument(
+        "--wsdl",
+        help="WSDL address (default: PAYAMAK_WSDL, else the real service); 'bundled' for the copy in this package",
+    )
     parser.add_argument("--endpoint", help="service address, overriding the WSDL's (default: PAYAMAK_ENDPOINT)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -252,8 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     send_campaign.add_argument("--dry-run", action="store_true", help="check, count and cost; send nothing")
     resume = actions.add_parser("resume", help="go on with a stopped campaign")
     resume.add_argument("name")
-    resume.add_argument("--accept-matches", action="store_true",
-                        help="without a terminal, take a matching sent message as an unknown chunk's send")
+    resume.add_argument(
+        "--accept-matches",
+        action="store_true",
+        help="without a terminal, take a matching sent message as an unknown chunk's send",
+    )
     status = actions.add_parser("status", help="chunks and recipients by state")
     status.add_argument("name")
     for action in (send_campaign, resume, status):

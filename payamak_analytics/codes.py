@@ -3,6 +3,7 @@
 Result codes of each operation map to an error class; delivery statuses map to an outcome
 (delivered, failed, in flight, ...). An unseen code is "unknown", never a crash.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,38 +19,97 @@ class Code:
     error: type[errors.PayamakError] | None = None  # None: not an error
 
 
-SEND_CODES = {c.value: c for c in (
-    Code(0, "Sent successfully.", "ارسال با موفقیت انجام شد"),
-    Code(1, "The user name or password is invalid: check PAYAMAK_USERNAME and PAYAMAK_PASSWORD.",
-         "نام کاربر یا کلمه عبور نامعتبر می باشد", errors.CredentialsError),
-    Code(2, "The user is blocked (or inactive): ask the panel's support to reactivate the account.",
-         "کاربر مسدود شده است", errors.AccountStateError),
-    Code(3, "The sender number is invalid: use one of the account's lines (GetSenderNumbers lists them).",
-         "شماره فرستنده نامعتبر است", errors.SenderLineError),
-    Code(4, "The daily sending limit is reached: send the rest tomorrow or ask for a higher limit.",
-         "محدودیت در ارسال روزانه", errors.LimitError),
-    Code(5, "Too many recipients for one call (at most 100): split the list into smaller calls.",
-         "تعداد گیرندگان حداکثر 100 شماره می باشد", errors.LimitError),
-    Code(6, "The sender line is inactive: choose another line or renew this one in the panel.",
-         "خط فرستنده غیرفعال است", errors.SenderLineError),
-    Code(7, "The text contains filtered words: rephrase it (check_sms_content tests a text first).",
-         "متن پیامک شامل کلمات فیلتر شده است", errors.ContentError),
-    Code(8, "Not enough credit: top up the account, or send to fewer recipients.",
-         "اعتبار کافی نیست", errors.CreditError),
-    Code(9, "The system is being updated: try again in a few minutes.",
-         "سامانه در حال بروز رسانی می باشد", errors.ServiceUnavailableError),
-    Code(10, "The web service is disabled for this account: enable it in the panel (optimal tier or above).",
-         "وب سرویس غیرفعال است", errors.ServiceUnavailableError),
-)}
+SEND_CODES = {
+    c.value: c
+    for c in (
+        Code(0, "Sent successfully.", "ارسال با موفقیت انجام شد"),
+        Code(
+            1,
+            "The user name or password is invalid: check PAYAMAK_USERNAME and PAYAMAK_PASSWORD.",
+            "نام کاربر یا کلمه عبور نامعتبر می باشد",
+            errors.CredentialsError,
+        ),
+        Code(
+            2,
+            "The user is blocked (or inactive): ask the panel's support to reactivate the account.",
+            "کاربر مسدود شده است",
+            errors.AccountStateError,
+        ),
+        Code(
+            3,
+            "The sender number is invalid: use one of the account's lines (GetSenderNumbers lists them).",
+            "شماره فرستنده نامعتبر است",
+            errors.SenderLineError,
+        ),
+        Code(
+            4,
+            "The daily sending limit is reached: send the rest tomorrow or ask for a higher limit.",
+            "محدودیت در ارسال روزانه",
+            errors.LimitError,
+        ),
+        Code(
+            5,
+            "Too many recipients for one call (at most 100): split the list into smaller calls.",
+            "تعداد گیرندگان حداکثر 100 شماره می باشد",
+            errors.LimitError,
+        ),
+        Code(
+            6,
+            "The sender line is inactive: choose another line or renew this one in the panel.",
+            "خط فرستنده غیرفعال است",
+            errors.SenderLineError,
+        ),
+        Code(
+            7,
+            "The text contains filtered words: rephrase it (check_sms_content tests a text first).",
+            "متن پیامک شامل کلمات فیلتر شده است",
+            errors.ContentError,
+        ),
+        Code(
+            8,
+            "Not enough credit: top up the account, or send to fewer recipients.",
+            "اعتبار کافی نیست",
+            errors.CreditError,
+        ),
+        Code(
+            9,
+            "The system is being updated: try again in a few minutes.",
+            "سامانه در حال بروز رسانی می باشد",
+            errors.ServiceUnavailableError,
+        ),
+        Code(
+            10,
+            "The web service is disabled for this account: enable it in the panel (optimal tier or above).",
+            "وب سرویس غیرفعال است",
+            errors.ServiceUnavailableError,
+        ),
+    )
+}
 
-BAD_CREDENTIALS = Code(-1, "The user name or password is wrong: check PAYAMAK_USERNAME and PAYAMAK_PASSWORD.",
-                       "نام کاربری و رمز عبور صحیح نمی باشد", errors.CredentialsError)
-INACTIVE_USER = Code(-2, "The user is inactive: ask the panel's support to activate the account.",
-                     "کاربر غیرفعال می باشد", errors.AccountStateError)
-NO_BATCH = Code(-2, "There is no send with this batchSmsId on this account: check the id SendBatchSms returned.",
-                "ارسال با مقدار شناسه batchSmsId وجود ندارد", errors.NotFoundError)
-NO_NUMBER = Code(-3, "No valid number was given: pass a mobile number such as 09121234567.",
-                 "شماره ای وارد نشده است", errors.InputError)
+BAD_CREDENTIALS = Code(
+    -1,
+    "The user name or password is wrong: check PAYAMAK_USERNAME and PAYAMAK_PASSWORD.",
+    "نام کاربری و رمز عبور صحیح نمی باشد",
+    errors.CredentialsError,
+)
+INACTIVE_USER = Code(
+    -2,
+    "The user is inactive: ask the panel's support to activate the account.",
+    "کاربر غیرفعال می باشد",
+    errors.AccountStateError,
+)
+NO_BATCH = Code(
+    -2,
+    "There is no send with this batchSmsId on this account: check the id SendBatchSms returned.",
+    "ارسال با مقدار شناسه batchSmsId وجود ندارد",
+    errors.NotFoundError,
+)
+NO_NUMBER = Code(
+    -3,
+    "No valid number was given: pass a mobile number such as 09121234567.",
+    "شماره ای وارد نشده است",
+    errors.InputError,
+)
 
 # Negative answers of the other operations, by operation; anything not listed is unknown.
 QUERY_CODES: dict[str, dict[int, Code]] = {
@@ -78,7 +138,10 @@ def raise_for(operation: str, code: int) -> None:
     if found is None:
         raise errors.PayamakError(
             f"The service answered with code {code}, which this toolkit does not know: report it with the operation name.",
-            f"سرویس کد ناشناخته {code} را برگرداند", operation=operation, code=code)
+            f"سرویس کد ناشناخته {code} را برگرداند",
+            operation=operation,
+            code=code,
+        )
     raise found.error(found.en, found.fa, operation=operation, code=code)
 
 
@@ -113,9 +176,30 @@ OUTCOMES = {
 FINAL_OUTCOMES = ("delivered", "undelivered", "telecom_failed", "blocked", "not_sent", "unknown")
 
 _STATUSES = (
-    (-5, "too_early", "Ask at least one minute after sending.", "برای گرفتن گزارش تحویل حداقل یک دقیقه بعد از ارسال اقدام نمایید", "in_flight", False),
-    (-4, "in_telecom_queue", "In the telecom send queue; no report yet.", "پیام در صف ارسال مخابرات می باشد", "in_flight", False),
-    (-3, "report_expired", "The one-week window for delivery reports has passed.", "مهلت یک هفته ای گرفتن گزارش پایان یافته است", "expired", True),
+    (
+        -5,
+        "too_early",
+        "Ask at least one minute after sending.",
+        "برای گرفتن گزارش تحویل حداقل یک دقیقه بعد از ارسال اقدام نمایید",
+        "in_flight",
+        False,
+    ),
+    (
+        -4,
+        "in_telecom_queue",
+        "In the telecom send queue; no report yet.",
+        "پیام در صف ارسال مخابرات می باشد",
+        "in_flight",
+        False,
+    ),
+    (
+        -3,
+        "report_expired",
+        "The one-week window for delivery reports has passed.",
+        "مهلت یک هفته ای گرفتن گزارش پایان یافته است",
+        "expired",
+        True,
+    ),
     (-2, "invalid_id", "No message with this id.", "پیام با این کد وجود ندارد", "unknown", True),
     (-1, "provider_error", "Error contacting the provider.", "خطا در ارتباط با سرویس دهنده", "in_flight", False),
     (0, "sent_to_telecom", "Sent to the telecom.", "ارسال شده به مخابرات", "in_flight", False),
@@ -130,10 +214,19 @@ _STATUSES = (
     (9, "rejected_by_telecom", "Rejected by the telecom.", "مخابرات پیام را مردود اعلام کرد", "telecom_failed", True),
     (10, "cancelled_by_operator", "Cancelled by the operator.", "کنسل شده توسط اپراتور", "not_sent", True),
     (11, "not_sent", "Not sent.", "ارسال نشده", "not_sent", True),
-    (12, "no_messenger_account", "The recipient has no Telegram account (messenger sends).", "گیرنده تلگرام ندارد", "undelivered", True),
+    (
+        12,
+        "no_messenger_account",
+        "The recipient has no Telegram account (messenger sends).",
+        "گیرنده تلگرام ندارد",
+        "undelivered",
+        True,
+    ),
     (13, "in_send_queue", "In the send queue.", "در صف ارسال", "in_flight", False),
 )
-DELIVERY_STATUSES = {code: DeliveryStatus(code, name, en, fa, outcome, final) for code, name, en, fa, outcome, final in _STATUSES}
+DELIVERY_STATUSES = {
+    code: DeliveryStatus(code, name, en, fa, outcome, final) for code, name, en, fa, outcome, final in _STATUSES
+}
 
 
 def outcome_sql(column: str = "status") -> str:
@@ -146,8 +239,14 @@ def delivery_status(code: int) -> DeliveryStatus:
     """The meaning of a delivery status code; a code never seen before is "unknown"."""
     found = DELIVERY_STATUSES.get(code)
     if found is None:
-        return DeliveryStatus(code, "unknown", f"Status {code}, not documented by the provider.",
-                              f"وضعیت {code} (مستند نشده)", "unknown", False)
+        return DeliveryStatus(
+            code,
+            "unknown",
+            f"Status {code}, not documented by the provider.",
+            f"وضعیت {code} (مستند نشده)",
+            "unknown",
+            False,
+        )
     return found
 
 
@@ -156,13 +255,62 @@ ENUMS: dict[str, dict[str, int]] = {
     "SMSDirectionType": {"None": -10, "In": 1, "Out": 2, "Schedule": 3, "Usance": 4},
     "SMSLang": {"None": -10, "FA": 1, "EN": 2},
     "SMSSendStatus": {"None": -10, "Sent": 1, "Error": 2, "BlockList": 3},
-    "SMSStatus": {"None": -10, **{n: i for i, n in enumerate(
-        ("Pending", "Illegal", "Sending", "NotApproved", "Sent", "Canceled", "Error", "NoCredit", "NotSent",
-         "WaitForSend", "PendingDecCost", "InQueue", "ManyToManyCalcCost"), start=1)}},
-    "SMSSendMethod": {"None": -10, **{n: i for i, n in enumerate(
-        ("Quick", "Test", "Regional", "Group", "WebService", "Announcement", "Secretary", "IntelligentSend",
-         "CorrespondingSend", "CodeReader", "Poll", "Transfer", "Reply", "PhoneBook", "PostalCode", "SmsEvent",
-         "IntelligentSecretary", "AddToPhoneBook", "InstantSms", "ScheduleSms", "UsanceSms"), start=1)}},
+    "SMSStatus": {
+        "None": -10,
+        **{
+            n: i
+            for i, n in enumerate(
+                (
+                    "Pending",
+                    "Illegal",
+                    "Sending",
+                    "NotApproved",
+                    "Sent",
+                    "Canceled",
+                    "Error",
+                    "NoCredit",
+                    "NotSent",
+                    "WaitForSend",
+                    "PendingDecCost",
+                    "InQueue",
+                    "ManyToManyCalcCost",
+                ),
+                start=1,
+            )
+        },
+    },
+    "SMSSendMethod": {
+        "None": -10,
+        **{
+            n: i
+            for i, n in enumerate(
+                (
+                    "Quick",
+                    "Test",
+                    "Regional",
+                    "Group",
+                    "WebService",
+                    "Announcement",
+                    "Secretary",
+                    "IntelligentSend",
+                    "CorrespondingSend",
+                    "CodeReader",
+                    "Poll",
+                    "Transfer",
+                    "Reply",
+                    "PhoneBook",
+                    "PostalCode",
+                    "SmsEvent",
+                    "IntelligentSecretary",
+                    "AddToPhoneBook",
+                    "InstantSms",
+                    "ScheduleSms",
+                    "UsanceSms",
+                ),
+                start=1,
+            )
+        },
+    },
 }
 _ENUM_LOOKUP = {enum: {name.casefold(): name for name in names} for enum, names in ENUMS.items()}
 

@@ -3,6 +3,7 @@
 Catch `PayamakError` for all of them; the subclasses say what kind of thing to fix. Every
 message says what to do next, in English (`message_en`) and Persian (`message_fa`).
 """
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Notebook helpers: connect to the account, or to a built-in simulator when there is none."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ def connect(*, days: int = 90, messages: int = 5_000) -> PanelClient:
 
         simulator = Simulator(WorldConfig(history=HistoryConfig(days=days, messages=messages)), admin=True).start()
         _simulators.append(simulator)
-        print(f"No PAYAMAK_USERNAME / PAYAMAK_PASSWORD: using the built-in simulator at {simulator.url} "
-              "(account demo; nothing leaves this machine).")
+        print(
+            f"No PAYAMAK_USERNAME / PAYAMAK_PASSWORD: using the built-in simulator at {simulator.url} "
+            "(account demo; nothing leaves this machine)."
+        )
         return PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
 
 

@@ -4,6 +4,7 @@ People paste numbers as 0912..., 912..., +98912..., 0098912..., with spaces or d
 Persian or Arabic-Indic digits. All of them become 09121234567; anything else is an InputError
 that names the number, before a single message is sent.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,12 +26,13 @@ def normalize(raw: str | int) -> str:
     national = text
     for prefix in ("+98", "0098", "98", "0"):
         if text.startswith(prefix) and len(text) - len(prefix) == 10:
-            national = text[len(prefix):]
+            national = text[len(prefix) :]
             break
     if not _MOBILE.fullmatch(national):
         raise InputError(
             f"{raw!r} is not an Iranian mobile number: write it like 09121234567 (+98, 0098 and Persian digits are fine).",
-            f"«{raw}» شماره موبایل معتبر نیست؛ مانند ۰۹۱۲۱۲۳۴۵۶۷ وارد کنید")
+            f"«{raw}» شماره موبایل معتبر نیست؛ مانند ۰۹۱۲۱۲۳۴۵۶۷ وارد کنید",
+        )
     return "0" + national
 
 

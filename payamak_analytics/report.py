@@ -1,4 +1,5 @@
 """One self-contained HTML report (charts embedded), with its PNGs and CSVs beside it."""
+
 from __future__ import annotations
 
 import base64
@@ -28,10 +29,12 @@ TEXT = {
     "reasons": ("Failure reasons", "دلایل ناموفق بودن"),
     "cost": ("Cost", "هزینه"),
     "replies": ("Replies and opt-outs", "پاسخ ها و لغو عضویت"),
-    "note": ("Rates: delivered / final counts recipients with a final status; delivered / all counts everyone. "
-             "Times to final are upper bounds (the first poll that saw the status).",
-             "نرخ ها: تحویل از نهایی فقط گیرندگان با وضعیت نهایی را می شمارد و تحویل از همه، همه را. "
-             "زمان تا وضعیت نهایی حد بالاست (نخستین بررسی که آن را دید)."),
+    "note": (
+        "Rates: delivered / final counts recipients with a final status; delivered / all counts everyone. "
+        "Times to final are upper bounds (the first poll that saw the status).",
+        "نرخ ها: تحویل از نهایی فقط گیرندگان با وضعیت نهایی را می شمارد و تحویل از همه، همه را. "
+        "زمان تا وضعیت نهایی حد بالاست (نخستین بررسی که آن را دید).",
+    ),
 }
 
 
@@ -72,9 +75,16 @@ class _Writer:
         self.parts.append(f'<div class="table">{table}</div>')
 
 
-def write_report(store: Store, folder: str | Path = "reports", *, since: datetime | None = None,
-                 until: datetime | None = None, campaign: str | None = None, lang: str = "en",
-                 calendar: str = "jalali") -> Path:
+def write_report(
+    store: Store,
+    folder: str | Path = "reports",
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    campaign: str | None = None,
+    lang: str = "en",
+    calendar: str = "jalali",
+) -> Path:
     """Write report.html (self-contained), with its charts as PNG and tables as CSV beside it.
 
     Without `campaign`, the newest campaign in the window gets a post-mortem section.
@@ -108,14 +118,20 @@ def write_report(store: Store, folder: str | Path = "reports", *, since: datetim
         postmortem = analytics.campaign_postmortem(store, campaign)
         out.heading(f"{_t('campaign', lang)}: {campaign}")
         header = postmortem.header
-        out.paragraph(f"{header['line']} · {header['batches']} batches · {header['recipients']:,} · "
-                      f"{header['parts']} × {header['encoding']} · {header['first_send']:%Y-%m-%d %H:%M}")
+        out.paragraph(
+            f"{header['line']} · {header['batches']} batches · {header['recipients']:,} · "
+            f"{header['parts']} × {header['encoding']} · {header['first_send']:%Y-%m-%d %H:%M}"
+        )
         out.parts.append(f"<blockquote>{html.escape(header['text'])}</blockquote>")
         out.figure("campaign_funnel", charts.campaign_funnel(postmortem, lang))
         out.table("campaign_funnel", postmortem.funnel)
         out.heading(_t("reasons", lang), 3)
-        out.table("campaign_failure_reasons", postmortem.failure_reasons[
-            ["status", "name", "meaning_fa" if lang == "fa" else "meaning_en", "recipients", "share"]])
+        out.table(
+            "campaign_failure_reasons",
+            postmortem.failure_reasons[
+                ["status", "name", "meaning_fa" if lang == "fa" else "meaning_en", "recipients", "share"]
+            ],
+        )
         out.figure("campaign_time_to_final", charts.time_to_final_cdf(postmortem, lang))
         out.table("campaign_time_to_final", postmortem.time_to_final)
         out.figure("campaign_vs_baseline", charts.campaign_vs_baseline(postmortem, lang))
@@ -131,7 +147,7 @@ def write_report(store: Store, folder: str | Path = "reports", *, since: datetim
     direction = "rtl" if lang == "fa" else "ltr"
     page = f"""<!DOCTYPE html>
 <html lang="{lang}" dir="{direction}">
-<head><meta charset="utf-8"><title>{html.escape(_t('title', lang))}</title>
+<head><meta charset="utf-8"><title>{html.escape(_t("title", lang))}</title>
 <style>
 body {{ font-family: "Vazirmatn", "DejaVu Sans", sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
 img {{ max-width: 100%; }}
@@ -141,13 +157,12 @@ th, td {{ padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: sta
 blockquote {{ white-space: pre-wrap; background: #f5f5f5; padding: 0.6rem; }}
 </style></head>
 <body>
-<h1>{html.escape(_t('title', lang))}</h1>
-<p>{html.escape(_t('generated', lang))} {charts.digits(f"{generated:%Y-%m-%d %H:%M}", lang)} · {html.escape(scope)}</p>
-<p>{html.escape(_t('note', lang))}</p>
-{''.join(out.parts)}
+<h1>{html.escape(_t("title", lang))}</h1>
+<p>{html.escape(_t("generated", lang))} {charts.digits(f"{generated:%Y-%m-%d %H:%M}", lang)} · {html.escape(scope)}</p>
+<p>{html.escape(_t("note", lang))}</p>
+{"".join(out.parts)}
 </body></html>
 """
     target = folder / "report.html"
     target.write_text(page, encoding="utf-8")
     return target
-

@@ -4,6 +4,7 @@ Connections are short-lived: a reader opens, reads and closes; the sync holds it
 for a second or two at a time. So a notebook reading and a CLI syncing take turns instead of
 locking each other out, and when the file is held for longer the error says by whom.
 """
+
 from __future__ import annotations
 
 import json
@@ -124,9 +125,30 @@ MIGRATIONS = (
     """,
 )
 
-MESSAGE_COLUMNS = ("message_id", "action_datetime", "message_type", "sender", "receiver", "content", "pages", "lang",
-                   "flash", "count", "sent", "not_sent", "status", "send_status", "send_method", "cost", "tariff",
-                   "title", "desc", "is_read", "money_is_refunded", "user_id")
+MESSAGE_COLUMNS = (
+    "message_id",
+    "action_datetime",
+    "message_type",
+    "sender",
+    "receiver",
+    "content",
+    "pages",
+    "lang",
+    "flash",
+    "count",
+    "sent",
+    "not_sent",
+    "status",
+    "send_status",
+    "send_method",
+    "cost",
+    "tariff",
+    "title",
+    "desc",
+    "is_read",
+    "money_is_refunded",
+    "user_id",
+)
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -165,7 +187,8 @@ class Store:
                         f"{self.path} is in use by another process (PID {holder['pid']}, {holder['program']}) and "
                         f"was not released within {self.lock_wait:g} s. Wait for it to finish (a sync?) or stop "
                         "it, then try again.",
-                        f"پایگاه داده در دست فرایند دیگری است (PID {holder['pid']})") from None
+                        f"پایگاه داده در دست فرایند دیگری است (PID {holder['pid']})",
+                    ) from None
                 time.sleep(0.05)
 
     @contextmanager
@@ -198,8 +221,14 @@ class Store:
         with self.connect() as con:
             return con.execute(query, params).df()
 
-    def messages(self, direction: str | None = None, *, since: datetime | None = None,
-                 until: datetime | None = None, lines: tuple[str, ...] = ()) -> pd.DataFrame:
+    def messages(
+        self,
+        direction: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        lines: tuple[str, ...] = (),
+    ) -> pd.DataFrame:
         """Stored messages, newest first; `direction` is "sent" or "received"."""
         where, params = [], []
         if direction is not None:
@@ -223,10 +252,13 @@ class Store:
     def deliveries(self, batch_id: int | None = None) -> pd.DataFrame:
         """Every recipient of every stored batch, with its current status and the batch's line and time."""
         clause, params = ("WHERE d.batch_id = ?", [batch_id]) if batch_id is not None else ("", [])
-        return self.sql(f"""
+        return self.sql(
+            f"""
             SELECT d.*, b.line, b.sent_at, b.campaign
             FROM deliveries d JOIN batches b USING (batch_id) {clause}
-            ORDER BY d.batch_id, d."row" """, params)
+            ORDER BY d.batch_id, d."row" """,
+            params,
+        )
 
     def sync_runs(self) -> pd.DataFrame:
         return self.sql("SELECT * FROM sync_runs ORDER BY run_id")
@@ -239,8 +271,10 @@ def read_state(con: duckdb.DuckDBPyConnection, key: str) -> dict | None:
 
 
 def write_state(con: duckdb.DuckDBPyConnection, key: str, value: dict) -> None:
-    con.execute("INSERT INTO sync_state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [key, json.dumps(value)])
+    con.execute(
+        "INSERT INTO sync_state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, json.dumps(value)],
+    )
 
 
 def upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_at: datetime) -> tuple[int, int]:
@@ -250,18 +284,25 @@ def upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_a
     stored (pages shift while new messages arrive) go through ON CONFLICT.
     """
     ids = page["message_id"].astype("int64").tolist()
-    stored = {row[0] for row in con.execute(
-        "SELECT message_id FROM messages WHERE message_id IN (SELECT unnest(?))", [ids]).fetchall()}
+    stored = {
+        row[0]
+        for row in con.execute(
+            "SELECT message_id FROM messages WHERE message_id IN (SELECT unnest(?))", [ids]
+        ).fetchall()
+    }
     known = page["message_id"].isin(stored).to_numpy(dtype=bool)
     columns = ", ".join(f'"{c}"' for c in MESSAGE_COLUMNS)
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in MESSAGE_COLUMNS[1:])
-    for part, conflict in ((page[~known], ""), (page[known], f"ON CONFLICT (message_id) DO UPDATE SET {updates}, "
-                                                              "synced_at = excluded.synced_at")):
+    for part, conflict in (
+        (page[~known], ""),
+        (page[known], f"ON CONFLICT (message_id) DO UPDATE SET {updates}, synced_at = excluded.synced_at"),
+    ):
         if len(part):
             con.register("page", part)
             try:
-                con.execute(f"INSERT INTO messages ({columns}, synced_at) SELECT {columns}, ? FROM page {conflict}",
-                            [synced_at])
+                con.execute(
+                    f"INSERT INTO messages ({columns}, synced_at) SELECT {columns}, ? FROM page {conflict}", [synced_at]
+                )
             finally:
                 con.unregister("page")
     return int((~known).sum()), int(known.sum())
@@ -288,16 +329,19 @@ def upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, observ
     """
     con.register("page", page)
     try:
-        con.execute("""
+        con.execute(
+            """
             INSERT INTO delivery_events
             SELECT p.batch_id, p."row", p.status, ?
             FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row"
             WHERE p.status <> -1 AND (d.status IS NULL OR (p.status <> -3 AND p.status <> d.status))""",
-                    [observed_at])
+            [observed_at],
+        )
         new = con.execute("""
             SELECT count(*) FROM page p ANTI JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row"
             """).fetchone()[0]
-        con.execute("""
+        con.execute(
+            """
             INSERT INTO deliveries (batch_id, "row", number, operator, status, final, expired, first_seen, last_checked)
             SELECT batch_id, "row", number, operator, status, final, status = -3, ?, ? FROM page
             ON CONFLICT (batch_id, "row") DO UPDATE SET
@@ -307,7 +351,9 @@ def upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, observ
                 final = CASE WHEN excluded.status = -3 THEN true
                              WHEN excluded.status = -1 THEN deliveries.final ELSE excluded.final END,
                 expired = deliveries.expired OR excluded.status = -3,
-                last_checked = excluded.last_checked""", [observed_at, observed_at])
+                last_checked = excluded.last_checked""",
+            [observed_at, observed_at],
+        )
     finally:
         con.unregister("page")
     return new, len(page) - new
@@ -317,10 +363,13 @@ def close_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[int], checked_
     """Record that these batches' reports were read in full, and how many rows may still change."""
     if not batch_ids:
         return
-    con.execute("""
+    con.execute(
+        """
         UPDATE batches SET complete = true, last_checked = ?,
             pending = (SELECT count(*) FROM deliveries d WHERE d.batch_id = batches.batch_id AND NOT d.final)
-        WHERE batch_id IN (SELECT unnest(?))""", [checked_at, batch_ids])
+        WHERE batch_id IN (SELECT unnest(?))""",
+        [checked_at, batch_ids],
+    )
 
 
 class Writer:
@@ -372,7 +421,9 @@ def export_parquet(store: Store, folder: str | Path) -> list[Path]:
     with store.connect() as con:
         for table, query in partitioned.items():
             target = folder / table
-            con.execute(f"COPY ({query}) TO '{target}' (FORMAT PARQUET, PARTITION_BY (year, month), OVERWRITE_OR_IGNORE)")
+            con.execute(
+                f"COPY ({query}) TO '{target}' (FORMAT PARQUET, PARTITION_BY (year, month), OVERWRITE_OR_IGNORE)"
+            )
             written.append(target)
         for table in ("sync_runs", "sync_state"):
             target = folder / f"{table}.parquet"

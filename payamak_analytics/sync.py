@@ -6,6 +6,7 @@ page that reaches what is already stored. Every new batch's delivery report is r
 page (100 a page); after that only batches that still have recipients in flight and are
 younger than a week (the service forgets reports after seven days) are read again.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,16 @@ from . import codes, phone
 from .client import RECEIVED, SENT, PanelClient
 from .client.panel import DELIVERY_PAGE, MESSAGES_PAGE
 from .errors import NotFoundError, PayamakError
-from .store import Store, Writer, add_batches_from_messages, close_batches, read_state, upsert_deliveries, \
-    upsert_messages, write_state
+from .store import (
+    Store,
+    Writer,
+    add_batches_from_messages,
+    close_batches,
+    read_state,
+    upsert_deliveries,
+    upsert_messages,
+    write_state,
+)
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 REPORT_WINDOW = timedelta(days=7)
@@ -69,15 +78,24 @@ class SyncSummary:
         return (self.rows_new + self.rows_updated) / self.elapsed if self.elapsed else 0.0
 
     def __str__(self) -> str:
-        return (f"{self.calls} calls, {self.pages} pages, {self.rows_new:,} new rows, {self.rows_updated:,} updated, "
-                f"{self.retries} retries, {self.elapsed:.1f} s ({self.rows_per_second:,.0f} rows/s)")
+        return (
+            f"{self.calls} calls, {self.pages} pages, {self.rows_new:,} new rows, {self.rows_updated:,} updated, "
+            f"{self.retries} retries, {self.elapsed:.1f} s ({self.rows_per_second:,.0f} rows/s)"
+        )
 
 
 class _Run:
     """One sync's moving parts: the client, the store's writer, the pool, the counters."""
 
-    def __init__(self, client: PanelClient, store: Store, workers: int, rate: float | None, progress: bool,
-                 now: Callable[[], datetime]):
+    def __init__(
+        self,
+        client: PanelClient,
+        store: Store,
+        workers: int,
+        rate: float | None,
+        progress: bool,
+        now: Callable[[], datetime],
+    ):
         self.client = client
         self.writer = Writer(store)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="payamak-sync")
@@ -91,6 +109,7 @@ class _Run:
         def limited():
             self.limiter.wait()
             return call(*args)
+
         return self.pool.submit(limited)
 
     def counted(self, stream: str, new: int, updated: int, pages: int = 1) -> None:
@@ -104,9 +123,18 @@ class _Run:
         self.writer.close()
 
 
-def sync(client: PanelClient, store: Store, *, lines: tuple[str, ...] = (), workers: int = 8,
-         since: datetime | None = None, rate: float | None = None, deliveries: bool = True,
-         progress: bool = True, now: Callable[[], datetime] | None = None) -> SyncSummary:
+def sync(
+    client: PanelClient,
+    store: Store,
+    *,
+    lines: tuple[str, ...] = (),
+    workers: int = 8,
+    since: datetime | None = None,
+    rate: float | None = None,
+    deliveries: bool = True,
+    progress: bool = True,
+    now: Callable[[], datetime] | None = None,
+) -> SyncSummary:
     """Bring the store up to date with the account; returns what it took.
 
     `lines` limits the messages to those lines; `since` limits how far back the first sync
@@ -133,9 +161,13 @@ def sync(client: PanelClient, store: Store, *, lines: tuple[str, ...] = (), work
         error_text = f"{type(error).__name__}: {error}"
         if not isinstance(error, PayamakError):
             raise
-        raise SyncError(f"The sync stopped: {error}. The {run.summary.pages} pages read before it are kept; run the "
-                        "sync again to go on from there.", f"همگام سازی متوقف شد: {error.message_fa}",
-                        operation=error.operation, code=error.code) from error
+        raise SyncError(
+            f"The sync stopped: {error}. The {run.summary.pages} pages read before it are kept; run the "
+            "sync again to go on from there.",
+            f"همگام سازی متوقف شد: {error.message_fa}",
+            operation=error.operation,
+            code=error.code,
+        ) from error
     finally:
         run.close()
         summary = run.summary
@@ -143,10 +175,21 @@ def sync(client: PanelClient, store: Store, *, lines: tuple[str, ...] = (), work
         summary.retries = sum(client.retries.values()) - retries_before
         summary.elapsed = time.perf_counter() - started
         with store.connect() as con:
-            con.execute("""UPDATE sync_runs SET finished_at = ?, outcome = ?, calls = ?, pages = ?, rows_new = ?,
+            con.execute(
+                """UPDATE sync_runs SET finished_at = ?, outcome = ?, calls = ?, pages = ?, rows_new = ?,
                            rows_updated = ?, retries = ?, error = ? WHERE run_id = ?""",
-                        [run.now(), outcome, summary.calls, summary.pages, summary.rows_new, summary.rows_updated,
-                         summary.retries, error_text, run_id])
+                [
+                    run.now(),
+                    outcome,
+                    summary.calls,
+                    summary.pages,
+                    summary.rows_new,
+                    summary.rows_updated,
+                    summary.retries,
+                    error_text,
+                    run_id,
+                ],
+            )
     return summary
 
 
@@ -174,9 +217,11 @@ def _sync_messages(run: _Run, direction: int, lines: tuple[str, ...], since: dat
             while not done and (not batch or (index in in_flight and in_flight[index].done())):
                 rows = in_flight.pop(index).result().rows
                 too_old = rows["action_datetime"] < pd.Timestamp(since) if since is not None else None
-                done = (len(rows) < MESSAGES_PAGE
-                        or (walk["stop_at"] is not None and bool((rows["message_id"] <= walk["stop_at"]).any()))
-                        or (too_old is not None and bool(too_old.any())))
+                done = (
+                    len(rows) < MESSAGES_PAGE
+                    or (walk["stop_at"] is not None and bool((rows["message_id"] <= walk["stop_at"]).any()))
+                    or (too_old is not None and bool(too_old.any()))
+                )
                 batch.append(rows if too_old is None else rows[~too_old])
                 index += len(rows)
             rows = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
@@ -213,14 +258,16 @@ def _delivery_rows(page) -> pd.DataFrame:
                 operators[prefix] = phone.operator(number)
             except PayamakError:
                 operators[prefix] = "Unknown"
-    return pd.DataFrame({
-        "batch_id": [page.batch_sms_id] * len(page),
-        "row": range(page.index, page.index + len(page)),
-        "number": page.numbers,
-        "operator": [operators[n[:6]] for n in page.numbers],
-        "status": codes_seen,
-        "final": [codes.delivery_status(c).final for c in codes_seen],
-    })
+    return pd.DataFrame(
+        {
+            "batch_id": [page.batch_sms_id] * len(page),
+            "row": range(page.index, page.index + len(page)),
+            "number": page.numbers,
+            "operator": [operators[n[:6]] for n in page.numbers],
+            "status": codes_seen,
+            "final": [codes.delivery_status(c).final for c in codes_seen],
+        }
+    )
 
 
 def _fetch_delivery_page(client: PanelClient, batch_id: int, index: int):
@@ -239,10 +286,12 @@ def _sync_deliveries(run: _Run) -> None:
                  WHERE b.complete AND NOT d.final AND b.sent_at > ? AND b.last_checked < ?"""
     with run.writer.transaction() as con:
         add_batches_from_messages(con)
-        total = con.execute(f"""
+        total = con.execute(
+            f"""
             SELECT (SELECT coalesce(sum(greatest(ceil(recipients / 100.0), 1)), 0) FROM batches WHERE NOT complete)
                  + (SELECT count(DISTINCT (d.batch_id, (d."row" - 1) // 100)) {refresh})""",
-                            [young_after, started]).fetchone()[0]
+            [young_after, started],
+        ).fetchone()[0]
     bar = tqdm(total=int(total), desc="delivery reports", unit=" pages", disable=not run.progress, leave=False)
     try:
         for plan in _delivery_plans(run, refresh, [young_after, started]):
@@ -256,8 +305,11 @@ def _delivery_plans(run: _Run, refresh: str, refresh_params: list):
     batches (read before this run) that still have recipients in flight."""
     queries = (
         ("SELECT batch_id, recipients FROM batches WHERE NOT complete AND batch_id > ? ORDER BY batch_id LIMIT ?", []),
-        (f"""SELECT d.batch_id, list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1) {refresh}
-             AND d.batch_id > ? GROUP BY d.batch_id ORDER BY d.batch_id LIMIT ?""", refresh_params),
+        (
+            f"""SELECT d.batch_id, list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1) {refresh}
+             AND d.batch_id > ? GROUP BY d.batch_id ORDER BY d.batch_id LIMIT ?""",
+            refresh_params,
+        ),
     )
     for kind, (query, params) in enumerate(queries):
         after = 0

@@ -3,6 +3,7 @@
 A single Persian letter turns a whole text from GSM-7 (160 characters a part) into UCS-2
 (70 a part), which is the most common way a campaign silently costs twice what was planned.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ Every mistake a person makes at the keyboard (a wrong number, a text that silent
 parts, no line chosen) is shown inside the widget before anything is sent; errors from the
 service appear inside the widget too, in English and Persian, never as a traceback.
 """
+
 from __future__ import annotations
 
 import html
@@ -27,8 +28,10 @@ TEHRAN = ZoneInfo("Asia/Tehran")
 def _error_html(error: Exception) -> str:
     if isinstance(error, PayamakError):
         code = f" (code {error.code})" if error.code is not None else ""
-        return (f'<div style="color:#b00">{html.escape(error.message_en)}{code}</div>'
-                f'<div dir="rtl" style="color:#b00">{html.escape(error.message_fa)}</div>')
+        return (
+            f'<div style="color:#b00">{html.escape(error.message_en)}{code}</div>'
+            f'<div dir="rtl" style="color:#b00">{html.escape(error.message_fa)}</div>'
+        )
     return f'<div style="color:#b00">Something went wrong: {html.escape(str(error))}</div>'
 
 
@@ -36,8 +39,15 @@ class SendTestMessage(w.VBox):
     """Send a test message to a few numbers. Dry run is on until you turn it off; above
     `confirm_above` recipients a send asks for confirmation first."""
 
-    def __init__(self, client: PanelClient, *, lines: list[str] | None = None, confirm_above: int = 5,
-                 poll_every: float = 20.0, polls: int = 30):
+    def __init__(
+        self,
+        client: PanelClient,
+        *,
+        lines: list[str] | None = None,
+        confirm_above: int = 5,
+        poll_every: float = 20.0,
+        polls: int = 30,
+    ):
         self.client = client
         self.confirm_above = confirm_above
         self.poll_every, self.polls = poll_every, polls
@@ -46,8 +56,9 @@ class SendTestMessage(w.VBox):
         self.stop_following = threading.Event()  # set it to end a follow before its last poll
         self.seen: list[dict[int, int]] = []  # the statuses of each poll, rec id -> code
         self.line = w.Dropdown(description="Line", options=self._lines(lines))
-        self.recipients = w.Textarea(description="To", placeholder="09121234567, +98 935 ...",
-                                     layout=w.Layout(width="420px"))
+        self.recipients = w.Textarea(
+            description="To", placeholder="09121234567, +98 935 ...", layout=w.Layout(width="420px")
+        )
         self.problems = w.HTML()
         self.text = w.Textarea(description="Text", layout=w.Layout(width="420px", height="90px"))
         self.counter = w.HTML()
@@ -65,9 +76,19 @@ class SendTestMessage(w.VBox):
         self.check_button.on_click(self._check_delivery)
         self._show_credit()
         self._count()
-        super().__init__([self.line, self.recipients, self.problems, self.text, self.counter,
-                          w.HBox([self.flash, self.dry_run]), self.credit,
-                          w.HBox([self.send_button, self.confirm_button, self.check_button]), self.result])
+        super().__init__(
+            [
+                self.line,
+                self.recipients,
+                self.problems,
+                self.text,
+                self.counter,
+                w.HBox([self.flash, self.dry_run]),
+                self.credit,
+                w.HBox([self.send_button, self.confirm_button, self.check_button]),
+                self.result,
+            ]
+        )
 
     def _lines(self, lines: list[str] | None) -> list[str]:
         if lines:
@@ -89,7 +110,11 @@ class SendTestMessage(w.VBox):
 
     def _check_numbers(self, _=None) -> None:
         valid, invalid = self._numbers()
-        bad = f' · <span style="color:#b00">not mobile numbers: {html.escape(", ".join(invalid))}</span>' if invalid else ""
+        bad = (
+            f' · <span style="color:#b00">not mobile numbers: {html.escape(", ".join(invalid))}</span>'
+            if invalid
+            else ""
+        )
         self.problems.value = f"{len(valid)} number(s){bad}"
 
     def _count(self, _=None) -> None:
@@ -100,8 +125,10 @@ class SendTestMessage(w.VBox):
             message += f" · about {info.parts * len(valid)} SMS"
         non_gsm = [ch for ch in self.text.value if not sms_text.is_gsm7(ch)]
         if info.encoding == "UCS-2" and 0 < len(non_gsm) <= 3 and len(self.text.value) > len(non_gsm):
-            message += (f' · <b style="color:#b60">{html.escape("".join(non_gsm))} makes the whole text UCS-2 '
-                        "(70 characters a part instead of 160)</b>")
+            message += (
+                f' · <b style="color:#b60">{html.escape("".join(non_gsm))} makes the whole text UCS-2 '
+                "(70 characters a part instead of 160)</b>"
+            )
         self.counter.value = message
 
     def _send_clicked(self, _=None) -> None:
@@ -113,16 +140,20 @@ class SendTestMessage(w.VBox):
         try:
             valid, invalid = self._numbers()
             if invalid:
-                self.result.value = (f'<div style="color:#b00">Not sent: fix these numbers first: '
-                                     f'{html.escape(", ".join(invalid))}</div>')
+                self.result.value = (
+                    f'<div style="color:#b00">Not sent: fix these numbers first: '
+                    f"{html.escape(', '.join(invalid))}</div>"
+                )
                 return
             if not self.line.value:
                 self.result.value = '<div style="color:#b00">Not sent: choose a sender line.</div>'
                 return
             plan = self.client.plan_send(self.line.value, valid, self.text.value)
             if self.dry_run.value:
-                self.result.value = (f"Dry run: would send {plan.text_info.parts} part(s) to {len(plan.numbers)} "
-                                     f"number(s) from {plan.from_number} ({plan.messages} SMS). Nothing was sent.")
+                self.result.value = (
+                    f"Dry run: would send {plan.text_info.parts} part(s) to {len(plan.numbers)} "
+                    f"number(s) from {plan.from_number} ({plan.messages} SMS). Nothing was sent."
+                )
                 return
             if len(plan.numbers) > self.confirm_above and not confirmed:
                 self.result.value = f"Send to {len(plan.numbers)} numbers? Confirm to go on."
@@ -130,8 +161,10 @@ class SendTestMessage(w.VBox):
                 return
             sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=self.flash.value)
             self.rec_ids = [r.rec_id for r in sent.recipients if r.sent]
-            rows = "".join(f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{'sent' if r.sent else 'NOT sent'}</td></tr>"
-                           for r in sent.recipients)
+            rows = "".join(
+                f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{'sent' if r.sent else 'NOT sent'}</td></tr>"
+                for r in sent.recipients
+            )
             self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
             self.check_button.disabled = not self.rec_ids
             self._show_credit()
@@ -157,12 +190,16 @@ class SendTestMessage(w.VBox):
                 self.result.value = _error_html(error)
                 return
             self.seen.append({rec_id: status.code for rec_id, status in statuses.items()})
-            rows = "".join(f"<tr><td>{rec_id}</td><td>{s.code}</td><td>{html.escape(s.en)}</td>"
-                           f'<td dir="rtl">{html.escape(s.fa)}</td></tr>' for rec_id, s in statuses.items())
+            rows = "".join(
+                f"<tr><td>{rec_id}</td><td>{s.code}</td><td>{html.escape(s.en)}</td>"
+                f'<td dir="rtl">{html.escape(s.fa)}</td></tr>'
+                for rec_id, s in statuses.items()
+            )
             done = all(s.final for s in statuses.values())
             state = "final" if done else f"poll {poll + 1}, next in {self.poll_every:g} s"
-            self.result.value = (f"<table><tr><th>rec id</th><th>status</th><th></th><th></th></tr>{rows}</table>"
-                                 f"<div>{state}</div>")
+            self.result.value = (
+                f"<table><tr><th>rec id</th><th>status</th><th></th><th></th></tr>{rows}</table><div>{state}</div>"
+            )
             if done or self.stop_following.wait(self.poll_every):
                 return
 
@@ -210,12 +247,19 @@ class CampaignExplorer(w.VBox):
         self.message = w.HTML()
         self.campaign.observe(lambda _: self.show(), "value")
         for control in (self.lang, self.calendar):
-            control.observe(lambda _: self.show_range() if self.shown and self.shown[0] == "range" else self.show(),
-                            "value")
+            control.observe(
+                lambda _: self.show_range() if self.shown and self.shown[0] == "range" else self.show(), "value"
+            )
         self.range_button.on_click(lambda _: self.show_range())
         self.export_button.on_click(self._export)
-        super().__init__([w.HBox([self.campaign, self.lang, self.calendar, self.export_button]),
-                          w.HBox([self.since, self.until, self.lines, self.range_button]), self.message, self.output])
+        super().__init__(
+            [
+                w.HBox([self.campaign, self.lang, self.calendar, self.export_button]),
+                w.HBox([self.since, self.until, self.lines, self.range_button]),
+                self.message,
+                self.output,
+            ]
+        )
         self.show()
 
     def show(self) -> None:
@@ -228,14 +272,23 @@ class CampaignExplorer(w.VBox):
             pm = analytics.campaign_postmortem(self.store, self.campaign.value)
             lang = self.lang.value
             with self.output:
-                display(pm.funnel, charts.campaign_funnel(pm, lang), pm.failure_reasons,
-                        charts.campaign_vs_baseline(pm, lang), charts.time_to_final_cdf(pm, lang))
+                display(
+                    pm.funnel,
+                    charts.campaign_funnel(pm, lang),
+                    pm.failure_reasons,
+                    charts.campaign_vs_baseline(pm, lang),
+                    charts.time_to_final_cdf(pm, lang),
+                )
             self.shown = (self.campaign.value, pm)
             self.message.value = html.escape(
                 f"{pm.header['recipients']:,} recipients · {pm.cost['delivered']:,} delivered · "
                 f"{pm.opt_outs} opt-outs · first send "
-                + (analytics.jalali_day(pm.header["first_send"].date()) if self.calendar.value == "jalali"
-                   else pm.header["first_send"].date().isoformat()))
+                + (
+                    analytics.jalali_day(pm.header["first_send"].date())
+                    if self.calendar.value == "jalali"
+                    else pm.header["first_send"].date().isoformat()
+                )
+            )
         except Exception as error:
             self.message.value = _error_html(error)
 
@@ -250,8 +303,9 @@ class CampaignExplorer(w.VBox):
             operators = analytics.delivery_report(self.store, by=["operator"], **options)
             lang = self.lang.value
             with self.output:
-                display(charts.delivery_rate_over_time(daily, "day", lang), charts.operator_outcomes(operators, lang),
-                        daily)
+                display(
+                    charts.delivery_rate_over_time(daily, "day", lang), charts.operator_outcomes(operators, lang), daily
+                )
             self.shown = ("range", daily)
             self.message.value = html.escape(f"{int(daily['recipients'].sum()):,} recipients on {len(daily)} day(s)")
         except Exception as error:

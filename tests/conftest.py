@@ -1,4 +1,5 @@
 """Shared fixtures: simulators on loopback (real HTTP, real waitress) and clients of them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,9 @@ START = 1_764_000_000.0  # a fixed clock start (2025-11-24), so histories are th
 
 
 def world_config(messages: int = 3000, *, frozen: bool = True, **history) -> WorldConfig:
-    return WorldConfig(history=HistoryConfig(messages=messages, **history), start=START,
-                       clock_speed=0.0 if frozen else 1.0)
+    return WorldConfig(
+        history=HistoryConfig(messages=messages, **history), start=START, clock_speed=0.0 if frozen else 1.0
+    )
 
 
 @pytest.fixture

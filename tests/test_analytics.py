@@ -1,4 +1,5 @@
 """Reports, post-mortems, charts and the HTML report, on a store synced from the simulator."""
+
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,9 @@ from .conftest import truth
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
     """A store synced from a 10-day history, and the simulator's truth at that moment."""
-    with Simulator(WorldConfig(history=HistoryConfig(messages=1500, days=10), clock_speed=0.0), admin=True,
-                   threads=16) as simulator:
+    with Simulator(
+        WorldConfig(history=HistoryConfig(messages=1500, days=10), clock_speed=0.0), admin=True, threads=16
+    ) as simulator:
         store = Store(tmp_path_factory.mktemp("store") / "p.duckdb")
         sync(PanelClient("demo", "demo", wsdl=simulator.wsdl_url), store, progress=False)
         yield store, truth(simulator, batches=0)
@@ -52,7 +54,9 @@ def test_rates_recomputed_in_pandas_equal_the_sql(synced):
     outcome[(outcome == "in_flight") & (rows["sent_at"] < now - pd.Timedelta(hours=72))] = "delivery_unknown"
     final = outcome.isin(codes.FINAL_OUTCOMES)
     delivered = outcome == "delivered"
-    by_operator = pd.DataFrame({"delivered": delivered, "final": final, "operator": rows["operator"]}).groupby("operator")
+    by_operator = pd.DataFrame({"delivered": delivered, "final": final, "operator": rows["operator"]}).groupby(
+        "operator"
+    )
     assert np.allclose(by_operator["delivered"].sum() / by_operator["final"].sum(), report["delivered_of_final"])
     assert np.allclose(by_operator["delivered"].mean(), report["delivered_of_all"])
 
@@ -111,9 +115,14 @@ def _figures(store: Store, lang: str):
     day = analytics.delivery_report(store, by=["day"])
     operator = analytics.delivery_report(store, by=["operator"])
     pm = analytics.campaign_postmortem(store, analytics.campaigns(store)["campaign"].iloc[0])
-    return [charts.outcome_distribution(day, lang), charts.delivery_rate_over_time(day, "day", lang),
-            charts.operator_outcomes(operator, lang), charts.campaign_funnel(pm, lang),
-            charts.time_to_final_cdf(pm, lang), charts.campaign_vs_baseline(pm, lang)]
+    return [
+        charts.outcome_distribution(day, lang),
+        charts.delivery_rate_over_time(day, "day", lang),
+        charts.operator_outcomes(operator, lang),
+        charts.campaign_funnel(pm, lang),
+        charts.time_to_final_cdf(pm, lang),
+        charts.campaign_vs_baseline(pm, lang),
+    ]
 
 
 @pytest.mark.parametrize("lang", ["en", "fa"])
@@ -135,7 +144,7 @@ def test_persian_title_has_text_pixels(synced, tmp_path):
     figure.savefig(tmp_path / "fa.png")  # the PNG a reader gets, at the figure's own dpi
     pixels = (image.imread(tmp_path / "fa.png")[:, :, :3] * 255).astype(int)
     height = pixels.shape[0]
-    region = pixels[int(height - box.y1):int(height - box.y0), int(box.x0):int(box.x1)]
+    region = pixels[int(height - box.y1) : int(height - box.y0), int(box.x0) : int(box.x1)]
     assert region.size and (region.mean(axis=2) < 128).mean() > 0.005  # dark text where the title is (blank: 0)
 
 
@@ -149,10 +158,26 @@ def test_html_report_opens_in_chromium(synced, tmp_path):
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (make test installs it where apt-get can)")
     result = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--dump-dom",
-         path.as_uri()], capture_output=True, text=True, timeout=120)
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "گزارش تحویل پیامک" in result.stdout and result.stdout.count("<img") == 6
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
@@ -160,9 +185,25 @@ def test_html_report_opens_in_chromium(synced, tmp_path):
 
 def test_report_cli(synced, tmp_path):
     store, _ = synced
-    out = subprocess.run([sys.executable, "-m", "payamak_analytics.cli", "report", "--db", str(store.path), "--out",
-                          str(tmp_path), "--lang", "en", "--since", "2000-01-01"], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "payamak_analytics.cli",
+            "report",
+            "--db",
+            str(store.path),
+            "--out",
+            str(tmp_path),
+            "--lang",
+            "en",
+            "--since",
+            "2000-01-01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("report.html")
     assert "SMS delivery report" in (tmp_path / "report.html").read_text(encoding="utf-8")

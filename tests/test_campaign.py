@@ -1,4 +1,5 @@
 """Campaign sends against the simulator: chunked, journaled, resumable, never sent twice."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,9 @@ def times_sent(simulator) -> Counter:
 def test_2050_numbers_become_21_batches_each_number_once(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     client = client_of(simulator)
-    plan = send_campaign(client, store, name="nowruz", from_number=LINE, numbers=numbers(2050), text=TEXT, rate=None,
-                         progress=False)
+    plan = send_campaign(
+        client, store, name="nowruz", from_number=LINE, numbers=numbers(2050), text=TEXT, rate=None, progress=False
+    )
     assert len(plan.chunks) == 21 and plan.parts == 1 and plan.blacklisted is not None
     assert len(simulator.world.sends) == 21
     sent = times_sent(simulator)
@@ -57,8 +59,9 @@ def test_2050_numbers_become_21_batches_each_number_once(simulator, tmp_path):
 def test_dry_run_sends_nothing_and_reports_bad_numbers(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     raw = numbers(250) + ["۰۹۱۲۰۰۰۰۰۰۱", "+989120000002", "12345", "not a number", "0912000000"]
-    plan = send_campaign(client_of(simulator), store, name="test", from_number=LINE, numbers=raw, text="س" * 71,
-                         dry_run=True)
+    plan = send_campaign(
+        client_of(simulator), store, name="test", from_number=LINE, numbers=raw, text="س" * 71, dry_run=True
+    )
     assert len(plan.numbers) == 250 and plan.duplicates == 2
     assert plan.invalid == ["12345", "not a number", "0912000000"]
     assert (plan.parts, plan.encoding, plan.messages) == (2, "UCS-2", 500) and len(plan.chunks) == 3
@@ -70,8 +73,9 @@ def test_dry_run_sends_nothing_and_reports_bad_numbers(simulator, tmp_path):
 def test_invalid_and_duplicate_numbers_are_not_sent(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     raw = ["09121234567", "9121234567", "+98 912 123 4567", "0935123456", "09351234567", "abc"]
-    plan = send_campaign(client_of(simulator), store, name="mix", from_number=LINE, numbers=raw, text=TEXT, rate=None,
-                         progress=False)
+    plan = send_campaign(
+        client_of(simulator), store, name="mix", from_number=LINE, numbers=raw, text=TEXT, rate=None, progress=False
+    )
     assert plan.numbers == ["09121234567", "09351234567"] and plan.duplicates == 2 and len(plan.invalid) == 2
     assert times_sent(simulator) == Counter({"09121234567": 1, "09351234567": 1})
 
@@ -79,8 +83,15 @@ def test_invalid_and_duplicate_numbers_are_not_sent(simulator, tmp_path):
 def test_not_enough_credit_stops_before_anything_is_sent(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.CreditError) as caught:
-        send_campaign(client_of(simulator, "nocredit"), store, name="c", from_number=LINE, numbers=numbers(150),
-                      text=TEXT, progress=False)
+        send_campaign(
+            client_of(simulator, "nocredit"),
+            store,
+            name="c",
+            from_number=LINE,
+            numbers=numbers(150),
+            text=TEXT,
+            progress=False,
+        )
     assert caught.value.code == 8 and "Nothing was sent" in str(caught.value)
     assert simulator.world.sends == {}
 
@@ -88,8 +99,16 @@ def test_not_enough_credit_stops_before_anything_is_sent(simulator, tmp_path):
 def test_a_refusal_stops_at_the_first_chunk_and_keeps_the_rest_planned(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.SenderLineError):  # the panel refuses the inactive line at the first send
-        send_campaign(client_of(simulator), store, name="b", from_number="30001111", numbers=numbers(250),
-                      text=TEXT, rate=None, progress=False)
+        send_campaign(
+            client_of(simulator),
+            store,
+            name="b",
+            from_number="30001111",
+            numbers=numbers(250),
+            text=TEXT,
+            rate=None,
+            progress=False,
+        )
     status = dict(campaign_status(store, "b")[["state", "chunks"]].values.tolist())
     assert status == {"failed": 1, "planned": 2}
     assert store.sql("SELECT code FROM campaign_chunks WHERE state = 'failed'")["code"].tolist() == [6]
@@ -102,14 +121,23 @@ def test_a_lost_answer_is_unknown_and_resume_takes_the_match(make_simulator, tmp
     slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendBatchSms",)))
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.SendOutcomeUnknownError):
-        send_campaign(client_of(slow, timeout=0.5), store, name="lost", from_number=LINE, numbers=numbers(150),
-                      text=TEXT, rate=None, progress=False)
+        send_campaign(
+            client_of(slow, timeout=0.5),
+            store,
+            name="lost",
+            from_number=LINE,
+            numbers=numbers(150),
+            text=TEXT,
+            rate=None,
+            progress=False,
+        )
     assert len(healthy.world.sends) == 1  # the first chunk did go out; its answer was lost
     [unknown] = unknown_chunks(client_of(healthy), store, "lost")
     assert unknown.chunk == 0 and unknown.match == next(iter(healthy.world.sends))
     asked = []
-    status = resume_campaign(client_of(healthy), store, "lost", decide=lambda u: asked.append(u) or "sent",
-                             rate=None, progress=False)
+    status = resume_campaign(
+        client_of(healthy), store, "lost", decide=lambda u: asked.append(u) or "sent", rate=None, progress=False
+    )
     assert [u.chunk for u in asked] == [0]
     assert status["state"].tolist() == ["sent"] and status["recipients"].tolist() == [150]
     assert set(times_sent(healthy).values()) == {1} and len(times_sent(healthy)) == 150
@@ -124,10 +152,18 @@ def test_a_campaign_killed_at_random_points_never_sends_a_number_twice(make_simu
     command = [sys.executable, "-m", "payamak_analytics.cli", "campaign"]
     rng = random.Random(7)
     for attempt in range(4):
-        args = (["send", "--name", "big", "--from", LINE, "--numbers", str(csv), "--text", TEXT] if attempt == 0
-                else ["resume", "big"])
-        process = subprocess.Popen(command + args + ["--db", str(db), "--rate", "12"], env=env,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = (
+            ["send", "--name", "big", "--from", LINE, "--numbers", str(csv), "--text", TEXT]
+            if attempt == 0
+            else ["resume", "big"]
+        )
+        process = subprocess.Popen(
+            command + args + ["--db", str(db), "--rate", "12"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(1.2, 2.2))
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -149,9 +185,30 @@ def test_cli_dry_run_reads_a_csv(simulator, tmp_path):
     csv = tmp_path / "numbers.csv"
     csv.write_text("phone\n09121234567\n۰۹۳۵۱۲۳۴۵۶۷\n0912\n09121234567\n")
     env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
-    out = subprocess.run([sys.executable, "-m", "payamak_analytics.cli", "campaign", "send", "--name", "x", "--from",
-                          LINE, "--numbers", str(csv), "--text", "hello", "--dry-run", "--db", str(tmp_path / "p.duckdb")],
-                         env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "payamak_analytics.cli",
+            "campaign",
+            "send",
+            "--name",
+            "x",
+            "--from",
+            LINE,
+            "--numbers",
+            str(csv),
+            "--text",
+            "hello",
+            "--dry-run",
+            "--db",
+            str(tmp_path / "p.duckdb"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "2 recipients in 1 chunks, 1 invalid and 1 duplicate numbers left out" in out.stdout
     assert "Left out, not mobile numbers: 0912" in out.stdout and "nothing was sent" in out.stdout

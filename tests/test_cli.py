@@ -1,4 +1,5 @@
 """The `payamak` command, run as a user runs it, against a simulator on loopback."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,9 @@ from .conftest import truth
 
 def payamak(simulator, *args: str, password: str = "demo") -> subprocess.CompletedProcess:
     env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": password, "PAYAMAK_WSDL": simulator.wsdl_url}
-    return subprocess.run([sys.executable, "-m", "payamak_analytics.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "payamak_analytics.cli", *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_credit_and_inbox(shared_simulator):
@@ -28,10 +30,14 @@ def test_messages_lists_the_newest(shared_simulator):
 
 
 def test_send_dry_run_sends_nothing(simulator):
-    result = payamak(simulator, "send", "--from", "10002188", "--to", "۰۹۱۲۱۲۳۴۵۶۷,09351234567", "--text", "س" * 71,
-                     "--dry-run")
+    result = payamak(
+        simulator, "send", "--from", "10002188", "--to", "۰۹۱۲۱۲۳۴۵۶۷,09351234567", "--text", "س" * 71, "--dry-run"
+    )
     assert result.returncode == 0
-    assert "2 recipient(s), 71 characters, UCS-2, 2 part(s): 4 SMS" in result.stdout and "nothing was sent" in result.stdout
+    assert (
+        "2 recipient(s), 71 characters, UCS-2, 2 part(s): 4 SMS" in result.stdout
+        and "nothing was sent" in result.stdout
+    )
     assert "SendSMS" not in truth(simulator, batches=0)["calls"]
 
 
@@ -43,10 +49,13 @@ def test_send_and_delivery(simulator):
     assert status.stdout.startswith("-5 ")
 
 
-@pytest.mark.parametrize("args, code", [
-    (("credit",), "code -1"),
-    (("send", "--from", "10002188", "--to", "0912", "--text", "x"), "Not Iranian mobile numbers"),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (("credit",), "code -1"),
+        (("send", "--from", "10002188", "--to", "0912", "--text", "x"), "Not Iranian mobile numbers"),
+    ],
+)
 def test_errors_are_one_readable_line(shared_simulator, args, code):
     result = payamak(shared_simulator, *args, password="wrong" if args == ("credit",) else "demo")
     assert result.returncode == 1

@@ -1,4 +1,5 @@
 """PanelClient against the simulator over loopback: every method, every code, bad input, safety."""
+
 from __future__ import annotations
 
 import logging
@@ -195,12 +196,29 @@ def test_read_codes_raise_typed_errors(simulator):
 
 # --- bad input is refused before anything is sent ---------------------------------------------
 BAD_SENDS = [
-    (LINE, ["123"], "hi"), (LINE, ["0912123456"], "hi"), (LINE, ["02188888888"], "hi"), (LINE, ["+14155550100"], "hi"),
-    (LINE, ["09121234567", "x"], "hi"), (LINE, [], "hi"), (LINE, "", "hi"), (LINE, [f"0912{i:07d}" for i in range(101)], "hi"),
-    (LINE, ["09121234567", "+989121234567"], "hi"), (LINE, None, "hi"), (LINE, 3.5, "hi"), (LINE, {"a": 1}, "hi"),
-    (LINE, b"09121234567", "hi"), (LINE, ["09121234567"], ""), (LINE, ["09121234567"], "   "), (LINE, ["09121234567"], None),
-    (LINE, ["09121234567"], 42), (LINE, ["09121234567"], "س" * 700), (LINE, ["09121234567"], ["a", "b"]),
-    ("", ["09121234567"], "hi"), ("abc", ["09121234567"], "hi"), (None, ["09121234567"], "hi"), ("12", ["09121234567"], "hi"),
+    (LINE, ["123"], "hi"),
+    (LINE, ["0912123456"], "hi"),
+    (LINE, ["02188888888"], "hi"),
+    (LINE, ["+14155550100"], "hi"),
+    (LINE, ["09121234567", "x"], "hi"),
+    (LINE, [], "hi"),
+    (LINE, "", "hi"),
+    (LINE, [f"0912{i:07d}" for i in range(101)], "hi"),
+    (LINE, ["09121234567", "+989121234567"], "hi"),
+    (LINE, None, "hi"),
+    (LINE, 3.5, "hi"),
+    (LINE, {"a": 1}, "hi"),
+    (LINE, b"09121234567", "hi"),
+    (LINE, ["09121234567"], ""),
+    (LINE, ["09121234567"], "   "),
+    (LINE, ["09121234567"], None),
+    (LINE, ["09121234567"], 42),
+    (LINE, ["09121234567"], "س" * 700),
+    (LINE, ["09121234567"], ["a", "b"]),
+    ("", ["09121234567"], "hi"),
+    ("abc", ["09121234567"], "hi"),
+    (None, ["09121234567"], "hi"),
+    ("12", ["09121234567"], "hi"),
     ([LINE], ["09121234567"], "hi"),
 ]
 
@@ -256,7 +274,9 @@ def test_credentials_and_service_from_environment_and_dotenv(shared_simulator, m
     monkeypatch.delenv("PAYAMAK_USERNAME", raising=False)
     monkeypatch.delenv("PAYAMAK_PASSWORD", raising=False)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text(f"PAYAMAK_USERNAME=demo\nPAYAMAK_PASSWORD=demo\nPAYAMAK_WSDL={shared_simulator.wsdl_url}\n")
+    (tmp_path / ".env").write_text(
+        f"PAYAMAK_USERNAME=demo\nPAYAMAK_PASSWORD=demo\nPAYAMAK_WSDL={shared_simulator.wsdl_url}\n"
+    )
     assert PanelClient().get_credit() == 1_000_000
     monkeypatch.setenv("PAYAMAK_PASSWORD", "wrong")  # the environment wins over .env
     with pytest.raises(errors.CredentialsError):
@@ -271,8 +291,9 @@ def test_bundled_wsdl_with_an_endpoint(shared_simulator):
 def test_unreachable_service_is_a_transport_error():
     with pytest.raises(errors.TransportError, match="Could not load"):
         PanelClient("demo", "demo", wsdl="http://127.0.0.1:9/SendService.svc?wsdl", timeout=2)
-    client = PanelClient("demo", "demo", wsdl="bundled", endpoint="http://127.0.0.1:9/SendService.svc",
-                         max_retry_wait=0.01)
+    client = PanelClient(
+        "demo", "demo", wsdl="bundled", endpoint="http://127.0.0.1:9/SendService.svc", max_retry_wait=0.01
+    )
     with pytest.raises(errors.TransportError):
         client.get_credit()
     assert client.calls["GetCredit"] == client.read_attempts
@@ -283,7 +304,9 @@ def test_unreachable_service_is_a_transport_error():
 
 # --- a bad network ----------------------------------------------------------------------------
 def test_reads_survive_a_bad_network(make_simulator):
-    simulator = make_simulator(world_config(messages=4000), FaultConfig(fail_rate=0.25, drop_rate=0.1, fault_rate=0.05, seed=11))
+    simulator = make_simulator(
+        world_config(messages=4000), FaultConfig(fail_rate=0.25, drop_rate=0.1, fault_rate=0.05, seed=11)
+    )
     client = make_client(simulator, read_attempts=8)
     for _ in range(20):
         assert client.get_credit() == 1_000_000
@@ -334,9 +357,11 @@ def test_password_never_shows(make_simulator, caplog):
     client.get_credit()
     client.messages_frame("sent", limit=5)
     failures = []
-    for call in (lambda: client.send_sms("99999999", ["09121234567"], "hi"),
-                 lambda: make_client(simulator, "alice", secret + "x").get_credit(),
-                 lambda: client.get_batch_delivery(12)):
+    for call in (
+        lambda: client.send_sms("99999999", ["09121234567"], "hi"),
+        lambda: make_client(simulator, "alice", secret + "x").get_credit(),
+        lambda: client.get_batch_delivery(12),
+    ):
         try:
             call()
         except errors.PayamakError as error:
@@ -347,6 +372,7 @@ def test_password_never_shows(make_simulator, caplog):
     logs = caplog.text
     assert "HTTP Post to" in logs and "alice" in logs  # zeep's DEBUG dump of the envelope was captured
     from xml.sax.saxutils import escape
+
     for text in texts + [logs]:
         assert secret not in text and escape(secret) not in text
 
@@ -389,7 +415,7 @@ def assert_same_as_zeep(client, raw):
 
 
 def test_fast_parser_equals_zeep_on_the_same_bytes(client):
-    client.send_sms(LINE, ["09121234567", "09351234567"], "multi & <escaped> \"text\"")  # nil Receiver, Title, Desc
+    client.send_sms(LINE, ["09121234567", "09351234567"], 'multi & <escaped> "text"')  # nil Receiver, Title, Desc
     page = client.messages_page("sent", count=1000)
     assert_same_as_zeep(client, page.raw)
     received = client.messages_page("received", count=200)
@@ -419,12 +445,15 @@ def test_fast_parser_ignores_casing_and_prefixes(client):
     assert messages_frame(message_columns(recased)).equals(messages_frame(message_columns(raw)))
 
 
-@pytest.mark.parametrize("body", [
-    b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body><GetMessagesResponse",
-    b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'>"
-    b"<s:Body><GetMessagesResponse><GetMessagesResult>&e;</GetMessagesResult></GetMessagesResponse></s:Body></s:Envelope>",
-    b"not xml at all",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body><GetMessagesResponse",
+        b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'>"
+        b"<s:Body><GetMessagesResponse><GetMessagesResult>&e;</GetMessagesResult></GetMessagesResponse></s:Body></s:Envelope>",
+        b"not xml at all",
+    ],
+)
 def test_truncated_or_hostile_answers_are_transport_errors(body):
     with pytest.raises(errors.TransportError):
         message_columns(body)
@@ -468,6 +497,7 @@ def test_message_fields_missing_from_a_deployment_are_named(shared_simulator, tm
 
 def test_unknown_codes_and_enum_values_never_crash():
     from payamak_analytics import codes
+
     assert codes.delivery_status(42).outcome == "unknown"
     assert codes.enum_name("SMSStatus", "sENT") == "Sent"
     assert codes.enum_name("SMSSendMethod", "CancellationBy11") == "Unknown"

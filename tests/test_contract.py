@@ -1,4 +1,5 @@
 """The bundled WSDL against the real service's saved copy and SERVICE.md's tables."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,10 @@ def operations_and_actions(document: bytes) -> dict[str, str]:
     return {op.get("name"): op.find(f"{SOAP}operation").get("soapAction") for op in binding.findall(f"{W}operation")}
 
 
-@pytest.mark.skipif(not REFERENCE_WSDL.exists(), reason=f"the real service's saved WSDL is not at {REFERENCE_WSDL} "
-                    "(CI has it beside the checkout as ../shared)")
+@pytest.mark.skipif(
+    not REFERENCE_WSDL.exists(),
+    reason=f"the real service's saved WSDL is not at {REFERENCE_WSDL} (CI has it beside the checkout as ../shared)",
+)
 def test_operations_and_soap_actions_match_the_real_service():
     ours = operations_and_actions(wsdl.document("wsdl"))
     theirs = operations_and_actions(REFERENCE_WSDL.read_bytes())
@@ -40,12 +43,16 @@ def test_messages_port_and_service_names_match_the_real_service():
             "port": root.find(f"{W}service/{W}port").get("name"),
             "imports": sorted(i.get("namespace") for i in root.iter("{http://www.w3.org/2001/XMLSchema}import")),
         }
+
     assert names(wsdl.document("wsdl")) == names(REFERENCE_WSDL.read_bytes())
 
 
 # SERVICE.md's table: operation -> (request fields after the credentials, response fields in order)
 SERVICE_MD = {
-    "SendSMS": (["fromNumber", "toNumbers", "messageContent", "isFlash", "recId", "status"], ["SendSMSResult", "recId", "status"]),
+    "SendSMS": (
+        ["fromNumber", "toNumbers", "messageContent", "isFlash", "recId", "status"],
+        ["SendSMSResult", "recId", "status"],
+    ),
     "GetCredit": ([], ["GetCreditResult"]),
     "GetDelivery": (["recId"], ["GetDeliveryResult"]),
     "GetDeilvery": (["recId"], ["GetDeilveryResult"]),
@@ -55,7 +62,10 @@ SERVICE_MD = {
     "SendBatchSms": (["fromNumber", "toNumbers", "messageContent", "isFlash"], ["SendBatchSmsResult", "batchSmsId"]),
     "GetBatchDelivery": (["batchSmsId", "index", "count"], ["GetBatchDeliveryResult", "numbers", "deliveryStatus"]),
     "GetSenderNumbers": ([], ["GetSenderNumbersResult"]),
-    "SendSmsLikeToLike": (["fromNumber", "toNumbers", "messageContents", "isFlash"], ["SendSmsLikeToLikeResult", "smsId"]),
+    "SendSmsLikeToLike": (
+        ["fromNumber", "toNumbers", "messageContents", "isFlash"],
+        ["SendSmsLikeToLikeResult", "smsId"],
+    ),
     "GetDeliveryLikeToLike": (["smsId"], ["GetDeliveryLikeToLikeResult", "numbers", "deliveryStatus"]),
     "ExtractTelecomBlacklistNumbers": (["numbers"], ["ExtractTelecomBlacklistNumbersResult", "blacklistNumbers"]),
     "NumberIsInTelecomBlacklist": (["number"], ["NumberIsInTelecomBlacklistResult"]),
@@ -100,4 +110,6 @@ def test_simulator_serves_wsdl_and_schemas_like_wcf(simulator):
         schema = etree.fromstring(requests.get(location, timeout=10).content)
         assert schema.tag == "{http://www.w3.org/2001/XMLSchema}schema"
     client = strict_zeep(simulator)
-    assert set(client.wsdl.bindings["{http://tempuri.org/}BasicHttpBinding_ISendService"].all()) == set(wsdl.operations())
+    assert set(client.wsdl.bindings["{http://tempuri.org/}BasicHttpBinding_ISendService"].all()) == set(
+        wsdl.operations()
+    )

@@ -1,4 +1,5 @@
 """The three notebooks, executed headless (nbclient) against the simulator, outputs checked."""
+
 from __future__ import annotations
 
 import io
@@ -30,18 +31,24 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 @pytest.fixture(scope="module")
 def account(tmp_path_factory):
     """A simulator the notebooks reach through PAYAMAK_* variables, and a store path for them."""
-    with Simulator(WorldConfig(history=HistoryConfig(messages=1200, days=10), clock_speed=0.0), admin=True,
-                   threads=16) as simulator:
-        env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo",
-               "PAYAMAK_WSDL": simulator.wsdl_url,
-               "PAYAMAK_STORE": str(tmp_path_factory.mktemp("store") / "p.duckdb")}
+    with Simulator(
+        WorldConfig(history=HistoryConfig(messages=1200, days=10), clock_speed=0.0), admin=True, threads=16
+    ) as simulator:
+        env = {
+            **os.environ,
+            "PAYAMAK_USERNAME": "demo",
+            "PAYAMAK_PASSWORD": "demo",
+            "PAYAMAK_WSDL": simulator.wsdl_url,
+            "PAYAMAK_STORE": str(tmp_path_factory.mktemp("store") / "p.duckdb"),
+        }
         yield simulator, env
 
 
 def run(name: str, env: dict, after_cell=None) -> nbformat.NotebookNode:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     with client.setup_kernel(env=env):
         for index, cell in enumerate(notebook.cells):
             client.execute_cell(cell, index)
@@ -62,7 +69,9 @@ def html_table(cell) -> pd.DataFrame:
 def test_notebooks_are_saved_without_outputs():
     for path in NOTEBOOKS.glob("*.ipynb"):
         notebook = nbformat.read(path, as_version=4)
-        assert all(not c.get("outputs") and not c.get("execution_count") for c in notebook.cells if c.cell_type == "code")
+        assert all(
+            not c.get("outputs") and not c.get("execution_count") for c in notebook.cells if c.cell_type == "code"
+        )
         assert notebook.cells[0].cell_type == "markdown"
 
 
@@ -108,8 +117,10 @@ def test_campaign_postmortem_notebook_picks_the_weakest(account):
     code = [c for c in notebook.cells if c.cell_type == "code"]
     store = Store(env["PAYAMAK_STORE"])
 
-    funnels = {name: campaign_postmortem(store, name).funnel.set_index("stage")["recipients"]
-               for name in campaigns(store).head(10)["campaign"]}
+    funnels = {
+        name: campaign_postmortem(store, name).funnel.set_index("stage")["recipients"]
+        for name in campaigns(store).head(10)["campaign"]
+    }
     judged = {name: f["delivered"] / f["status known"] for name, f in funnels.items() if f["status known"]}
     weakest = min(judged, key=judged.get)
     assert f"weakest: {weakest} " in text_of(code[1])
@@ -130,9 +141,22 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     token = secrets.token_hex(16)
-    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                               f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}", "--allow-root"],
-                              env={**env, "HOME": str(tmp_path)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--allow-root",
+        ],
+        env={**env, "HOME": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -142,9 +166,18 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
             except requests.ConnectionError:
                 time.sleep(0.5)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)

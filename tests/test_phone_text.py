@@ -1,4 +1,5 @@
 """Number normalisation, operators, and how texts are counted."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,26 +8,50 @@ from payamak_analytics import phone, text
 from payamak_analytics.errors import InputError
 
 
-@pytest.mark.parametrize("raw", [
-    "09121234567", "9121234567", "+989121234567", "00989121234567", "989121234567", "0912 123 4567",
-    "0912-123-4567", "۰۹۱۲۱۲۳۴۵۶۷", "٠٩١٢١٢٣٤٥٦٧", "+۹۸ ۹۱۲ ۱۲۳ ۴۵۶۷", 9121234567, "(0912) 123-4567",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "09121234567",
+        "9121234567",
+        "+989121234567",
+        "00989121234567",
+        "989121234567",
+        "0912 123 4567",
+        "0912-123-4567",
+        "۰۹۱۲۱۲۳۴۵۶۷",
+        "٠٩١٢١٢٣٤٥٦٧",
+        "+۹۸ ۹۱۲ ۱۲۳ ۴۵۶۷",
+        9121234567,
+        "(0912) 123-4567",
+    ],
+)
 def test_every_common_form_becomes_one_number(raw):
     assert phone.normalize(raw) == "09121234567"
 
 
-@pytest.mark.parametrize("raw", ["", "123", "0912123456", "091212345678", "02188888888", "+1 415 555 0100",
-                                 "09121234567a", "abc", "98912123456"])
+@pytest.mark.parametrize(
+    "raw",
+    ["", "123", "0912123456", "091212345678", "02188888888", "+1 415 555 0100", "09121234567a", "abc", "98912123456"],
+)
 def test_bad_numbers_are_named_in_the_error(raw):
     with pytest.raises(InputError) as caught:
         phone.normalize(raw)
     assert repr(raw) in str(caught.value) and caught.value.message_fa
 
 
-@pytest.mark.parametrize("number, operator", [
-    ("09121234567", "MCI"), ("09901234567", "MCI"), ("09351234567", "Irancell"), ("09011234567", "Irancell"),
-    ("09201234567", "Rightel"), ("09981234567", "Shatel Mobile"), ("09999123456", "Samantel"), ("09601234567", "Unknown"),
-])
+@pytest.mark.parametrize(
+    "number, operator",
+    [
+        ("09121234567", "MCI"),
+        ("09901234567", "MCI"),
+        ("09351234567", "Irancell"),
+        ("09011234567", "Irancell"),
+        ("09201234567", "Rightel"),
+        ("09981234567", "Shatel Mobile"),
+        ("09999123456", "Samantel"),
+        ("09601234567", "Unknown"),
+    ],
+)
 def test_operator_by_prefix(number, operator):
     assert phone.operator(number) == operator
 
@@ -40,13 +65,23 @@ def test_normalize_many_dedupes_and_reports():
     assert valid == ["09121234567", "09351234567"] and invalid == ["x"]
 
 
-@pytest.mark.parametrize("message, encoding, parts", [
-    ("a" * 160, "GSM-7", 1), ("a" * 161, "GSM-7", 2), ("a" * 306, "GSM-7", 2), ("a" * 307, "GSM-7", 3),
-    ("س" * 70, "UCS-2", 1), ("س" * 71, "UCS-2", 2), ("س" * 134, "UCS-2", 2), ("س" * 135, "UCS-2", 3),
-    ("{}" * 80, "GSM-7", 3),  # extension characters take two septets each
-    ("a" * 69 + "ب", "UCS-2", 1), ("a" * 70 + "ب", "UCS-2", 2),  # one Persian letter turns it all into UCS-2
-    ("می\u200cخواهم" * 10, "UCS-2", 2),  # 70 letters + 10 ZWNJ = 80 units
-])
+@pytest.mark.parametrize(
+    "message, encoding, parts",
+    [
+        ("a" * 160, "GSM-7", 1),
+        ("a" * 161, "GSM-7", 2),
+        ("a" * 306, "GSM-7", 2),
+        ("a" * 307, "GSM-7", 3),
+        ("س" * 70, "UCS-2", 1),
+        ("س" * 71, "UCS-2", 2),
+        ("س" * 134, "UCS-2", 2),
+        ("س" * 135, "UCS-2", 3),
+        ("{}" * 80, "GSM-7", 3),  # extension characters take two septets each
+        ("a" * 69 + "ب", "UCS-2", 1),
+        ("a" * 70 + "ب", "UCS-2", 2),  # one Persian letter turns it all into UCS-2
+        ("می\u200cخواهم" * 10, "UCS-2", 2),  # 70 letters + 10 ZWNJ = 80 units
+    ],
+)
 def test_encoding_and_parts(message, encoding, parts):
     info = text.analyze(message)
     assert (info.encoding, info.parts) == (encoding, parts)

@@ -1,4 +1,5 @@
 """The local panel over real HTTP, called with zeep in strict mode, as any SOAP client would."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -86,8 +87,9 @@ def test_switches_answer_9_and_10(simulator, service, switch, code):
 def test_credit_is_debited_by_parts_recipients_and_tariff(service):
     persian_two_parts = "س" * 71
     english_one_part = "a" * 100
-    service.SendSMS(*DEMO, "10002188", numbers("09121234567", "09351234567", "09201234567"), persian_two_parts,
-                    False, None, None)
+    service.SendSMS(
+        *DEMO, "10002188", numbers("09121234567", "09351234567", "09201234567"), persian_two_parts, False, None, None
+    )
     assert service.GetCredit(*DEMO) == 1_000_000 - 2 * 3 * 1
     service.SendBatchSms(*DEMO, "10002188", numbers("09121234567", "09351234567"), english_one_part, False)
     assert float(service.GetCredit(*DEMO)) == pytest.approx(1_000_000 - 6 - 1 * 2 * 1.3)
@@ -102,7 +104,9 @@ def test_send_sms_reports_invalid_recipients_per_number(service):
 
 
 def test_get_batch_delivery_codes_and_paging(service):
-    batch = service.SendBatchSms(*DEMO, "50001234", numbers(*[f"0912{i:07d}" for i in range(100)]), "hi", False)["batchSmsId"]
+    batch = service.SendBatchSms(*DEMO, "50001234", numbers(*[f"0912{i:07d}" for i in range(100)]), "hi", False)[
+        "batchSmsId"
+    ]
     first = service.GetBatchDelivery(*DEMO, batch, 1, 60)
     second = service.GetBatchDelivery(*DEMO, batch, 61, 60)
     assert first["GetBatchDeliveryResult"] == 0
@@ -186,8 +190,13 @@ def test_get_delivery_reaches_every_status(make_simulator):
     fresh = service.SendSMS(*DEMO, "10002188", numbers("09121234567"), "x", False, None, None)["recId"]["long"][0]
     assert service.GetDelivery(*DEMO, fresh) == -5
     admin_post(simulator, "clock", advance=70)
-    statuses = {service.GetDelivery(*DEMO, service.SendSMS(*DEMO, "10002188", numbers(f"0912000{i:04d}"), "x", False,
-                                                            None, None)["recId"]["long"][0]) for i in range(40)}
+    statuses = {
+        service.GetDelivery(
+            *DEMO,
+            service.SendSMS(*DEMO, "10002188", numbers(f"0912000{i:04d}"), "x", False, None, None)["recId"]["long"][0],
+        )
+        for i in range(40)
+    }
     admin_post(simulator, "clock", advance=0)
     assert statuses == {-5}
 
@@ -195,8 +204,9 @@ def test_get_delivery_reaches_every_status(make_simulator):
 def test_other_operations_answer_as_service_md_says(simulator, service):
     assert service.GetSenderNumbers(*DEMO) == "10002188,50001234,30001111"
     assert service.GetSenderNumbers("demo", "x") == "-1"
-    like = service.SendSmsLikeToLike(*DEMO, "10002188", numbers("09121234567", "09351234567"),
-                                     numbers("سلام علی", "سلام مریم"), False)
+    like = service.SendSmsLikeToLike(
+        *DEMO, "10002188", numbers("09121234567", "09351234567"), numbers("سلام علی", "سلام مریم"), False
+    )
     assert like["SendSmsLikeToLikeResult"] == 0
     report = service.GetDeliveryLikeToLike(*DEMO, like["smsId"])
     assert report["GetDeliveryLikeToLikeResult"] == 0 and report["numbers"]["string"] == ["09121234567", "09351234567"]
@@ -216,9 +226,12 @@ def test_other_operations_answer_as_service_md_says(simulator, service):
     assert service.CheckSmsContent("demo", "x", "سلام") == -1
     assert service.Dummy(42) == 42
     from datetime import datetime, timedelta
+
     now = datetime.fromtimestamp(simulator.world.clock.now())
     ranged = service.GetMessagesByDateRange(*DEMO, 2, None, now - timedelta(days=2), now)
-    assert ranged and all(now - timedelta(days=2, hours=4) <= m.ActionDateTime <= now + timedelta(hours=4) for m in ranged)
+    assert ranged and all(
+        now - timedelta(days=2, hours=4) <= m.ActionDateTime <= now + timedelta(hours=4) for m in ranged
+    )
 
 
 def test_truth_equals_what_paging_everything_returns(make_simulator):
@@ -259,15 +272,21 @@ def test_history_is_deterministic(make_simulator):
 def test_faults_appear_at_about_their_rates(make_simulator, kind):
     rate = 0.2
     simulator = make_simulator(faults=FaultConfig(**{f"{kind}_rate": rate, "seed": 3}))
-    envelope = ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-                '<GetCredit xmlns="http://tempuri.org/"><userName>demo</userName><password>demo</password></GetCredit>'
-                '</s:Body></s:Envelope>').encode()
+    envelope = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        '<GetCredit xmlns="http://tempuri.org/"><userName>demo</userName><password>demo</password></GetCredit>'
+        "</s:Body></s:Envelope>"
+    ).encode()
     outcomes = {"ok": 0, "fail": 0, "fault": 0, "drop": 0}
     n = 400
     for _ in range(n):
         try:
-            response = requests.post(simulator.url, data=envelope, timeout=10,
-                                     headers={"Content-Type": "text/xml", "SOAPAction": '"http://tempuri.org/ISendService/GetCredit"'})
+            response = requests.post(
+                simulator.url,
+                data=envelope,
+                timeout=10,
+                headers={"Content-Type": "text/xml", "SOAPAction": '"http://tempuri.org/ISendService/GetCredit"'},
+            )
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
             outcomes["drop"] += 1
             continue
@@ -294,40 +313,43 @@ HOSTILE = {
     "not soap": b"<hello/>",
     "empty body": b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body/></s:Envelope>",
     "unknown operation": b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body>"
-                         b"<DropTables xmlns='http://tempuri.org/'/></s:Body></s:Envelope>",
+    b"<DropTables xmlns='http://tempuri.org/'/></s:Body></s:Envelope>",
     "wrong type": b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body>"
-                  b"<GetBatchDelivery xmlns='http://tempuri.org/'><userName>demo</userName><password>demo</password>"
-                  b"<batchSmsId>abc</batchSmsId><index>1</index><count>100</count></GetBatchDelivery></s:Body></s:Envelope>",
+    b"<GetBatchDelivery xmlns='http://tempuri.org/'><userName>demo</userName><password>demo</password>"
+    b"<batchSmsId>abc</batchSmsId><index>1</index><count>100</count></GetBatchDelivery></s:Body></s:Envelope>",
     "int overflow": b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body>"
-                    b"<GetBatchDelivery xmlns='http://tempuri.org/'><batchSmsId>99999999999</batchSmsId></GetBatchDelivery>"
-                    b"</s:Body></s:Envelope>",
+    b"<GetBatchDelivery xmlns='http://tempuri.org/'><batchSmsId>99999999999</batchSmsId></GetBatchDelivery>"
+    b"</s:Body></s:Envelope>",
     "xxe": b"<?xml version='1.0'?><!DOCTYPE r [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
-           b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body><CheckSmsContent xmlns='http://tempuri.org/'>"
-           b"<userName>demo</userName><password>demo</password><message>&x;</message></CheckSmsContent></s:Body></s:Envelope>",
+    b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body><CheckSmsContent xmlns='http://tempuri.org/'>"
+    b"<userName>demo</userName><password>demo</password><message>&x;</message></CheckSmsContent></s:Body></s:Envelope>",
     "billion laughs": b"<?xml version='1.0'?><!DOCTYPE l [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>"
-                      b"<!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>]><s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'>"
-                      b"<s:Body><Dummy xmlns='http://tempuri.org/'><number>&c;</number></Dummy></s:Body></s:Envelope>",
+    b"<!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>]><s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'>"
+    b"<s:Body><Dummy xmlns='http://tempuri.org/'><number>&c;</number></Dummy></s:Body></s:Envelope>",
     "oversized": b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body><CheckSmsContent xmlns='http://tempuri.org/'><message>"
-                 + b"a" * 1_100_000 + b"</message></CheckSmsContent></s:Body></s:Envelope>",
+    + b"a" * 1_100_000
+    + b"</message></CheckSmsContent></s:Body></s:Envelope>",
     "mismatched action": b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body>"
-                         b"<Dummy xmlns='http://tempuri.org/'><number>1</number></Dummy></s:Body></s:Envelope>",
+    b"<Dummy xmlns='http://tempuri.org/'><number>1</number></Dummy></s:Body></s:Envelope>",
 }
 
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_requests_get_a_plain_fault(simulator, name):
     action = "http://tempuri.org/ISendService/GetCredit" if name == "mismatched action" else ""
-    response = requests.post(simulator.url, data=HOSTILE[name], timeout=10,
-                             headers={"Content-Type": "text/xml", "SOAPAction": action})
+    response = requests.post(
+        simulator.url, data=HOSTILE[name], timeout=10, headers={"Content-Type": "text/xml", "SOAPAction": action}
+    )
     assert response.status_code == 500
     fault = response.content.decode()
     assert "<faultstring" in fault and "<faultcode>s:Client</faultcode>" in fault
-    assert "Traceback" not in fault and "root:" not in fault and "File \"" not in fault
+    assert "Traceback" not in fault and "root:" not in fault and 'File "' not in fault
     assert strict_zeep(simulator).service.Dummy(7) == 7  # still serving
 
 
 def test_admin_endpoints_are_off_unless_asked(make_simulator):
     from payamak_analytics.simulator import Simulator
+
     with Simulator(world_config(messages=100)) as closed:
         base = closed.url.rsplit("/", 1)[0]
         assert requests.get(f"{base}/_sim/truth", timeout=5).status_code == 404

@@ -1,4 +1,5 @@
 """Sync into a real DuckDB file from the simulator over loopback, compared with /_sim/truth."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,10 @@ def assert_store_equals_truth(store: Store, simulator: Simulator) -> None:
     by_type = dict(store.sql("SELECT message_type, count(*) FROM messages GROUP BY 1").values.tolist())
     assert by_type.get("Out", 0) == t["messages"]["sent"]
     assert by_type.get("In", 0) == t["messages"]["received"]
-    assert store.sql("SELECT count(*) FILTER (is_read) FROM messages WHERE message_type = 'In'").iloc[0, 0] == \
-        t["messages"]["received_read"]
+    assert (
+        store.sql("SELECT count(*) FILTER (is_read) FROM messages WHERE message_type = 'In'").iloc[0, 0]
+        == t["messages"]["received_read"]
+    )
     statuses = store.sql("SELECT status, count(*) n FROM deliveries GROUP BY 1")
     assert {str(s): n for s, n in statuses.values.tolist()} == t["recipients_by_status"]
     per_batch = store.sql("SELECT batch_id, status, count(*) n FROM deliveries GROUP BY 1, 2")
@@ -81,8 +84,10 @@ def test_after_the_clock_moves_only_pending_batches_are_read_and_events_recorded
     pending = set(store.sql("SELECT batch_id FROM batches WHERE pending > 0")["batch_id"])
     events_before = store.sql("SELECT count(*) FROM delivery_events").iloc[0, 0]
 
-    settled = store.sql("SELECT batch_id, \"row\", status FROM deliveries WHERE batch_id NOT IN "
-                        "(SELECT batch_id FROM batches WHERE pending > 0) ORDER BY 1, 2")
+    settled = store.sql(
+        'SELECT batch_id, "row", status FROM deliveries WHERE batch_id NOT IN '
+        "(SELECT batch_id FROM batches WHERE pending > 0) ORDER BY 1, 2"
+    )
 
     admin_post(live_simulator, "clock", advance=6 * 3600)
     before = truth(live_simulator, batches=0)["calls"]["GetBatchDelivery"]
@@ -95,8 +100,10 @@ def test_after_the_clock_moves_only_pending_batches_are_read_and_events_recorded
             continue  # crossed the week since: its last status stays frozen (see the next test)
         statuses = store.sql(f"SELECT status, count(*) FROM deliveries WHERE batch_id = {batch} GROUP BY 1").values
         assert {str(s): n for s, n in statuses.tolist()} == now_true[str(batch)]["statuses"]
-    unchanged = store.sql("SELECT batch_id, \"row\", status FROM deliveries WHERE batch_id IN "
-                          f"(SELECT unnest({sorted(set(settled['batch_id']))})) ORDER BY 1, 2")
+    unchanged = store.sql(
+        'SELECT batch_id, "row", status FROM deliveries WHERE batch_id IN '
+        f"(SELECT unnest({sorted(set(settled['batch_id']))})) ORDER BY 1, 2"
+    )
     assert unchanged.equals(settled)  # final statuses were not asked for again
     events = store.sql(f"SELECT status FROM delivery_events WHERE batch_id = {fresh} ORDER BY observed_at")
     assert store.sql("SELECT count(*) FROM delivery_events").iloc[0, 0] > events_before
@@ -121,8 +128,11 @@ def test_expired_reports_freeze_the_last_status(live_simulator, tmp_path):
 
 
 def test_sync_survives_a_bad_network(make_simulator, tmp_path):
-    simulator = make_simulator(live_world(messages=800), FaultConfig(fail_rate=0.1, drop_rate=0.03, fault_rate=0.02,
-                                                                     slow_rate=0.02, slow_seconds=1.0, seed=9), threads=16)
+    simulator = make_simulator(
+        live_world(messages=800),
+        FaultConfig(fail_rate=0.1, drop_rate=0.03, fault_rate=0.02, slow_rate=0.02, slow_seconds=1.0, seed=9),
+        threads=16,
+    )
     store = Store(tmp_path / "p.duckdb")
     summary = sync(client_of(simulator, timeout=0.5, read_attempts=10), store, progress=False)
     assert summary.retries > 0
@@ -148,8 +158,12 @@ def test_a_sync_killed_at_random_points_resumes_to_the_truth(make_simulator, tmp
     env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
     rng = random.Random(4)
     for _ in range(3):
-        process = subprocess.Popen([sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(db)],
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(db)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(1.5, 4.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -173,8 +187,15 @@ def test_since_limits_the_first_sync(live_simulator, tmp_path):
 def test_a_locked_database_says_who_holds_it(tmp_path):
     db = tmp_path / "p.duckdb"
     Store(db)
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
-                               "print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(StoreLockedError) as caught:
@@ -190,7 +211,9 @@ def test_reads_and_export(live_simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     sync(client_of(live_simulator), store, progress=False)
     sent = store.messages("sent")
-    assert len(sent) == truth(live_simulator, batches=0)["messages"]["sent"] and sent["message_id"].is_monotonic_decreasing
+    assert (
+        len(sent) == truth(live_simulator, batches=0)["messages"]["sent"] and sent["message_id"].is_monotonic_decreasing
+    )
     assert str(sent["action_datetime"].dt.tz) == "Asia/Tehran"
     promo = store.messages("sent", lines=("50001234",))
     assert len(promo) and set(promo["sender"]) == {"50001234"}
@@ -202,5 +225,9 @@ def test_reads_and_export(live_simulator, tmp_path):
     assert (tmp_path / "parquet" / "messages").is_dir()
     months = list((tmp_path / "parquet" / "messages").glob("year=*/month=*/*.parquet"))
     assert months
-    n = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{tmp_path}/parquet/deliveries/*/*/*.parquet')").fetchone()[0]
+    n = (
+        duckdb.connect()
+        .execute(f"SELECT count(*) FROM read_parquet('{tmp_path}/parquet/deliveries/*/*/*.parquet')")
+        .fetchone()[0]
+    )
     assert n == len(deliveries) and len(paths) == 6

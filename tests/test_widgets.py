@@ -1,4 +1,5 @@
 """The widgets, driven as a person drives them: set values, click buttons."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -18,8 +19,9 @@ def sends(simulator) -> int:
 
 @pytest.fixture
 def widget(simulator):
-    return SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url), confirm_above=3, poll_every=0.05,
-                           polls=3)
+    return SendTestMessage(
+        PanelClient("demo", "demo", wsdl=simulator.wsdl_url), confirm_above=3, poll_every=0.05, polls=3
+    )
 
 
 def test_lines_and_credit_come_from_the_service(widget):

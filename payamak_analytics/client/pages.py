@@ -5,6 +5,7 @@ with lxml. For GetMessages (1000 rows a page) and GetBatchDelivery the client as
 the raw response and reads it here, by local name and case-insensitively, so that the real
 service's casing or namespaces can't break it. Entities, DTDs and the network are off.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,24 +21,45 @@ TEHRAN = "Asia/Tehran"
 
 # Wire name -> column, in the order of the frame's columns.
 MESSAGE_COLUMNS = {
-    "MessageId": "message_id", "ActionDateTime": "action_datetime", "MessageType": "message_type",
-    "Sender": "sender", "Receiver": "receiver", "Content": "content", "Pages": "pages", "Lang": "lang",
-    "Flash": "flash", "Count": "count", "Sent": "sent", "NotSent": "not_sent", "Status": "status",
-    "SendStatus": "send_status", "SendMethod": "send_method", "Cost": "cost", "Tariff": "tariff",
-    "Title": "title", "Desc": "desc", "IsRead": "is_read", "MoneyIsRefunded": "money_is_refunded",
+    "MessageId": "message_id",
+    "ActionDateTime": "action_datetime",
+    "MessageType": "message_type",
+    "Sender": "sender",
+    "Receiver": "receiver",
+    "Content": "content",
+    "Pages": "pages",
+    "Lang": "lang",
+    "Flash": "flash",
+    "Count": "count",
+    "Sent": "sent",
+    "NotSent": "not_sent",
+    "Status": "status",
+    "SendStatus": "send_status",
+    "SendMethod": "send_method",
+    "Cost": "cost",
+    "Tariff": "tariff",
+    "Title": "title",
+    "Desc": "desc",
+    "IsRead": "is_read",
+    "MoneyIsRefunded": "money_is_refunded",
     "UserId": "user_id",
 }
 _BY_LOWER_WIRE_NAME = {wire.lower(): column for wire, column in MESSAGE_COLUMNS.items()}
 INT_COLUMNS = ("message_id", "pages", "count", "sent", "not_sent", "user_id")
 DECIMAL_COLUMNS = ("cost", "tariff")
 BOOL_COLUMNS = ("flash", "is_read", "money_is_refunded")
-ENUM_COLUMNS = {"message_type": "SMSDirectionType", "lang": "SMSLang", "status": "SMSStatus",
-                "send_status": "SMSSendStatus", "send_method": "SMSSendMethod"}
+ENUM_COLUMNS = {
+    "message_type": "SMSDirectionType",
+    "lang": "SMSLang",
+    "status": "SMSStatus",
+    "send_status": "SMSSendStatus",
+    "send_method": "SMSSendMethod",
+}
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _local(tag) -> str:
-    return tag[tag.rfind("}") + 1:].lower() if isinstance(tag, str) else ""
+    return tag[tag.rfind("}") + 1 :].lower() if isinstance(tag, str) else ""
 
 
 def parse_envelope(raw: bytes, operation: str) -> etree._Element:
@@ -45,11 +67,17 @@ def parse_envelope(raw: bytes, operation: str) -> etree._Element:
     try:
         root = etree.fromstring(raw, PARSER)
     except etree.XMLSyntaxError as error:
-        raise TransportError(f"The answer was not complete XML (cut off or not SOAP): {error.msg}",
-                             "پاسخ سرویس ناقص یا نامعتبر بود", operation=operation) from None
+        raise TransportError(
+            f"The answer was not complete XML (cut off or not SOAP): {error.msg}",
+            "پاسخ سرویس ناقص یا نامعتبر بود",
+            operation=operation,
+        ) from None
     if root.getroottree().docinfo.doctype:
-        raise TransportError("The answer carries a DTD, which a SOAP answer never has; refused.",
-                             "پاسخ سرویس شامل DTD بود و پذیرفته نشد", operation=operation)
+        raise TransportError(
+            "The answer carries a DTD, which a SOAP answer never has; refused.",
+            "پاسخ سرویس شامل DTD بود و پذیرفته نشد",
+            operation=operation,
+        )
     return root
 
 
@@ -63,8 +91,12 @@ def response_element(raw: bytes, operation: str) -> etree._Element:
     if _local(first.tag) == "fault":
         text = next((c.text for c in first if _local(c.tag) == "faultstring"), None) or "no faultstring"
         code = next((c.text for c in first if _local(c.tag) == "faultcode"), None) or ""
-        raise SoapFaultError(f"The service answered with a SOAP Fault: {text}", f"خطای سرویس: {text}",
-                             operation=operation, fault_code=code)
+        raise SoapFaultError(
+            f"The service answered with a SOAP Fault: {text}",
+            f"خطای سرویس: {text}",
+            operation=operation,
+            fault_code=code,
+        )
     return first
 
 
@@ -111,17 +143,28 @@ def messages_frame(columns: dict[str, list[str | None]]) -> pd.DataFrame:
     try:
         return pd.DataFrame({column: _typed(column, values) for column, values in columns.items()}, copy=False)
     except (ValueError, KeyError, AttributeError) as error:
-        raise TransportError(f"A MessageInfo field did not hold a value of its type: {error}",
-                             "مقدار یکی از فیلدهای پیام نامعتبر بود", operation="GetMessages") from None
+        raise TransportError(
+            f"A MessageInfo field did not hold a value of its type: {error}",
+            "مقدار یکی از فیلدهای پیام نامعتبر بود",
+            operation="GetMessages",
+        ) from None
 
 
 def _typed(column: str, values: list[str | None]):
     complete = None not in values
     if column in INT_COLUMNS:
-        numbers = np.array(values, dtype=object).astype(np.int64) if complete else pd.to_numeric(pd.Series(values, dtype="string"))
+        numbers = (
+            np.array(values, dtype=object).astype(np.int64)
+            if complete
+            else pd.to_numeric(pd.Series(values, dtype="string"))
+        )
         return pd.array(numbers, dtype="Int64")
     if column in DECIMAL_COLUMNS:
-        numbers = np.array(values, dtype=object).astype(np.float64) if complete else pd.to_numeric(pd.Series(values, dtype="string"))
+        numbers = (
+            np.array(values, dtype=object).astype(np.float64)
+            if complete
+            else pd.to_numeric(pd.Series(values, dtype="string"))
+        )
         return pd.array(numbers, dtype="Float64")
     if column in BOOL_COLUMNS:
         flags = {v: None if v is None else _BOOLEANS[v.strip().lower()] for v in set(values)}
@@ -142,8 +185,11 @@ def tehran_timestamps(values: list[str | None]) -> pd.DatetimeIndex:
         naive = pd.DatetimeIndex(np.array(values, dtype="datetime64[us]"))
     except ValueError:
         parsed = pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype="string"), format="ISO8601"))
-        return parsed.tz_convert(TEHRAN) if parsed.tz is not None else parsed.tz_localize(
-            TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
+        return (
+            parsed.tz_convert(TEHRAN)
+            if parsed.tz is not None
+            else parsed.tz_localize(TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
+        )
     return naive.tz_localize(TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
 
 
@@ -158,6 +204,9 @@ def delivery_columns(raw: bytes, operation: str) -> tuple[int, list[str], list[i
     numbers = [c.text or "" for c in numbers_element if isinstance(c.tag, str)] if numbers_element is not None else []
     statuses = [int(c.text) for c in statuses_element if isinstance(c.tag, str)] if statuses_element is not None else []
     if len(numbers) != len(statuses):
-        raise TransportError(f"The answer had {len(numbers)} numbers but {len(statuses)} statuses.",
-                             "تعداد شماره ها و وضعیت ها برابر نبود", operation=operation)
+        raise TransportError(
+            f"The answer had {len(numbers)} numbers but {len(statuses)} statuses.",
+            "تعداد شماره ها و وضعیت ها برابر نبود",
+            operation=operation,
+        )
     return int(result.text), numbers, statuses

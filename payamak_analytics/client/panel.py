@@ -3,6 +3,7 @@
 One zeep client and one requests session per instance. Reads are retried on network trouble
 (tenacity); sends never are, and a send whose answer was lost raises SendOutcomeUnknownError.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,7 +30,12 @@ from requests.adapters import HTTPAdapter
 
 from .. import codes, phone, text as sms_text
 from ..errors import (
-    InputError, NotFoundError, PayamakError, SendOutcomeUnknownError, SoapFaultError, TransportError,
+    InputError,
+    NotFoundError,
+    PayamakError,
+    SendOutcomeUnknownError,
+    SoapFaultError,
+    TransportError,
     UnsupportedOperationError,
 )
 from ..wsdl import WSDL_PATH
@@ -69,16 +75,28 @@ class PanelClient:
     overrides the address calls go to.
     """
 
-    def __init__(self, username: str | None = None, password: str | None = None, *, wsdl: str | None = None,
-                 endpoint: str | None = None, timeout: float = 30.0, session: requests.Session | None = None,
-                 read_attempts: int = 4, max_retry_wait: float = 5.0, cache_wsdl: bool = True):
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        wsdl: str | None = None,
+        endpoint: str | None = None,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        read_attempts: int = 4,
+        max_retry_wait: float = 5.0,
+        cache_wsdl: bool = True,
+    ):
         settings = {**dotenv_values(find_dotenv(usecwd=True)), **os.environ}
         username = username or settings.get("PAYAMAK_USERNAME")
         password = password or settings.get("PAYAMAK_PASSWORD")
         if not username or not password:
-            raise InputError("No credentials: pass username= and password=, or set PAYAMAK_USERNAME and "
-                             "PAYAMAK_PASSWORD (in the environment or a .env file).",
-                             "نام کاربری و رمز عبور تعیین نشده است")
+            raise InputError(
+                "No credentials: pass username= and password=, or set PAYAMAK_USERNAME and "
+                "PAYAMAK_PASSWORD (in the environment or a .env file).",
+                "نام کاربری و رمز عبور تعیین نشده است",
+            )
         wsdl = wsdl or settings.get("PAYAMAK_WSDL") or REAL_WSDL
         wsdl = str(WSDL_PATH) if wsdl == "bundled" else wsdl
         endpoint = endpoint or settings.get("PAYAMAK_ENDPOINT") or None
@@ -94,26 +112,38 @@ class PanelClient:
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32)
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
-        transport = zeep.Transport(session=self.session, timeout=timeout, operation_timeout=timeout,
-                                   cache=_wsdl_cache() if cache_wsdl else None)
+        transport = zeep.Transport(
+            session=self.session,
+            timeout=timeout,
+            operation_timeout=timeout,
+            cache=_wsdl_cache() if cache_wsdl else None,
+        )
         zeep_settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, xml_huge_tree=False)
         try:
             self._zeep = zeep.Client(wsdl, transport=transport, settings=zeep_settings)
         except (requests.RequestException, OSError, etree.XMLSyntaxError, zeep.exceptions.Error) as error:
-            raise TransportError(f"Could not load the service description from {wsdl}: {error}. Check the address "
-                                 "(PAYAMAK_WSDL) and the network, or use wsdl='bundled' with endpoint=.",
-                                 "توضیحات سرویس (WSDL) بارگیری نشد") from None
+            raise TransportError(
+                f"Could not load the service description from {wsdl}: {error}. Check the address "
+                "(PAYAMAK_WSDL) and the network, or use wsdl='bundled' with endpoint=.",
+                "توضیحات سرویس (WSDL) بارگیری نشد",
+            ) from None
         self._service = self._zeep.create_service(BINDING, endpoint) if endpoint else self._zeep.service
         self._binding = binding = self._zeep.wsdl.bindings[BINDING]
-        self.endpoint = endpoint or next(iter(self._zeep.wsdl.services.values())).ports[
-            "BasicHttpBinding_ISendService"].binding_options["address"]
+        self.endpoint = (
+            endpoint
+            or next(iter(self._zeep.wsdl.services.values()))
+            .ports["BasicHttpBinding_ISendService"]
+            .binding_options["address"]
+        )
         self.operations = frozenset(binding.all())
         message_type = self._zeep.get_type(f"{{{MODELS}}}MessageInfo")
         declared = {name.lower() for name, _ in message_type.elements}
         self.missing_message_fields = frozenset(name for name in MESSAGE_COLUMNS if name.lower() not in declared)
         if self.missing_message_fields:
-            log.info("This deployment's MessageInfo has no %s: those columns will be empty.",
-                     ", ".join(sorted(self.missing_message_fields)))
+            log.info(
+                "This deployment's MessageInfo has no %s: those columns will be empty.",
+                ", ".join(sorted(self.missing_message_fields)),
+            )
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -140,8 +170,10 @@ class PanelClient:
         if not self.has(operation):
             raise UnsupportedOperationError(
                 f"This deployment of the service has no {operation} operation (older ones lack some); "
-                "see client.operations for the ones it has.", f"این سرویس متد {operation} را ندارد",
-                operation=operation)
+                "see client.operations for the ones it has.",
+                f"این سرویس متد {operation} را ندارد",
+                operation=operation,
+            )
 
     def _call(self, operation: str, params: dict, *, raw: bool = False, check=None):
         """One call; reads go through the retry policy (`check` may raise on the answer to retry
@@ -165,7 +197,11 @@ class PanelClient:
     def _call_once(self, operation: str, params: dict, raw: bool):
         """Post once and read the HTTP answer ourselves, so every failure is classified here:
         for a send, whether it may have gone out."""
-        args = params if operation == "Dummy" else {"userName": self.username, "password": self._password.reveal(), **params}
+        args = (
+            params
+            if operation == "Dummy"
+            else {"userName": self.username, "password": self._password.reveal(), **params}
+        )
         send = operation in codes.SEND_OPERATIONS
         with self._lock:
             self.calls[operation] += 1
@@ -174,14 +210,20 @@ class PanelClient:
             with self._zeep.settings(raw_response=True):
                 response = getattr(self._service, operation)(**args)
         except zeep.exceptions.ValidationError as error:
-            raise InputError(f"The arguments do not fit the service's contract: {error}.",
-                             "ورودی ها با قرارداد سرویس سازگار نیستند", operation=operation) from None
+            raise InputError(
+                f"The arguments do not fit the service's contract: {error}.",
+                "ورودی ها با قرارداد سرویس سازگار نیستند",
+                operation=operation,
+            ) from None
         except (requests.ConnectTimeout, requests.exceptions.SSLError) as error:
-            raise self._failure(operation, f"could not connect ({type(error).__name__})", send, maybe_sent=False) from None
+            raise self._failure(
+                operation, f"could not connect ({type(error).__name__})", send, maybe_sent=False
+            ) from None
         except requests.ConnectionError as error:
             never_connected = "NewConnectionError" in repr(error) or "Connection refused" in str(error)
-            raise self._failure(operation, f"the connection failed ({type(error).__name__})", send,
-                                maybe_sent=not never_connected) from None
+            raise self._failure(
+                operation, f"the connection failed ({type(error).__name__})", send, maybe_sent=not never_connected
+            ) from None
         except requests.RequestException as error:
             raise self._failure(operation, f"no answer ({type(error).__name__})", send, maybe_sent=True) from None
         finally:
@@ -194,7 +236,9 @@ class PanelClient:
         try:
             return self._binding.get(operation).process_reply(envelope)
         except zeep.exceptions.Error as error:
-            raise self._failure(operation, f"the answer did not fit the contract ({error})", send, maybe_sent=True) from None
+            raise self._failure(
+                operation, f"the answer did not fit the contract ({error})", send, maybe_sent=True
+            ) from None
 
     def _raise_for_http(self, operation: str, status: int, body: bytes, send: bool):
         """A non-200 answer: a SOAP Fault from the client side (s:Client) or a 503 means not done."""
@@ -214,8 +258,13 @@ class PanelClient:
                 f"The send may or may not have gone out: {detail}. Do not resend blindly; check the account's "
                 "sent messages first (payamak messages --type sent).",
                 "معلوم نیست پیامک ارسال شده یا نه؛ پیش از ارسال دوباره، پیامک های ارسالی را بررسی کنید",
-                operation=operation)
-        suffix = " Nothing was sent; it is safe to try again." if send else " Try again, or check the network and the address."
+                operation=operation,
+            )
+        suffix = (
+            " Nothing was sent; it is safe to try again."
+            if send
+            else " Try again, or check the network and the address."
+        )
         return TransportError(f"{detail}.{suffix}", "ارتباط با سرویس برقرار نشد", operation=operation)
 
     # --- input checks ---------------------------------------------------------------------
@@ -223,8 +272,10 @@ class PanelClient:
     def _line(from_number) -> str:
         line = re.sub(r"[\s\-]", "", str(from_number).translate(_DIGITS)) if isinstance(from_number, (str, int)) else ""
         if not line.isdigit() or not 3 <= len(line) <= 20:
-            raise InputError(f"{from_number!r} is not a sender line: pass the line's digits, like '10002188'.",
-                             "شماره فرستنده معتبر نیست")
+            raise InputError(
+                f"{from_number!r} is not a sender line: pass the line's digits, like '10002188'.",
+                "شماره فرستنده معتبر نیست",
+            )
         return line
 
     @staticmethod
@@ -232,15 +283,19 @@ class PanelClient:
         if isinstance(to_numbers, (str, int)):
             to_numbers = [n for n in _SPLIT.split(str(to_numbers)) if n]
         if not isinstance(to_numbers, Iterable) or isinstance(to_numbers, (bytes, dict)):
-            raise InputError(f"to_numbers must be a list of numbers, not {type(to_numbers).__name__}.",
-                             "گیرندگان باید فهرستی از شماره ها باشند")
+            raise InputError(
+                f"to_numbers must be a list of numbers, not {type(to_numbers).__name__}.",
+                "گیرندگان باید فهرستی از شماره ها باشند",
+            )
         raws = list(to_numbers)
         if not raws:
             raise InputError("No recipients: pass at least one number.", "هیچ گیرنده ای وارد نشده است")
         if len(raws) > MAX_RECIPIENTS:
-            raise InputError(f"{len(raws)} recipients; the service takes at most {MAX_RECIPIENTS} a call. "
-                             "Split the list into calls of at most 100 numbers.",
-                             "حداکثر ۱۰۰ گیرنده در هر ارسال")
+            raise InputError(
+                f"{len(raws)} recipients; the service takes at most {MAX_RECIPIENTS} a call. "
+                "Split the list into calls of at most 100 numbers.",
+                "حداکثر ۱۰۰ گیرنده در هر ارسال",
+            )
         numbers, invalid = [], []
         for raw in raws:
             try:
@@ -248,12 +303,16 @@ class PanelClient:
             except InputError:
                 invalid.append(repr(raw))
         if invalid:
-            raise InputError(f"Not Iranian mobile numbers: {', '.join(invalid)}. Write them like 09121234567; nothing was sent.",
-                             "شماره های نامعتبر: " + "، ".join(invalid))
+            raise InputError(
+                f"Not Iranian mobile numbers: {', '.join(invalid)}. Write them like 09121234567; nothing was sent.",
+                "شماره های نامعتبر: " + "، ".join(invalid),
+            )
         duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
         if duplicates:
-            raise InputError(f"These numbers appear more than once: {', '.join(duplicates)}. Nothing was sent.",
-                             "شماره های تکراری: " + "، ".join(duplicates))
+            raise InputError(
+                f"These numbers appear more than once: {', '.join(duplicates)}. Nothing was sent.",
+                "شماره های تکراری: " + "، ".join(duplicates),
+            )
         return numbers
 
     @staticmethod
@@ -264,8 +323,11 @@ class PanelClient:
             raise InputError(f"{name} is empty: write the message to send.", "متن پیامک خالی است")
         info = sms_text.analyze(value)
         if info.parts > MAX_TEXT_PARTS:
-            raise InputError(f"{name} takes {info.parts} parts ({info.characters} characters, {info.encoding}); "
-                             f"the limit here is {MAX_TEXT_PARTS}. Shorten it.", "متن پیامک بیش از حد طولانی است")
+            raise InputError(
+                f"{name} takes {info.parts} parts ({info.characters} characters, {info.encoding}); "
+                f"the limit here is {MAX_TEXT_PARTS}. Shorten it.",
+                "متن پیامک بیش از حد طولانی است",
+            )
         return value
 
     @staticmethod
@@ -287,8 +349,10 @@ class PanelClient:
             return _MESSAGE_TYPES[value.strip().lower()]
         if value in (RECEIVED, SENT) and not isinstance(value, bool):
             return int(value)
-        raise InputError(f"message_type must be 'sent' (2) or 'received' (1), not {value!r}.",
-                         "نوع پیام باید دریافتی (۱) یا ارسالی (۲) باشد")
+        raise InputError(
+            f"message_type must be 'sent' (2) or 'received' (1), not {value!r}.",
+            "نوع پیام باید دریافتی (۱) یا ارسالی (۲) باشد",
+        )
 
     def _lines(self, from_numbers) -> dict | None:
         if isinstance(from_numbers, (str, int)):
@@ -326,21 +390,38 @@ class PanelClient:
     def send_sms(self, from_number, to_numbers, text: str, *, flash: bool = False) -> SendResult:
         """Send one text to 1..100 numbers; the result has a rec id per recipient for get_delivery."""
         line, numbers = self._line(from_number), self._recipients(to_numbers)
-        answer = self._call("SendSMS", {"fromNumber": line, "toNumbers": {"string": numbers},
-                                        "messageContent": self._text(text), "isFlash": self._flag(flash, "flash"),
-                                        "recId": None, "status": None})
+        answer = self._call(
+            "SendSMS",
+            {
+                "fromNumber": line,
+                "toNumbers": {"string": numbers},
+                "messageContent": self._text(text),
+                "isFlash": self._flag(flash, "flash"),
+                "recId": None,
+                "status": None,
+            },
+        )
         codes.raise_for("SendSMS", answer.SendSMSResult)
         rec_ids = list(answer.recId.long) if answer.recId is not None else []
         flags = bytes(answer.status or b"")
-        recipients = [Recipient(n, rec_ids[i] if i < len(rec_ids) else 0, i < len(flags) and flags[i] == 1)
-                      for i, n in enumerate(numbers)]
+        recipients = [
+            Recipient(n, rec_ids[i] if i < len(rec_ids) else 0, i < len(flags) and flags[i] == 1)
+            for i, n in enumerate(numbers)
+        ]
         return SendResult(line, recipients)
 
     def send_batch_sms(self, from_number, to_numbers, text: str, *, flash: bool = False) -> BatchSendResult:
         """Send one text to 1..100 numbers as a batch; follow it with get_batch_delivery."""
         line, numbers = self._line(from_number), self._recipients(to_numbers)
-        answer = self._call("SendBatchSms", {"fromNumber": line, "toNumbers": {"string": numbers},
-                                             "messageContent": self._text(text), "isFlash": self._flag(flash, "flash")})
+        answer = self._call(
+            "SendBatchSms",
+            {
+                "fromNumber": line,
+                "toNumbers": {"string": numbers},
+                "messageContent": self._text(text),
+                "isFlash": self._flag(flash, "flash"),
+            },
+        )
         codes.raise_for("SendBatchSms", answer.SendBatchSmsResult)
         return BatchSendResult(answer.batchSmsId, line, numbers)
 
@@ -348,12 +429,19 @@ class PanelClient:
         """Send each number its own text (same order); follow it with get_delivery_like_to_like."""
         line, numbers = self._line(from_number), self._recipients(to_numbers)
         if isinstance(texts, str) or len(list(texts)) != len(numbers):
-            raise InputError("texts must be a list with one text per number, in the same order.",
-                             "برای هر شماره یک متن لازم است")
+            raise InputError(
+                "texts must be a list with one text per number, in the same order.", "برای هر شماره یک متن لازم است"
+            )
         contents = [self._text(t, f"texts[{i}]") for i, t in enumerate(texts)]
-        answer = self._call("SendSmsLikeToLike", {"fromNumber": line, "toNumbers": {"string": numbers},
-                                                  "messageContents": {"string": contents},
-                                                  "isFlash": self._flag(flash, "flash")})
+        answer = self._call(
+            "SendSmsLikeToLike",
+            {
+                "fromNumber": line,
+                "toNumbers": {"string": numbers},
+                "messageContents": {"string": contents},
+                "isFlash": self._flag(flash, "flash"),
+            },
+        )
         codes.raise_for("SendSmsLikeToLike", answer.SendSmsLikeToLikeResult)
         return BatchSendResult(answer.smsId, line, numbers)
 
@@ -364,21 +452,34 @@ class PanelClient:
 
         def check(answer) -> None:
             if answer == -1:
-                raise PayamakError("The panel could not reach the telecom (the same code also answers a wrong "
-                                   "user name or password). Try again later.", "خطا در ارتباط با سرویس دهنده",
-                                   operation="GetDelivery", code=-1)
+                raise PayamakError(
+                    "The panel could not reach the telecom (the same code also answers a wrong "
+                    "user name or password). Try again later.",
+                    "خطا در ارتباط با سرویس دهنده",
+                    operation="GetDelivery",
+                    code=-1,
+                )
 
         code = int(self._call("GetDelivery", {"recId": rec_id}, check=check))
         if code == -2:
-            raise NotFoundError(f"No message with rec id {rec_id} on this account: use a rec id from send_sms.",
-                                "پیام با این کد وجود ندارد", operation="GetDelivery", code=-2)
+            raise NotFoundError(
+                f"No message with rec id {rec_id} on this account: use a rec id from send_sms.",
+                "پیام با این کد وجود ندارد",
+                operation="GetDelivery",
+                code=-2,
+            )
         return codes.delivery_status(code)
 
     def get_batch_delivery(self, batch_sms_id: int, index: int = 1, count: int = DELIVERY_PAGE) -> DeliveryPage:
         """One page (at most 100) of a batch's recipients and statuses; `index` starts at 1."""
-        return self._delivery_page("GetBatchDelivery", {
-            "batchSmsId": self._whole(batch_sms_id, "batch_sms_id", 1),
-            "index": self._whole(index, "index", 1), "count": self._whole(count, "count", 1, DELIVERY_PAGE)})
+        return self._delivery_page(
+            "GetBatchDelivery",
+            {
+                "batchSmsId": self._whole(batch_sms_id, "batch_sms_id", 1),
+                "index": self._whole(index, "index", 1),
+                "count": self._whole(count, "count", 1, DELIVERY_PAGE),
+            },
+        )
 
     def get_delivery_like_to_like(self, sms_id: int) -> DeliveryPage:
         return self._delivery_page("GetDeliveryLikeToLike", {"smsId": self._whole(sms_id, "sms_id", 1)})
@@ -389,10 +490,18 @@ class PanelClient:
         code, numbers, statuses = delivery_columns(raw, operation)
         codes.raise_for(operation, code)
         batch = params.get("batchSmsId", params.get("smsId"))
-        return DeliveryPage(batch, params.get("index", 1), numbers, [codes.delivery_status(s) for s in statuses],
-                            time.perf_counter() - started, raw)
+        return DeliveryPage(
+            batch,
+            params.get("index", 1),
+            numbers,
+            [codes.delivery_status(s) for s in statuses],
+            time.perf_counter() - started,
+            raw,
+        )
 
-    def iter_batch_delivery(self, batch_sms_id: int, page_size: int = DELIVERY_PAGE, start: int = 1) -> Iterator[DeliveryPage]:
+    def iter_batch_delivery(
+        self, batch_sms_id: int, page_size: int = DELIVERY_PAGE, start: int = 1
+    ) -> Iterator[DeliveryPage]:
         """Every page of a batch's delivery report; stops after the first short page."""
         index = start
         while True:
@@ -411,20 +520,34 @@ class PanelClient:
     # --- messages -------------------------------------------------------------------------
     def get_messages(self, message_type, from_numbers=(), index: int = 1, count: int = MESSAGES_PAGE) -> list[Message]:
         """One page of sent or received messages, newest first; `index` starts at 1."""
-        return self._message_list("GetMessages", {
-            "messageType": self._message_type(message_type), "fromNumbers": self._lines(from_numbers),
-            "index": self._whole(index, "index", 1), "count": self._whole(count, "count", 1, MESSAGES_PAGE)})
+        return self._message_list(
+            "GetMessages",
+            {
+                "messageType": self._message_type(message_type),
+                "fromNumbers": self._lines(from_numbers),
+                "index": self._whole(index, "index", 1),
+                "count": self._whole(count, "count", 1, MESSAGES_PAGE),
+            },
+        )
 
-    def get_messages_by_date_range(self, message_type, from_date: datetime, to_date: datetime, from_numbers=()) -> list[Message]:
+    def get_messages_by_date_range(
+        self, message_type, from_date: datetime, to_date: datetime, from_numbers=()
+    ) -> list[Message]:
         """All messages between two times (Tehran time when no zone is given); no paging."""
         dates = []
         for name, value in (("from_date", from_date), ("to_date", to_date)):
             if not isinstance(value, datetime):
                 raise InputError(f"{name} must be a datetime, not {value!r}.", "تاریخ نامعتبر است")
             dates.append(value.astimezone(TEHRAN).replace(tzinfo=None) if value.tzinfo else value)
-        return self._message_list("GetMessagesByDateRange", {
-            "messageType": self._message_type(message_type), "fromNumbers": self._lines(from_numbers),
-            "fromDate": dates[0], "toDate": dates[1]})
+        return self._message_list(
+            "GetMessagesByDateRange",
+            {
+                "messageType": self._message_type(message_type),
+                "fromNumbers": self._lines(from_numbers),
+                "fromDate": dates[0],
+                "toDate": dates[1],
+            },
+        )
 
     def _message_list(self, operation: str, params: dict) -> list[Message]:
         columns = self._message_columns(operation, self._call(operation, params, raw=True))
@@ -434,21 +557,34 @@ class PanelClient:
     def _message_columns(operation: str, raw: bytes) -> dict[str, list]:
         columns = message_columns(raw, operation)
         if columns is None:  # the service answers nil, not an empty list, when it refuses
-            raise PayamakError("The service returned no list: the user name or password is wrong, or the account "
-                               "is inactive. Check PAYAMAK_USERNAME and PAYAMAK_PASSWORD.",
-                               "فهرستی برنگشت؛ نام کاربری یا رمز عبور را بررسی کنید", operation=operation)
+            raise PayamakError(
+                "The service returned no list: the user name or password is wrong, or the account "
+                "is inactive. Check PAYAMAK_USERNAME and PAYAMAK_PASSWORD.",
+                "فهرستی برنگشت؛ نام کاربری یا رمز عبور را بررسی کنید",
+                operation=operation,
+            )
         return columns
 
     def messages_page(self, message_type, from_numbers=(), index: int = 1, count: int = MESSAGES_PAGE) -> MessagePage:
         """One page as a typed DataFrame, read from the raw answer (the fast path for bulk reads)."""
         started = time.perf_counter()
-        raw = self._call("GetMessages", {
-            "messageType": self._message_type(message_type), "fromNumbers": self._lines(from_numbers),
-            "index": self._whole(index, "index", 1), "count": self._whole(count, "count", 1, MESSAGES_PAGE)}, raw=True)
-        return MessagePage(index, messages_frame(self._message_columns("GetMessages", raw)),
-                           time.perf_counter() - started, raw)
+        raw = self._call(
+            "GetMessages",
+            {
+                "messageType": self._message_type(message_type),
+                "fromNumbers": self._lines(from_numbers),
+                "index": self._whole(index, "index", 1),
+                "count": self._whole(count, "count", 1, MESSAGES_PAGE),
+            },
+            raw=True,
+        )
+        return MessagePage(
+            index, messages_frame(self._message_columns("GetMessages", raw)), time.perf_counter() - started, raw
+        )
 
-    def iter_messages(self, message_type, from_numbers=(), page_size: int = MESSAGES_PAGE, start: int = 1) -> Iterator[MessagePage]:
+    def iter_messages(
+        self, message_type, from_numbers=(), page_size: int = MESSAGES_PAGE, start: int = 1
+    ) -> Iterator[MessagePage]:
         """Every page of sent or received messages, newest first; stops after the first short page."""
         index = start
         while True:
@@ -497,5 +633,4 @@ class PanelClient:
 
     def dummy(self, number: int) -> int:
         """The service's echo: answers `number`; a cheap check that the service is up."""
-        return self._call("Dummy", {"number": self._whole(number, "number", -2**31, 2**31 - 1)})
-
+        return self._call("Dummy", {"number": self._whole(number, "number", -(2**31), 2**31 - 1)})

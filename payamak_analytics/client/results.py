@@ -1,4 +1,5 @@
 """What the operations return: small, typed, printable objects."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -91,16 +92,18 @@ def _operator_or_unknown(number: str) -> str:
 
 def delivery_frame(batch_sms_id: int, index: int, numbers: list[str], codes: list[int]) -> pd.DataFrame:
     statuses = [delivery_status(c) for c in codes]
-    return pd.DataFrame({
-        "batch_sms_id": pd.array([batch_sms_id] * len(numbers), dtype="Int64"),
-        "row": pd.array(range(index, index + len(numbers)), dtype="Int64"),
-        "number": pd.array(numbers, dtype="string"),
-        "operator": pd.Categorical([_operator_or_unknown(n) for n in numbers]),
-        "status": pd.array(codes, dtype="Int64"),
-        "status_name": pd.Categorical([s.name for s in statuses]),
-        "outcome": pd.Categorical([s.outcome for s in statuses]),
-        "final": pd.array([s.final for s in statuses], dtype="boolean"),
-    })
+    return pd.DataFrame(
+        {
+            "batch_sms_id": pd.array([batch_sms_id] * len(numbers), dtype="Int64"),
+            "row": pd.array(range(index, index + len(numbers)), dtype="Int64"),
+            "number": pd.array(numbers, dtype="string"),
+            "operator": pd.Categorical([_operator_or_unknown(n) for n in numbers]),
+            "status": pd.array(codes, dtype="Int64"),
+            "status_name": pd.Categorical([s.name for s in statuses]),
+            "outcome": pd.Categorical([s.outcome for s in statuses]),
+            "final": pd.array([s.final for s in statuses], dtype="boolean"),
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """Keeping the password out of sight, and retrying only what is safe to retry."""
+
 from __future__ import annotations
 
 import logging

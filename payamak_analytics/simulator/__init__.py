@@ -3,6 +3,7 @@
 The client never imports this package: it meets the simulator only over HTTP, as it would
 meet the real service.
 """
+
 from .faults import FaultConfig
 from .history import HistoryConfig
 from .server import Simulator

@@ -3,6 +3,7 @@
 Drops and stalls happen after the operation ran, as on a real network: the send went out
 but its answer never arrived. Errors and Faults happen before it, so nothing was done.
 """
+
 from __future__ import annotations
 
 import random
@@ -47,7 +48,12 @@ class FaultyApp:
             delay = max(0.0, c.latency_ms + self.random.uniform(-c.jitter_ms, c.jitter_ms)) / 1000
             roll = self.random.random()
             fate = "ok"
-            for name, rate in (("fail", c.fail_rate), ("fault", c.fault_rate), ("drop", c.drop_rate), ("slow", c.slow_rate)):
+            for name, rate in (
+                ("fail", c.fail_rate),
+                ("fault", c.fault_rate),
+                ("drop", c.drop_rate),
+                ("slow", c.slow_rate),
+            ):
                 if roll < rate:
                     fate = name
                     break

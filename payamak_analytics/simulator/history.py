@@ -4,6 +4,7 @@ Nothing per recipient is stored: a recipient's number and the course of its deli
 are pure functions of (seed, message id, row), so a million-record history costs a few dozen
 megabytes, a page costs microseconds a row, and every answer is the same on every run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -178,7 +179,9 @@ class History:
 
         n_replies = int(n_received * 0.7) if len(chunk_t) else 0
         source = rng.integers(0, max(len(chunk_t), 1), n_replies)
-        reply_t = np.minimum(chunk_t[source] + rng.exponential(3 * 3600, n_replies), now - 1) if n_replies else np.zeros(0)
+        reply_t = (
+            np.minimum(chunk_t[source] + rng.exponential(3 * 3600, n_replies), now - 1) if n_replies else np.zeros(0)
+        )
         reply_kind = np.where(rng.random(n_replies) < 0.4, OPT_OUT, REPLY)
         n_inbound = n_received - n_replies
         inbound_t = rng.uniform(start, now - 1, n_inbound)
@@ -195,15 +198,24 @@ class History:
         self.direction = np.where(self.kind >= REPLY, IN, OUT).astype(np.int8)
         recipients = np.concatenate([chunk_n, np.ones(n_single), np.zeros(n_received)])
         self.recipients = recipients[order].astype(np.int16)
-        line = np.concatenate([chunk_line, np.full(n_single, SERVICE_LINE), chunk_line[source] if n_replies else [],
-                               np.full(n_inbound, SERVICE_LINE)])
+        line = np.concatenate(
+            [
+                chunk_line,
+                np.full(n_single, SERVICE_LINE),
+                chunk_line[source] if n_replies else [],
+                np.full(n_inbound, SERVICE_LINE),
+            ]
+        )
         self.line = line[order].astype(np.int8)
-        template = np.concatenate([
-            chunk_text,
-            rng.integers(0, 2, n_single),
-            rng.integers(0, 1000, n_replies) % np.where(reply_kind == OPT_OUT, len(OPT_OUT_TEXTS), len(REPLY_TEXTS)),
-            rng.integers(0, len(INBOUND_TEXTS), n_inbound),
-        ])
+        template = np.concatenate(
+            [
+                chunk_text,
+                rng.integers(0, 2, n_single),
+                rng.integers(0, 1000, n_replies)
+                % np.where(reply_kind == OPT_OUT, len(OPT_OUT_TEXTS), len(REPLY_TEXTS)),
+                rng.integers(0, len(INBOUND_TEXTS), n_inbound),
+            ]
+        )
         self.template = template[order].astype(np.int16)
         campaign = np.concatenate([chunk_campaign, np.full(n_single + n_received, -1)])
         self.campaign = campaign[order].astype(np.int32)
@@ -212,9 +224,9 @@ class History:
         if n_replies:
             source_id = FIRST_MESSAGE_ID + rank[source]
             rows = (rng.random(n_replies) * chunk_n[source]).astype(np.int64)
-            peer[rank[n_sent:n_sent + n_replies]] = recipient_numbers(config.seed, source_id, rows)
+            peer[rank[n_sent : n_sent + n_replies]] = recipient_numbers(config.seed, source_id, rows)
         if n_inbound:
-            peer[rank[n_sent + n_replies:]] = recipient_numbers(config.seed ^ 0x1B, np.arange(n_inbound), 0)
+            peer[rank[n_sent + n_replies :]] = recipient_numbers(config.seed ^ 0x1B, np.arange(n_inbound), 0)
         self.peer = peer
         age = now - self.t
         self.read = np.where(self.direction == IN, rng.random(n) < np.where(age > 2 * 86400, 0.9, 0.3), False)
@@ -240,8 +252,13 @@ class History:
             lines += [PROMO_LINE if rng.random() < 0.8 else SERVICE_LINE] * size
             texts += [int(rng.integers(0, len(CAMPAIGN_TEXTS)))] * size
             ids += [campaign] * size
-        return (_concatenate(times), _concatenate(counts), np.array(lines, dtype=np.int8), np.array(texts),
-                np.array(ids))
+        return (
+            _concatenate(times),
+            _concatenate(counts),
+            np.array(lines, dtype=np.int8),
+            np.array(texts),
+            np.array(ids),
+        )
 
     def _text_columns(self) -> tuple[np.ndarray, np.ndarray]:
         parts = np.ones(len(self.t), dtype=np.int8)
@@ -261,8 +278,14 @@ class History:
             if len(index) == 0:
                 continue
             owner, row = self.expand(index)
-            flags = final_not_sent(self.config.seed, FIRST_MESSAGE_ID + owner, row, self.numbers(owner, row),
-                                   self.kind[owner] == CAMPAIGN, self.parts[owner])
+            flags = final_not_sent(
+                self.config.seed,
+                FIRST_MESSAGE_ID + owner,
+                row,
+                self.numbers(owner, row),
+                self.kind[owner] == CAMPAIGN,
+                self.parts[owner],
+            )
             not_sent[index] = np.bincount(owner - begin, weights=flags, minlength=block)[index - begin]
         return not_sent
 
@@ -278,8 +301,15 @@ class History:
         return recipient_numbers(self.config.seed, FIRST_MESSAGE_ID + owner, row)
 
     def statuses(self, owner: np.ndarray, row: np.ndarray, now: float) -> np.ndarray:
-        return delivery_statuses(self.config.seed, FIRST_MESSAGE_ID + owner, row, self.numbers(owner, row),
-                                 self.kind[owner] == CAMPAIGN, self.parts[owner], now - self.t[owner])
+        return delivery_statuses(
+            self.config.seed,
+            FIRST_MESSAGE_ID + owner,
+            row,
+            self.numbers(owner, row),
+            self.kind[owner] == CAMPAIGN,
+            self.parts[owner],
+            now - self.t[owner],
+        )
 
     def __len__(self) -> int:
         return len(self.t)
@@ -292,6 +322,12 @@ class History:
     def content(self, i: int) -> str:
         kind, template = int(self.kind[i]), int(self.template[i])
         code = int(stable_hash(self.config.seed, FIRST_MESSAGE_ID + i)[0] % np.uint64(900_000)) + 100_000
-        table = {CAMPAIGN: CAMPAIGN_TEXTS, OTP: OTP_TEXTS, TRANSACTIONAL: TRANSACTIONAL_TEXTS,
-                 REPLY: REPLY_TEXTS, OPT_OUT: OPT_OUT_TEXTS, INBOUND: INBOUND_TEXTS}[kind]
+        table = {
+            CAMPAIGN: CAMPAIGN_TEXTS,
+            OTP: OTP_TEXTS,
+            TRANSACTIONAL: TRANSACTIONAL_TEXTS,
+            REPLY: REPLY_TEXTS,
+            OPT_OUT: OPT_OUT_TEXTS,
+            INBOUND: INBOUND_TEXTS,
+        }[kind]
         return table[template].format(code=code)

@@ -1,5 +1,6 @@
 """Serving the simulator with waitress, in the background for tests and notebooks or in the
 foreground for `payamak simulate`."""
+
 from __future__ import annotations
 
 import logging
@@ -23,13 +24,27 @@ class Simulator:
     ...     client = PanelClient("demo", "demo", wsdl=sim.wsdl_url)
     """
 
-    def __init__(self, world: World | WorldConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 faults: FaultConfig | None = None, admin: bool = False, threads: int = 8):
+    def __init__(
+        self,
+        world: World | WorldConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultConfig | None = None,
+        admin: bool = False,
+        threads: int = 8,
+    ):
         self.world = world if isinstance(world, World) else World(world)
         app = SoapApp(self.world, admin=admin)
         self.faults = FaultyApp(app, faults) if faults and faults.any else None
-        self._server = create_server(self.faults or app, host=host, port=port, threads=threads,
-                                     clear_untrusted_proxy_headers=True, ident="SendService-simulator")
+        self._server = create_server(
+            self.faults or app,
+            host=host,
+            port=port,
+            threads=threads,
+            clear_untrusted_proxy_headers=True,
+            ident="SendService-simulator",
+        )
         self._thread: threading.Thread | None = None
 
     @property

@@ -3,6 +3,7 @@
 Requests are parsed with entities, DTDs and the network off; anything malformed, hostile or
 unknown gets a SOAP Fault with a plain faultstring, never a stack trace.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,9 +32,30 @@ XML_HEADERS = [("Content-Type", "text/xml; charset=utf-8")]
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False)
 
-MESSAGE_INFO_FIELDS = ("ActionDateTime", "Content", "Cost", "Count", "Desc", "Flash", "IsRead", "Lang", "MessageId",
-                       "MessageType", "MoneyIsRefunded", "NotSent", "Pages", "Receiver", "SendMethod", "SendStatus",
-                       "Sender", "Sent", "Status", "Tariff", "Title", "UserId")
+MESSAGE_INFO_FIELDS = (
+    "ActionDateTime",
+    "Content",
+    "Cost",
+    "Count",
+    "Desc",
+    "Flash",
+    "IsRead",
+    "Lang",
+    "MessageId",
+    "MessageType",
+    "MoneyIsRefunded",
+    "NotSent",
+    "Pages",
+    "Receiver",
+    "SendMethod",
+    "SendStatus",
+    "Sender",
+    "Sent",
+    "Status",
+    "Tariff",
+    "Title",
+    "UserId",
+)
 NILLABLE = {"Content", "Desc", "Receiver", "Sender", "Title"}
 
 
@@ -46,12 +68,14 @@ class RequestFault(Exception):
 
 
 def fault_body(text: str, code: str = "s:Client") -> bytes:
-    return (f'<s:Envelope xmlns:s="{ENVELOPE}"><s:Body><s:Fault><faultcode>{code}</faultcode>'
-            f'<faultstring xml:lang="en-US">{escape(text)}</faultstring></s:Fault></s:Body></s:Envelope>').encode()
+    return (
+        f'<s:Envelope xmlns:s="{ENVELOPE}"><s:Body><s:Fault><faultcode>{code}</faultcode>'
+        f'<faultstring xml:lang="en-US">{escape(text)}</faultstring></s:Fault></s:Body></s:Envelope>'
+    ).encode()
 
 
 # --- reading requests -------------------------------------------------------------------------
-INT_RANGES = {"int": (-2**31, 2**31 - 1), "long": (-2**63, 2**63 - 1)}
+INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 def _scalar(text: str, xsd_type: str, name: str):
@@ -79,7 +103,7 @@ def _argument(element: etree._Element | None, field: wsdl.Field):
     if element is None or element.get(f"{{{XSI}}}nil") == "true":
         return [] if field.type.startswith("ArrayOf") else (0 if field.type in INT_RANGES else None)
     if field.type.startswith("ArrayOf"):
-        item_type = field.type[len("ArrayOf"):]
+        item_type = field.type[len("ArrayOf") :]
         return [_scalar(item.text or "", item_type, field.name) for item in element if isinstance(item.tag, str)]
     return _scalar(element.text or "", field.type, field.name)
 
@@ -100,8 +124,10 @@ def parse_request(body: bytes, soap_action: str | None) -> tuple[wsdl.Operation,
     qname = etree.QName(call)
     operation = wsdl.operations().get(qname.localname) if qname.namespace == wsdl.TEMPURI else None
     if operation is None:
-        raise RequestFault(f"The operation '{qname.localname}' in namespace '{qname.namespace}' is not part of "
-                           "this service; see ?wsdl for the ones it has.")
+        raise RequestFault(
+            f"The operation '{qname.localname}' in namespace '{qname.namespace}' is not part of "
+            "this service; see ?wsdl for the ones it has."
+        )
     action = (soap_action or "").strip('"')
     if action and action != operation.soap_action:
         raise RequestFault(f"The SOAPAction '{action}' does not match the body element '{operation.name}'.")
@@ -126,7 +152,7 @@ def _value(name: str, xsd_type: str, value) -> str:
     if xsd_type == "ArrayOfMessageInfo":
         return f'<{name} xmlns:a="{MODELS}">' + "".join(map(_message_info, value)) + f"</{name}>"
     if xsd_type.startswith("ArrayOf"):
-        item = xsd_type[len("ArrayOf"):]
+        item = xsd_type[len("ArrayOf") :]
         items = "".join(f"<a:{item}>{escape(str(v))}</a:{item}>" for v in value)
         return f'<{name} xmlns:a="{ARRAYS}">{items}</{name}>'
     if xsd_type == "boolean":
@@ -138,8 +164,10 @@ def _value(name: str, xsd_type: str, value) -> str:
 
 def response_body(operation: wsdl.Operation, values: tuple) -> bytes:
     inner = "".join(_value(f.name, f.type, v) for f, v in zip(operation.response, values))
-    return (f'<s:Envelope xmlns:s="{ENVELOPE}"><s:Body><{operation.name}Response xmlns="{wsdl.TEMPURI}" '
-            f'xmlns:i="{XSI}">{inner}</{operation.name}Response></s:Body></s:Envelope>').encode()
+    return (
+        f'<s:Envelope xmlns:s="{ENVELOPE}"><s:Body><{operation.name}Response xmlns="{wsdl.TEMPURI}" '
+        f'xmlns:i="{XSI}">{inner}</{operation.name}Response></s:Body></s:Envelope>'
+    ).encode()
 
 
 # --- the operations ---------------------------------------------------------------------------
@@ -148,18 +176,29 @@ def _credentials(a: dict) -> tuple:
 
 
 HANDLERS: dict[str, Callable[[World, dict], tuple]] = {
-    "SendSMS": lambda w, a: w.send_sms(*_credentials(a), a["fromNumber"], a["toNumbers"], a["messageContent"], a["isFlash"]),
+    "SendSMS": lambda w, a: w.send_sms(
+        *_credentials(a), a["fromNumber"], a["toNumbers"], a["messageContent"], a["isFlash"]
+    ),
     "GetCredit": lambda w, a: (w.get_credit(*_credentials(a)),),
     "GetDeilvery": lambda w, a: (w.get_delivery(*_credentials(a), a["recId"]),),
     "GetDelivery": lambda w, a: (w.get_delivery(*_credentials(a), a["recId"]),),
-    "GetMessages": lambda w, a: (w.get_messages(*_credentials(a), a["messageType"], a["fromNumbers"], a["index"], a["count"]),),
-    "GetMessagesByDateRange": lambda w, a: (w.get_messages_by_date_range(
-        *_credentials(a), a["messageType"], a["fromNumbers"], _required(a, "fromDate"), _required(a, "toDate")),),
+    "GetMessages": lambda w, a: (
+        w.get_messages(*_credentials(a), a["messageType"], a["fromNumbers"], a["index"], a["count"]),
+    ),
+    "GetMessagesByDateRange": lambda w, a: (
+        w.get_messages_by_date_range(
+            *_credentials(a), a["messageType"], a["fromNumbers"], _required(a, "fromDate"), _required(a, "toDate")
+        ),
+    ),
     "GetInboxCount": lambda w, a: (w.get_inbox_count(*_credentials(a), a["isRead"]),),
-    "SendBatchSms": lambda w, a: w.send_batch_sms(*_credentials(a), a["fromNumber"], a["toNumbers"], a["messageContent"], a["isFlash"]),
+    "SendBatchSms": lambda w, a: w.send_batch_sms(
+        *_credentials(a), a["fromNumber"], a["toNumbers"], a["messageContent"], a["isFlash"]
+    ),
     "GetBatchDelivery": lambda w, a: w.get_batch_delivery(*_credentials(a), a["batchSmsId"], a["index"], a["count"]),
     "GetSenderNumbers": lambda w, a: (w.get_sender_numbers(*_credentials(a)),),
-    "SendSmsLikeToLike": lambda w, a: w.send_like_to_like(*_credentials(a), a["fromNumber"], a["toNumbers"], a["messageContents"], a["isFlash"]),
+    "SendSmsLikeToLike": lambda w, a: w.send_like_to_like(
+        *_credentials(a), a["fromNumber"], a["toNumbers"], a["messageContents"], a["isFlash"]
+    ),
     "GetDeliveryLikeToLike": lambda w, a: w.get_delivery_like_to_like(*_credentials(a), a["smsId"]),
     "ExtractTelecomBlacklistNumbers": lambda w, a: w.extract_blacklist(*_credentials(a), a["numbers"]),
     "NumberIsInTelecomBlacklist": lambda w, a: (w.number_in_blacklist(*_credentials(a), a["number"]),),
@@ -218,7 +257,9 @@ class SoapApp:
             name = query["xsd"][0]
         else:
             body = (f"SendService simulator. WSDL: {address}?wsdl\n").encode()
-            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         body = wsdl.served(name, address)
         start_response("200 OK", XML_HEADERS + [("Content-Length", str(len(body)))])
@@ -239,7 +280,10 @@ class SoapApp:
                 for name in ("system_updating", "webservice_disabled"):
                     if name in query:
                         setattr(self.world, name, query[name][0] in ("1", "true"))
-                answer = {"system_updating": self.world.system_updating, "webservice_disabled": self.world.webservice_disabled}
+                answer = {
+                    "system_updating": self.world.system_updating,
+                    "webservice_disabled": self.world.webservice_disabled,
+                }
             else:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"unknown admin endpoint: /_sim/truth, /_sim/clock?advance=S, /_sim/switch"]

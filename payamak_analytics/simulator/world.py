@@ -3,6 +3,7 @@
 Every operation of the service is a method here taking plain Python values and returning the
 values the service answers with; `soap.py` turns them into and out of XML.
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,9 +18,29 @@ import numpy as np
 
 from .. import text as sms_text
 from .history import (
-    CAMPAIGN, FIRST_MESSAGE_ID, IN, LINES, OUT, History, HistoryConfig, delivery_statuses, is_blacklisted,
-    recipient_numbers, stable_hash, OTP_TEXTS, TRANSACTIONAL_TEXTS, CAMPAIGN_TEXTS, REPLY_TEXTS,
-    OPT_OUT_TEXTS, INBOUND_TEXTS, OTP, TRANSACTIONAL, REPLY, OPT_OUT, INBOUND, NOT_SENT,
+    CAMPAIGN,
+    FIRST_MESSAGE_ID,
+    IN,
+    LINES,
+    OUT,
+    History,
+    HistoryConfig,
+    delivery_statuses,
+    is_blacklisted,
+    recipient_numbers,
+    stable_hash,
+    OTP_TEXTS,
+    TRANSACTIONAL_TEXTS,
+    CAMPAIGN_TEXTS,
+    REPLY_TEXTS,
+    OPT_OUT_TEXTS,
+    INBOUND_TEXTS,
+    OTP,
+    TRANSACTIONAL,
+    REPLY,
+    OPT_OUT,
+    INBOUND,
+    NOT_SENT,
 )
 
 TEHRAN = ZoneInfo("Asia/Tehran")
@@ -98,7 +119,7 @@ def normalize_number(raw: str) -> str | None:
     digits = "".join(ch for ch in raw if ch.isdigit())
     for prefix in ("0098", "98", "0"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 10:
-            digits = digits[len(prefix):]
+            digits = digits[len(prefix) :]
             break
     return "0" + digits if len(digits) == 10 and digits.startswith("9") else None
 
@@ -111,7 +132,8 @@ class World:
         self.history = History(self.config.history, self.clock.start)
         limit = self.config.daily_limit
         self.accounts = {
-            a.username: a for a in (
+            a.username: a
+            for a in (
                 Account("demo", "demo", Decimal(1_000_000), daily_limit=limit),
                 Account("inactive", "inactive", Decimal(500), state="inactive", daily_limit=limit),
                 Account("blocked", "blocked", Decimal(500), state="blocked", daily_limit=limit),
@@ -180,8 +202,20 @@ class World:
                 return 8, None
             account.credit -= cost
             account.sent_on[day] = account.sent_on.get(day, 0) + sum(valid)
-            send = Send(self.next_id, now, account.username, line, list(texts),
-                        [n or raw for n, raw in zip(normalized, numbers)], valid, bool(flash), bulk, parts, persian, tariff)
+            send = Send(
+                self.next_id,
+                now,
+                account.username,
+                line,
+                list(texts),
+                [n or raw for n, raw in zip(normalized, numbers)],
+                valid,
+                bool(flash),
+                bulk,
+                parts,
+                persian,
+                tariff,
+            )
             self.sends[send.message_id] = send
             self.next_id += 1
         return 0, send
@@ -259,7 +293,9 @@ class World:
         if direction != OUT:
             return []
         with self.lock:
-            sends = [s for s in self.sends.values() if s.username == account.username and (not lines or s.line in lines)]
+            sends = [
+                s for s in self.sends.values() if s.username == account.username and (not lines or s.line in lines)
+            ]
         return sorted(sends, key=lambda s: -s.message_id)
 
     def get_messages(self, username, password, direction, lines, index, count) -> list[tuple] | None:
@@ -271,11 +307,11 @@ class World:
         begin = max(index, 1) - 1
         count = max(min(count, 1000), 0)
         runtime = self._runtime_sends(account, direction, lines)
-        rows = [self.runtime_row(s) for s in runtime[begin:begin + count]]
+        rows = [self.runtime_row(s) for s in runtime[begin : begin + count]]
         if account.username == "demo" and len(rows) < count:
             history = self._history_index(direction, lines)
             start = max(begin - len(runtime), 0)
-            rows += self.message_rows(history[start:start + count - len(rows)])
+            rows += self.message_rows(history[start : start + count - len(rows)])
         return rows
 
     def get_messages_by_date_range(self, username, password, direction, lines, since, until) -> list[tuple] | None:
@@ -308,8 +344,14 @@ class World:
         when = tehran_times(h.t[index])
         codes = stable_hash(self.seed, FIRST_MESSAGE_ID + index) % np.uint64(900_000) + np.uint64(100_000)
         single = recipient_numbers(self.seed, FIRST_MESSAGE_ID + index, 0)
-        tables = {CAMPAIGN: CAMPAIGN_TEXTS, OTP: OTP_TEXTS, TRANSACTIONAL: TRANSACTIONAL_TEXTS,
-                  REPLY: REPLY_TEXTS, OPT_OUT: OPT_OUT_TEXTS, INBOUND: INBOUND_TEXTS}
+        tables = {
+            CAMPAIGN: CAMPAIGN_TEXTS,
+            OTP: OTP_TEXTS,
+            TRANSACTIONAL: TRANSACTIONAL_TEXTS,
+            REPLY: REPLY_TEXTS,
+            OPT_OUT: OPT_OUT_TEXTS,
+            INBOUND: INBOUND_TEXTS,
+        }
         rows = []
         for k, i in enumerate(index.tolist()):
             kind = int(h.kind[i])
@@ -321,26 +363,89 @@ class World:
             if h.direction[i] == OUT:
                 count = int(h.recipients[i])
                 sent = count - int(h.not_sent[i])
-                rows.append((when[k], content, str(sent * int(h.parts[i]) * tariff), str(count), None, "false", "true",
-                             "FA" if h.persian[i] else "EN", str(FIRST_MESSAGE_ID + i), "Out", "false", str(count - sent),
-                             str(int(h.parts[i])), "0" + str(single[k]) if count == 1 else None,
-                             "Group" if kind == CAMPAIGN else "WebService", "Sent", line, str(sent), "Sent", str(tariff),
-                             f"Campaign {int(h.campaign[i]) + 1}" if kind == CAMPAIGN else None, str(USER_ID)))
+                rows.append(
+                    (
+                        when[k],
+                        content,
+                        str(sent * int(h.parts[i]) * tariff),
+                        str(count),
+                        None,
+                        "false",
+                        "true",
+                        "FA" if h.persian[i] else "EN",
+                        str(FIRST_MESSAGE_ID + i),
+                        "Out",
+                        "false",
+                        str(count - sent),
+                        str(int(h.parts[i])),
+                        "0" + str(single[k]) if count == 1 else None,
+                        "Group" if kind == CAMPAIGN else "WebService",
+                        "Sent",
+                        line,
+                        str(sent),
+                        "Sent",
+                        str(tariff),
+                        f"Campaign {int(h.campaign[i]) + 1}" if kind == CAMPAIGN else None,
+                        str(USER_ID),
+                    )
+                )
             else:
-                rows.append((when[k], content, "0", "1", None, "false", "true" if h.read[i] else "false", "FA",
-                             str(FIRST_MESSAGE_ID + i), "In", "false", "0", "1", line, "None", "None",
-                             "0" + str(h.peer[i]), "0", "None", "0", None, str(USER_ID)))
+                rows.append(
+                    (
+                        when[k],
+                        content,
+                        "0",
+                        "1",
+                        None,
+                        "false",
+                        "true" if h.read[i] else "false",
+                        "FA",
+                        str(FIRST_MESSAGE_ID + i),
+                        "In",
+                        "false",
+                        "0",
+                        "1",
+                        line,
+                        "None",
+                        "None",
+                        "0" + str(h.peer[i]),
+                        "0",
+                        "None",
+                        "0",
+                        None,
+                        str(USER_ID),
+                    )
+                )
         return rows
 
     def runtime_row(self, send: Send) -> tuple:
         count = len(send.numbers)
         not_sent = send.not_sent(self.seed)
         sent = count - not_sent
-        return (tehran_times(np.array([int(send.t)]))[0], send.texts[0], str(sent * send.parts * send.tariff),
-                str(count), None, "true" if send.flash else "false", "true", "FA" if send.persian else "EN",
-                str(send.message_id), "Out", "false", str(not_sent), str(send.parts),
-                send.numbers[0] if count == 1 else None, "WebService", "Sent", send.line, str(sent), "Sent",
-                str(send.tariff), None, str(USER_ID))
+        return (
+            tehran_times(np.array([int(send.t)]))[0],
+            send.texts[0],
+            str(sent * send.parts * send.tariff),
+            str(count),
+            None,
+            "true" if send.flash else "false",
+            "true",
+            "FA" if send.persian else "EN",
+            str(send.message_id),
+            "Out",
+            "false",
+            str(not_sent),
+            str(send.parts),
+            send.numbers[0] if count == 1 else None,
+            "WebService",
+            "Sent",
+            send.line,
+            str(sent),
+            "Sent",
+            str(send.tariff),
+            None,
+            str(USER_ID),
+        )
 
     # --- blacklist and content ------------------------------------------------------------
     def number_in_blacklist(self, username, password, number) -> int:
@@ -385,7 +490,7 @@ class World:
         batches: dict[str, dict] = {}
         sent_index = np.flatnonzero(h.direction == OUT) if own_history else np.zeros(0, dtype=np.int64)
         for begin in range(0, len(sent_index), 20_000):
-            index = sent_index[begin:begin + 20_000]
+            index = sent_index[begin : begin + 20_000]
             owner, row = h.expand(index)
             statuses = h.statuses(owner, row, now)
             by_status.update(dict(zip(*[a.tolist() for a in np.unique(statuses, return_counts=True)])))
@@ -394,8 +499,10 @@ class World:
                 unique, counts = np.unique(keys, return_counts=True)
                 for key, n in zip(unique.tolist(), counts.tolist()):
                     i, status = divmod(key, 32)
-                    entry = batches.setdefault(str(FIRST_MESSAGE_ID + i), {
-                        "count": int(h.recipients[i]), "not_sent": int(h.not_sent[i]), "statuses": {}})
+                    entry = batches.setdefault(
+                        str(FIRST_MESSAGE_ID + i),
+                        {"count": int(h.recipients[i]), "not_sent": int(h.not_sent[i]), "statuses": {}},
+                    )
                     entry["statuses"][str(status - 8)] = n
         for send in runtime:
             statuses = send.statuses(self.seed, now)
@@ -403,8 +510,10 @@ class World:
             if with_batches:
                 values, counts = np.unique(statuses, return_counts=True)
                 batches[str(send.message_id)] = {
-                    "count": len(send.numbers), "not_sent": send.not_sent(self.seed),
-                    "statuses": {str(v): int(n) for v, n in zip(values.tolist(), counts.tolist())}}
+                    "count": len(send.numbers),
+                    "not_sent": send.not_sent(self.seed),
+                    "statuses": {str(v): int(n) for v, n in zip(values.tolist(), counts.tolist())},
+                }
         truth = {
             "clock": datetime.fromtimestamp(now, TEHRAN).isoformat(),
             "account": username,

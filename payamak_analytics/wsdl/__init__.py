@@ -3,6 +3,7 @@
 The files import each other by relative name (`xsd0.xsd` ...), so zeep can load the bundled
 copy from disk; `served()` rewrites those names to `?xsd=xsdN` addresses the way WCF serves them.
 """
+
 from __future__ import annotations
 
 import re
@@ -68,7 +69,4 @@ def operations() -> dict[str, Operation]:
     wsdl = etree.fromstring(document("wsdl"))
     names = [op.get("name") for op in wsdl.iter("{http://schemas.xmlsoap.org/wsdl/}operation")]
     ordered = list(dict.fromkeys(names))
-    return {
-        name: Operation(name, _fields(elements[name]), _fields(elements[name + "Response"]))
-        for name in ordered
-    }
+    return {name: Operation(name, _fields(elements[name]), _fields(elements[name + "Response"])) for name in ordered}
