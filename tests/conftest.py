@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import random
+import select
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -67,3 +73,18 @@ def admin_post(simulator: Simulator, path: str, **params) -> dict:
     response = requests.post(f"{base}/_sim/{path}", params=params, timeout=30)
     response.raise_for_status()
     return response.json()
+
+
+def kill_during(process: subprocess.Popen, marker: str, rng: random.Random, window: float) -> bool:
+    """SIGKILL `process` at a random moment up to `window` seconds after `marker` shows on its
+    stderr (a progress bar's title), so that the kill lands in the middle of that work.
+    Returns whether the marker was seen before the process ended."""
+    seen, deadline = b"", time.monotonic() + 120
+    descriptor = process.stderr.fileno()
+    while marker.encode() not in seen and process.poll() is None and time.monotonic() < deadline:
+        if select.select([descriptor], [], [], 0.2)[0]:
+            seen += os.read(descriptor, 65536)
+    time.sleep(rng.uniform(0, window))
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return marker.encode() in seen
