@@ -19,10 +19,12 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
-# Debian's chromium, for the test that opens the HTML report; the test skips, saying why, without it.
+# Debian's chromium (the HTML report and JupyterLab tests) and PHP's SoapClient (a client of another
+# language against the simulator); their tests skip, saying why, where apt-get cannot install them.
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: its test will skip"
+	@(command -v chromium && command -v php) >/dev/null 2>&1 || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium php-cli php-soap >/dev/null) || \
+		echo "chromium or php could not be installed: their tests will skip"
 
 lab: $(STAMP)
 	cd notebooks && ../$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root \

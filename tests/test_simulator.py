@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 import requests
@@ -358,3 +362,20 @@ def test_admin_endpoints_are_off_unless_asked(make_simulator):
 
 def test_binds_loopback_by_default(simulator):
     assert simulator.url.startswith("http://127.0.0.1:")
+
+
+def test_php_soapclient_speaks_to_the_simulator(simulator):
+    """A SOAP client of another language, with the real service's element names."""
+    if shutil.which("php") is None:
+        pytest.skip("php (Debian's php-cli and php-soap) is not installed; make test installs it where apt-get can")
+    script = Path(__file__).parent / "clients" / "php_soapclient.php"
+    result = subprocess.run(["php", str(script), simulator.wsdl_url], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert lines[0] == 'string(7) "1000000"'  # GetCredit
+    assert "int(0)" in lines and 'string(4) "0101"' in lines  # SendSMS to two numbers: both sent
+    assert 'string(11) "09121234567"' in lines and "int(-5)" in lines  # GetBatchDelivery of the new batch
+    assert 'string(10) "WebService"' in lines  # GetMessages: the newest record, an enum by name
+    assert lines[-1] == "int(-2)"  # GetDelivery of an unknown recId
+    sent = list(simulator.world.sends.values())
+    assert [len(s.numbers) for s in sent] == [2, 1]
