@@ -18,6 +18,16 @@ from payamak_analytics import PanelClient
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 
 REFERENCE_WSDL = Path(__file__).resolve().parents[2] / "shared" / "contract" / "SendService.reference.wsdl"
+# Debian's chromium, headless, as root, on a machine whose only network is loopback.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 START = 1_764_000_000.0  # a fixed clock start (2025-11-24), so histories are the same on every run
 
 

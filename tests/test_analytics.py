@@ -20,7 +20,7 @@ from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store
 from payamak_analytics.sync import sync
 
-from .conftest import truth
+from .conftest import CHROMIUM_FLAGS, truth
 
 
 @pytest.fixture(scope="module")
@@ -161,13 +161,7 @@ def test_html_report_opens_in_chromium(synced, tmp_path):
         [
             chromium,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             "--enable-logging=stderr",
             "--v=0",

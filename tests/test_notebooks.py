@@ -23,7 +23,7 @@ from payamak_analytics.analytics import campaign_postmortem, campaigns, delivery
 from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store
 
-from .conftest import truth
+from .conftest import CHROMIUM_FLAGS, truth
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -168,15 +168,7 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=chromium,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
+                args=CHROMIUM_FLAGS,
             )
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/lab/tree/01_quickstart.ipynb?token={token}")

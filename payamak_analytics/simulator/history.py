@@ -56,6 +56,14 @@ TRANSACTIONAL_TEXTS = (
 REPLY_TEXTS = ("ممنون", "قیمت چنده؟", "کی تموم میشه؟", "ارسال به شهرستان دارید؟")
 OPT_OUT_TEXTS = ("لغو", "11", "لغو۱۱", "۱۱")
 INBOUND_TEXTS = ("سلام، کد رو نگرفتم", "سفارشم کی میرسه؟", "hi")
+TEXTS_BY_KIND = {
+    CAMPAIGN: CAMPAIGN_TEXTS,
+    OTP: OTP_TEXTS,
+    TRANSACTIONAL: TRANSACTIONAL_TEXTS,
+    REPLY: REPLY_TEXTS,
+    OPT_OUT: OPT_OUT_TEXTS,
+    INBOUND: INBOUND_TEXTS,
+}
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -134,12 +142,6 @@ def delivery_statuses(seed: int, message_id, row, numbers, bulk, parts, age) -> 
         default=final,
     )
     return status.astype(np.int32)
-
-
-def final_not_sent(seed: int, message_id, row, numbers, bulk, parts) -> np.ndarray:
-    """True for recipients whose send ends as not sent (10 or 11): they count in NotSent."""
-    settled = delivery_statuses(seed, message_id, row, numbers, bulk, parts, WEEK - 1)
-    return np.isin(settled, NOT_SENT)
 
 
 def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:
@@ -271,6 +273,7 @@ class History:
         return parts, persian
 
     def _count_not_sent(self, block: int = 20_000) -> np.ndarray:
+        """Per sent record, the recipients whose send ends as not sent (10 or 11): its NotSent."""
         not_sent = np.zeros(len(self.t), dtype=np.int16)
         for begin in range(0, len(self.t), block):
             index = np.arange(begin, min(begin + block, len(self.t)))
@@ -278,14 +281,8 @@ class History:
             if len(index) == 0:
                 continue
             owner, row = self.expand(index)
-            flags = final_not_sent(
-                self.config.seed,
-                FIRST_MESSAGE_ID + owner,
-                row,
-                self.numbers(owner, row),
-                self.kind[owner] == CAMPAIGN,
-                self.parts[owner],
-            )
+            settled = self.statuses(owner, row, self.t[owner] + WEEK - 1)  # the last status before -3
+            flags = np.isin(settled, NOT_SENT)
             not_sent[index] = np.bincount(owner - begin, weights=flags, minlength=block)[index - begin]
         return not_sent
 
@@ -319,15 +316,11 @@ class History:
         """Record indices of each direction, newest first: the order GetMessages pages in."""
         return {d: np.flatnonzero(self.direction == d)[::-1] for d in (IN, OUT)}
 
-    def content(self, i: int) -> str:
-        kind, template = int(self.kind[i]), int(self.template[i])
-        code = int(stable_hash(self.config.seed, FIRST_MESSAGE_ID + i)[0] % np.uint64(900_000)) + 100_000
-        table = {
-            CAMPAIGN: CAMPAIGN_TEXTS,
-            OTP: OTP_TEXTS,
-            TRANSACTIONAL: TRANSACTIONAL_TEXTS,
-            REPLY: REPLY_TEXTS,
-            OPT_OUT: OPT_OUT_TEXTS,
-            INBOUND: INBOUND_TEXTS,
-        }[kind]
-        return table[template].format(code=code)
+    def contents(self, index: np.ndarray) -> list[str]:
+        """The texts of the given records; one-time codes and order numbers come from the hash."""
+        codes = stable_hash(self.config.seed, FIRST_MESSAGE_ID + index) % np.uint64(900_000) + np.uint64(100_000)
+        texts = []
+        for i, code in zip(index.tolist(), codes.tolist(), strict=True):
+            text = TEXTS_BY_KIND[int(self.kind[i])][self.template[i]]
+            texts.append(text.format(code=code) if self.kind[i] in (OTP, TRANSACTIONAL) else text)
+        return texts

@@ -28,18 +28,6 @@ from .history import (
     delivery_statuses,
     is_blacklisted,
     recipient_numbers,
-    stable_hash,
-    OTP_TEXTS,
-    TRANSACTIONAL_TEXTS,
-    CAMPAIGN_TEXTS,
-    REPLY_TEXTS,
-    OPT_OUT_TEXTS,
-    INBOUND_TEXTS,
-    OTP,
-    TRANSACTIONAL,
-    REPLY,
-    OPT_OUT,
-    INBOUND,
     NOT_SENT,
 )
 
@@ -342,23 +330,11 @@ class World:
         if len(index) == 0:
             return []
         when = tehran_times(h.t[index])
-        codes = stable_hash(self.seed, FIRST_MESSAGE_ID + index) % np.uint64(900_000) + np.uint64(100_000)
+        contents = h.contents(index)
         single = recipient_numbers(self.seed, FIRST_MESSAGE_ID + index, 0)
-        tables = {
-            CAMPAIGN: CAMPAIGN_TEXTS,
-            OTP: OTP_TEXTS,
-            TRANSACTIONAL: TRANSACTIONAL_TEXTS,
-            REPLY: REPLY_TEXTS,
-            OPT_OUT: OPT_OUT_TEXTS,
-            INBOUND: INBOUND_TEXTS,
-        }
         rows = []
         for k, i in enumerate(index.tolist()):
-            kind = int(h.kind[i])
-            content = tables[kind][h.template[i]]
-            if kind in (OTP, TRANSACTIONAL):
-                content = content.format(code=int(codes[k]))
-            line = LINES[h.line[i]]
+            kind, content, line = int(h.kind[i]), contents[k], LINES[h.line[i]]
             tariff = self.config.tariff_fa if h.persian[i] else self.config.tariff_en
             if h.direction[i] == OUT:
                 count = int(h.recipients[i])
