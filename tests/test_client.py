@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import shutil
 import traceback
 from datetime import datetime, timedelta
@@ -15,7 +16,13 @@ from lxml import etree
 from zeep.helpers import serialize_object
 
 from payamak_analytics import PanelClient, errors, wsdl
-from payamak_analytics.client.pages import MESSAGE_COLUMNS, message_columns, messages_frame
+from payamak_analytics.client.pages import (
+    MESSAGE_COLUMNS,
+    _scanned_columns,
+    _tree_columns,
+    message_columns,
+    messages_frame,
+)
 from payamak_analytics.simulator import FaultConfig
 from payamak_analytics.simulator.world import Account
 
@@ -445,12 +452,66 @@ def test_fast_parser_ignores_casing_and_prefixes(client):
     assert messages_frame(message_columns(recased)).equals(messages_frame(message_columns(raw)))
 
 
+def tree_reading(raw: bytes) -> dict:
+    return _tree_columns(etree.fromstring(raw).xpath("//*[local-name() = 'GetMessagesResult']")[0])
+
+
+# Each case: how a real page could differ from the simulator's, and whether the regular
+# expression may still read it (the tree reads the rest; both must give the same columns).
+SCAN_CASES = {
+    "as served": (lambda raw: raw, True),
+    "entities and references": (
+        lambda raw: raw.replace(
+            b"<a:Content>", b"<a:Content>&lt;b&gt; &amp;&amp; &quot;&apos; &#xD;&#1583;&#x1F600;", 1
+        ),
+        True,
+    ),
+    "CR LF and lone CR in a text": (lambda raw: raw.replace(b"<a:Content>", b"<a:Content>one\r\ntwo\rthree ", 2), True),
+    "indented": (
+        lambda raw: raw.replace(b"><a:", b">\n    <a:").replace(b"></a:MessageInfo>", b">\n</a:MessageInfo>"),
+        True,
+    ),
+    "an extra field in every record": (
+        lambda raw: raw.replace(b"<a:Cost>", b"<a:Region>Tehran</a:Region><a:Cost>"),
+        True,
+    ),
+    "fields in another order": (
+        lambda raw: re.sub(rb"(<a:Content>[^<]*</a:Content>)(<a:Cost>[^<]*</a:Cost>)", rb"\2\1", raw),
+        True,
+    ),
+    "an empty element": (lambda raw: re.sub(rb"<a:Sender>[^<]*</a:Sender>", b"<a:Sender></a:Sender>", raw, 1), True),
+    "one record with another layout": (lambda raw: raw.replace(b'<a:Desc i:nil="true"/>', b"", 1), False),
+    "a comment between records": (
+        lambda raw: raw.replace(b"</a:MessageInfo><a:MessageInfo>", b"</a:MessageInfo><!-- x --><a:MessageInfo>", 1),
+        False,
+    ),
+    "CDATA in a text": (lambda raw: raw.replace(b"<a:Content>", b"<a:Content><![CDATA[<b>]]>", 1), False),
+    "an attribute on a field": (lambda raw: raw.replace(b"<a:Content>", b'<a:Content xml:lang="fa">', 1), False),
+    "declared in another encoding": (
+        lambda raw: ('<?xml version="1.0" encoding="utf-16"?>' + raw.decode("utf-8")).encode("utf-16"),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SCAN_CASES)
+def test_scanned_and_tree_readings_agree(client, case):
+    change, scannable = SCAN_CASES[case]
+    raw = change(client.messages_page("sent", count=60).raw)
+    assert (_scanned_columns(raw, "GetMessages") is not None) is scannable
+    assert message_columns(raw) == tree_reading(raw)
+    assert len(message_columns(raw)["message_id"]) == 60
+
+
 @pytest.mark.parametrize(
     "body",
     [
         b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body><GetMessagesResponse",
-        b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'>"
-        b"<s:Body><GetMessagesResponse><GetMessagesResult>&e;</GetMessagesResult></GetMessagesResponse></s:Body></s:Envelope>",
+        (
+            b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>"
+            b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body><GetMessagesResponse>"
+            b"<GetMessagesResult>&e;</GetMessagesResult></GetMessagesResponse></s:Body></s:Envelope>"
+        ),
         b"not xml at all",
     ],
 )

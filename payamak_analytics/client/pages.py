@@ -8,6 +8,9 @@ service's casing or namespaces can't break it. Entities, DTDs and the network ar
 
 from __future__ import annotations
 
+import functools
+import re
+
 import numpy as np
 import pandas as pd
 from lxml import etree
@@ -107,35 +110,89 @@ def _child(element: etree._Element, name: str) -> etree._Element | None:
 def message_columns(raw: bytes, operation: str = "GetMessages") -> dict[str, list[str | None]] | None:
     """The text of every MessageInfo field, one list per column; None when the result is nil.
 
-    An element that is nil, empty or missing reads as None, as zeep reads it.
+    An element that is nil, empty or missing reads as None, as zeep reads it. lxml checks the
+    whole answer (well-formed, no DTD, not a Fault); the texts are then read from the same
+    bytes by one regular expression when every record has the first one's layout, which is
+    how WCF writes them, and from lxml's tree otherwise.
     """
     result = _child(response_element(raw, operation), f"{operation}Result")
     if result is None or result.get(NIL) == "true":
         return None
+    scanned = _scanned_columns(raw, operation)
+    return scanned if scanned is not None else _tree_columns(result)
+
+
+def _tree_columns(result: etree._Element) -> dict[str, list[str | None]]:
     rows = [info for info in result if isinstance(info.tag, str)]
     columns: dict[str, list[str | None]] = {column: [None] * len(rows) for column in MESSAGE_COLUMNS.values()}
-    targets: dict[str, list] = {}  # element tag -> its column (or a throwaway list for unknown fields)
-
-    def target(tag) -> list:
-        if tag not in targets:
-            column = _BY_LOWER_WIRE_NAME.get(_local(tag))
-            targets[tag] = columns[column] if column else [None] * len(rows)
-        return targets[tag]
-
-    layout: list = []  # the tags of the first row: most rows repeat them, and take the quick path
-    layout_targets: list[list] = []
     for r, info in enumerate(rows):
-        children = info.getchildren()
-        tags = [child.tag for child in children]
-        if tags != layout and r == 0:
-            layout, layout_targets = tags, [target(tag) for tag in tags]
-        if tags == layout:
-            for column, child in zip(layout_targets, children):
-                column[r] = child.text
-        else:
-            for tag, child in zip(tags, children):
-                target(tag)[r] = child.text
+        for child in info:
+            column = _BY_LOWER_WIRE_NAME.get(_local(child.tag))
+            if column:
+                columns[column][r] = child.text
     return columns
+
+
+_NAME = rb"[\w.-]+(?::[\w.-]+)?"
+_RESULT_TAG = re.compile(rb"<((?:[\w.-]+:)?GetMessages(?:ByDateRange)?Result)(?:\s[^>]*)?>")
+_FIRST_RECORD = re.compile(rb"\s*<(" + _NAME + rb")>")
+_OPEN_TAG = re.compile(rb"<(" + _NAME + rb")")
+_UTF8_DECLARATION = re.compile(rb"<\?xml[^>]*encoding=[\"']utf-8[\"']", re.IGNORECASE)
+_REFERENCE = re.compile(r"&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(lt|gt|amp|quot|apos));")
+_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+_SEPARATOR = b"\x1f"  # a control character: lxml has refused any page that holds one
+
+
+@functools.lru_cache(maxsize=32)
+def _layout_patterns(record: bytes, fields: tuple[bytes, ...]) -> tuple[re.Pattern, re.Pattern]:
+    """(one record of this layout with each field's text captured, nil or empty ones as b'';
+    a run of such records with nothing else between them)."""
+
+    def one_record(text: bytes) -> bytes:
+        tags = [rb"<" + re.escape(record) + rb">"]
+        for name in map(re.escape, fields):
+            tags.append(rb"\s*<" + name + rb"(?:>" + text + rb"</" + name + rb">|\s+[\w.-]+:nil=\"true\"\s*/>|\s*/>)")
+        return b"".join(tags) + rb"\s*</" + re.escape(record) + rb">"
+
+    return re.compile(one_record(rb"([^<]*)")), re.compile(rb"(?:\s*" + one_record(rb"[^<]*") + rb")*\s*")
+
+
+def _scanned_columns(raw: bytes, operation: str) -> dict[str, list[str | None]] | None:
+    """The columns of a well-formed page by regular expression, or None to leave it to the tree."""
+    declaration = raw[: raw.find(b"?>")] if raw.startswith(b"<?xml") else b""
+    opening = _RESULT_TAG.search(raw)
+    if (b"encoding" in declaration and not _UTF8_DECLARATION.match(declaration)) or opening is None:
+        return None
+    records = raw[opening.end() : raw.find(b"</" + opening.group(1) + b">", opening.end())]
+    first = _FIRST_RECORD.match(records)
+    if first is None:
+        return None
+    record = first.group(1)
+    fields = tuple(_OPEN_TAG.findall(records, first.end(), records.find(b"</" + record + b">")))
+    one, run = _layout_patterns(record, fields)
+    if not run.fullmatch(records):
+        return None
+    rows = one.findall(records)
+    columns: dict[str, list[str | None]] = {column: [None] * len(rows) for column in MESSAGE_COLUMNS.values()}
+    for field, texts in zip(fields, zip(*rows) if len(fields) > 1 else [rows]):
+        column = _BY_LOWER_WIRE_NAME.get(field.rpartition(b":")[2].decode("ascii").lower())
+        if column is None:
+            continue
+        text = _SEPARATOR.join(texts).decode("utf-8")  # one decode a column: the texts joined, then split again
+        if "\r" in text:  # XML reads every line ending as \n
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if "&" in text:
+            text = _REFERENCE.sub(_unescape, text)
+        values: list[str | None] = text.split("\x1f")
+        if "" in values:
+            values = [value or None for value in values]
+        columns[column] = values
+    return columns
+
+
+def _unescape(match: re.Match) -> str:
+    hexadecimal, decimal, name = match.groups()
+    return _ENTITIES[name] if name else chr(int(hexadecimal, 16) if hexadecimal else int(decimal))
 
 
 def messages_frame(columns: dict[str, list[str | None]]) -> pd.DataFrame:
