@@ -281,31 +281,31 @@ def upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_a
     """Insert or refresh a page of messages; returns (new rows, updated rows).
 
     Most rows of a page are new, and a plain insert costs half an upsert: only the rows already
-    stored (pages shift while new messages arrive) go through ON CONFLICT.
+    stored go through ON CONFLICT. Pages fetched while new messages arrive overlap (each new
+    message pushes every row one place down), so a row read twice is kept once, as last read.
     """
-    ids = page["message_id"].astype("int64").tolist()
-    stored = {
-        row[0]
-        for row in con.execute(
-            "SELECT message_id FROM messages WHERE message_id IN (SELECT unnest(?))", [ids]
-        ).fetchall()
-    }
-    known = page["message_id"].isin(stored).to_numpy(dtype=bool)
+    if not page["message_id"].is_unique:
+        page = page.drop_duplicates("message_id", keep="last")
     columns = ", ".join(f'"{c}"' for c in MESSAGE_COLUMNS)
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in MESSAGE_COLUMNS[1:])
-    for part, conflict in (
-        (page[~known], ""),
-        (page[known], f"ON CONFLICT (message_id) DO UPDATE SET {updates}, synced_at = excluded.synced_at"),
-    ):
-        if len(part):
-            con.register("page", part)
-            try:
-                con.execute(
-                    f"INSERT INTO messages ({columns}, synced_at) SELECT {columns}, ? FROM page {conflict}", [synced_at]
-                )
-            finally:
-                con.unregister("page")
-    return int((~known).sum()), int(known.sum())
+    con.register("page", page)
+    try:
+        updated = con.execute("SELECT count(*) FROM page SEMI JOIN messages USING (message_id)").fetchone()[0]
+        if updated:
+            con.execute(
+                f"""INSERT INTO messages ({columns}, synced_at) SELECT {columns}, ? FROM page
+                    SEMI JOIN messages USING (message_id)
+                    ON CONFLICT (message_id) DO UPDATE SET {updates}, synced_at = excluded.synced_at""",
+                [synced_at],
+            )
+        con.execute(
+            f"""INSERT INTO messages ({columns}, synced_at) SELECT {columns}, ? FROM page
+                {"ANTI JOIN messages USING (message_id)" if updated else ""}""",
+            [synced_at],
+        )
+    finally:
+        con.unregister("page")
+    return len(page) - updated, updated
 
 
 def add_batches_from_messages(con: duckdb.DuckDBPyConnection) -> None:

@@ -39,6 +39,8 @@ from .store import (
 TEHRAN = ZoneInfo("Asia/Tehran")
 REPORT_WINDOW = timedelta(days=7)
 BATCH_CHUNK = 2000  # batches planned at a time, so a million of them never sit in memory at once
+PAGE_STEP = MESSAGES_PAGE - 1  # message pages overlap by one row
+MAX_REREADS = 3  # a row that never comes back was deleted, not pushed
 
 
 class SyncError(PayamakError):
@@ -195,39 +197,54 @@ def sync(
 
 # --- messages ---------------------------------------------------------------------------------
 def _sync_messages(run: _Run, direction: int, lines: tuple[str, ...], since: datetime | None) -> None:
-    """Walk one stream newest first until a short page, a page that reaches the stored top, or `since`."""
+    """Walk one stream newest first until a short page, a page that reaches the stored top, or `since`.
+
+    Pages are read ahead concurrently, so a deeper page may be read before a shallower one; a
+    message arriving in between pushes a row past both. Pages therefore overlap by one row: a
+    page that does not hold the previous page's last row is read again.
+    """
     name = "sent" if direction == SENT else "received"
     key = f"messages/{name}/{','.join(lines) or '*'}"
     with run.writer.transaction() as con:
         state = read_state(con, key) or {"top_id": None, "walk": None}
-    walk = state["walk"] or {"next_index": 1, "stop_at": state["top_id"], "walk_top": None}
+    walk = state["walk"] or {"next_index": 1, "stop_at": state["top_id"], "walk_top": None, "last_id": None}
     # A later sync starts with one page, which is usually all it needs; every walk widens its
     # read-ahead only while pages keep coming back full of new rows.
     window = 2 if walk["stop_at"] is None else 1
     in_flight: dict[int, Future] = {}
-    next_index = walk["next_index"]
+    next_index, rereads = walk["next_index"], 0
+
+    def read(index: int) -> Future:
+        return run.fetch(run.client.messages_page, direction, lines, index, MESSAGES_PAGE)
+
     bar = tqdm(desc=f"{name} messages", unit=" pages", disable=not run.progress, leave=False)
     try:
         while True:
             while len(in_flight) < window:
-                in_flight[next_index] = run.fetch(run.client.messages_page, direction, lines, next_index, MESSAGES_PAGE)
-                next_index += MESSAGES_PAGE
+                in_flight[next_index] = read(next_index)
+                next_index += PAGE_STEP
             # this page and every later one that has already arrived go into one transaction
-            batch, done, index = [], False, walk["next_index"]
+            batch, done, index, last_id = [], False, walk["next_index"], walk.get("last_id")
             while not done and (not batch or (index in in_flight and in_flight[index].done())):
                 rows = in_flight.pop(index).result().rows
+                ids = rows["message_id"]
+                if last_id is not None and len(rows) and not (ids == last_id).any() and rereads < MAX_REREADS:
+                    in_flight[index], rereads = read(index), rereads + 1  # rows slipped past: read it again
+                    continue
+                rereads = 0
                 too_old = rows["action_datetime"] < pd.Timestamp(since) if since is not None else None
                 done = (
                     len(rows) < MESSAGES_PAGE
-                    or (walk["stop_at"] is not None and bool((rows["message_id"] <= walk["stop_at"]).any()))
+                    or (walk["stop_at"] is not None and bool((ids <= walk["stop_at"]).any()))
                     or (too_old is not None and bool(too_old.any()))
                 )
                 batch.append(rows if too_old is None else rows[~too_old])
-                index += len(rows)
+                index += PAGE_STEP if len(rows) == MESSAGES_PAGE else len(rows)
+                last_id = int(ids.iloc[-1]) if len(rows) else last_id
             rows = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
             with run.writer.transaction() as con:
                 new, updated = upsert_messages(con, rows, run.now())
-                walk["next_index"] = index
+                walk["next_index"], walk["last_id"] = index, last_id
                 if len(rows):
                     walk["walk_top"] = max(walk["walk_top"] or 0, int(rows["message_id"].max()))
                 if done:

@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta
 
 import duckdb
@@ -135,6 +136,34 @@ def test_sync_survives_a_bad_network(make_simulator, tmp_path):
     summary = sync(client_of(simulator, timeout=0.5, read_attempts=10), store, progress=False)
     assert summary.retries > 0
     assert_store_equals_truth(store, simulator)
+
+
+def test_messages_sent_while_a_sync_walks_are_neither_lost_nor_doubled(make_simulator, tmp_path):
+    """Each new send pushes every row one place down, so pages fetched a moment apart overlap."""
+    quick = make_simulator(live_world(messages=12_000), threads=4)  # the sender's way in: no latency
+    simulator = make_simulator(quick.world, FaultConfig(latency_ms=40, seed=1), threads=16)
+    store, sending = Store(tmp_path / "p.duckdb"), threading.Event()
+    sender = client_of(quick)
+
+    def send_until_stopped() -> None:
+        while not sending.is_set():
+            sender.send_sms("10002188", ["09121234567"], "during the walk")
+
+    thread = threading.Thread(target=send_until_stopped)
+    thread.start()
+    try:
+        summary = sync(client_of(simulator), store, deliveries=False, progress=False)
+    finally:
+        sending.set()
+        thread.join()
+    assert summary.rows_new > 10_000
+    sync(client_of(simulator), store, deliveries=False, progress=False)
+    t = truth(simulator, batches=0)["messages"]
+    counts = store.sql(
+        "SELECT count(*) FILTER (message_type = 'Out'), count(*), count(DISTINCT message_id) FROM messages"
+    )
+    assert counts.iloc[0].tolist() == [t["sent"], t["sent"] + t["received"], t["sent"] + t["received"]]
+    assert store.sql("SELECT count(*) FROM messages WHERE content = 'during the walk'").iloc[0, 0] > 0
 
 
 def test_a_failure_stops_cleanly_and_the_next_run_finishes(make_simulator, tmp_path):
