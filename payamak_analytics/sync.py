@@ -231,16 +231,18 @@ def _sync_messages(run: _Run, direction: int, lines: tuple[str, ...], since: dat
                 if last_id is not None and len(rows) and not (ids == last_id).any() and rereads < MAX_REREADS:
                     in_flight[index], rereads = read(index), rereads + 1  # rows slipped past: read it again
                     continue
-                rereads = 0
+                rereads, full = 0, len(rows) == MESSAGES_PAGE
+                index += PAGE_STEP if full else len(rows)
+                if len(rows) and ids.iloc[0] == last_id:  # the overlapping row, stored with the page before
+                    rows, ids = rows.iloc[1:], ids.iloc[1:]
+                last_id = int(ids.iloc[-1]) if len(rows) else last_id
                 too_old = rows["action_datetime"] < pd.Timestamp(since) if since is not None else None
                 done = (
-                    len(rows) < MESSAGES_PAGE
+                    not full
                     or (walk["stop_at"] is not None and bool((ids <= walk["stop_at"]).any()))
                     or (too_old is not None and bool(too_old.any()))
                 )
                 batch.append(rows if too_old is None else rows[~too_old])
-                index += PAGE_STEP if len(rows) == MESSAGES_PAGE else len(rows)
-                last_id = int(ids.iloc[-1]) if len(rows) else last_id
             rows = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
             with run.writer.transaction() as con:
                 new, updated = upsert_messages(con, rows, run.now())
