@@ -479,7 +479,10 @@ SCAN_CASES = {
         lambda raw: re.sub(rb"(<a:Content>[^<]*</a:Content>)(<a:Cost>[^<]*</a:Cost>)", rb"\2\1", raw),
         True,
     ),
-    "an empty element": (lambda raw: re.sub(rb"<a:Sender>[^<]*</a:Sender>", b"<a:Sender></a:Sender>", raw, 1), True),
+    "an empty element": (
+        lambda raw: re.sub(rb"<a:Sender>[^<]*</a:Sender>", b"<a:Sender></a:Sender>", raw, count=1),
+        True,
+    ),
     "one record with another layout": (lambda raw: raw.replace(b'<a:Desc i:nil="true"/>', b"", 1), False),
     "a comment between records": (
         lambda raw: raw.replace(b"</a:MessageInfo><a:MessageInfo>", b"</a:MessageInfo><!-- x --><a:MessageInfo>", 1),

@@ -165,16 +165,16 @@ def _scanned_columns(raw: bytes, operation: str) -> dict[str, list[str | None]] 
     opening = _RESULT_TAG.search(raw)
     if (b"encoding" in declaration and not _UTF8_DECLARATION.match(declaration)) or opening is None:
         return None
-    records = raw[opening.end() : raw.find(b"</" + opening.group(1) + b">", opening.end())]
-    first = _FIRST_RECORD.match(records)
+    start, end = opening.end(), raw.find(b"</" + opening.group(1) + b">", opening.end())  # the records, not copied
+    first = _FIRST_RECORD.match(raw, start, end)
     if first is None:
         return None
     record = first.group(1)
-    fields = tuple(_OPEN_TAG.findall(records, first.end(), records.find(b"</" + record + b">")))
+    fields = tuple(_OPEN_TAG.findall(raw, first.end(), raw.find(b"</" + record + b">", first.end())))
     one, run = _layout_patterns(record, fields)
-    if not run.fullmatch(records):
+    if not run.fullmatch(raw, start, end):
         return None
-    rows = one.findall(records)
+    rows = one.findall(raw, start, end)
     columns: dict[str, list[str | None]] = {column: [None] * len(rows) for column in MESSAGE_COLUMNS.values()}
     for field, texts in zip(fields, zip(*rows) if len(fields) > 1 else [rows]):
         column = _BY_LOWER_WIRE_NAME.get(field.rpartition(b":")[2].decode("ascii").lower())
