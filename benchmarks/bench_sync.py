@@ -50,16 +50,21 @@ def ingest(records: int) -> None:
             store = Store(folder / f"ours-{workers}.duckdb")
             summary = sync(client, store, workers=workers, deliveries=False, progress=False)
             results[f"ours_{workers}_workers"] = summary.rows_new / summary.elapsed
-        rows = int(store.sql("SELECT count(*) FROM messages").iloc[0, 0])
+        sent, received = (
+            store.sql(
+                "SELECT count(*) FILTER (message_type = 'Out'), count(*) FILTER (message_type = 'In') FROM messages"
+            )
+            .iloc[0]
+            .tolist()
+        )
+        full_pages = sent // 1000
 
         # the naive loop: zeep objects per page, serialize_object, DataFrame, insert
-        pages = min(40, rows // 1000)
+        pages = min(40, full_pages)
         con = duckdb.connect(str(folder / "naive.duckdb"))
         started = time.perf_counter()
         for page in range(pages):
-            result = client._service.GetMessages(
-                userName="demo", password="demo", messageType=2, fromNumbers=None, index=1 + 1000 * page, count=1000
-            )
+            result = client._service.GetMessages(userName="demo", password="demo", **messages_args(page))
             con.register("frame", pd.DataFrame([serialize_object(info) for info in result]))
             if page == 0:
                 con.execute("CREATE TABLE messages AS SELECT * FROM frame LIMIT 0")
@@ -80,13 +85,16 @@ def ingest(records: int) -> None:
         ):
             started = time.perf_counter()
             with ThreadPoolExecutor(8) as pool:
-                list(pool.map(read, range(rows // 1000)))
-            results[name] = rows // 1000 * 1000 / (time.perf_counter() - started)
+                list(pool.map(read, range(full_pages)))
+            results[name] = full_pages * 1000 / (time.perf_counter() - started)
     finally:
         process.terminate()
         process.wait()
     ours = results["ours_8_workers"]
-    print(f"ingest of {rows:,} sent records, rows/s: " + json.dumps({k: round(v) for k, v in results.items()}))
+    print(
+        f"ingest of {sent:,} sent and {received:,} received records, rows/s: "
+        + json.dumps({k: round(v) for k, v in results.items()})
+    )
     print(f"  ours (8 workers) / naive zeep loop: {ours / results['naive_zeep_loop']:.1f}x (target >= 10x)")
     print(
         f"  ours (8 workers) / parse floor: {ours / results['parse_floor']:.0%}; with 1 worker: "

@@ -185,7 +185,7 @@ def _scanned_columns(raw: bytes, operation: str) -> dict[str, list[str | None]] 
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if "&" in text:
             text = _REFERENCE.sub(_unescape, text)
-        values: list[str | None] = text.split("\x1f")
+        values: list[str | None] = text.split(_SEPARATOR.decode())
         if "" in values:
             values = [value or None for value in values]
         columns[column] = values

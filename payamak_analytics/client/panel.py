@@ -387,19 +387,16 @@ class PanelClient:
         line, numbers, text = self._line(from_number), self._recipients(to_numbers), self._text(text)
         return SendPlan(line, numbers, text, sms_text.analyze(text))
 
+    def _outgoing(self, line: str, numbers: list[str], flash) -> dict:
+        """The arguments every send operation shares."""
+        return {"fromNumber": line, "toNumbers": {"string": numbers}, "isFlash": self._flag(flash, "flash")}
+
     def send_sms(self, from_number, to_numbers, text: str, *, flash: bool = False) -> SendResult:
         """Send one text to 1..100 numbers; the result has a rec id per recipient for get_delivery."""
         line, numbers = self._line(from_number), self._recipients(to_numbers)
         answer = self._call(
             "SendSMS",
-            {
-                "fromNumber": line,
-                "toNumbers": {"string": numbers},
-                "messageContent": self._text(text),
-                "isFlash": self._flag(flash, "flash"),
-                "recId": None,
-                "status": None,
-            },
+            {**self._outgoing(line, numbers, flash), "messageContent": self._text(text), "recId": None, "status": None},
         )
         codes.raise_for("SendSMS", answer.SendSMSResult)
         rec_ids = list(answer.recId.long) if answer.recId is not None else []
@@ -415,12 +412,7 @@ class PanelClient:
         line, numbers = self._line(from_number), self._recipients(to_numbers)
         answer = self._call(
             "SendBatchSms",
-            {
-                "fromNumber": line,
-                "toNumbers": {"string": numbers},
-                "messageContent": self._text(text),
-                "isFlash": self._flag(flash, "flash"),
-            },
+            {**self._outgoing(line, numbers, flash), "messageContent": self._text(text)},
         )
         codes.raise_for("SendBatchSms", answer.SendBatchSmsResult)
         return BatchSendResult(answer.batchSmsId, line, numbers)
@@ -435,12 +427,7 @@ class PanelClient:
         contents = [self._text(t, f"texts[{i}]") for i, t in enumerate(texts)]
         answer = self._call(
             "SendSmsLikeToLike",
-            {
-                "fromNumber": line,
-                "toNumbers": {"string": numbers},
-                "messageContents": {"string": contents},
-                "isFlash": self._flag(flash, "flash"),
-            },
+            {**self._outgoing(line, numbers, flash), "messageContents": {"string": contents}},
         )
         codes.raise_for("SendSmsLikeToLike", answer.SendSmsLikeToLikeResult)
         return BatchSendResult(answer.smsId, line, numbers)
