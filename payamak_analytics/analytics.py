@@ -11,22 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import duckdb
 import jdatetime
 import pandas as pd
 
 from . import codes
+from .dates import TEHRAN
 from .errors import InputError, NotFoundError
+from .i18n import latin_digits
 from .store import Store
 
-TEHRAN = ZoneInfo("Asia/Tehran")
 DIMENSIONS = ("day", "week", "month", "line", "operator", "parts", "encoding", "flash", "hour")
 CAMPAIGN_GAP = timedelta(hours=6)  # sends of one text from one line closer than this are one campaign
 OPT_OUT_REPLIES = ("لغو", "11", "لغو11", "stop", "cancel")
 REACHED_TELECOM = (1, 2, 4, 5, 7, 8, 12)  # statuses the telecom reported back on
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
 # Every batch with its campaign: the name given at send time, else "auto-<first batch>" for sends
 # of the same text from the same line with no gap longer than CAMPAIGN_GAP.
@@ -341,7 +340,7 @@ def campaign_postmortem(
 
 
 def _is_opt_out(text: str | None) -> bool:
-    cleaned = "".join((text or "").translate(_DIGITS).split()).lower()
+    cleaned = "".join(latin_digits(text or "").split()).lower()
     return cleaned in OPT_OUT_REPLIES or cleaned.startswith("لغو")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 from . import phone
 from .client import PanelClient
 from .client.panel import MAX_RECIPIENTS
+from .dates import TEHRAN
 from .errors import (
     CreditError,
     InputError,
@@ -32,7 +32,6 @@ from .errors import (
 from .store import Store
 from .sync import RateLimiter
 
-TEHRAN = ZoneInfo("Asia/Tehran")
 PLANNED, IN_FLIGHT, SENT, FAILED, UNKNOWN = "planned", "in_flight", "sent", "failed", "unknown"
 
 

@@ -14,6 +14,7 @@ from matplotlib.ticker import FuncFormatter
 
 from . import codes
 from .analytics import CampaignPostmortem
+from .i18n import persian_digits
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
 OUTCOME_COLOURS = {
@@ -57,7 +58,6 @@ WORDS = {
     "reached the telecom": ("Reached the telecom", "رسیده به مخابرات"),
     "delivered": ("Delivered", "تحویل شده"),
 }
-_PERSIAN_DIGITS = str.maketrans("0123456789%", "۰۱۲۳۴۵۶۷۸۹٪")
 
 
 def word(key: str, lang: str) -> str:
@@ -67,7 +67,7 @@ def word(key: str, lang: str) -> str:
 
 def digits(text, lang: str) -> str:
     """Persian digits when lang is "fa"."""
-    return str(text).translate(_PERSIAN_DIGITS) if lang == "fa" else str(text)
+    return persian_digits(text) if lang == "fa" else str(text)
 
 
 def column_label(column: str, lang: str) -> str:

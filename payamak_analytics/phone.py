@@ -14,15 +14,15 @@ from importlib import resources
 from typing import Iterable
 
 from .errors import InputError
+from .i18n import latin_digits
 
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _SEPARATORS = re.compile(r"[\s\-().\u200c\u200e\u200f]")
 _MOBILE = re.compile(r"9\d{9}")
 
 
 def normalize(raw: str | int) -> str:
     """The number as 09xxxxxxxxx, or InputError saying what is wrong with it."""
-    text = _SEPARATORS.sub("", str(raw).translate(_DIGITS))
+    text = _SEPARATORS.sub("", latin_digits(str(raw)))
     national = text
     for prefix in ("+98", "0098", "98", "0"):
         if text.startswith(prefix) and len(text) - len(prefix) == 10:

@@ -7,15 +7,14 @@ import html
 import io
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from . import analytics, charts
+from .dates import TEHRAN
 from .store import Store
 
-TEHRAN = ZoneInfo("Asia/Tehran")
 TEXT = {
     "title": ("SMS delivery report", "گزارش تحویل پیامک"),
     "generated": ("Generated", "تهیه شده در"),

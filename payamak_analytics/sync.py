@@ -16,7 +16,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 from . import codes, phone
 from .client import RECEIVED, SENT, PanelClient
 from .client.panel import DELIVERY_PAGE, MESSAGES_PAGE
+from .dates import TEHRAN
 from .errors import NotFoundError, PayamakError
 from .store import (
     Store,
@@ -36,7 +36,6 @@ from .store import (
     write_state,
 )
 
-TEHRAN = ZoneInfo("Asia/Tehran")
 REPORT_WINDOW = timedelta(days=7)
 BATCH_CHUNK = 2000  # batches planned at a time, so a million of them never sit in memory at once
 PAGE_STEP = MESSAGES_PAGE - 1  # message pages overlap by one row

@@ -11,18 +11,17 @@ import html
 import threading
 from datetime import datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import ipywidgets as w
 from IPython.display import display
 
-from . import analytics, charts, phone, text as sms_text
+from . import analytics, charts, phone
+from . import text as sms_text
 from .client import PanelClient
+from .dates import TEHRAN
 from .errors import PayamakError
 from .store import Store
 from .sync import sync
-
-TEHRAN = ZoneInfo("Asia/Tehran")
 
 
 def _error_html(error: Exception) -> str:

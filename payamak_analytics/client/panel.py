@@ -16,7 +16,6 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import platformdirs
@@ -28,7 +27,9 @@ from dotenv import dotenv_values, find_dotenv
 from lxml import etree
 from requests.adapters import HTTPAdapter
 
-from .. import codes, phone, text as sms_text
+from .. import codes, phone
+from .. import text as sms_text
+from ..dates import TEHRAN
 from ..errors import (
     InputError,
     NotFoundError,
@@ -38,6 +39,7 @@ from ..errors import (
     TransportError,
     UnsupportedOperationError,
 )
+from ..i18n import latin_digits
 from ..wsdl import WSDL_PATH
 from .pages import MESSAGE_COLUMNS, delivery_columns, message_columns, messages_frame, parse_envelope, response_element
 from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
@@ -48,7 +50,6 @@ log = logging.getLogger("payamak_analytics.client")
 REAL_WSDL = "http://payamak-service.ir/SendService.svc?wsdl"
 BINDING = "{http://tempuri.org/}BasicHttpBinding_ISendService"
 MODELS = "http://schemas.datacontract.org/2004/07/SMSPanel.Domain.Models"
-TEHRAN = ZoneInfo("Asia/Tehran")
 MAX_RECIPIENTS = 100
 MAX_TEXT_PARTS = 10
 MESSAGES_PAGE = 1000
@@ -56,7 +57,6 @@ DELIVERY_PAGE = 100
 RECEIVED, SENT = 1, 2
 _MESSAGE_TYPES = {"received": RECEIVED, "in": RECEIVED, "inbox": RECEIVED, "sent": SENT, "out": SENT}
 _SPLIT = re.compile(r"[,;\s]+")
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
 
 def _wsdl_cache() -> zeep.cache.SqliteCache:
@@ -270,7 +270,7 @@ class PanelClient:
     # --- input checks ---------------------------------------------------------------------
     @staticmethod
     def _line(from_number) -> str:
-        line = re.sub(r"[\s\-]", "", str(from_number).translate(_DIGITS)) if isinstance(from_number, (str, int)) else ""
+        line = re.sub(r"[\s\-]", "", latin_digits(str(from_number))) if isinstance(from_number, (str, int)) else ""
         if not line.isdigit() or not 3 <= len(line) <= 20:
             raise InputError(
                 f"{from_number!r} is not a sender line: pass the line's digits, like '10002188'.",

@@ -8,14 +8,11 @@ from decimal import Decimal
 
 import pandas as pd
 
-from zoneinfo import ZoneInfo
-
 from ..codes import DeliveryStatus, delivery_status, enum_name
+from ..dates import TEHRAN
 from ..phone import operator
 from ..text import TextInfo
 from .pages import BOOL_COLUMNS, DECIMAL_COLUMNS, ENUM_COLUMNS, INT_COLUMNS
-
-TEHRAN = ZoneInfo("Asia/Tehran")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from .soap import SoapApp, XML_HEADERS, fault_body
+from .soap import XML_HEADERS, SoapApp, fault_body
 
 
 @dataclass(frozen=True)

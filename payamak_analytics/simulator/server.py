@@ -12,7 +12,6 @@ from .faults import FaultConfig, FaultyApp
 from .soap import SERVICE_PATH, SoapApp
 from .world import World, WorldConfig
 
-
 # Under load waitress warns at every queued request; the simulator's users don't need that.
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 

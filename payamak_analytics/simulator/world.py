@@ -12,26 +12,25 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from .. import text as sms_text
+from ..dates import TEHRAN
 from .history import (
     CAMPAIGN,
     FIRST_MESSAGE_ID,
     IN,
     LINES,
+    NOT_SENT,
     OUT,
     History,
     HistoryConfig,
     delivery_statuses,
     is_blacklisted,
     recipient_numbers,
-    NOT_SENT,
 )
 
-TEHRAN = ZoneInfo("Asia/Tehran")
 REC_ID_ROWS = 1000  # a recId is message id * 1000 + row
 USER_ID = 48213
 

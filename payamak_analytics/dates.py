@@ -1,0 +1,87 @@
+"""Tehran time, and moments as people write them.
+
+The service writes local times without an offset (Tehran time), and an Iranian analyst types
+dates in the Jalali calendar. Every `since` / `until` in the toolkit (sync, reports, Python API,
+command line) goes through `moment()`, so they all accept the same forms.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import jdatetime
+import pandas as pd
+
+from .errors import InputError
+from .i18n import latin_digits
+
+TEHRAN = ZoneInfo("Asia/Tehran")
+
+ACCEPTED_FORMS = (
+    "a date (2025-03-21), a datetime with or without an offset (2025-03-21T08:30, "
+    "2025-03-21T08:30+03:30; without one it is Tehran time), a Jalali date (1404-01-01), "
+    "or a relative form (today, yesterday, now, 7d, 12h, 30m)"
+)
+_RELATIVE = re.compile(r"(\d+)\s*([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_JALALI_YEARS = range(1300, 1500)  # a year in this range is Jalali: no send predates 1921 or is after 2121
+
+
+def moment(value, *, now: datetime | None = None) -> datetime:
+    """`value` as an aware Tehran datetime; InputError listing the accepted forms otherwise.
+
+    A date means its first moment in Tehran. `now` is the clock for relative forms.
+    """
+    now = (now or datetime.now(TEHRAN)).astimezone(TEHRAN)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        return value.astimezone(TEHRAN) if value.tzinfo else value.replace(tzinfo=TEHRAN)
+    if isinstance(value, jdatetime.date):
+        value = value.togregorian()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=TEHRAN)
+    if isinstance(value, str):
+        found = _from_text(latin_digits(value).strip().lower(), now)
+        if found is not None:
+            return found
+    raise InputError(
+        f"{value!r} is not a moment this toolkit reads. Write {ACCEPTED_FORMS}.",
+        "تاریخ خوانا نیست؛ مانند ۱۴۰۴-۰۱-۰۱ یا 2025-03-21 یا 7d بنویسید",
+    )
+
+
+def _from_text(text: str, now: datetime) -> datetime | None:
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    named = {"now": now, "today": midnight, "yesterday": midnight - timedelta(days=1)}
+    if text in named:
+        return named[text]
+    relative = _RELATIVE.fullmatch(text)
+    if relative:
+        return now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+    text = text.replace("/", "-")
+    try:
+        parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.year in _JALALI_YEARS:
+        try:
+            gregorian = jdatetime.date(parsed.year, parsed.month, parsed.day).togregorian()
+        except ValueError:
+            return None
+        parsed = parsed.replace(year=gregorian.year, month=gregorian.month, day=gregorian.day)
+    return parsed.astimezone(TEHRAN) if parsed.tzinfo else parsed.replace(tzinfo=TEHRAN)
+
+
+def window(since=None, until=None, *, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """(since, until) read with `moment`; refuses a window that ends before it starts."""
+    start = None if since is None else moment(since, now=now)
+    end = None if until is None else moment(until, now=now)
+    if start is not None and end is not None and end <= start:
+        raise InputError(
+            f"The window ends ({end:%Y-%m-%d %H:%M}) before it starts ({start:%Y-%m-%d %H:%M}): swap since and until.",
+            "پایان بازه پیش از آغاز آن است",
+        )
+    return start, end
