@@ -136,7 +136,7 @@ def raise_for(operation: str, code: int) -> None:
             return
         found = QUERY_CODES.get(operation, {}).get(code)
     if found is None:
-        raise errors.PayamakError(
+        raise errors.UnknownCodeError(
             f"The service answered with code {code}, which this toolkit does not know: report it with the operation name.",
             f"سرویس کد ناشناخته {code} را برگرداند",
             operation=operation,

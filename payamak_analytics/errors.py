@@ -61,20 +61,65 @@ class UnsupportedOperationError(PayamakError):
     """This deployment of the service does not have the operation."""
 
 
+class UnknownCodeError(PayamakError):
+    """The service answered with a result code this toolkit does not know."""
+
+
 class TransportError(PayamakError):
-    """The network or the server failed: no usable answer came back."""
+    """The network or the server failed: no usable answer came back.
 
+    `retryable` says whether asking again can help (a reset, a 503: yes; a redirect, a 404: no);
+    `retry_after` holds the seconds a 503 or 429 asked to wait, when it said.
+    """
 
-class SoapFaultError(TransportError):
-    """The service answered with a SOAP Fault instead of a result."""
-
-    def __init__(self, message_en: str, message_fa: str = "", *, operation: str = "", fault_code: str = ""):
-        super().__init__(message_en, message_fa, operation=operation)
+    def __init__(
+        self,
+        message_en: str,
+        message_fa: str = "",
+        *,
+        operation: str = "",
+        code: int | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        fault_code: str = "",
+    ):
+        super().__init__(message_en, message_fa, operation=operation, code=code)
+        self.retryable = retryable
+        self.retry_after = retry_after
         self.fault_code = fault_code
 
 
+class SoapFaultError(TransportError):
+    """The service answered with a SOAP Fault instead of a result; `fault_code` is its QName,
+    written `{namespace}name`."""
+
+
+class AnswerError(TransportError):
+    """The answer is not what the contract says: not SOAP, too large, or a value of the wrong
+    kind (`field` and `value` name it)."""
+
+    def __init__(self, message_en: str, message_fa: str = "", *, field: str = "", value: str = "", **kwargs):
+        super().__init__(message_en, message_fa, **kwargs)
+        self.field = field
+        self.value = value
+
+
+class RedirectRefusedError(TransportError):
+    """The address answered with a redirect; SOAP calls never follow one (the envelope holds the
+    password). `location` is where it pointed."""
+
+    def __init__(self, message_en: str, message_fa: str = "", *, location: str = "", **kwargs):
+        super().__init__(message_en, message_fa, **kwargs)
+        self.location = location
+
+
+class NotSentError(TransportError):
+    """A send that provably never ran: refused before it left this machine, a refused connection,
+    an unknown host, or a SOAP Fault raised before the service ran the operation. Safe to send again."""
+
+
 class SendOutcomeUnknownError(TransportError):
-    """A send left this machine but no answer came back: it may or may not have gone out.
+    """A send left this machine but no answer proves what happened: it may or may not have gone out.
 
     Never resend blindly: check the account's sent messages (GetMessages) first.
     """

@@ -18,8 +18,8 @@ from zeep.helpers import serialize_object
 from payamak_analytics import PanelClient, errors, wsdl
 from payamak_analytics.client.pages import (
     MESSAGE_COLUMNS,
-    _scanned_columns,
-    _tree_columns,
+    scanned_columns,
+    tree_columns,
     message_columns,
     messages_frame,
 )
@@ -339,7 +339,8 @@ def test_sends_never_go_out_twice(make_simulator):
     runtime_sends = len(simulator.world.sends)
     assert served["calls"]["SendBatchSms"] == runtime_sends  # every request that reached the panel sent once
     assert outcomes["ok"] <= runtime_sends <= outcomes["ok"] + outcomes["unknown"]
-    assert outcomes["unknown"] > 0 and outcomes["not_sent"] > 0
+    # a 5xx, an s:Server fault or a cut answer do not prove the send never ran: all unknown
+    assert outcomes["unknown"] > 0 and outcomes["not_sent"] == 0
     contents = [s.texts[0] for s in simulator.world.sends.values()]
     assert len(contents) == len(set(contents))  # no text went out twice
 
@@ -377,7 +378,7 @@ def test_password_never_shows(make_simulator, caplog):
     texts += [str(e) for e in failures] + [repr(e) for e in failures]
     texts += ["".join(traceback.format_exception(e)) for e in failures]
     logs = caplog.text
-    assert "HTTP Post to" in logs and "alice" in logs  # zeep's DEBUG dump of the envelope was captured
+    assert "GetCredit to http" in logs  # the DEBUG records of the calls were captured
     from xml.sax.saxutils import escape
 
     for text in texts + [logs]:
@@ -386,7 +387,7 @@ def test_password_never_shows(make_simulator, caplog):
 
 # --- the fast page parser reads exactly what zeep reads ---------------------------------------
 def zeep_rows(client: PanelClient, raw: bytes) -> list[dict]:
-    binding = client._zeep.wsdl.bindings["{http://tempuri.org/}BasicHttpBinding_ISendService"]
+    binding = client.wire.binding
     operation = binding.get("GetMessages")
     envelope = etree.fromstring(raw)
     result = operation.process_reply(envelope)
@@ -453,7 +454,7 @@ def test_fast_parser_ignores_casing_and_prefixes(client):
 
 
 def tree_reading(raw: bytes) -> dict:
-    return _tree_columns(etree.fromstring(raw).xpath("//*[local-name() = 'GetMessagesResult']")[0])
+    return tree_columns(etree.fromstring(raw).xpath("//*[local-name() = 'GetMessagesResult']")[0])
 
 
 # Each case: how a real page could differ from the simulator's, and whether the regular
@@ -501,7 +502,7 @@ SCAN_CASES = {
 def test_scanned_and_tree_readings_agree(client, case):
     change, scannable = SCAN_CASES[case]
     raw = change(client.messages_page("sent", count=60).raw)
-    assert (_scanned_columns(raw, "GetMessages") is not None) is scannable
+    assert (scanned_columns(raw, "GetMessages") is not None) is scannable
     assert message_columns(raw) == tree_reading(raw)
     assert len(message_columns(raw)["message_id"]) == 60
 

@@ -1,137 +1,62 @@
-"""Bulk pages, read straight from the response bytes into columns.
+"""Paged resources: GetMessages (1000 rows a page) and GetBatchDelivery (100), read straight
+from the answer's bytes into typed columns, and one pager for both.
 
 zeep builds a Python object per element, about ten times the cost of reading the same bytes
-with lxml. For GetMessages (1000 rows a page) and GetBatchDelivery the client asks zeep for
-the raw response and reads it here, by local name and case-insensitively, so that the real
-service's casing or namespaces can't break it. Entities, DTDs and the network are off.
-lxml always checks the whole answer; the texts of a GetMessages page whose records all share
-one layout are then taken by a regular expression, which halves the cost again.
+with lxml. lxml always checks the whole answer (well-formed, no DTD, not a Fault); the texts
+of a GetMessages page whose records all share one layout are then taken by a regular
+expression, which halves the cost again, and from lxml's tree otherwise. Every text becomes a
+value by the one reading in `columns`, vectorised where the column allows.
+
+Every paged resource speaks the same way: `page()` is one call, `stream()` yields every page
+lazily (stopping on a short page), `frame()` gathers them into one typed DataFrame. A page
+with more rows than asked, or a page seen before in the same walk (a server that ignores
+`index`), is refused, so no walk runs forever.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from datetime import tzinfo
+from typing import Callable, Generic, Iterator, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 from lxml import etree
 
 from ..codes import enum_name
-from ..errors import SoapFaultError, TransportError
+from ..dates import TEHRAN
+from ..errors import AnswerError
+from .columns import BOOLEANS, INT32, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
+from .envelope import NIL, child, local, response_element
 
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
-TEHRAN = "Asia/Tehran"
-
-# Wire name -> column, in the order of the frame's columns.
-MESSAGE_COLUMNS = {
-    "MessageId": "message_id",
-    "ActionDateTime": "action_datetime",
-    "MessageType": "message_type",
-    "Sender": "sender",
-    "Receiver": "receiver",
-    "Content": "content",
-    "Pages": "pages",
-    "Lang": "lang",
-    "Flash": "flash",
-    "Count": "count",
-    "Sent": "sent",
-    "NotSent": "not_sent",
-    "Status": "status",
-    "SendStatus": "send_status",
-    "SendMethod": "send_method",
-    "Cost": "cost",
-    "Tariff": "tariff",
-    "Title": "title",
-    "Desc": "desc",
-    "IsRead": "is_read",
-    "MoneyIsRefunded": "money_is_refunded",
-    "UserId": "user_id",
-}
 _BY_LOWER_WIRE_NAME = {wire.lower(): column for wire, column in MESSAGE_COLUMNS.items()}
-INT_COLUMNS = ("message_id", "pages", "count", "sent", "not_sent", "user_id")
-DECIMAL_COLUMNS = ("cost", "tariff")
-BOOL_COLUMNS = ("flash", "is_read", "money_is_refunded")
-ENUM_COLUMNS = {
-    "message_type": "SMSDirectionType",
-    "lang": "SMSLang",
-    "status": "SMSStatus",
-    "send_status": "SMSSendStatus",
-    "send_method": "SMSSendMethod",
-}
-_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-
-
-def _local(tag) -> str:
-    return tag[tag.rfind("}") + 1 :].lower() if isinstance(tag, str) else ""
-
-
-def parse_envelope(raw: bytes, operation: str) -> etree._Element:
-    """The root of a SOAP answer, parsed safely, or a TransportError saying what was wrong."""
-    try:
-        root = etree.fromstring(raw, PARSER)
-    except etree.XMLSyntaxError as error:
-        raise TransportError(
-            f"The answer was not complete XML (cut off or not SOAP): {error.msg}",
-            "پاسخ سرویس ناقص یا نامعتبر بود",
-            operation=operation,
-        ) from None
-    if root.getroottree().docinfo.doctype:
-        raise TransportError(
-            "The answer carries a DTD, which a SOAP answer never has; refused.",
-            "پاسخ سرویس شامل DTD بود و پذیرفته نشد",
-            operation=operation,
-        )
-    return root
-
-
-def response_element(raw: bytes, operation: str) -> etree._Element:
-    """The <OperationResponse> element of a SOAP answer; a SOAP Fault raises SoapFaultError."""
-    root = parse_envelope(raw, operation)
-    body = next((c for c in root if _local(c.tag) == "body"), None)
-    first = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
-    if first is None:
-        raise TransportError("The answer had no SOAP Body.", "پاسخ سرویس بدنه SOAP نداشت", operation=operation)
-    if _local(first.tag) == "fault":
-        text = next((c.text for c in first if _local(c.tag) == "faultstring"), None) or "no faultstring"
-        code = next((c.text for c in first if _local(c.tag) == "faultcode"), None) or ""
-        raise SoapFaultError(
-            f"The service answered with a SOAP Fault: {text}",
-            f"خطای سرویس: {text}",
-            operation=operation,
-            fault_code=code,
-        )
-    return first
-
-
-def _child(element: etree._Element, name: str) -> etree._Element | None:
-    return next((c for c in element if _local(c.tag) == name.lower()), None)
+_WIRE_NAME = {column: wire for wire, column in MESSAGE_COLUMNS.items()}
 
 
 def message_columns(raw: bytes, operation: str = "GetMessages") -> dict[str, list[str | None]] | None:
     """The text of every MessageInfo field, one list per column; None when the result is nil.
 
-    An element that is nil, empty or missing reads as None, as zeep reads it. lxml checks the
-    whole answer (well-formed, no DTD, not a Fault); the texts are then read from the same
-    bytes by one regular expression when every record has the first one's layout, which is
-    how WCF writes them, and from lxml's tree otherwise.
+    An element that is nil, empty or missing reads as None, as zeep reads it. The texts are
+    read by one regular expression when every record has the first one's layout, which is how
+    WCF writes them, and from lxml's tree otherwise.
     """
-    result = _child(response_element(raw, operation), f"{operation}Result")
+    result = child(response_element(raw, operation), f"{operation}Result")
     if result is None or result.get(NIL) == "true":
         return None
-    scanned = _scanned_columns(raw, operation)
-    return scanned if scanned is not None else _tree_columns(result)
+    scanned = scanned_columns(raw, operation)
+    return scanned if scanned is not None else tree_columns(result)
 
 
-def _tree_columns(result: etree._Element) -> dict[str, list[str | None]]:
+def tree_columns(result: etree._Element) -> dict[str, list[str | None]]:
+    """The columns of a result element, read from lxml's tree (any layout)."""
     rows = [info for info in result if isinstance(info.tag, str)]
     columns: dict[str, list[str | None]] = {column: [None] * len(rows) for column in MESSAGE_COLUMNS.values()}
     for r, info in enumerate(rows):
-        for child in info:
-            column = _BY_LOWER_WIRE_NAME.get(_local(child.tag))
-            if column:
-                columns[column][r] = child.text
+        for element in info:
+            column = _BY_LOWER_WIRE_NAME.get(local(element.tag))
+            if column and element.get(NIL) != "true":
+                columns[column][r] = element.text or None
     return columns
 
 
@@ -159,7 +84,7 @@ def _layout_patterns(record: bytes, fields: tuple[bytes, ...]) -> tuple[re.Patte
     return re.compile(one_record(rb"([^<]*)")), re.compile(rb"(?:\s*" + one_record(rb"[^<]*") + rb")*\s*")
 
 
-def _scanned_columns(raw: bytes, operation: str) -> dict[str, list[str | None]] | None:
+def scanned_columns(raw: bytes, operation: str) -> dict[str, list[str | None]] | None:
     """The columns of a well-formed page by regular expression, or None to leave it to the tree."""
     declaration = raw[: raw.find(b"?>")] if raw.startswith(b"<?xml") else b""
     opening = _RESULT_TAG.search(raw)
@@ -197,67 +122,154 @@ def _unescape(match: re.Match) -> str:
     return _ENTITIES[name] if name else chr(int(hexadecimal, 16) if hexadecimal else int(decimal))
 
 
-def messages_frame(columns: dict[str, list[str | None]]) -> pd.DataFrame:
-    """Typed columns: nullable ints, Tehran timestamps, booleans, categories for enums."""
-    try:
-        return pd.DataFrame({column: _typed(column, values) for column, values in columns.items()}, copy=False)
-    except (ValueError, KeyError, AttributeError) as error:
-        raise TransportError(
-            f"A MessageInfo field did not hold a value of its type: {error}",
-            "مقدار یکی از فیلدهای پیام نامعتبر بود",
-            operation="GetMessages",
-        ) from None
+def messages_frame(
+    columns: dict[str, list[str | None]], zone: tzinfo = TEHRAN, operation: str = "GetMessages"
+) -> pd.DataFrame:
+    """Typed columns (see columns.MESSAGE_DTYPES); a text that is not what its field holds
+    raises AnswerError naming it. A time without an offset is in `zone`, the service's."""
+    return pd.DataFrame(
+        {column: _typed(column, values, zone, operation) for column, values in columns.items()}, copy=False
+    )
 
 
-def _typed(column: str, values: list[str | None]):
-    if column in INT_COLUMNS or column in DECIMAL_COLUMNS:
-        integer = column in INT_COLUMNS
-        if None in values:  # pandas reads the gaps; numpy alone is faster for a full column
-            numbers = pd.to_numeric(pd.Series(values, dtype="string"))
-        else:
-            numbers = np.array(values, dtype=object).astype(np.int64 if integer else np.float64)
-        return pd.array(numbers, dtype="Int64" if integer else "Float64")
-    if column in BOOL_COLUMNS:
-        flags = {v: None if v is None else _BOOLEANS[v.strip().lower()] for v in set(values)}
-        return pd.array([flags[v] for v in values], dtype="boolean")
-    if column in ENUM_COLUMNS:  # few distinct values: map each once, then build codes
-        names = {v: enum_name(ENUM_COLUMNS[column], v) for v in set(values)}
+def _typed(column: str, values: list[str | None], zone: tzinfo, operation: str):
+    kind = MESSAGE_KINDS[column]
+
+    def one_by_one() -> list:
+        return [wire_value(kind, v, operation=operation, field=_WIRE_NAME[column], zone=zone) for v in values]
+
+    if kind.startswith("enum:"):  # few distinct values: map each once, then build codes
+        names = {v: enum_name(kind[5:], v) for v in set(values)}
         categories = sorted({name for name in names.values() if name is not None})
         code_of = {v: -1 if name is None else categories.index(name) for v, name in names.items()}
         return pd.Categorical.from_codes([code_of[v] for v in values], categories)
-    if column == "action_datetime":
-        return tehran_timestamps(values)
-    return pd.array(values, dtype="string[python]")
+    if kind == "string":
+        return pd.array(values, dtype="string[python]")
+    try:
+        return _fast(kind, values, zone)
+    except (ValueError, TypeError, KeyError, OverflowError, AttributeError):
+        pass
+    checked = one_by_one()  # raises AnswerError at the first value out of contract
+    if kind == "datetime":
+        return pd.DatetimeIndex(pd.to_datetime(checked, utc=True)).tz_convert(TEHRAN).as_unit("us")
+    dtype = {"int": "Int64", "decimal": "Float64", "bool": "boolean"}[kind]
+    return pd.array([None if v is None else (float(v) if kind == "decimal" else v) for v in checked], dtype=dtype)
 
 
-def tehran_timestamps(values: list[str | None]) -> pd.DatetimeIndex:
-    """ISO texts as Asia/Tehran timestamps; a text without an offset is Tehran wall-clock time."""
-    try:  # numpy reads plain ISO texts in C; texts with an offset or Z need pandas
-        naive = pd.DatetimeIndex(np.array(values, dtype="datetime64[us]"))
-    except ValueError:
-        parsed = pd.DatetimeIndex(pd.to_datetime(pd.Series(values, dtype="string"), format="ISO8601"))
-        return (
-            parsed.tz_convert(TEHRAN)
-            if parsed.tz is not None
-            else parsed.tz_localize(TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
-        )
-    return naive.tz_localize(TEHRAN, ambiguous="NaT", nonexistent="shift_forward")
+def _fast(kind: str, values: list[str | None], zone: tzinfo):
+    """The whole column at once; any doubt raises, and the column is read value by value."""
+    gaps = [v is None for v in values] if None in values else None
+    if kind == "bool":
+        flags = {v: None if v is None else BOOLEANS[v.strip().lower()] for v in set(values)}
+        return pd.array([flags[v] for v in values], dtype="boolean")
+    if kind == "datetime":
+        return _timestamps(values, zone)
+    filled = np.array(values if gaps is None else [v or "0" for v in values], dtype=object)
+    if kind == "int":
+        numbers = filled.astype(np.int64)
+        if len(numbers) and (numbers.min() < INT32[0] or numbers.max() > INT32[1]):
+            raise OverflowError("outside int32")
+        return pd.array(numbers, dtype="Int64") if gaps is None else pd.arrays.IntegerArray(numbers, np.array(gaps))
+    numbers = filled.astype(np.float64)
+    if not np.isfinite(numbers).all():
+        raise ValueError("not finite")
+    return pd.array(numbers, dtype="Float64") if gaps is None else pd.arrays.FloatingArray(numbers, np.array(gaps))
 
 
-def delivery_columns(raw: bytes, operation: str) -> tuple[int, list[str], list[int]]:
-    """(result code, numbers, statuses) of a GetBatchDelivery or GetDeliveryLikeToLike answer."""
-    response = response_element(raw, operation)
-    result = _child(response, f"{operation}Result")
-    if result is None or not (result.text or "").strip().lstrip("-").isdigit():
-        raise TransportError("The answer had no result code.", "پاسخ سرویس کد نتیجه نداشت", operation=operation)
-    numbers_element = _child(response, "numbers")
-    statuses_element = _child(response, "deliveryStatus")
-    numbers = [c.text or "" for c in numbers_element if isinstance(c.tag, str)] if numbers_element is not None else []
-    statuses = [int(c.text) for c in statuses_element if isinstance(c.tag, str)] if statuses_element is not None else []
+def _timestamps(values: list[str | None], zone: tzinfo) -> pd.DatetimeIndex:
+    """Texts without an offset, in the service's zone, read by numpy in C; any text with an
+    offset or Z raises, so that each is read for what it says."""
+    if any(v is not None and (v.rstrip()[-1:] in "Zz" or "+" in v[10:] or "-" in v[10:]) for v in values):
+        raise ValueError("offsets")
+    naive = pd.DatetimeIndex(np.array(values, dtype="datetime64[us]"))
+    if naive.isna().sum() != values.count(None):
+        raise ValueError("NaT")
+    local_times = naive.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
+    return local_times.tz_convert(TEHRAN)
+
+
+# --- delivery reports -------------------------------------------------------------------------
+def delivery_reply(fields: dict, operation: str, asked: int | None) -> tuple[int, list[str], list[int]]:
+    """(result code, numbers, statuses) of a GetBatchDelivery / GetDeliveryLikeToLike reply,
+    checked: a result code, as many statuses as numbers, never more rows than asked."""
+    code, numbers, statuses = fields.values()
+    if code is None:
+        raise AnswerError("The answer had no result code.", "پاسخ سرویس کد نتیجه نداشت", operation=operation)
     if len(numbers) != len(statuses):
-        raise TransportError(
+        raise AnswerError(
             f"The answer had {len(numbers)} numbers but {len(statuses)} statuses.",
             "تعداد شماره ها و وضعیت ها برابر نبود",
             operation=operation,
         )
-    return int(result.text), numbers, statuses
+    if asked is not None and len(numbers) > asked:
+        raise too_many_rows(operation, len(numbers), asked)
+    return code, numbers, statuses
+
+
+def too_many_rows(operation: str, got: int, asked: int) -> AnswerError:
+    return AnswerError(
+        f"The service answered {got} rows where {asked} were asked for; refused, as a page larger than "
+        "asked for means the paging cannot be trusted.",
+        "سرویس بیش از تعداد درخواستی ردیف برگرداند",
+        operation=operation,
+        field="count",
+        value=str(got),
+        retryable=False,
+    )
+
+
+# --- one pager for every paged resource -------------------------------------------------------
+class Page(Protocol):
+    index: int
+
+    def __len__(self) -> int: ...
+
+    def to_frame(self) -> pd.DataFrame: ...
+
+    def keys(self) -> tuple: ...
+
+
+P = TypeVar("P", bound=Page)
+
+
+class Paged(Generic[P]):
+    """A paged resource: `page()` one call, `stream()` every page lazily, `frame()` all of it."""
+
+    def __init__(self, fetch: Callable[[int, int], P], page_size: int, empty: Callable[[], pd.DataFrame]):
+        self.fetch, self.page_size, self.empty = fetch, page_size, empty
+
+    def page(self, index: int = 1, count: int | None = None) -> P:
+        return self.fetch(index, count or self.page_size)
+
+    def stream(self, start: int = 1, limit: int | None = None, page_size: int | None = None) -> Iterator[P]:
+        """Pages from row `start` on; stops after a short page, or once `limit` rows were read."""
+        size = min(page_size or self.page_size, limit or self.page_size)
+        index, total, seen = start, 0, set()
+        while True:
+            page = self.fetch(index, size)
+            if len(page):
+                fingerprint = hash(page.keys())
+                if fingerprint in seen:
+                    raise AnswerError(
+                        f"The page at row {index} repeats a page already read: the service seems to ignore "
+                        "the index; stopped so as not to read forever.",
+                        "سرویس همان صفحه را دوباره برگرداند",
+                        operation=getattr(page, "operation", ""),
+                        field="index",
+                        value=str(index),
+                        retryable=False,
+                    )
+                seen.add(fingerprint)
+                yield page
+            total += len(page)
+            if len(page) < size or (limit is not None and total >= limit):
+                return
+            index += len(page)
+
+    def frame(self, limit: int | None = None) -> pd.DataFrame:
+        """Every row (or the first `limit`) as one DataFrame with the canonical dtypes."""
+        frames = [page.to_frame() for page in self.stream(limit=limit)]
+        if not frames:
+            return self.empty()
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return frame.head(limit).reset_index(drop=True) if limit is not None else frame

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pandas as pd
 
-from ..codes import DeliveryStatus, delivery_status, enum_name
+from ..codes import DeliveryStatus, delivery_status
 from ..dates import TEHRAN
 from ..phone import operator
 from ..text import TextInfo
-from .pages import BOOL_COLUMNS, DECIMAL_COLUMNS, ENUM_COLUMNS, INT_COLUMNS
+from .columns import DELIVERY_DTYPES, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,13 @@ class DeliveryPage:
     elapsed: float = 0.0
     raw: bytes = field(default=b"", repr=False)
 
+    operation: str = "GetBatchDelivery"
+
     def __len__(self) -> int:
         return len(self.numbers)
+
+    def keys(self) -> tuple:
+        return tuple(self.numbers)
 
     def to_frame(self) -> pd.DataFrame:
         return delivery_frame(self.batch_sms_id, self.index, self.numbers, [s.code for s in self.statuses])
@@ -88,19 +93,19 @@ def _operator_or_unknown(number: str) -> str:
 
 
 def delivery_frame(batch_sms_id: int, index: int, numbers: list[str], codes: list[int]) -> pd.DataFrame:
+    """The one way a delivery report becomes a frame (dtypes: columns.DELIVERY_DTYPES)."""
     statuses = [delivery_status(c) for c in codes]
-    return pd.DataFrame(
-        {
-            "batch_sms_id": pd.array([batch_sms_id] * len(numbers), dtype="Int64"),
-            "row": pd.array(range(index, index + len(numbers)), dtype="Int64"),
-            "number": pd.array(numbers, dtype="string"),
-            "operator": pd.Categorical([_operator_or_unknown(n) for n in numbers]),
-            "status": pd.array(codes, dtype="Int64"),
-            "status_name": pd.Categorical([s.name for s in statuses]),
-            "outcome": pd.Categorical([s.outcome for s in statuses]),
-            "final": pd.array([s.final for s in statuses], dtype="boolean"),
-        }
-    )
+    columns = {
+        "batch_sms_id": [batch_sms_id] * len(numbers),
+        "row": range(index, index + len(numbers)),
+        "number": numbers,
+        "operator": [_operator_or_unknown(n) for n in numbers],
+        "status": codes,
+        "status_name": [s.name for s in statuses],
+        "outcome": [s.outcome for s in statuses],
+        "final": [s.final for s in statuses],
+    }
+    return pd.DataFrame({name: pd.array(list(values), dtype=DELIVERY_DTYPES[name]) for name, values in columns.items()})
 
 
 @dataclass(frozen=True)
@@ -131,26 +136,16 @@ class Message:
     user_id: int | None
 
     @classmethod
-    def from_texts(cls, texts: dict[str, str | None]) -> "Message":
-        """A record from the text of its fields (column name -> text, None for nil or missing)."""
-        values = {}
-        for column, text in texts.items():
-            if text is None:
-                values[column] = None
-            elif column in INT_COLUMNS:
-                values[column] = int(text)
-            elif column in DECIMAL_COLUMNS:
-                values[column] = Decimal(text)
-            elif column in BOOL_COLUMNS:
-                values[column] = text.strip().lower() in ("true", "1")
-            elif column in ENUM_COLUMNS:
-                values[column] = enum_name(ENUM_COLUMNS[column], text)
-            elif column == "action_datetime":
-                when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-                values[column] = when.astimezone(TEHRAN) if when.tzinfo else when.replace(tzinfo=TEHRAN)
-            else:
-                values[column] = text
-        return cls(**values)
+    def from_texts(cls, texts: dict[str, str | None], zone=TEHRAN, operation: str = "GetMessages") -> "Message":
+        """A record from the text of its fields (column name -> text, None for nil or missing),
+        read as the page reader reads them; a time without an offset is in `zone`."""
+        wire = {column: name for name, column in MESSAGE_COLUMNS.items()}
+        return cls(
+            **{
+                column: wire_value(MESSAGE_KINDS[column], text, operation=operation, field=wire[column], zone=zone)
+                for column, text in texts.items()
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -162,5 +157,13 @@ class MessagePage:
     elapsed: float
     raw: bytes = field(default=b"", repr=False)
 
+    operation: str = "GetMessages"
+
     def __len__(self) -> int:
         return len(self.rows)
+
+    def keys(self) -> tuple:
+        return tuple(self.rows["message_id"].tolist())
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.rows

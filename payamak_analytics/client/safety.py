@@ -1,13 +1,10 @@
-"""Keeping the password out of sight, and retrying only what is safe to retry."""
+"""Keeping the password out of sight: a Secret that never shows itself, and log redaction."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-import tenacity
-
-from ..errors import PayamakError, SendOutcomeUnknownError, TransportError
 
 _PASSWORD_ELEMENT = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)(.*?)(</)", re.IGNORECASE | re.DOTALL)
 REDACTED = "***"
@@ -55,22 +52,3 @@ def install_log_redaction() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
-
-
-def is_retryable_read_error(error: BaseException) -> bool:
-    """Reads are retried on transport trouble and on the provider's -1; nothing else."""
-    if isinstance(error, SendOutcomeUnknownError):
-        return False
-    if isinstance(error, TransportError):
-        return True
-    return isinstance(error, PayamakError) and error.code == -1 and error.operation in ("GetDelivery", "GetDeilvery")
-
-
-def read_retrying(attempts: int, max_wait: float, on_retry) -> tenacity.Retrying:
-    return tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential(multiplier=0.2, max=max_wait) + tenacity.wait_random(0, 0.1),
-        retry=tenacity.retry_if_exception(is_retryable_read_error),
-        before_sleep=on_retry,
-        reraise=True,
-    )
