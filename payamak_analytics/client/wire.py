@@ -520,6 +520,8 @@ class Wire:
                 read = read_body(response, cap, deadline)
                 return read if isinstance(read, _Problem) else Answer(response.status_code, dict(response.headers), read)
         except requests.RequestException as error:
+            if deadline.expired:
+                return _Problem("lost", "no complete answer before the deadline (timeout)")
             kind = "refused" if _never_connected(error) else "lost"
             return _Problem(kind, f"{'could not connect' if kind == 'refused' else 'the connection failed'} ({type(error).__name__})")
         finally:
