@@ -1,0 +1,116 @@
+"""Every shape the real service may write reads the same: times with fractions, Z or an offset,
+empty arrays written empty or nil, a BOM, a charset parameter, another prefix layout."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from payamak_analytics import PanelClient
+from payamak_analytics.dates import TEHRAN
+
+from .hostile_server import ARRAYS, HostileServer, answer, http, soap
+from .test_client_safety import message_info, messages_answer
+
+NUMBER = "09121234567"
+TIMES = {
+    "2025-03-21T10:00:00": datetime(2025, 3, 21, 10, 0, tzinfo=TEHRAN),
+    "2025-03-21T10:00:00.1234567": datetime(2025, 3, 21, 10, 0, 0, 123456, tzinfo=TEHRAN),
+    "2025-03-21T06:30:00Z": datetime(2025, 3, 21, 6, 30, tzinfo=timezone.utc),
+    "2025-03-21T06:30:00.5Z": datetime(2025, 3, 21, 6, 30, 0, 500000, tzinfo=timezone.utc),
+    "2025-03-21T10:00:00+03:30": datetime(2025, 3, 21, 10, 0, tzinfo=TEHRAN),
+    "2025-03-21T11:00:00+04:30": datetime(2025, 3, 21, 6, 30, tzinfo=timezone.utc),
+}
+
+
+@pytest.fixture
+def server():
+    with HostileServer() as hostile:
+        yield hostile
+
+
+def client_of(server, path, **options) -> PanelClient:
+    return PanelClient("demo", "demo", wsdl="bundled", endpoint=server.url(path), timeout=5, **options)
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_each_time_means_what_it_says(server, mixed):
+    texts = list(TIMES) if mixed else [t for t in TIMES if not t.endswith("Z") and "+" not in t]
+    server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(i, ActionDateTime=t) for i, t in enumerate(texts, 1)]))
+    client = client_of(server, "t")
+    expected = [TIMES[t] for t in texts]
+    frame = client.messages_page("sent", count=100).rows
+    assert str(frame["action_datetime"].dtype) == "datetime64[us, Asia/Tehran]"
+    assert [t.to_pydatetime() for t in frame["action_datetime"]] == expected
+    assert [m.action_datetime for m in client.get_messages("sent", count=100)] == expected
+
+
+def test_times_without_an_offset_are_in_the_service_zone(server):
+    server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(1, ActionDateTime="2025-03-21T10:00:00")]))
+    client = client_of(server, "t", service_zone=timezone.utc)
+    expected = datetime(2025, 3, 21, 10, 0, tzinfo=timezone.utc)
+    assert client.messages_page("sent").rows["action_datetime"][0] == pd.Timestamp(expected)
+    assert client.get_messages("sent")[0].action_datetime == expected
+
+
+def delivery(numbers: str, statuses: str) -> bytes:
+    return soap("GetBatchDelivery", f"<GetBatchDeliveryResult>0</GetBatchDeliveryResult>{numbers}{statuses}")
+
+
+EMPTY = {
+    "empty elements": delivery(f'<numbers xmlns:b="{ARRAYS}"/>', f'<deliveryStatus xmlns:b="{ARRAYS}"></deliveryStatus>'),
+    "nil": delivery(
+        '<numbers xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:nil="true"/>',
+        '<deliveryStatus xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:nil="true"/>',
+    ),
+    "missing": delivery("", ""),
+}
+
+
+@pytest.mark.parametrize("case", EMPTY)
+def test_empty_arrays_in_every_form(server, case):
+    server.behaviours["/e"] = answer("200 OK", EMPTY[case])
+    client = client_of(server, "e")
+    assert len(client.get_batch_delivery(12)) == 0
+    frame = client.batch_delivery_frame(12)
+    assert frame.empty and list(frame.columns)[:3] == ["batch_sms_id", "row", "number"]
+
+
+ONE_PAGE = messages_answer([message_info(i) for i in range(1, 4)])
+PREFIXED = (
+    ONE_PAGE.replace(b"<s:", b"<soap:").replace(b"</s:", b"</soap:").replace(b"xmlns:s=", b"xmlns:soap=")
+    .replace(b'<GetMessagesResponse xmlns="http://tempuri.org/">', b'<t:GetMessagesResponse xmlns:t="http://tempuri.org/">')
+    .replace(b"</GetMessagesResponse>", b"</t:GetMessagesResponse>")
+    .replace(b"<GetMessagesResult ", b"<t:GetMessagesResult ").replace(b"</GetMessagesResult>", b"</t:GetMessagesResult>")
+)
+WRAPPINGS = {
+    "as is": http("200 OK", ONE_PAGE),
+    "a BOM": http("200 OK", b"\xef\xbb\xbf" + ONE_PAGE),
+    "a declaration and a charset": http(
+        "200 OK", b'<?xml version="1.0" encoding="utf-8"?>' + ONE_PAGE, content_type='text/xml; charset="UTF-8"'
+    ),
+    "UTF-16 with its BOM": http(
+        "200 OK", ('<?xml version="1.0" encoding="utf-16"?>' + ONE_PAGE.decode()).encode("utf-16"),
+        content_type="text/xml; charset=utf-16",
+    ),
+    "other prefixes": http("200 OK", PREFIXED),
+}
+
+
+@pytest.mark.parametrize("case", WRAPPINGS)
+def test_every_wrapping_reads_the_same(server, case):
+    server.behaviours["/w"] = lambda request, connection: connection.sendall(WRAPPINGS[case])
+    client = client_of(server, "w")
+    frame = client.messages_page("sent").rows
+    assert frame["message_id"].tolist() == [1, 2, 3]
+    assert [m.message_id for m in client.get_messages("sent")] == [1, 2, 3]
+
+
+def test_simulator_times_read_the_same_both_ways(client):
+    """The page reader and the objects agree on the simulator's own answers, to the microsecond."""
+    page = client.messages_page("sent", count=200)
+    objects = client.get_messages("sent", count=200)
+    assert [t.to_pydatetime() for t in page.rows["action_datetime"]] == [m.action_datetime for m in objects]
+    assert all(abs(m.action_datetime - datetime.now(TEHRAN)) < timedelta(days=3650) for m in objects)
