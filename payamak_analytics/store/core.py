@@ -77,13 +77,17 @@ class StoreFile:
         self._holding = 0
         self._lock = threading.RLock()
         existed = self.path.exists()
+        gate = Path(f"{self.path}.wait")
+        gate_existed = gate.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with self.connect() as con:
                 self._migrate(con, existed)
-        except StoreError:
+        except StoreError:  # leave the disk as it was
             if not existed:
                 self.path.unlink(missing_ok=True)
+            if not gate_existed:
+                gate.unlink(missing_ok=True)
             raise
 
     def __repr__(self) -> str:
