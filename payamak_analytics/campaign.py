@@ -1,38 +1,51 @@
 """Campaign sends: a long list in chunks of 100, journaled in the store, never sent twice.
 
-The plan (every chunk and its numbers) is written before the first send. Each chunk is marked
-in flight, committed, sent, then marked sent with its batchSmsId. A chunk found in flight after
-a crash, or whose answer was lost, may or may not have gone out: it becomes "unknown" and is
-never resent on its own; `resume_campaign` matches it against the account's newest sent
-messages and asks the person what to do.
+The plan is checked in full (line, text, numbers) before anything is written, then written
+with every chunk. One process at a time may send a campaign (a holder claimed in the store,
+naming its host and pid; a dead holder is replaced). A chunk is claimed (planned -> in flight,
+only while still planned) and committed before its send, then marked sent with its batchSmsId.
+A send is "not sent" only when it provably never reached the service (the client's transport
+error, a refusal code); anything else (a lost answer, a crash, any unexpected error) makes the
+chunk "unknown": never resent on its own, `resume_campaign` matches it against the account's
+newest sent messages and asks the person what to do.
 """
 
 from __future__ import annotations
 
+import threading
+import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from . import phone
-from .client import PanelClient
-from .client.panel import MAX_RECIPIENTS
+from .client import MAX_RECIPIENTS, PanelClient
 from .dates import TEHRAN
 from .errors import (
+    AccountStateError,
+    ContentError,
     CreditError,
+    CredentialsError,
     InputError,
     LimitError,
-    NotFoundError,
-    PayamakError,
+    SenderLineError,
     SendOutcomeUnknownError,
+    ServiceUnavailableError,
     TransportError,
 )
+from .patience import RateLimiter
 from .store import Store
-from .sync import RateLimiter
 
 PLANNED, IN_FLIGHT, SENT, FAILED, UNKNOWN = "planned", "in_flight", "sent", "failed", "unknown"
+HEARTBEAT_SECONDS = 20.0  # the holder renews its claim this often (its lease is longer)
+# Proven not sent, and worth trying again later: the client never reached the service, or the
+# service refused for now (a limit, an update). Proven not sent, for good: the service refused.
+NOT_SENT_RETRY = (InputError, LimitError, ServiceUnavailableError)
+NOT_SENT_REFUSED = (CreditError, SenderLineError, ContentError, AccountStateError, CredentialsError)
 
 
 @dataclass(frozen=True)
@@ -78,10 +91,27 @@ class UnknownChunk:
     match: int | None  # the batchSmsId of a sent record with the same line, text and count
 
 
+def check_text(text) -> None:
+    """Refuse, before anything is written, a text the service cannot carry: not a string, empty,
+    with a control character (other than a line break or tab) or a lone surrogate."""
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("The campaign's text is empty: write the message to send.", "متن پیامک خالی است")
+    for position, character in enumerate(text):
+        if character in "\n\r\t":
+            continue
+        if unicodedata.category(character) in ("Cc", "Cs"):
+            raise InputError(
+                f"The text holds an invisible control character (U+{ord(character):04X}) at position {position + 1}: "
+                "remove it (it often comes from a copy and paste) and try again. Nothing was written or sent.",
+                "متن پیامک یک نویسه کنترلی نامرئی دارد؛ آن را حذف کنید",
+            )
+
+
 def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Iterable, text: str) -> CampaignPlan:
     """Check everything that can be checked before a send, and call nothing that sends."""
     if not isinstance(name, str) or not name.strip():
         raise InputError("A campaign needs a name, to resume it and to find it in reports.", "کمپین نام ندارد")
+    check_text(text)
     raws = [numbers] if isinstance(numbers, str) else list(numbers)
     valid, invalid = phone.normalize_many(raws)
     if not valid:
@@ -138,37 +168,22 @@ def send_campaign(
             operation="SendBatchSms",
             code=8,
         )
-    now = datetime.now(TEHRAN)
-    with store.connect() as con:
-        if con.execute("SELECT 1 FROM campaigns WHERE name = ?", [plan.name]).fetchone():
-            raise InputError(
-                f"A campaign named {plan.name!r} exists already: resume it (payamak campaign resume) "
-                "or choose another name.",
-                "کمپینی با این نام وجود دارد",
-            )
-        con.execute("BEGIN")
-        con.execute(
-            "INSERT INTO campaigns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', NULL)",
-            [
-                plan.name,
-                plan.from_number,
-                plan.text,
-                flash,
-                len(plan.numbers),
-                len(plan.invalid),
-                plan.duplicates,
-                plan.blacklisted,
-                plan.parts,
-                plan.encoding,
-                now,
-            ],
-        )
-        con.executemany(
-            "INSERT INTO campaign_chunks VALUES (?, ?, ?, 'planned', NULL, NULL, ?)",
-            [[plan.name, k, chunk, now] for k, chunk in enumerate(plan.chunks)],
-        )
-        con.execute("COMMIT")
-    _send_planned(client, store, plan.name, rate, progress)
+    row = {
+        "name": plan.name,
+        "line": plan.from_number,
+        "text": plan.text,
+        "flash": bool(flash),
+        "recipients": len(plan.numbers),
+        "invalid_numbers": len(plan.invalid),
+        "duplicates": plan.duplicates,
+        "blacklisted": plan.blacklisted,
+        "parts": plan.parts,
+        "encoding": plan.encoding,
+        "created_at": datetime.now(TEHRAN),
+    }
+    store.create_campaign(row, plan.chunks)
+    with _sole_sender(store, plan.name):
+        _send_planned(client, store, plan.name, rate, progress)
     return plan
 
 
@@ -183,37 +198,32 @@ def resume_campaign(
 ) -> pd.DataFrame:
     """Go on with a stopped campaign from its first planned chunk; returns its status.
 
-    Chunks left in flight by a crash become unknown. For each unknown chunk `decide` is asked,
-    given the chunk and the sent record that matches it by line, text and count (if any), and
-    answers "sent" (take the match as this chunk), "resend", or "leave" (the default: it stays
-    unknown and is reported).
+    Refused (CampaignLockedError) while another live process sends it. Chunks a dead sender
+    left in flight become unknown. For each unknown chunk `decide` is asked, given the chunk and
+    the sent record that matches it by line, text and count (if any), and answers "sent" (take
+    the match as this chunk), "resend", or "leave" (the default: it stays unknown and is reported).
     """
-    campaign = _campaign(store, name)
-    with store.connect() as con:
-        con.execute(
-            "UPDATE campaign_chunks SET state = 'unknown', updated_at = ? WHERE campaign = ? AND state = ?",
-            [datetime.now(TEHRAN), name, IN_FLIGHT],
-        )
-    for unknown in unknown_chunks(client, store, name, campaign):
-        choice = decide(unknown) if decide else "leave"
-        if choice == "sent" and unknown.match is not None:
-            _mark(store, name, unknown.chunk, SENT, batch_id=unknown.match)
-        elif choice == "resend":
-            _mark(store, name, unknown.chunk, PLANNED)
-    _send_planned(client, store, name, rate, progress)
-    return campaign_status(store, name)
+    campaign = store.campaign(name)
+    with _sole_sender(store, name):
+        store.move_chunks(name, IN_FLIGHT, UNKNOWN)
+        for unknown in unknown_chunks(client, store, name, campaign):
+            choice = decide(unknown) if decide else "leave"
+            if choice == "sent" and unknown.match is not None:
+                store.move_chunk(name, unknown.chunk, UNKNOWN, SENT, batch_id=unknown.match)
+            elif choice == "resend":
+                store.move_chunk(name, unknown.chunk, UNKNOWN, PLANNED)
+        _send_planned(client, store, name, rate, progress)
+    return store.campaign_status(name)
 
 
 def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict | None = None) -> list[UnknownChunk]:
     """The chunks that may or may not have gone out, each with its likely match among the
     account's newest sent messages (same line, same text, same count, not claimed by a chunk)."""
-    campaign = campaign or _campaign(store, name)
-    chunks = store.sql(
-        "SELECT chunk, numbers FROM campaign_chunks WHERE campaign = ? AND state = 'unknown' ORDER BY chunk", [name]
-    )
+    campaign = campaign or store.campaign(name)
+    chunks = store.chunks(name, UNKNOWN)
     if chunks.empty:
         return []
-    claimed = set(store.sql("SELECT batch_id FROM campaign_chunks WHERE batch_id IS NOT NULL")["batch_id"])
+    claimed = store.claimed_batches()
     recent = client.messages_frame("sent", [campaign["line"]], limit=3000)
     since = pd.Timestamp(campaign["created_at"]) - pd.Timedelta(minutes=10)  # the panel's clock may differ a little
     recent = recent[
@@ -233,77 +243,81 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
 
 def campaign_status(store: Store, name: str) -> pd.DataFrame:
     """Chunks and recipients by state (planned, in_flight, sent, failed, unknown)."""
-    _campaign(store, name)
-    return store.sql(
-        """SELECT state, count(*) AS chunks, sum(len(numbers)) AS recipients,
-                               list(batch_id ORDER BY chunk) FILTER (batch_id IS NOT NULL) AS batch_ids
-                        FROM campaign_chunks WHERE campaign = ? GROUP BY state ORDER BY state""",
-        [name],
-    )
+    return store.campaign_status(name)
 
 
-def _campaign(store: Store, name: str) -> dict:
-    found = store.sql("SELECT * FROM campaigns WHERE name = ?", [name])
-    if found.empty:
-        raise NotFoundError(f"No campaign named {name!r} in {store.path}.", "کمپینی با این نام پیدا نشد")
-    return found.iloc[0].to_dict()
+@contextmanager
+def _sole_sender(store: Store, name: str) -> Iterator[None]:
+    """This process as the campaign's only sender, renewing its claim until the block ends."""
+    store.claim_campaign(name)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            store.renew_campaign_claim(name)
+
+    heartbeat = threading.Thread(target=renew, name=f"campaign-{name}-heartbeat", daemon=True)
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heartbeat.join()
+        store.release_campaign(name)
 
 
-def _mark(
-    store: Store, name: str, chunk: int, state: str, *, batch_id: int | None = None, code: int | None = None
-) -> None:
-    with store.connect() as con:
-        con.execute(
-            """UPDATE campaign_chunks SET state = ?, batch_id = coalesce(?, batch_id), code = ?,
-                       updated_at = ? WHERE campaign = ? AND chunk = ?""",
-            [state, batch_id, code, datetime.now(TEHRAN), name, chunk],
-        )
-
-
-def _stop(store: Store, name: str, state: str, reason: str | None) -> None:
-    with store.connect() as con:
-        con.execute("UPDATE campaigns SET state = ?, stop_reason = ? WHERE name = ?", [state, reason, name])
+def _outcome_of(error: BaseException) -> str:
+    """What a failed send means for its chunk: planned (provably not sent; try again later),
+    failed (the service refused it) or unknown (anything else: it may have gone out)."""
+    if isinstance(error, SendOutcomeUnknownError):
+        return UNKNOWN
+    if isinstance(error, TransportError) or isinstance(error, NOT_SENT_RETRY):
+        return PLANNED
+    if isinstance(error, NOT_SENT_REFUSED):
+        return FAILED
+    return UNKNOWN
 
 
 def _send_planned(client: PanelClient, store: Store, name: str, rate: float | None, progress: bool) -> None:
-    """Send the planned chunks in order; a lost answer or a refusal stops the campaign."""
-    campaign = _campaign(store, name)
-    planned = store.sql(
-        "SELECT chunk, numbers FROM campaign_chunks WHERE campaign = ? AND state = 'planned' ORDER BY chunk", [name]
-    )
+    """Send the planned chunks in order; any failure stops the campaign, its chunk journaled."""
+    campaign = store.campaign(name)
+    planned = store.chunks(name, PLANNED)
     limiter = RateLimiter(rate)
-    _stop(store, name, "sending", None)
-    for chunk, numbers in tqdm(
+    store.set_campaign_state(name, "sending")
+    chunks = tqdm(
         planned.itertuples(index=False),
         total=len(planned),
         desc=f"campaign {name}",
         unit=" chunks",
         disable=not progress,
         leave=False,
-    ):
+    )
+    for chunk, numbers in chunks:
         limiter.wait()
-        _mark(store, name, chunk, IN_FLIGHT)
+        if not store.move_chunk(name, chunk, PLANNED, IN_FLIGHT):
+            continue  # no longer planned: another state was recorded for it
         try:
-            result = client.send_batch_sms(
-                campaign["line"], list(numbers), campaign["text"], flash=bool(campaign["flash"])
-            )
-        except SendOutcomeUnknownError as error:
-            _mark(store, name, chunk, UNKNOWN)
-            _stop(store, name, "stopped", f"chunk {chunk}: {error.message_en} Run resume to check it.")
+            result = client.send_batch_sms(campaign["line"], list(numbers), campaign["text"], flash=bool(campaign["flash"]))
+        except BaseException as error:
+            _journal_failure(store, name, int(chunk), error)
             raise
-        except (TransportError, LimitError) as error:  # not sent, and worth trying again later
-            _mark(store, name, chunk, PLANNED)
-            _stop(store, name, "stopped", f"chunk {chunk}: {error}")
-            raise
-        except PayamakError as error:  # the panel refused: credit, account, line, content
-            _mark(store, name, chunk, FAILED, code=error.code)
-            _stop(store, name, "stopped", f"chunk {chunk}: {error}")
-            raise
-        _mark(store, name, chunk, SENT, batch_id=result.batch_sms_id)
-    left = store.sql("SELECT count(*) AS n FROM campaign_chunks WHERE campaign = ? AND state <> 'sent'", [name])["n"][0]
-    _stop(
-        store,
+        store.move_chunk(name, chunk, IN_FLIGHT, SENT, batch_id=result.batch_sms_id)
+    left = store.chunks_not_sent(name)
+    store.set_campaign_state(
         name,
         "done" if left == 0 else "stopped",
         None if left == 0 else f"{left} chunk(s) not sent: see payamak campaign status {name}",
     )
+
+
+def _journal_failure(store: Store, name: str, chunk: int, error: BaseException) -> None:
+    outcome = _outcome_of(error)
+    code = getattr(error, "code", None) if outcome == FAILED else None
+    store.move_chunk(name, chunk, IN_FLIGHT, outcome, code=code)
+    advice = {
+        UNKNOWN: "it may have gone out: run resume to check it against the sent messages",
+        PLANNED: "it was not sent: run resume to go on",
+        FAILED: "the service refused it",
+    }[outcome]
+    detail = getattr(error, "message_en", None) or type(error).__name__
+    store.set_campaign_state(name, "stopped", f"chunk {chunk}: {detail} ({advice}).")

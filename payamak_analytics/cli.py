@@ -73,29 +73,35 @@ def cmd_demo(args) -> None:
 def _status_table(store) -> str:
     from .codes import delivery_status
 
-    counts = store.sql("SELECT status, count(*) AS recipients FROM deliveries GROUP BY 1 ORDER BY 1")
+    counts = store.delivery_status_counts()
     counts["meaning"] = [delivery_status(int(s)).en for s in counts["status"]]
     counts["share"] = (counts["recipients"] / counts["recipients"].sum()).map("{:.1%}".format)
     return counts.to_string(index=False)
 
 
 def cmd_sync(args) -> None:
-    from datetime import datetime
-
+    from .dates import moment
     from .store import Store
     from .sync import sync
 
+    since = moment(args.since) if args.since else None  # a bad date is refused before anything is created
+    client = _client(args)
     store = Store(args.db)
-    since = datetime.fromisoformat(args.since) if args.since else None
-    summary = sync(
-        _client(args),
-        store,
-        lines=tuple(args.line or ()),
-        workers=args.workers,
-        since=since,
-        rate=args.rate,
-        deliveries=not args.no_deliveries,
-    )
+    try:
+        summary = sync(
+            client,
+            store,
+            lines=tuple(args.line or ()),
+            workers=args.workers,
+            since=since,
+            rate=args.rate,
+            deliveries=not args.no_deliveries,
+            give_up_after=args.give_up_after,
+            new_address=args.new_address,
+        )
+    except KeyboardInterrupt as interrupt:
+        print(interrupt or "interrupted; run the sync again to resume", file=sys.stderr)
+        raise
     print(f"Synced into {store.path}: {summary}")
 
 
@@ -123,7 +129,7 @@ def cmd_report(args) -> None:
 def cmd_export(args) -> None:
     from .store import Store, export_parquet
 
-    for path in export_parquet(Store(args.db), args.parquet):
+    for path in export_parquet(Store(args.db, create=False), args.parquet):
         print(path)
 
 
@@ -131,42 +137,59 @@ def cmd_campaign(args) -> None:
     from . import campaign
     from .store import Store
 
-    store, client = Store(args.db), _client(args)
-    if args.action == "send":
+    if args.action == "status":  # reads the local store only: no credentials, no service
+        print(campaign.campaign_status(Store(args.db, create=False), args.name).to_string(index=False))
+        return
+    if args.action == "resume":
+        client, store = _client(args), Store(args.db, create=False)
+        status = campaign.resume_campaign(client, store, args.name, decide=_decider(args), rate=args.rate)
+        print(status.to_string(index=False))
+        return
+    numbers = _numbers_from_csv(args.numbers)
+    campaign.check_text(args.text)
+    client = _client(args)
+    if args.dry_run:
+        plan = campaign.plan_campaign(
+            client, name=args.name, from_number=args.from_number, numbers=numbers, text=args.text
+        )
+    else:
+        store = Store(args.db)
         plan = campaign.send_campaign(
             client,
             store,
             name=args.name,
             from_number=args.from_number,
-            numbers=_numbers_from_csv(args.numbers),
+            numbers=numbers,
             text=args.text,
             flash=args.flash,
             rate=args.rate,
-            dry_run=args.dry_run,
         )
-        print(plan)
-        if plan.invalid:
-            print(
-                f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}"
-            )
-        print(
-            "Dry run: nothing was sent."
-            if args.dry_run
-            else campaign.campaign_status(store, plan.name).to_string(index=False)
-        )
-    elif args.action == "resume":
-        status = campaign.resume_campaign(client, store, args.name, decide=_decider(args), rate=args.rate)
-        print(status.to_string(index=False))
-    else:
-        print(campaign.campaign_status(store, args.name).to_string(index=False))
+    print(plan)
+    if plan.invalid:
+        print(f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}")
+    print("Dry run: nothing was sent." if args.dry_run else campaign.campaign_status(store, plan.name).to_string(index=False))
 
 
 def _numbers_from_csv(path: str) -> list[str]:
     """The first column of a CSV file (a header row, if any, is skipped)."""
-    column = pd.read_csv(path, dtype=str, header=None, skip_blank_lines=True).iloc[:, 0].dropna().str.strip()
-    if len(column) and any(ch.isalpha() for ch in column.iloc[0]):
-        column = column.iloc[1:]
-    return column.tolist()
+    from .errors import InputError
+
+    try:
+        with open(path, "rb") as file:
+            content = file.read()
+        text = content.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = "is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"cannot be read ({error.strerror})"
+        raise InputError(f"{path} {reason}: give a CSV file with one number a line.", "فایل شماره ها خوانا نیست") from None
+    if "\x00" in text:
+        raise InputError(f"{path} is a binary file, not a CSV: give a CSV file with one number a line.", "فایل شماره ها متنی نیست")
+    rows = [line.split(",")[0].strip().strip('"') for line in text.splitlines()]
+    column = [row for row in rows if row]
+    if column and any(ch.isalpha() for ch in column[0]):
+        column = column[1:]
+    if not column:
+        raise InputError(f"{path} holds no numbers: put one number a line (first column).", "فایل شماره ها خالی است")
+    return column
 
 
 def _decider(args):
@@ -234,6 +257,34 @@ def _table(frame: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
+STORE_HELP = "the store's DuckDB file (default: PAYAMAK_STORE, else data/payamak.duckdb)"
+
+
+def _positive(kind):
+    """An argparse type: a number above zero."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {name} above 0: give one such as 4")
+        return value
+
+    name = "a whole number" if kind is int else "a number"
+    return parse
+
+
+def _one_line_usage_errors(parser: argparse.ArgumentParser) -> None:
+    """Usage errors of `parser` as one line, `error: ...`, with where to look; exit status 2."""
+
+    def error(message: str):
+        parser.exit(2, f"error: {message} (see {parser.prog} --help)\n")
+
+    parser.error = error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="payamak", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -261,21 +312,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
     demo.add_argument("--messages", type=int, default=5_000, help="records in the simulated history")
-    demo.add_argument("--db", default="data/payamak.duckdb")
+    demo.add_argument("--db", default=None, help=STORE_HELP)
     demo.add_argument("--out", default="reports", help="folder of the HTML report")
     demo.set_defaults(run=cmd_demo)
 
     sync = commands.add_parser("sync", help="bring the local DuckDB copy up to date")
-    sync.add_argument("--db", default="data/payamak.duckdb")
+    sync.add_argument("--db", default=None, help=STORE_HELP)
     sync.add_argument("--line", action="append", help="only this line (repeatable)")
-    sync.add_argument("--workers", type=int, default=8)
-    sync.add_argument("--since", help="how far back a first sync reaches, e.g. 2025-03-21")
-    sync.add_argument("--rate", type=float, help="at most this many calls a second")
+    sync.add_argument("--workers", type=_positive(int), default=8, help="calls at once (1 or more)")
+    sync.add_argument(
+        "--since", help="how far back a first sync reaches: 2025-03-21, 1404-01-01, 2025-03-21T08:30, 7d, yesterday"
+    )
+    sync.add_argument("--rate", type=_positive(float), help="at most this many calls a second")
     sync.add_argument("--no-deliveries", action="store_true", help="messages only, no delivery reports")
+    sync.add_argument(
+        "--give-up-after",
+        type=_positive(float),
+        default=120.0,
+        metavar="SECONDS",
+        help="stop when the service has answered nothing successfully for this long (default 120)",
+    )
+    sync.add_argument(
+        "--new-address", action="store_true", help="the service has moved: record its new address in the store"
+    )
     sync.set_defaults(run=cmd_sync)
+    _one_line_usage_errors(sync)
 
     report = commands.add_parser("report", help="write the HTML delivery report, with PNGs and CSVs beside it")
-    report.add_argument("--db", default="data/payamak.duckdb")
+    report.add_argument("--db", default=None, help=STORE_HELP)
     report.add_argument("--since", help="first send time, e.g. 2025-03-21 (Tehran time)")
     report.add_argument("--until", help="sends before this time")
     report.add_argument("--campaign", help="the campaign for the post-mortem section (default: the newest)")
@@ -286,8 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write the store as Parquet, partitioned by month")
     export.add_argument("--parquet", required=True, metavar="DIR")
-    export.add_argument("--db", default="data/payamak.duckdb")
+    export.add_argument("--db", default=None, help=STORE_HELP)
     export.set_defaults(run=cmd_export)
+    _one_line_usage_errors(export)
 
     campaign = commands.add_parser("campaign", help="send a long list in journaled chunks of 100")
     actions = campaign.add_subparsers(dest="action", required=True)
@@ -308,8 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = actions.add_parser("status", help="chunks and recipients by state")
     status.add_argument("name")
     for action in (send_campaign, resume, status):
-        action.add_argument("--db", default="data/payamak.duckdb")
-        action.add_argument("--rate", type=float, default=2.0, help="sends a second at most")
+        action.add_argument("--db", default=None, help=STORE_HELP)
+        action.add_argument("--rate", type=_positive(float), default=2.0, help="sends a second at most")
+        _one_line_usage_errors(action)
+    _one_line_usage_errors(campaign)
     campaign.set_defaults(run=cmd_campaign)
 
     commands.add_parser("credit", help="the account's credit").set_defaults(run=cmd_credit)

@@ -123,3 +123,19 @@ class SendOutcomeUnknownError(TransportError):
 
     Never resend blindly: check the account's sent messages (GetMessages) first.
     """
+
+
+class StoreLockedError(PayamakError):
+    """Another process holds the store's DuckDB file for longer than this one waited."""
+
+
+class StoreError(InputError):
+    """The store path is not a usable store (a folder, another file, another account's store)."""
+
+
+class SyncError(PayamakError):
+    """A sync stopped; everything committed before it is kept, and the next run resumes."""
+
+
+class CampaignLockedError(PayamakError):
+    """Another live process is sending this campaign: one sender per campaign at a time."""

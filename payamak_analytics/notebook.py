@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from .client import PanelClient
 from .errors import InputError
@@ -31,6 +31,8 @@ def connect(*, days: int = 90, messages: int = 5_000) -> PanelClient:
 
 
 def store_path() -> str:
-    """Where the notebooks keep the local copy: PAYAMAK_STORE, else data/payamak.duckdb at the top."""
-    default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "payamak.duckdb")
-    return os.environ.get("PAYAMAK_STORE", default)
+    """Where the notebooks keep the local copy: PAYAMAK_STORE, else data/payamak.duckdb at the
+    top of the project (the notebooks run from notebooks/)."""
+    from .store import default_path
+
+    return str(default_path(Path(__file__).resolve().parents[1]))

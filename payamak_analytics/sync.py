@@ -1,67 +1,53 @@
-"""Pages from the service into the store: incremental, resumable, concurrent.
+"""Pages from the service into the store: incremental, resumable, concurrent, patient.
 
-Messages are walked newest first, 1000 a page; the walk's cursor is committed with each page,
-so a run killed at any point resumes at the page it had reached. A later run stops at the first
-page that reaches what is already stored. Every new batch's delivery report is read page by
-page (100 a page); after that only batches that still have recipients in flight and are
-younger than a week (the service forgets reports after seven days) are read again.
+Messages are walked newest first (see `walk.MessageWalk`), each page committed with the
+walk's state. Every new batch's delivery report is then read page by page, and afterwards only
+young batches (under a week: the service forgets reports after seven days) with recipients
+still in flight. A page that fails after the client's retries goes back into the queue with a
+longer wait; a shared circuit breaker pauses every worker while most calls fail; the run gives
+up only on an answer that will not change by waiting, or after `give_up_after` seconds with no
+successful answer at all. Ctrl-C (or SIGTERM) stops at the next page boundary, keeping
+everything committed.
 """
 
 from __future__ import annotations
 
 import math
+import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Iterator
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from . import codes, phone
-from .client import RECEIVED, SENT, PanelClient
-from .client.panel import DELIVERY_PAGE, MESSAGES_PAGE
-from .dates import TEHRAN
-from .errors import NotFoundError, PayamakError
-from .store import (
-    Store,
-    Writer,
-    add_batches_from_messages,
-    close_batches,
-    read_state,
-    upsert_deliveries,
-    upsert_messages,
-    write_state,
+from .client import DELIVERY_PAGE, RECEIVED, SENT, PanelClient
+from .dates import TEHRAN, moment
+from .errors import (
+    InputError,
+    NotFoundError,
+    PayamakError,
+    ServiceUnavailableError,
+    SyncError,
+    TransportError,
 )
+from .patience import Breaker, OutageError, RateLimiter, patiently
+from .store import Store
+from .walk import MessageWalk
 
 REPORT_WINDOW = timedelta(days=7)
+UNKNOWN_GRACE = timedelta(days=1)  # a batch the service calls unknown for this long is gone
 BATCH_CHUNK = 2000  # batches planned at a time, so a million of them never sit in memory at once
-PAGE_STEP = MESSAGES_PAGE - 1  # message pages overlap by one row
-MAX_REREADS = 3  # a row that never comes back was deleted, not pushed
+UNKNOWN_REASKS = 2  # within one run, a batch answering "no such batch" is asked this many times more
+IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
+SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times
 
-
-class SyncError(PayamakError):
-    """A sync stopped; everything committed before the failure is kept, and the next run resumes."""
-
-
-class RateLimiter:
-    """At most `per_second` calls a second across all workers (None: no limit)."""
-
-    def __init__(self, per_second: float | None):
-        self.interval = 1.0 / per_second if per_second else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(self._next, now)
-            self._next = slot + self.interval
-        time.sleep(max(0.0, slot - now))
+__all__ = ["RateLimiter", "SyncError", "SyncSummary", "sync"]
 
 
 @dataclass
@@ -70,7 +56,15 @@ class SyncSummary:
     pages: int = 0
     rows_new: int = 0
     rows_updated: int = 0
-    retries: int = 0
+    retries: int = 0  # the client's own retries of a call
+    requeued: int = 0  # pages that failed after those retries and were asked again later
+    rereads: int = 0  # message pages read again because rows slipped past them
+    pauses: int = 0  # times the circuit breaker paused every worker
+    paused_seconds: float = 0.0
+    batches_unreadable: int = 0  # closed as gone: "no such batch" past the grace period
+    recipients_unreadable: int = 0
+    batches_unknown: int = 0  # answered "no such batch" this run: asked again next run
+    batches_open: int = 0  # not read in full this run (a page failed or came back short)
     elapsed: float = 0.0
     by_stream: dict[str, int] = field(default_factory=dict)  # pages per stream
 
@@ -79,39 +73,49 @@ class SyncSummary:
         return (self.rows_new + self.rows_updated) / self.elapsed if self.elapsed else 0.0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.calls} calls, {self.pages} pages, {self.rows_new:,} new rows, {self.rows_updated:,} updated, "
-            f"{self.retries} retries, {self.elapsed:.1f} s ({self.rows_per_second:,.0f} rows/s)"
+            f"{self.retries} retries, {self.requeued} pages requeued, {self.pauses} pauses "
+            f"({self.paused_seconds:.0f} s), {self.elapsed:.1f} s ({self.rows_per_second:,.0f} rows/s)"
         )
+        if self.batches_unknown or self.batches_open:
+            text += (
+                f"; {self.batches_unknown} batches not found by the service and {self.batches_open} not read in "
+                "full: the next sync asks again"
+            )
+        if self.batches_unreadable:
+            text += (
+                f"; {self.batches_unreadable} batches ({self.recipients_unreadable:,} recipients) unreadable: "
+                f"unknown to the service for over {UNKNOWN_GRACE.days} day(s), closed as gone"
+            )
+        return text
 
 
 class _Run:
-    """One sync's moving parts: the client, the store's writer, the pool, the counters."""
+    """One sync's moving parts: the client, the store, the pool, the breaker, the counters."""
 
-    def __init__(
-        self,
-        client: PanelClient,
-        store: Store,
-        workers: int,
-        rate: float | None,
-        progress: bool,
-        now: Callable[[], datetime],
-    ):
+    def __init__(self, client: PanelClient, store: Store, workers: int, rate, give_up_after: float, progress: bool):
         self.client = client
-        self.writer = Writer(store)
+        self.store = store
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="payamak-sync")
         self.workers = workers
         self.limiter = RateLimiter(rate)
+        self.breaker = Breaker(give_up_after)
+        self.stopping = threading.Event()
         self.progress = progress
-        self.now = now
         self.summary = SyncSummary()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return datetime.now(TEHRAN)
 
     def fetch(self, call: Callable, *args) -> Future:
-        def limited():
-            self.limiter.wait()
-            return call(*args)
+        """`call(*args)` on a worker, patiently (see patience.patiently)."""
+        return self.pool.submit(patiently, call, args, self.breaker, self.limiter, self.stopping, self.requeued)
 
-        return self.pool.submit(limited)
+    def requeued(self) -> None:
+        with self._lock:
+            self.summary.requeued += 1
 
     def counted(self, stream: str, new: int, updated: int, pages: int = 1) -> None:
         self.summary.pages += pages
@@ -119,9 +123,22 @@ class _Run:
         self.summary.rows_updated += updated
         self.summary.by_stream[stream] = self.summary.by_stream.get(stream, 0) + pages
 
+    def check_stop(self) -> None:
+        if self.stopping.is_set():
+            raise KeyboardInterrupt(
+                f"interrupted; {self.summary.pages} pages kept; run the sync again to resume"
+            )
+
+    def result(self, future: Future):
+        """A future's result, waking up to notice Ctrl-C."""
+        while True:
+            self.check_stop()
+            if wait([future], timeout=0.2).done:
+                return future.result()
+
     def close(self) -> None:
+        self.stopping.set()  # workers waiting in the breaker return at once
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self.writer.close()
 
 
 def sync(
@@ -130,142 +147,158 @@ def sync(
     *,
     lines: tuple[str, ...] = (),
     workers: int = 8,
-    since: datetime | None = None,
+    since=None,
     rate: float | None = None,
     deliveries: bool = True,
     progress: bool = True,
+    give_up_after: float = 120.0,
+    new_address: bool = False,
     now: Callable[[], datetime] | None = None,
 ) -> SyncSummary:
     """Bring the store up to date with the account; returns what it took.
 
-    `lines` limits the messages to those lines; `since` limits how far back the first sync
-    reaches; `rate` caps calls a second across the `workers`; `now` is the clock that decides
-    which reports are younger than a week (the local one by default).
+    `lines` limits the messages to those lines; `since` (any form `dates.moment` reads) limits
+    how far back the first sync reaches; `rate` caps calls a second across the `workers`;
+    `give_up_after` is the outage budget in seconds; `now` is the clock that decides which
+    reports are younger than a week. The store must be this account's (`new_address` accepts a
+    new address of the same account).
     """
-    run = _Run(client, store, workers, rate, progress, now or (lambda: datetime.now(TEHRAN)))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a whole number of 1 or more, not {workers!r}.", "تعداد کارگرها نامعتبر است")
+    since = None if since is None else moment(since)
+    store.bind_account(client.username, client.endpoint, new_address=new_address)
+    run = _Run(client, store, workers, rate, give_up_after, progress)
+    if now is not None:
+        run.now = now
     calls_before, retries_before = sum(client.calls.values()), sum(client.retries.values())
     started = time.perf_counter()
-    with run.writer.transaction() as con:
-        run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM sync_runs").fetchone()[0]
-        con.execute("INSERT INTO sync_runs (run_id, started_at, outcome) VALUES (?, ?, 'running')", [run_id, run.now()])
+    run_id = store.start_sync_run(run.now())
     outcome, error_text = "failed", None
     try:
-        for direction in (SENT, RECEIVED):
-            _sync_messages(run, direction, tuple(lines), since)
-        if deliveries:
-            _sync_deliveries(run)
+        with _signals_stop(run), store.holding():
+            _sync_all(run, tuple(lines), since, deliveries)
         outcome = "ok"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         outcome, error_text = "interrupted", "interrupted"
-        raise
-    except Exception as error:
+        raise KeyboardInterrupt(
+            f"interrupted; {run.summary.pages} pages kept; run the sync again to resume"
+        ) from interrupt.__cause__
+    except PayamakError as error:
         error_text = f"{type(error).__name__}: {error}"
-        if not isinstance(error, PayamakError):
-            raise
-        raise SyncError(
-            f"The sync stopped: {error}. The {run.summary.pages} pages read before it are kept; run the "
-            "sync again to go on from there.",
-            f"همگام سازی متوقف شد: {error.message_fa}",
-            operation=error.operation,
-            code=error.code,
-        ) from error
+        raise _stopped(error, run.summary) from error
     finally:
         run.close()
-        summary = run.summary
-        summary.calls = sum(client.calls.values()) - calls_before
-        summary.retries = sum(client.retries.values()) - retries_before
-        summary.elapsed = time.perf_counter() - started
-        with store.connect() as con:
-            con.execute(
-                """UPDATE sync_runs SET finished_at = ?, outcome = ?, calls = ?, pages = ?, rows_new = ?,
-                           rows_updated = ?, retries = ?, error = ? WHERE run_id = ?""",
-                [
-                    run.now(),
-                    outcome,
-                    summary.calls,
-                    summary.pages,
-                    summary.rows_new,
-                    summary.rows_updated,
-                    summary.retries,
-                    error_text,
-                    run_id,
-                ],
-            )
-    return summary
+        _finish(run, run_id, outcome, error_text, client, calls_before, retries_before, started)
+    return run.summary
+
+
+def _sync_all(run: _Run, lines: tuple[str, ...], since, deliveries: bool) -> None:
+    for direction in (SENT, RECEIVED):
+        _sync_messages(run, direction, lines, since)
+    if deliveries:
+        _sync_deliveries(run)
+
+
+def _stopped(error: PayamakError, summary: SyncSummary) -> SyncError:
+    """The one error a sync ends with: what stopped it, and that the next run resumes."""
+    if isinstance(error, OutageError):
+        reason = str(error)
+    else:
+        reason = f"the service answered something waiting will not change: {error}"
+    return SyncError(
+        f"The sync stopped: {reason}. The {summary.pages} pages read before it are kept; run the sync "
+        "again to go on from there.",
+        f"همگام سازی متوقف شد: {error.message_fa}",
+        operation=error.operation,
+        code=error.code,
+    )
+
+
+def _finish(run: _Run, run_id: int, outcome: str, error_text, client, calls_before, retries_before, started) -> None:
+    summary = run.summary
+    summary.calls = sum(client.calls.values()) - calls_before
+    summary.retries = sum(client.retries.values()) - retries_before
+    summary.pauses, summary.paused_seconds = run.breaker.pauses, run.breaker.paused_seconds
+    summary.elapsed = time.perf_counter() - started
+    counters = {name: getattr(summary, name) for name in vars(summary) if name not in ("elapsed", "by_stream")}
+    run.store.finish_sync_run(run_id, run.now(), outcome, counters, error_text)
+
+
+@contextmanager
+def _signals_stop(run: _Run) -> Iterator[None]:
+    """SIGINT and SIGTERM ask the run to stop at the next page boundary (never inside a write);
+    a second Ctrl-C interrupts at once. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:
+        run.stopping.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 # --- messages ---------------------------------------------------------------------------------
 def _sync_messages(run: _Run, direction: int, lines: tuple[str, ...], since: datetime | None) -> None:
-    """Walk one stream newest first until a short page, a page that reaches the stored top, or `since`.
-
-    Pages are read ahead concurrently, so a deeper page may be read before a shallower one; a
-    message arriving in between pushes a row past both. Pages therefore overlap by one row: a
-    page that does not hold the previous page's last row is read again.
-    """
+    """Drive the walk of one stream: keep its next pages in flight, accept them in order, and
+    commit each arrived run of pages with the walk's state."""
     name = "sent" if direction == SENT else "received"
     key = f"messages/{name}/{','.join(lines) or '*'}"
-    with run.writer.transaction() as con:
-        state = read_state(con, key) or {"top_id": None, "walk": None}
-    walk = state["walk"] or {"next_index": 1, "stop_at": state["top_id"], "walk_top": None, "last_id": None}
-    # A later sync starts with one page, which is usually all it needs; every walk widens its
-    # read-ahead only while pages keep coming back full of new rows.
-    window = 2 if walk["stop_at"] is None else 1
-    in_flight: dict[int, Future] = {}
-    next_index, rereads = walk["next_index"], 0
+    walk = MessageWalk(run.store.walk_state(key), since=since)
 
     def read(index: int) -> Future:
-        return run.fetch(run.client.messages_page, direction, lines, index, MESSAGES_PAGE)
+        return run.fetch(run.client.messages_page, direction, lines, index)
 
+    window = 1 if walk.incremental else 2  # widened while pages keep coming back full
+    in_flight: dict[int, Future] = {}
     bar = tqdm(desc=f"{name} messages", unit=" pages", disable=not run.progress, leave=False)
     try:
-        while True:
-            while len(in_flight) < window:
-                in_flight[next_index] = read(next_index)
-                next_index += PAGE_STEP
-            # this page and every later one that has already arrived go into one transaction
-            batch, done, index, last_id = [], False, walk["next_index"], walk.get("last_id")
-            while not done and (not batch or (index in in_flight and in_flight[index].done())):
-                rows = in_flight.pop(index).result().rows
-                ids = rows["message_id"]
-                if last_id is not None and len(rows) and not (ids == last_id).any() and rereads < MAX_REREADS:
-                    in_flight[index], rereads = read(index), rereads + 1  # rows slipped past: read it again
-                    continue
-                rereads, full = 0, len(rows) == MESSAGES_PAGE
-                index += PAGE_STEP if full else len(rows)
-                if len(rows) and ids.iloc[0] == last_id:  # the overlapping row, stored with the page before
-                    rows, ids = rows.iloc[1:], ids.iloc[1:]
-                last_id = int(ids.iloc[-1]) if len(rows) else last_id
-                too_old = rows["action_datetime"] < pd.Timestamp(since) if since is not None else None
-                done = (
-                    not full
-                    or (walk["stop_at"] is not None and bool((ids <= walk["stop_at"]).any()))
-                    or (too_old is not None and bool(too_old.any()))
-                )
-                batch.append(rows if too_old is None else rows[~too_old])
-            rows = pd.concat(batch, ignore_index=True) if len(batch) > 1 else batch[0]
-            with run.writer.transaction() as con:
-                new, updated = upsert_messages(con, rows, run.now())
-                walk["next_index"], walk["last_id"] = index, last_id
-                if len(rows):
-                    walk["walk_top"] = max(walk["walk_top"] or 0, int(rows["message_id"].max()))
-                if done:
-                    tops = [t for t in (state["top_id"], walk["walk_top"]) if t is not None]
-                    state = {"top_id": max(tops) if tops else None, "walk": None}
-                else:
-                    state["walk"] = walk
-                write_state(con, key, state)
-            run.counted(key, new, updated, pages=len(batch))
-            bar.update(len(batch))
-            if done:
-                return
+        while not walk.done:
+            for index in walk.to_read(in_flight, window):
+                in_flight[index] = read(index)
+            kept, pages = _accept_arrived(run, walk, in_flight, read)
+            if pages:
+                rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+                new, updated = run.store.save_message_page(key, rows, walk.saved(), run.now())
+                run.counted(key, new, updated, pages=pages)
+                bar.update(pages)
             window = min(window * 2, run.workers)
     finally:
+        run.summary.rereads += walk.rereads_total
         for future in in_flight.values():
             future.cancel()
         bar.close()
 
 
+def _accept_arrived(run: _Run, walk: MessageWalk, in_flight: dict[int, Future], read) -> tuple[list, int]:
+    """The awaited page (waiting for it) and every following one already arrived, as accepted
+    by the walk; a page to read again is requested again."""
+    kept, pages = [], 0
+    while not walk.done and walk.awaited in in_flight and (not pages or in_flight[walk.awaited].done()):
+        index = walk.awaited
+        rows = run.result(in_flight.pop(index)).rows
+        accepted = walk.accept(index, rows)
+        if accepted is None:  # rows slipped past: ask for it again
+            in_flight[index] = read(index)
+            continue
+        kept.append(accepted)
+        pages += 1
+    return kept, pages
+
+
 # --- deliveries -------------------------------------------------------------------------------
+@dataclass
+class _PageAnswer:
+    batch: int
+    rows: pd.DataFrame | None  # None: the service does not know the batch (-2)
+
+
 def _delivery_rows(page) -> pd.DataFrame:
     codes_seen = [s.code for s in page.statuses]
     operators = {}
@@ -288,92 +321,110 @@ def _delivery_rows(page) -> pd.DataFrame:
     )
 
 
-def _fetch_delivery_page(client: PanelClient, batch_id: int, index: int):
-    try:
-        return client.get_batch_delivery(batch_id, index, DELIVERY_PAGE)
-    except NotFoundError:
-        return None  # the service no longer knows the batch: nothing to read
+def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: int) -> _PageAnswer:
+    """One page of a batch's report, read again (a little later) while it is shorter than the
+    `expected` rows; -2 is an answer too ("not now"), not a failure."""
+    for attempt in range(SHORT_REREADS + 1):
+        try:
+            page = client.get_batch_delivery(batch, index, DELIVERY_PAGE)
+        except NotFoundError:
+            return _PageAnswer(batch, None)
+        if len(page) >= expected:
+            break
+        time.sleep(0.2 * (attempt + 1))
+    return _PageAnswer(batch, _delivery_rows(page))
 
 
 def _sync_deliveries(run: _Run) -> None:
     """Read every page of each new batch, then the pages of young batches that still have
-    recipients in flight."""
+    recipients in flight; then close as gone the batches unknown past the grace period."""
     started = run.now()
     young_after = started - REPORT_WINDOW
-    refresh = """FROM deliveries d JOIN batches b USING (batch_id)
-                 WHERE b.complete AND NOT d.final AND b.sent_at > ? AND b.last_checked < ?"""
-    with run.writer.transaction() as con:
-        add_batches_from_messages(con)
-        total = con.execute(
-            f"""
-            SELECT (SELECT coalesce(sum(greatest(ceil(recipients / 100.0), 1)), 0) FROM batches WHERE NOT complete)
-                 + (SELECT count(DISTINCT (d.batch_id, (d."row" - 1) // 100)) {refresh})""",
-            [young_after, started],
-        ).fetchone()[0]
+    run.store.add_batches_from_messages()
+    total = run.store.delivery_pages_due(young_after, started)
     bar = tqdm(total=int(total), desc="delivery reports", unit=" pages", disable=not run.progress, leave=False)
     try:
-        for plan in _delivery_plans(run, refresh, [young_after, started]):
-            _read_pages(run, plan, bar)
+        for plan in _delivery_plans(run.store, young_after, started):
+            for _ in range(UNKNOWN_REASKS + 1):
+                plan = _read_pages(run, plan, bar)
+                if not plan:
+                    break
+            run.summary.batches_unknown += len(plan)
     finally:
         bar.close()
+    gone, recipients = run.store.retire_unknown_batches(started - UNKNOWN_GRACE)
+    run.summary.batches_unreadable += gone
+    run.summary.recipients_unreadable += recipients
 
 
-def _delivery_plans(run: _Run, refresh: str, refresh_params: list):
-    """Chunks of {batch_id: [page indexes]}: first the batches not read in full, then the young
-    batches (read before this run) that still have recipients in flight."""
-    queries = (
-        ("SELECT batch_id, recipients FROM batches WHERE NOT complete AND batch_id > ? ORDER BY batch_id LIMIT ?", []),
-        (
-            f"""SELECT d.batch_id, list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1) {refresh}
-             AND d.batch_id > ? GROUP BY d.batch_id ORDER BY d.batch_id LIMIT ?""",
-            refresh_params,
-        ),
+def _delivery_plans(store: Store, young_after: datetime, started: datetime) -> Iterator[dict]:
+    """Chunks of {batch_id: (recipients, [page indexes])}: first the batches not read in full,
+    then the young batches (read before this run) that still have recipients in flight."""
+    after = 0
+    while rows := store.unread_batches(after, BATCH_CHUNK):
+        yield {batch: (count, [1 + DELIVERY_PAGE * k for k in range(max(math.ceil((count or 0) / DELIVERY_PAGE), 1))])
+               for batch, count in rows}
+        after = rows[-1][0]
+    after = 0
+    while rows := store.pending_pages(young_after, started, after, BATCH_CHUNK):
+        yield {batch: (count, list(indexes)) for batch, count, indexes in rows}
+        after = rows[-1][0]
+
+
+def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
+    """Fetch the planned pages concurrently and commit each arrived wave in one transaction,
+    closing a batch with its last page. Returns the plan of the batches the service did not
+    know (-2), to ask again a little later."""
+    outstanding = {batch: len(indexes) for batch, (_, indexes) in plan.items()}
+    unknown: set[int] = set()
+    failed: set[int] = set()
+    jobs = iter(
+        (batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1))
+        for batch, (count, indexes) in plan.items()
+        for index in indexes
     )
-    for kind, (query, params) in enumerate(queries):
-        after = 0
-        while True:
-            with run.writer.transaction() as con:
-                rows = con.execute(query, params + [after, BATCH_CHUNK]).fetchall()
-            if not rows:
-                break
-            if kind == 0:
-                yield {batch: [1 + 100 * k for k in range(max(math.ceil(count / 100), 1))] for batch, count in rows}
-            else:
-                yield {batch: list(indexes) for batch, indexes in rows}
-            after = rows[-1][0]
-
-
-def _read_pages(run: _Run, plan: dict[int, list[int]], bar) -> None:
-    """Fetch the planned pages concurrently; commit each as it arrives, closing its batch with
-    its last page."""
-    outstanding = {batch: len(indexes) for batch, indexes in plan.items()}
-    jobs = iter([(batch, index) for batch, indexes in plan.items() for index in indexes])
     in_flight: dict[Future, int] = {}
     try:
         while True:
-            for batch, index in jobs:
-                in_flight[run.fetch(_fetch_delivery_page, run.client, batch, index)] = batch
-                if len(in_flight) >= run.workers * 2:
+            run.check_stop()
+            for batch, index, expected in jobs:
+                in_flight[run.fetch(_read_delivery_page, run.client, batch, index, expected)] = batch
+                if len(in_flight) >= run.workers * IN_FLIGHT_PER_WORKER:
                     break
             if not in_flight:
-                return
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            pages, closed = [], []
-            for future in finished:  # every page that has arrived goes into one transaction
-                batch = in_flight.pop(future)
-                page = future.result()
-                if page is not None and len(page):
-                    pages.append(_delivery_rows(page))
-                outstanding[batch] -= 1
-                if outstanding[batch] == 0:
-                    closed.append(batch)
-            with run.writer.transaction() as con:
-                new = updated = 0
-                if pages:
-                    new, updated = upsert_deliveries(con, pd.concat(pages, ignore_index=True), run.now())
-                close_batches(con, closed, run.now())
-            run.counted("deliveries", new, updated, pages=len(finished))
-            bar.update(len(finished))
+                break
+            finished, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+            if finished:
+                _commit_wave(run, finished, in_flight, outstanding, unknown, failed)
+                bar.update(len(finished))
     finally:
         for future in in_flight:
             future.cancel()
+    if unknown:
+        time.sleep(1.0)  # the service may have been slow to know a batch it had just sent
+    return {batch: plan[batch] for batch in unknown}
+
+
+def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, unknown: set, failed: set) -> None:
+    """Store one wave of arrived pages; a batch is finished when its last page has arrived and
+    none of its pages was unknown or failed."""
+    frames, ended = [], []
+    for future in finished:
+        batch = in_flight.pop(future)
+        try:
+            answer = future.result()
+        except TransportError:  # failed however often it was asked: the next run reads it
+            failed.add(batch)
+            answer = _PageAnswer(batch, pd.DataFrame())
+        if answer.rows is None:
+            unknown.add(batch)
+        elif len(answer.rows):
+            frames.append(answer.rows)
+        outstanding[batch] -= 1
+        if outstanding[batch] == 0:
+            ended.append(batch)
+    done = [b for b in ended if b not in unknown and b not in failed]
+    rows = pd.concat(frames, ignore_index=True) if frames else None
+    new, updated, short = run.store.save_delivery_pages(rows, done, [b for b in ended if b in unknown], run.now())
+    run.summary.batches_open += len(short) + sum(1 for b in ended if b in failed)
+    run.counted("deliveries", new, updated, pages=len(finished))

@@ -7,8 +7,10 @@ unknown gets a SOAP Fault with a plain faultstring, never a stack trace.
 from __future__ import annotations
 
 import base64
+import time
 import json
 import logging
+from collections import Counter
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Callable
@@ -219,6 +221,8 @@ class SoapApp:
     def __init__(self, world: World, *, admin: bool = False):
         self.world = world
         self.admin = admin
+        self.dark_until = 0.0  # time.monotonic() until which every SOAP call answers 503
+        self.forgotten: Counter[int] = Counter()  # batch id -> GetBatchDelivery answers -2 this many times
 
     def __call__(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
@@ -236,10 +240,12 @@ class SoapApp:
         return [body]
 
     def handle_soap(self, environ) -> tuple[str, bytes]:
+        if time.monotonic() < self.dark_until:
+            return "503 Service Unavailable", b""
         try:
             body = _read_body(environ)
             operation, arguments = parse_request(body, environ.get("HTTP_SOAPACTION"))
-            values = HANDLERS[operation.name](self.world, arguments)
+            values = self._forgotten(operation.name, arguments) or HANDLERS[operation.name](self.world, arguments)
             with self.world.lock:
                 self.world.calls[operation.name] += 1
             return "200 OK", response_body(operation, values)
@@ -248,6 +254,15 @@ class SoapApp:
         except Exception:  # an answer, never a traceback, whatever went wrong inside
             log.exception("simulator failed on a request")
             return "500 Internal Server Error", fault_body("The server was unable to process the request.", "s:Server")
+
+    def _forgotten(self, operation: str, arguments: dict) -> tuple | None:
+        """(-2, [], []) for a GetBatchDelivery of a batch an admin made the service forget."""
+        batch = arguments.get("batchSmsId") if operation == "GetBatchDelivery" else None
+        with self.world.lock:
+            if batch is None or self.forgotten[batch] <= 0:
+                return None
+            self.forgotten[batch] -= 1
+        return (-2, [], [])
 
     def _document(self, environ, query, start_response):
         address = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', 'localhost')}{SERVICE_PATH}"
@@ -276,6 +291,14 @@ class SoapApp:
             elif path == "/_sim/clock" and method == "POST":
                 self.world.clock.advance(float(query.get("advance", ["0"])[0]))
                 answer = {"clock": datetime.fromtimestamp(self.world.clock.now()).isoformat()}
+            elif path == "/_sim/dark" and method == "POST":
+                self.dark_until = time.monotonic() + float(query.get("seconds", ["0"])[0])
+                answer = {"dark_seconds": float(query.get("seconds", ["0"])[0])}
+            elif path == "/_sim/forget" and method == "POST":
+                batch, times = int(query["batch_id"][0]), int(query.get("times", ["1"])[0])
+                with self.world.lock:
+                    self.forgotten[batch] = times
+                answer = {"batch_id": batch, "times": times}
             elif path == "/_sim/switch" and method == "POST":
                 for name in ("system_updating", "webservice_disabled"):
                     if name in query:

@@ -1,0 +1,254 @@
+"""The store's file: where it is, who may open it and when, its schema and its transactions.
+
+DuckDB lets one process at a time open a file. Every connection is therefore short: a reader
+opens, reads and closes. A writer that holds its connection across transactions (the sync,
+inside `holding()`) lets go at the end of the transaction during which another process started
+waiting for the file, and at the latest every `hold_seconds`; it opens again only after every
+waiting process has had its turn. Processes waiting to open the file say so with a shared lock
+on a small `.wait` file beside the store: a lock the kernel drops when a process dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+from ..errors import StoreError, StoreLockedError
+from .schema import MIGRATIONS
+
+DEFAULT_NAME = Path("data") / "payamak.duckdb"
+DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
+# The buffer pool is capped so that a long sync stays flat; DuckDB spills beyond it.
+CONNECTION_CONFIG = {"memory_limit": "192MB", "threads": "2"}
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def default_path(base: str | Path | None = None) -> Path:
+    """PAYAMAK_STORE if set, else data/payamak.duckdb under `base` (the working directory)."""
+    chosen = os.environ.get("PAYAMAK_STORE")
+    if chosen:
+        return Path(chosen).expanduser()
+    return Path(base or ".") / DEFAULT_NAME
+
+
+def check_path(path: Path, *, create: bool) -> None:
+    """Refuse, before anything is created, a path that cannot be (or does not hold) a store."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder; give the path of a DuckDB file (e.g. {DEFAULT_NAME}).")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise StoreError(f"{path} lies under {parent}, which is a file, not a folder: choose another path.")
+    if path.exists():
+        with open(path, "rb") as file:
+            head = file.read(12)
+        if head[8:12] != DUCKDB_MAGIC:
+            raise StoreError(f"{path} is not a DuckDB file: choose a new path for the store, or the store's own file.")
+    elif not create:
+        raise StoreError(f"There is no store at {path}: run `payamak sync` first, or pass --db with the store's path.")
+
+
+class StoreFile:
+    """The DuckDB file at `path` (default: PAYAMAK_STORE, else data/payamak.duckdb), created and
+    migrated on first use unless `create` is false."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        lock_wait: float = 10.0,
+        hold_seconds: float = 10.0,
+        create: bool = True,
+    ):
+        self.path = Path(path) if path is not None else default_path()
+        self.lock_wait = lock_wait
+        self.hold_seconds = hold_seconds
+        check_path(self.path, create=create)
+        self._held: duckdb.DuckDBPyConnection | None = None
+        self._held_since = 0.0
+        self._holding = 0
+        self._lock = threading.RLock()
+        existed = self.path.exists()
+        gate = Path(f"{self.path}.wait")
+        gate_existed = gate.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self.connect() as con:
+                self._migrate(con, existed)
+        except StoreError:  # leave the disk as it was
+            if not existed:
+                self.path.unlink(missing_ok=True)
+            if not gate_existed:
+                gate.unlink(missing_ok=True)
+            raise
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # --- connections ----------------------------------------------------------------------
+    def open(self, *, writer: bool = False) -> duckdb.DuckDBPyConnection:
+        """A new connection; waits up to `lock_wait` seconds for another process to let go.
+
+        A reader keeps a shared lock on the `.wait` file while it waits; a writer first waits
+        (briefly) for the exclusive lock, so every waiting reader gets the file before it.
+        """
+        deadline = time.monotonic() + self.lock_wait
+        with self._gate(exclusive=writer, deadline=min(deadline, time.monotonic() + 2.0)):
+            return self._connect_until(deadline, reader=not writer)
+
+    @contextmanager
+    def _gate(self, *, exclusive: bool, deadline: float) -> Iterator[None]:
+        descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+            while True:
+                try:
+                    fcntl.flock(descriptor, mode)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        break  # the gate orders who goes first; it never stops anyone
+                    time.sleep(0.005)
+            if exclusive:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+            yield
+        finally:
+            os.close(descriptor)
+
+    def _connect_until(self, deadline: float, reader: bool) -> duckdb.DuckDBPyConnection:
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), config=CONNECTION_CONFIG)
+                con.execute("SET TimeZone = 'Asia/Tehran'")
+                return con
+            except duckdb.IOException as error:
+                holder = _LOCK_HOLDER.search(str(error))
+                if holder is None:
+                    raise StoreError(
+                        f"{self.path} could not be opened as a store: {error}. Check the path (--db)."
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"{self.path} is in use by another process (PID {holder['pid']}, {holder['program']}) and "
+                        f"was not released within {self.lock_wait:g} s. Wait for it to finish or stop it, then "
+                        "try again.",
+                        f"پایگاه داده در دست فرایند دیگری است (PID {holder['pid']})",
+                    ) from None
+                time.sleep(0.002 if reader else 0.01)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection (the held one, inside `holding()`)."""
+        with self._lock:
+            if self._holding:
+                yield self._writer_connection()
+                return
+        con = self.open()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Within this block, transactions share one connection, reopened every `hold_seconds`
+        (opening a file costs tens of milliseconds: too much for every page)."""
+        with self._lock:
+            self._holding += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holding -= 1
+                if not self._holding:
+                    self.release()
+
+    def release(self) -> None:
+        """Let go of the held connection, so that other processes may open the file."""
+        with self._lock:
+            if self._held is not None:
+                held, self._held = self._held, None
+                held.close()
+
+    def _someone_waits(self) -> bool:
+        """Whether another process is waiting to open the file (holds the `.wait` lock shared)."""
+        descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(descriptor)  # closing drops the lock
+
+    def _writer_connection(self) -> duckdb.DuckDBPyConnection:
+        if self._held is not None and (
+            time.monotonic() - self._held_since > self.hold_seconds or self._someone_waits()
+        ):
+            self.release()
+        if self._held is None:
+            self._held, self._held_since = self.open(writer=True), time.monotonic()
+        return self._held
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The one way to change the store: BEGIN, then COMMIT, or ROLLBACK on any error
+        (an interrupted query included: the connection is then dropped, which discards it)."""
+        with self._lock, self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                self._roll_back(con)
+                raise
+
+    def _roll_back(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            if con is self._held:
+                self._held = None
+            con.close()  # closing a connection discards its open transaction
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection, existed: bool) -> None:
+        tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if existed and tables and "schema_version" not in tables:
+            raise StoreError(
+                f"{self.path} is a DuckDB file of something else (tables {', '.join(sorted(tables)[:5])}): "
+                "give the store its own file."
+            )
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+        current = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} was written by a newer version of payamak_analytics (schema {current}): upgrade it."
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(script)
+                con.execute("INSERT INTO schema_version VALUES (?)", [version])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+    # --- reading --------------------------------------------------------------------------
+    def sql(self, query: str, params: list | dict | None = None) -> pd.DataFrame:
+        """Any SQL over the store's tables, as a DataFrame."""
+        with self.connect() as con:
+            return con.execute(query, params).df()

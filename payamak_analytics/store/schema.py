@@ -1,0 +1,155 @@
+"""The store's tables, as a list of migrations applied in order, each in its own transaction."""
+
+from __future__ import annotations
+
+MIGRATIONS = (
+    """
+    CREATE TABLE messages (
+        message_id BIGINT PRIMARY KEY,
+        action_datetime TIMESTAMPTZ,
+        message_type VARCHAR,
+        sender VARCHAR,
+        receiver VARCHAR,
+        content VARCHAR,
+        pages INTEGER,
+        lang VARCHAR,
+        flash BOOLEAN,
+        count INTEGER,
+        sent INTEGER,
+        not_sent INTEGER,
+        status VARCHAR,
+        send_status VARCHAR,
+        send_method VARCHAR,
+        cost DOUBLE,
+        tariff DOUBLE,
+        title VARCHAR,
+        "desc" VARCHAR,
+        is_read BOOLEAN,
+        money_is_refunded BOOLEAN,
+        user_id BIGINT,
+        synced_at TIMESTAMPTZ
+    );
+    CREATE TABLE batches (
+        batch_id BIGINT PRIMARY KEY,
+        line VARCHAR,
+        text VARCHAR,
+        recipients INTEGER,
+        sent_at TIMESTAMPTZ,
+        campaign VARCHAR,
+        complete BOOLEAN DEFAULT false,   -- every page of its report has been stored once
+        pending INTEGER,                  -- recipients whose status may still change
+        last_checked TIMESTAMPTZ
+    );
+    CREATE TABLE deliveries (
+        batch_id BIGINT,
+        "row" INTEGER,                    -- 1-based, as GetBatchDelivery's index
+        number VARCHAR,
+        operator VARCHAR,
+        status INTEGER,                   -- the last real status seen (-3 only if never seen before)
+        final BOOLEAN,
+        expired BOOLEAN DEFAULT false,    -- the service answered -3: the report window has passed
+        first_seen TIMESTAMPTZ,
+        last_checked TIMESTAMPTZ,
+        PRIMARY KEY (batch_id, "row")
+    );
+    CREATE TABLE delivery_events (
+        batch_id BIGINT,
+        "row" INTEGER,
+        status INTEGER,
+        observed_at TIMESTAMPTZ           -- the poll that first saw this status: an upper bound
+    );
+    CREATE TABLE sync_runs (
+        run_id INTEGER PRIMARY KEY,
+        started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ,
+        outcome VARCHAR,                  -- running, ok, failed, interrupted, killed
+        calls INTEGER,
+        pages INTEGER,
+        rows_new BIGINT,
+        rows_updated BIGINT,
+        retries INTEGER,
+        error VARCHAR
+    );
+    CREATE TABLE sync_state (
+        key VARCHAR PRIMARY KEY,
+        value JSON
+    );
+    """,
+    """
+    CREATE TABLE campaigns (
+        name VARCHAR PRIMARY KEY,
+        line VARCHAR,
+        text VARCHAR,
+        flash BOOLEAN,
+        recipients INTEGER,
+        invalid_numbers INTEGER,
+        duplicates INTEGER,
+        blacklisted INTEGER,              -- NULL: the deployment cannot tell
+        parts INTEGER,
+        encoding VARCHAR,
+        created_at TIMESTAMPTZ,
+        state VARCHAR,                    -- sending, stopped, done
+        stop_reason VARCHAR
+    );
+    CREATE TABLE campaign_chunks (
+        campaign VARCHAR,
+        chunk INTEGER,
+        numbers VARCHAR[],
+        state VARCHAR,                    -- planned, in_flight, sent, failed, unknown
+        batch_id BIGINT,
+        code INTEGER,
+        updated_at TIMESTAMPTZ,
+        PRIMARY KEY (campaign, chunk)
+    );
+    """,
+    """
+    CREATE TABLE store_meta (
+        key VARCHAR PRIMARY KEY,          -- account, address: whose history this store holds
+        value VARCHAR
+    );
+    CREATE TABLE campaign_holders (
+        campaign VARCHAR PRIMARY KEY,     -- the one process allowed to send this campaign
+        host VARCHAR,
+        pid INTEGER,
+        process_start VARCHAR,            -- with host and pid: a process, not a reused pid
+        claimed_at TIMESTAMPTZ,
+        heartbeat TIMESTAMPTZ             -- a holder silent for longer than its lease is dead
+    );
+    ALTER TABLE batches ADD COLUMN unknown_since TIMESTAMPTZ;   -- first -2 ("no such batch") seen
+    ALTER TABLE batches ADD COLUMN gone BOOLEAN DEFAULT false;  -- still -2 after the grace period
+    ALTER TABLE sync_runs ADD COLUMN host VARCHAR;
+    ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
+    ALTER TABLE sync_runs ADD COLUMN process_start VARCHAR;
+    ALTER TABLE sync_runs ADD COLUMN requeued INTEGER;
+    ALTER TABLE sync_runs ADD COLUMN pauses INTEGER;
+    ALTER TABLE sync_runs ADD COLUMN paused_seconds DOUBLE;
+    ALTER TABLE sync_runs ADD COLUMN batches_unreadable INTEGER;
+    ALTER TABLE sync_runs ADD COLUMN recipients_unreadable BIGINT;
+    """,
+)
+
+MESSAGE_COLUMNS = (
+    "message_id",
+    "action_datetime",
+    "message_type",
+    "sender",
+    "receiver",
+    "content",
+    "pages",
+    "lang",
+    "flash",
+    "count",
+    "sent",
+    "not_sent",
+    "status",
+    "send_status",
+    "send_method",
+    "cost",
+    "tariff",
+    "title",
+    "desc",
+    "is_read",
+    "money_is_refunded",
+    "user_id",
+)
+TABLES = ("messages", "batches", "deliveries", "delivery_events", "sync_runs", "sync_state", "campaigns")

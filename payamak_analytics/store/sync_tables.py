@@ -1,0 +1,272 @@
+"""What the sync writes: messages, batches, deliveries, its cursor and its runs.
+
+Each method is one transaction, so the rows of a page and the cursor that says they are
+stored commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from ..errors import StoreError
+from .processes import ProcessId
+from .schema import MESSAGE_COLUMNS
+
+RUN_COUNTERS = (
+    "calls",
+    "pages",
+    "rows_new",
+    "rows_updated",
+    "retries",
+    "requeued",
+    "pauses",
+    "paused_seconds",
+    "batches_unreadable",
+    "recipients_unreadable",
+)
+# Recipients of young, fully read batches that may still change: their pages are asked again.
+_PENDING = """FROM deliveries d JOIN batches b USING (batch_id)
+              WHERE b.complete AND NOT b.gone AND NOT d.final AND b.sent_at > ? AND b.last_checked < ?"""
+
+
+class SyncTables:
+    """Named writes and planning reads of the sync."""
+
+    # --- whose store ----------------------------------------------------------------------
+    def bind_account(self, username: str, address: str, *, new_address: bool = False) -> None:
+        """Record the account and service address of the first sync; refuse another one later.
+
+        `new_address` accepts a new address for the same account (the service moved)."""
+        with self.transaction() as con:
+            known = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
+            if not known:
+                con.executemany("INSERT INTO store_meta VALUES (?, ?)", [["account", username], ["address", address]])
+                return
+            if known.get("account") != username:
+                raise StoreError(
+                    f"{self.path} holds the history of account {known.get('account')!r}, not {username!r}: "
+                    "give each account its own store (--db or PAYAMAK_STORE).",
+                    "این پایگاه داده متعلق به حساب دیگری است",
+                )
+            if known.get("address") != address:
+                if not new_address:
+                    raise StoreError(
+                        f"{self.path} was synced from {known.get('address')}, not {address}: use another store "
+                        "(--db) for another service, or, if the service has moved, run the sync with "
+                        "--new-address (new_address=True) to record its new address.",
+                        "این پایگاه داده از نشانی دیگری همگام شده است",
+                    )
+                con.execute("UPDATE store_meta SET value = ? WHERE key = 'address'", [address])
+
+    # --- runs -----------------------------------------------------------------------------
+    def start_sync_run(self, started_at: datetime) -> int:
+        """A new run, recorded as running; runs left running by a process that has died are
+        marked killed first."""
+        me = ProcessId.current()
+        with self.transaction() as con:
+            running = con.execute(
+                "SELECT run_id, host, pid, process_start FROM sync_runs WHERE outcome = 'running'"
+            ).fetchall()
+            dead = [run for run, host, pid, start in running if ProcessId(host or "", pid or 0, start).alive() is False]
+            if dead:
+                con.execute(
+                    "UPDATE sync_runs SET outcome = 'killed', error = 'the process ended without finishing' "
+                    "WHERE run_id IN (SELECT unnest(?))",
+                    [dead],
+                )
+            run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM sync_runs").fetchone()[0]
+            con.execute(
+                "INSERT INTO sync_runs (run_id, started_at, outcome, host, pid, process_start) "
+                "VALUES (?, ?, 'running', ?, ?, ?)",
+                [run_id, started_at, me.host, me.pid, me.start],
+            )
+        return run_id
+
+    def finish_sync_run(self, run_id: int, finished_at: datetime, outcome: str, counters: dict, error: str | None):
+        values = [counters.get(name, 0) for name in RUN_COUNTERS]
+        assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTERS)
+        with self.transaction() as con:
+            con.execute(
+                f"UPDATE sync_runs SET finished_at = ?, outcome = ?, error = ?, {assignments} WHERE run_id = ?",
+                [finished_at, outcome, error, *values, run_id],
+            )
+
+    # --- messages -------------------------------------------------------------------------
+    def walk_state(self, key: str) -> dict | None:
+        """The saved state of the message walk `key` (see walk.MessageWalk)."""
+        with self.connect() as con:
+            row = con.execute("SELECT value FROM sync_state WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_message_page(self, key: str, rows: pd.DataFrame, state: dict, synced_at: datetime) -> tuple[int, int]:
+        """Store a page of messages and the walk's state in one transaction; (new, updated)."""
+        with self.transaction() as con:
+            counts = _upsert_messages(con, rows, synced_at) if len(rows) else (0, 0)
+            con.execute(
+                "INSERT INTO sync_state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, json.dumps(state)],
+            )
+        return counts
+
+    # --- batches and deliveries -----------------------------------------------------------
+    def add_batches_from_messages(self) -> None:
+        """Every sent record with recipients is a batch (its MessageId is its batchSmsId);
+        batches sent by a campaign carry its name."""
+        with self.transaction() as con:
+            con.execute("""
+                INSERT INTO batches (batch_id, line, text, recipients, sent_at, complete)
+                SELECT message_id, sender, content, count, action_datetime, false
+                FROM messages WHERE message_type = 'Out' AND count > 0
+                ON CONFLICT (batch_id) DO NOTHING""")
+            con.execute("""
+                UPDATE batches SET campaign = c.campaign FROM campaign_chunks c
+                WHERE c.batch_id = batches.batch_id AND batches.campaign IS NULL""")
+
+    def delivery_pages_due(self, young_after: datetime, checked_before: datetime) -> int:
+        """How many report pages this run expects to read (for the progress bar)."""
+        with self.connect() as con:
+            return con.execute(
+                f"""SELECT (SELECT coalesce(sum(greatest(ceil(recipients / 100.0), 1)), 0)
+                            FROM batches WHERE NOT complete AND NOT gone)
+                         + (SELECT count(DISTINCT (d.batch_id, (d."row" - 1) // 100)) {_PENDING})""",
+                [young_after, checked_before],
+            ).fetchone()[0]
+
+    def unread_batches(self, after: int, limit: int) -> list[tuple[int, int]]:
+        """(batch_id, recipients) of batches whose report has not been read in full, by id."""
+        with self.connect() as con:
+            return con.execute(
+                "SELECT batch_id, recipients FROM batches WHERE NOT complete AND NOT gone AND batch_id > ? "
+                "ORDER BY batch_id LIMIT ?",
+                [after, limit],
+            ).fetchall()
+
+    def pending_pages(self, young_after: datetime, checked_before: datetime, after: int, limit: int):
+        """(batch_id, recipients, [page indexes]) of young batches with recipients still in flight."""
+        with self.connect() as con:
+            return con.execute(
+                f"""SELECT d.batch_id, any_value(b.recipients),
+                           list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1) {_PENDING}
+                    AND d.batch_id > ? GROUP BY d.batch_id ORDER BY d.batch_id LIMIT ?""",
+                [young_after, checked_before, after, limit],
+            ).fetchall()
+
+    def save_delivery_pages(
+        self, rows: pd.DataFrame | None, finished: list[int], unknown: list[int], observed_at: datetime
+    ) -> tuple[int, int, list[int]]:
+        """Merge report rows; close the `finished` batches whose stored rows add up to their
+        recipients; note the `unknown` ones (answered -2) and the short ones. Returns (new, updated, not adding up)."""
+        with self.transaction() as con:
+            new = updated = 0
+            if rows is not None and len(rows):
+                new, updated = _upsert_deliveries(con, rows, observed_at)
+            short = _close_batches(con, finished, observed_at)
+            if unknown or short:  # asked again later; closed as gone only after the grace period
+                con.execute(
+                    "UPDATE batches SET unknown_since = coalesce(unknown_since, ?) WHERE batch_id IN (SELECT unnest(?))",
+                    [observed_at, unknown + short],
+                )
+        return new, updated, short
+
+    def retire_unknown_batches(self, unknown_before: datetime) -> tuple[int, int]:
+        """Close as gone the batches the service has called unknown since before `unknown_before`;
+        returns (batches, recipients) closed."""
+        with self.transaction() as con:
+            found = con.execute(
+                """UPDATE batches SET gone = true, complete = true WHERE NOT complete AND NOT gone
+                   AND unknown_since < ? RETURNING recipients""",
+                [unknown_before],
+            ).fetchall()
+        return len(found), sum(n or 0 for (n,) in found)
+
+
+def _upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_at: datetime) -> tuple[int, int]:
+    """Insert or refresh a page of messages; returns (new rows, updated rows).
+
+    Most rows of a page are new, and a plain insert costs half an upsert: only the rows already
+    stored go through ON CONFLICT. A row read twice (pages overlap) is kept once, as last read.
+    """
+    if not page["message_id"].is_unique:
+        page = page.drop_duplicates("message_id", keep="last")
+    columns = ", ".join(f'"{c}"' for c in MESSAGE_COLUMNS)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in MESSAGE_COLUMNS[1:])
+    con.register("page", page)
+    try:
+        updated = con.execute("SELECT count(*) FROM page SEMI JOIN messages USING (message_id)").fetchone()[0]
+        if updated:
+            con.execute(
+                f"""INSERT INTO messages ({columns}, synced_at) SELECT {columns}, ? FROM page
+                    SEMI JOIN messages USING (message_id)
+                    ON CONFLICT (message_id) DO UPDATE SET {updates}, synced_at = excluded.synced_at""",
+                [synced_at],
+            )
+        con.execute(
+            f"""INSERT INTO messages ({columns}, synced_at) SELECT {columns}, ? FROM page
+                {"ANTI JOIN messages USING (message_id)" if updated else ""}""",
+            [synced_at],
+        )
+    finally:
+        con.unregister("page")
+    return len(page) - updated, updated
+
+
+def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, observed_at: datetime) -> tuple[int, int]:
+    """Merge (batch_id, row, number, operator, status, final) rows with what is stored.
+
+    -3 (report expired) freezes the last status seen; -1 (provider error) keeps it; a change
+    of status is written to delivery_events with the time of this poll.
+    """
+    con.register("page", page)
+    try:
+        con.execute(
+            """
+            INSERT INTO delivery_events
+            SELECT p.batch_id, p."row", p.status, ?
+            FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row"
+            WHERE p.status <> -1 AND (d.status IS NULL OR (p.status <> -3 AND p.status <> d.status))""",
+            [observed_at],
+        )
+        new = con.execute("""
+            SELECT count(*) FROM page p ANTI JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row"
+            """).fetchone()[0]
+        con.execute(
+            """
+            INSERT INTO deliveries (batch_id, "row", number, operator, status, final, expired, first_seen, last_checked)
+            SELECT batch_id, "row", number, operator, status, final, status = -3, ?, ? FROM page
+            ON CONFLICT (batch_id, "row") DO UPDATE SET
+                number = excluded.number,
+                operator = excluded.operator,
+                status = CASE WHEN excluded.status IN (-3, -1) THEN deliveries.status ELSE excluded.status END,
+                final = CASE WHEN excluded.status = -3 THEN true
+                             WHEN excluded.status = -1 THEN deliveries.final ELSE excluded.final END,
+                expired = deliveries.expired OR excluded.status = -3,
+                last_checked = excluded.last_checked""",
+            [observed_at, observed_at],
+        )
+    finally:
+        con.unregister("page")
+    return new, len(page) - new
+
+
+def _close_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[int], checked_at: datetime) -> list[int]:
+    """Mark read in full the batches whose stored rows cover their recipients; the others
+    (a page came back shorter than the batch says) stay open, to be read again. Returns those."""
+    if not batch_ids:
+        return []
+    closed = con.execute(
+        """
+        WITH stored AS (
+            SELECT batch_id, count(*) AS n, count(*) FILTER (NOT final) AS pending
+            FROM deliveries WHERE batch_id IN (SELECT unnest($ids)) GROUP BY batch_id)
+        UPDATE batches SET complete = true, last_checked = $at, unknown_since = NULL, pending = coalesce(s.pending, 0)
+        FROM (SELECT b.batch_id, s.pending FROM batches b LEFT JOIN stored s USING (batch_id)
+              WHERE b.batch_id IN (SELECT unnest($ids)) AND coalesce(s.n, 0) >= coalesce(b.recipients, 0)) s
+        WHERE batches.batch_id = s.batch_id
+        RETURNING batches.batch_id""",
+        {"ids": batch_ids, "at": checked_at},
+    ).fetchall()
+    return sorted(set(batch_ids) - {b for (b,) in closed})

@@ -1,0 +1,141 @@
+"""The message walk on synthetic page sequences: no HTTP, no database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from payamak_analytics.dates import TEHRAN
+from payamak_analytics.walk import MessageWalk
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=TEHRAN)
+PAGE = 10  # small pages keep the sequences readable; the walk is the same at 1000
+
+
+class Service:
+    """A stream of message ids, newest first, paged by 1-based offset like GetMessages."""
+
+    def __init__(self, count: int):
+        self.ids = list(range(count, 0, -1))  # id n was sent n minutes after the oldest
+
+    def push(self, n: int) -> None:
+        """n new messages arrive: every row moves n places down."""
+        top = self.ids[0] if self.ids else 0
+        self.ids = list(range(top + n, top, -1)) + self.ids
+
+    def page(self, index: int) -> pd.DataFrame:
+        ids = self.ids[index - 1 : index - 1 + PAGE]
+        return pd.DataFrame(
+            {
+                "message_id": pd.array(ids, dtype="Int64"),
+                "action_datetime": [NOW - timedelta(minutes=len(self.ids) - i) for i in ids],
+            }
+        )
+
+
+def walk_all(service: Service, walk: MessageWalk, *, between=lambda reads: None) -> list[int]:
+    """Drive the walk one page at a time, as a loader would; returns every id kept."""
+    kept, reads = [], 0
+    while not walk.done:
+        [index] = walk.to_read({}, 1)
+        reads += 1
+        between(reads)
+        rows = walk.accept(index, service.page(index))
+        if rows is not None:
+            kept += rows["message_id"].tolist()
+    return kept
+
+
+def test_a_first_walk_keeps_every_row_once_and_ends_at_the_short_page():
+    service = Service(35)
+    walk = MessageWalk(page_size=PAGE)
+    kept = walk_all(service, walk)
+    assert sorted(kept) == list(range(1, 36)) and len(kept) == 35
+    assert walk.saved() == {"top_id": 35, "walk": None}
+
+
+@pytest.mark.parametrize("count", [0, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE])
+def test_edges_of_a_page(count):
+    kept = walk_all(Service(count), MessageWalk(page_size=PAGE))
+    assert sorted(kept) == list(range(1, count + 1))
+
+
+def test_rows_pushed_while_paging_are_neither_lost_nor_doubled():
+    service = Service(50)
+    walk = MessageWalk(page_size=PAGE)
+    kept = walk_all(service, walk, between=lambda reads: service.push(3) if reads in (2, 4) else None)
+    assert sorted(set(kept)) == list(range(1, 51))  # the 6 new ones are the next walk's
+    assert walk.rereads_total == 0  # a push before a read only moves the overlap further down
+
+
+def test_a_page_that_lost_sight_of_the_previous_one_is_read_again():
+    service = Service(40)
+    walk = MessageWalk(page_size=PAGE)
+    first = walk.accept(1, service.page(1))
+    [ahead] = [i for i in walk.to_read({}, 2) if i != walk.awaited]
+    early = service.page(ahead)  # read ahead, before the messages below arrive
+    service.push(4)
+    assert walk.accept(walk.awaited, early) is None  # the overlap row is not on it: read again
+    kept = first["message_id"].tolist()
+    rows = walk.accept(walk.awaited, service.page(walk.awaited))
+    kept += rows["message_id"].tolist()
+    kept += walk_all(service, walk)
+    assert sorted(kept) == list(range(1, 41)) and len(kept) == len(set(kept))
+
+
+def test_a_row_that_never_comes_back_was_deleted_and_the_walk_goes_on():
+    service = Service(30)
+    walk = MessageWalk(page_size=PAGE, max_rereads=2)
+    walk.accept(1, service.page(1))
+    service.ids.remove(service.ids[PAGE - 1])  # the overlap row is deleted
+    answers = [walk.accept(walk.awaited, service.page(walk.awaited)) for _ in range(3)]
+    assert answers[0] is None and answers[1] is None and answers[2] is not None
+
+
+def test_since_ends_the_walk_and_keeps_only_newer_rows():
+    service = Service(100)
+    since = NOW - timedelta(minutes=25)
+    walk = MessageWalk(page_size=PAGE, since=since)
+    kept = walk_all(service, walk)
+    assert sorted(kept) == list(range(75, 101))  # id 75 was sent exactly at `since`: kept
+
+
+def test_since_reads_every_form_people_write():
+    service = Service(20)
+    naive = (NOW - timedelta(minutes=5)).replace(tzinfo=None).isoformat()
+    kept = walk_all(service, MessageWalk(page_size=PAGE, since=naive))  # Tehran time
+    assert sorted(kept) == list(range(15, 21))
+
+
+def test_a_later_walk_stops_at_what_the_last_one_stored():
+    service = Service(45)
+    first = MessageWalk(page_size=PAGE)
+    walk_all(service, first)
+    service.push(12)
+    second = MessageWalk(first.saved(), page_size=PAGE)
+    assert second.incremental
+    kept = walk_all(service, second)
+    assert set(range(46, 58)) <= set(kept) and max(kept) == 57 and min(kept) > 45 - PAGE
+    assert second.saved()["top_id"] == 57
+
+
+def test_a_walk_stopped_partway_resumes_at_the_page_it_reached():
+    service = Service(60)
+    walk = MessageWalk(page_size=PAGE)
+    kept = []
+    for _ in range(3):
+        kept += walk.accept(walk.awaited, service.page(walk.awaited))["message_id"].tolist()
+    saved = walk.saved()  # what a loader commits with those rows; then the process dies
+    service.push(5)
+    resumed = MessageWalk(saved, page_size=PAGE)
+    assert resumed.awaited == walk.awaited
+    kept += walk_all(service, resumed)
+    assert set(range(1, 61)) <= set(kept)
+
+
+def test_pages_are_accepted_in_order():
+    walk = MessageWalk(page_size=PAGE)
+    with pytest.raises(RuntimeError):
+        walk.accept(1 + walk.step, Service(30).page(1 + walk.step))
