@@ -63,7 +63,7 @@ def main() -> None:
         )
 
         raw = client.messages_page("sent", count=1000).raw
-        operation = client._binding.get("GetMessages")
+        operation = client.wire.binding.get("GetMessages")
 
         def ours() -> pd.DataFrame:
             return messages_frame(message_columns(raw))

@@ -31,6 +31,7 @@ from ..errors import (
 )
 from . import validate as check
 from .columns import MESSAGE_COLUMNS
+from .doctor import Diagnosis, diagnose
 from .pages import Paged, delivery_reply, message_columns, messages_frame, too_many_rows
 from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
 from .safety import install_log_redaction
@@ -97,6 +98,10 @@ class PanelClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def diagnose(self, now: datetime | None = None) -> Diagnosis:
+        """Read-only checks of this account and deployment (see `payamak doctor`); sends nothing."""
+        return diagnose(self, now)
 
     def has(self, operation: str) -> bool:
         """Whether this deployment of the service has `operation` (the 2020 one lacks some)."""

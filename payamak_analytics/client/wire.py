@@ -298,8 +298,14 @@ class GuardedTransport(zeep.Transport):
         self.origins = {o for o in (_origin(settings.wsdl), _origin(settings.endpoint or "")) if o}
         local = _origin(settings.wsdl) is None
         self.folder = Path(settings.wsdl).expanduser().resolve().parent if local else None
+        self.documents: dict[str, bytes] = {}  # what the service description was read from, by address
 
     def load(self, url: str) -> bytes:
+        content = self._load_allowed(url)
+        self.documents[url] = content
+        return content
+
+    def _load_allowed(self, url: str) -> bytes:
         origin = _origin(url)
         if origin is None and urlsplit(url).scheme in ("", "file"):
             path = Path(urlsplit(url).path if url.startswith("file:") else url).expanduser().resolve()
