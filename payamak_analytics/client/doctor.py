@@ -12,10 +12,10 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
 
 from lxml import etree
 
@@ -77,7 +77,11 @@ class Diagnosis:
         """One line a check, in English or Persian."""
         persian = lang == "fa"
         rows = [
-            (LABELS[c.name][persian], STATUS_FA[c.status] if persian else c.status, persian_digits(c.fa) if persian else c.en)
+            (
+                LABELS[c.name][persian],
+                STATUS_FA[c.status] if persian else c.status,
+                persian_digits(c.fa) if persian else c.en,
+            )
             for c in self.checks
         ]
         width = [max(len(row[i]) for row in rows) for i in range(2)]
@@ -89,7 +93,9 @@ def contract_facts(documents: Iterable[bytes]) -> dict:
     operations, fields, enums = set(), [], {}
     for document in documents:
         root = etree.fromstring(document, PARSER)
-        operations |= {op.get("name") for op in root.iter(f"{WSDL_NS}portType") for op in op.iter(f"{WSDL_NS}operation")}
+        operations |= {
+            op.get("name") for op in root.iter(f"{WSDL_NS}portType") for op in op.iter(f"{WSDL_NS}operation")
+        }
         for complex_type in root.iter(f"{XS}complexType"):
             if complex_type.get("name") == "MessageInfo":
                 fields = [e.get("name") for e in complex_type.iter(f"{XS}element")]
@@ -110,7 +116,9 @@ def compare(expected: Iterable[str], found: Iterable[str]) -> dict:
     missing, extra = sorted(expected - found), sorted(found - expected)
     renamed = {}
     for name in missing:
-        close = difflib.get_close_matches(name, extra, n=1, cutoff=0.8) or [e for e in extra if e.lower() == name.lower()]
+        close = difflib.get_close_matches(name, extra, n=1, cutoff=0.8) or [
+            e for e in extra if e.lower() == name.lower()
+        ]
         if close:
             renamed[name] = close[0]
             extra.remove(close[0])
@@ -157,7 +165,9 @@ def contract_checks(client, texts: dict[str, list]) -> list[Check]:
     enums = Check("enums", "ok", "every declared value is known", "همه مقادیر شناخته شده اند", unknown)
     if unknown:
         text = "; ".join(f"{enum}: {', '.join(values)}" for enum, values in unknown.items())
-        enums = Check("enums", "warn", f"unknown to this toolkit (read as Unknown): {text}", f"ناشناخته: {text}", unknown)
+        enums = Check(
+            "enums", "warn", f"unknown to this toolkit (read as Unknown): {text}", f"ناشناخته: {text}", unknown
+        )
     return [
         _difference_check("operations", operations, lambda d: bool(needed & set(d["missing"]))),
         _difference_check("message_fields", fields, lambda d: False),
@@ -187,10 +197,12 @@ def clock_check(client, texts: dict[str, list], now: datetime | None = None) -> 
     if not text:
         return Check("time_zone", "info", "no sent message to compare with", "پیام ارسالی برای مقایسه نیست")
     zone = client.settings.service_zone
-    written = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
+    written = datetime.fromisoformat(text.strip().upper())
     if written.tzinfo is not None:
         offset = written.utcoffset()
-        return Check("time_zone", "ok", f"the service writes offsets ({offset})", "سرویس منطقه زمانی را می نویسد", {"text": text})
+        return Check(
+            "time_zone", "ok", f"the service writes offsets ({offset})", "سرویس منطقه زمانی را می نویسد", {"text": text}
+        )
     now = (now or datetime.now(zone)).astimezone(zone).replace(tzinfo=None)
     ahead = written - now
     data = {"newest": text, "local_clock": now.isoformat(timespec="seconds"), "zone": str(zone)}
