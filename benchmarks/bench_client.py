@@ -18,13 +18,13 @@ import time
 
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp()  # a cold WSDL cache for this run
 
-import pandas as pd  # noqa: E402
-from lxml import etree  # noqa: E402
-from zeep.helpers import serialize_object  # noqa: E402
+import pandas as pd
+from lxml import etree
+from zeep.helpers import serialize_object
 
-from payamak_analytics import PanelClient  # noqa: E402
-from payamak_analytics.client.pages import message_columns, messages_frame  # noqa: E402
-from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig  # noqa: E402
+from payamak_analytics import PanelClient
+from payamak_analytics.client.pages import message_columns, messages_frame
+from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 
 ROUNDS = 8
 
@@ -63,7 +63,7 @@ def main() -> None:
         )
 
         raw = client.messages_page("sent", count=1000).raw
-        operation = client._binding.get("GetMessages")
+        operation = client.wire.binding.get("GetMessages")
 
         def ours() -> pd.DataFrame:
             return messages_frame(message_columns(raw))

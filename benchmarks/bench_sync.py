@@ -64,7 +64,7 @@ def ingest(records: int) -> None:
         con = duckdb.connect(str(folder / "naive.duckdb"))
         started = time.perf_counter()
         for page in range(pages):
-            result = client._service.GetMessages(userName="demo", password="demo", **messages_args(page))
+            result = client.wire.service.GetMessages(userName="demo", password="demo", **messages_args(page))
             con.register("frame", pd.DataFrame([serialize_object(info) for info in result]))
             if page == 0:
                 con.execute("CREATE TABLE messages AS SELECT * FROM frame LIMIT 0")
@@ -75,12 +75,12 @@ def ingest(records: int) -> None:
         # the floor: fetch each page and parse it with lxml, nothing else
         started = time.perf_counter()
         for page in range(pages):
-            etree.fromstring(client._call("GetMessages", messages_args(page), raw=True))
+            etree.fromstring(client.wire.call_raw("GetMessages", messages_args(page)))
         results["parse_floor"] = pages * 1000 / (time.perf_counter() - started)
 
         # ceilings on this machine, 8 threads and no storage: the bare fetch, then fetch + read into frames
         for name, read in (
-            ("ceiling_fetch_only", lambda i: client._call("GetMessages", messages_args(i), raw=True)),
+            ("ceiling_fetch_only", lambda i: client.wire.call_raw("GetMessages", messages_args(i))),
             ("ceiling_fetch_and_read", lambda i: client.messages_page("sent", (), 1 + 1000 * i, 1000)),
         ):
             started = time.perf_counter()

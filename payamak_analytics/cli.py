@@ -22,6 +22,36 @@ def _client(args) -> PanelClient:
     return PanelClient(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout)
 
 
+def _seconds(text: str) -> float:
+    """--timeout: a finite number of seconds above zero (a usage error otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0, like 30")
+    return value
+
+
+def cmd_doctor(args) -> int:
+    """Read-only checks of the account and the deployment; 1 when something blocks use."""
+    from .client.doctor import unreachable
+    from .client.settings import Settings
+
+    try:
+        settings = Settings.load(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout)
+    except PayamakError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        diagnosis = PanelClient(settings=settings).diagnose()
+    except PayamakError as error:
+        diagnosis = unreachable(settings.username, settings.wsdl, error)
+    print(diagnosis.table(args.lang))
+    print(f"report: {diagnosis.write_json(args.json)}")
+    return 1 if diagnosis.blocking else 0
+
+
 def cmd_simulate(args) -> None:
     from .simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 
@@ -292,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="WSDL address (default: PAYAMAK_WSDL, else the real service); 'bundled' for the copy in this package",
     )
     parser.add_argument("--endpoint", help="service address, overriding the WSDL's (default: PAYAMAK_ENDPOINT)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    parser.add_argument("--timeout", type=_seconds, default=30.0, help="seconds one attempt of a call may take")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sim = commands.add_parser("simulate", help="serve the local panel until stopped")
@@ -401,19 +431,24 @@ def build_parser() -> argparse.ArgumentParser:
     messages.add_argument("--line", action="append", help="only this sender line (repeatable)")
     messages.add_argument("--limit", type=int, default=20)
     messages.set_defaults(run=cmd_messages)
+
+    doctor = commands.add_parser("doctor", help="read-only checks of the account and the service (sends nothing)")
+    doctor.add_argument("--lang", choices=["en", "fa"], default="en")
+    doctor.add_argument("--json", default="payamak-doctor.json", metavar="PATH", help="where to write the report")
+    doctor.set_defaults(run=cmd_doctor)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        status = args.run(args)
     except PayamakError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

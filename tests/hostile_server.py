@@ -13,8 +13,9 @@ import socket
 import socketserver
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Self
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
@@ -51,7 +52,12 @@ def wcf_fault(code: str) -> bytes:
 
 
 def http(status: str, body: bytes, *headers: tuple[str, str], content_type: str = "text/xml; charset=utf-8") -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers)]
+    lines = [
+        f"HTTP/1.1 {status}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -137,7 +143,7 @@ class HostileServer:
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}"
 
-    def __enter__(self) -> "HostileServer":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

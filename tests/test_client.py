@@ -18,10 +18,10 @@ from zeep.helpers import serialize_object
 from payamak_analytics import PanelClient, errors, wsdl
 from payamak_analytics.client.pages import (
     MESSAGE_COLUMNS,
-    scanned_columns,
-    tree_columns,
     message_columns,
     messages_frame,
+    scanned_columns,
+    tree_columns,
 )
 from payamak_analytics.simulator import FaultConfig
 from payamak_analytics.simulator.world import Account
@@ -394,23 +394,22 @@ def zeep_rows(client: PanelClient, raw: bytes) -> list[dict]:
     return [dict(serialize_object(info)) for info in (result or [])]
 
 
+def wire_value_of(column: str, value):
+    """A frame's value as zeep gives it."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if column == "action_datetime":
+        return value.to_pydatetime().replace(tzinfo=None)
+    if column in ("cost", "tariff"):
+        return Decimal(str(value))
+    return value.item() if hasattr(value, "item") else value
+
+
 def frame_as_wire_values(frame) -> list[dict]:
-    rows = []
-    for record in frame.to_dict("records"):
-        row = {}
-        for wire, column in MESSAGE_COLUMNS.items():
-            value = record[column]
-            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-                value = None
-            elif column == "action_datetime":
-                value = value.to_pydatetime().replace(tzinfo=None)
-            elif column in ("cost", "tariff"):
-                value = Decimal(str(value))
-            elif hasattr(value, "item"):
-                value = value.item()
-            row[wire] = value
-        rows.append(row)
-    return rows
+    return [
+        {wire: wire_value_of(column, record[column]) for wire, column in MESSAGE_COLUMNS.items()}
+        for record in frame.to_dict("records")
+    ]
 
 
 def assert_same_as_zeep(client, raw):

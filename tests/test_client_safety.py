@@ -69,7 +69,9 @@ def server():
 
 # --- the password stays home ------------------------------------------------------------------
 def test_a_redirect_is_never_followed(server):
-    with HostileServer({"/steal": answer("200 OK", soap("GetCredit", "<GetCreditResult>5</GetCreditResult>"))}) as other:
+    with HostileServer(
+        {"/steal": answer("200 OK", soap("GetCredit", "<GetCreditResult>5</GetCreditResult>"))}
+    ) as other:
         server.behaviours["/moved"] = answer("307 Temporary Redirect", b"", ("Location", other.url("steal")))
         client = client_of(server, "moved")
         with pytest.raises(errors.RedirectRefusedError) as caught:
@@ -93,7 +95,8 @@ def serving(server: HostileServer, document: bytes):
 def test_schemas_and_addresses_only_from_the_configured_host(server, tmp_path):
     with HostileServer() as other:
         document = wsdl.served("wsdl", server.url("svc")).replace(
-            f'schemaLocation="{server.url("svc")}?xsd=xsd3"'.encode(), f'schemaLocation="{other.url("x")}?xsd=xsd3"'.encode()
+            f'schemaLocation="{server.url("svc")}?xsd=xsd3"'.encode(),
+            f'schemaLocation="{other.url("x")}?xsd=xsd3"'.encode(),
         )
         server.behaviours["/svc"] = serving(server, document)
         with pytest.raises(errors.TransportError, match="another host"):
@@ -174,7 +177,11 @@ def memory_probe(url: str, method: str = "get_credit", *args) -> dict:
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, url, method, json.dumps(args)],
-        capture_output=True, text=True, timeout=120, env=environment, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        check=True,
     )
     return json.loads(done.stdout)
 
@@ -213,14 +220,24 @@ VALUES = {
     "nan credit": ("get_credit", (), soap("GetCredit", "<GetCreditResult>NaN</GetCreditResult>"), "GetCreditResult"),
     "text credit": ("get_credit", (), soap("GetCredit", "<GetCreditResult>lots</GetCreditResult>"), "GetCreditResult"),
     "huge count": (
-        "get_inbox_count", (), soap("GetInboxCount", "<GetInboxCountResult>99999999999</GetInboxCountResult>"),
+        "get_inbox_count",
+        (),
+        soap("GetInboxCount", "<GetInboxCountResult>99999999999</GetInboxCountResult>"),
         "GetInboxCountResult",
     ),
     "text id": ("get_messages", ("sent",), messages_answer([message_info(1, MessageId="abc")]), "MessageId"),
-    "bad date": ("get_messages", ("sent",), messages_answer([message_info(1, ActionDateTime="yesterday")]), "ActionDateTime"),
+    "bad date": (
+        "get_messages",
+        ("sent",),
+        messages_answer([message_info(1, ActionDateTime="yesterday")]),
+        "ActionDateTime",
+    ),
     "maybe flash": ("messages_page", ("sent",), messages_answer([message_info(1, Flash="maybe")]), "Flash"),
     "status out of range": (
-        "get_batch_delivery", (12,), delivery_answer([NUMBER], ["99999999999"]), "deliveryStatus[0]",
+        "get_batch_delivery",
+        (12,),
+        delivery_answer([NUMBER], ["99999999999"]),
+        "deliveryStatus[0]",
     ),
 }
 
@@ -287,12 +304,17 @@ def test_wcf_faults_on_a_send(server, code):
 
 def test_a_fault_code_is_read_by_its_namespace_not_its_suffix(server):
     impostor = wcf_fault("a:DeserializationFailed").replace(b'xmlns:a="http://schemas.microsoft', b'xmlns:a="urn:other')
-    server.behaviours["/f"] = answer("500 Internal Server Error", impostor.replace(b"/net/2005/12/windowscommunicationfoundation/dispatcher", b""))
+    server.behaviours["/f"] = answer(
+        "500 Internal Server Error", impostor.replace(b"/net/2005/12/windowscommunicationfoundation/dispatcher", b"")
+    )
     with pytest.raises(errors.SendOutcomeUnknownError):
         client_of(server, "f").send_sms(LINE, [NUMBER], "hi")
 
 
-@pytest.mark.parametrize("code, retried", [("a:InternalServiceFault", True), ("a:DeserializationFailed", False), ("a:ActionNotSupported", False)])
+@pytest.mark.parametrize(
+    "code, retried",
+    [("a:InternalServiceFault", True), ("a:DeserializationFailed", False), ("a:ActionNotSupported", False)],
+)
 def test_reads_are_retried_only_where_a_retry_can_help(server, code, retried):
     server.behaviours["/f"] = answer("500 Internal Server Error", wcf_fault(code))
     client = client_of(server, "f", read_attempts=3)
@@ -302,7 +324,9 @@ def test_reads_are_retried_only_where_a_retry_can_help(server, code, retried):
 
 
 def test_retry_after_is_read_and_honoured(server):
-    server.behaviours["/busy"] = answer("503 Service Unavailable", b"busy", ("Retry-After", "1"), content_type="text/plain")
+    server.behaviours["/busy"] = answer(
+        "503 Service Unavailable", b"busy", ("Retry-After", "1"), content_type="text/plain"
+    )
     client = client_of(server, "busy", timeout=5, read_attempts=2)
     with pytest.raises(errors.TransportError) as caught:
         client.get_credit()
@@ -322,10 +346,14 @@ def test_a_garbled_answer_to_a_send_that_went_out_is_unknown(simulator, server):
 
     def proxy(garble):
         def behaviour(request, connection):
-            upstream = requests.post(simulator.url, data=request.body, headers={
-                "Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]
-            }, timeout=10)
+            upstream = requests.post(
+                simulator.url,
+                data=request.body,
+                headers={"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]},
+                timeout=10,
+            )
             connection.sendall(garble(upstream.content))
+
         return behaviour
 
     server.behaviours["/cut"] = proxy(lambda body: http("200 OK", body)[: -len(body) // 2])
@@ -375,7 +403,11 @@ def test_bad_input_is_refused_before_anything_is_sent(server, case):
 
 def test_generators_are_read_once(server):
     server.behaviours["/ok"] = by_operation(
-        {"SendSmsLikeToLike": soap("SendSmsLikeToLike", "<SendSmsLikeToLikeResult>0</SendSmsLikeToLikeResult><smsId>7</smsId>")}
+        {
+            "SendSmsLikeToLike": soap(
+                "SendSmsLikeToLike", "<SendSmsLikeToLikeResult>0</SendSmsLikeToLikeResult><smsId>7</smsId>"
+            )
+        }
     )
     sent = client_of(server, "ok").send_like_to_like(LINE, numbers_once(), (t for t in ["a", "b"]))
     assert sent.numbers == [NUMBER, "09351234567"] and sent.batch_sms_id == 7

@@ -3,7 +3,7 @@ empty arrays written empty or nil, a BOM, a charset parameter, another prefix la
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -18,10 +18,10 @@ NUMBER = "09121234567"
 TIMES = {
     "2025-03-21T10:00:00": datetime(2025, 3, 21, 10, 0, tzinfo=TEHRAN),
     "2025-03-21T10:00:00.1234567": datetime(2025, 3, 21, 10, 0, 0, 123456, tzinfo=TEHRAN),
-    "2025-03-21T06:30:00Z": datetime(2025, 3, 21, 6, 30, tzinfo=timezone.utc),
-    "2025-03-21T06:30:00.5Z": datetime(2025, 3, 21, 6, 30, 0, 500000, tzinfo=timezone.utc),
+    "2025-03-21T06:30:00Z": datetime(2025, 3, 21, 6, 30, tzinfo=UTC),
+    "2025-03-21T06:30:00.5Z": datetime(2025, 3, 21, 6, 30, 0, 500000, tzinfo=UTC),
     "2025-03-21T10:00:00+03:30": datetime(2025, 3, 21, 10, 0, tzinfo=TEHRAN),
-    "2025-03-21T11:00:00+04:30": datetime(2025, 3, 21, 6, 30, tzinfo=timezone.utc),
+    "2025-03-21T11:00:00+04:30": datetime(2025, 3, 21, 6, 30, tzinfo=UTC),
 }
 
 
@@ -38,7 +38,9 @@ def client_of(server, path, **options) -> PanelClient:
 @pytest.mark.parametrize("mixed", [False, True])
 def test_each_time_means_what_it_says(server, mixed):
     texts = list(TIMES) if mixed else [t for t in TIMES if not t.endswith("Z") and "+" not in t]
-    server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(i, ActionDateTime=t) for i, t in enumerate(texts, 1)]))
+    server.behaviours["/t"] = answer(
+        "200 OK", messages_answer([message_info(i, ActionDateTime=t) for i, t in enumerate(texts, 1)])
+    )
     client = client_of(server, "t")
     expected = [TIMES[t] for t in texts]
     frame = client.messages_page("sent", count=100).rows
@@ -49,8 +51,8 @@ def test_each_time_means_what_it_says(server, mixed):
 
 def test_times_without_an_offset_are_in_the_service_zone(server):
     server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(1, ActionDateTime="2025-03-21T10:00:00")]))
-    client = client_of(server, "t", service_zone=timezone.utc)
-    expected = datetime(2025, 3, 21, 10, 0, tzinfo=timezone.utc)
+    client = client_of(server, "t", service_zone=UTC)
+    expected = datetime(2025, 3, 21, 10, 0, tzinfo=UTC)
     assert client.messages_page("sent").rows["action_datetime"][0] == pd.Timestamp(expected)
     assert client.get_messages("sent")[0].action_datetime == expected
 
@@ -60,7 +62,9 @@ def delivery(numbers: str, statuses: str) -> bytes:
 
 
 EMPTY = {
-    "empty elements": delivery(f'<numbers xmlns:b="{ARRAYS}"/>', f'<deliveryStatus xmlns:b="{ARRAYS}"></deliveryStatus>'),
+    "empty elements": delivery(
+        f'<numbers xmlns:b="{ARRAYS}"/>', f'<deliveryStatus xmlns:b="{ARRAYS}"></deliveryStatus>'
+    ),
     "nil": delivery(
         '<numbers xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:nil="true"/>',
         '<deliveryStatus xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:nil="true"/>',
@@ -80,10 +84,15 @@ def test_empty_arrays_in_every_form(server, case):
 
 ONE_PAGE = messages_answer([message_info(i) for i in range(1, 4)])
 PREFIXED = (
-    ONE_PAGE.replace(b"<s:", b"<soap:").replace(b"</s:", b"</soap:").replace(b"xmlns:s=", b"xmlns:soap=")
-    .replace(b'<GetMessagesResponse xmlns="http://tempuri.org/">', b'<t:GetMessagesResponse xmlns:t="http://tempuri.org/">')
+    ONE_PAGE.replace(b"<s:", b"<soap:")
+    .replace(b"</s:", b"</soap:")
+    .replace(b"xmlns:s=", b"xmlns:soap=")
+    .replace(
+        b'<GetMessagesResponse xmlns="http://tempuri.org/">', b'<t:GetMessagesResponse xmlns:t="http://tempuri.org/">'
+    )
     .replace(b"</GetMessagesResponse>", b"</t:GetMessagesResponse>")
-    .replace(b"<GetMessagesResult ", b"<t:GetMessagesResult ").replace(b"</GetMessagesResult>", b"</t:GetMessagesResult>")
+    .replace(b"<GetMessagesResult ", b"<t:GetMessagesResult ")
+    .replace(b"</GetMessagesResult>", b"</t:GetMessagesResult>")
 )
 WRAPPINGS = {
     "as is": http("200 OK", ONE_PAGE),
@@ -92,7 +101,8 @@ WRAPPINGS = {
         "200 OK", b'<?xml version="1.0" encoding="utf-8"?>' + ONE_PAGE, content_type='text/xml; charset="UTF-8"'
     ),
     "UTF-16 with its BOM": http(
-        "200 OK", ('<?xml version="1.0" encoding="utf-16"?>' + ONE_PAGE.decode()).encode("utf-16"),
+        "200 OK",
+        ('<?xml version="1.0" encoding="utf-16"?>' + ONE_PAGE.decode()).encode("utf-16"),
         content_type="text/xml; charset=utf-16",
     ),
     "other prefixes": http("200 OK", PREFIXED),

@@ -116,7 +116,7 @@ def _convert(kind: str, text: str, zone: tzinfo):
     if kind == "bool":
         return BOOLEANS[text.lower()]
     if kind == "datetime":
-        when = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.upper())
         return when.astimezone(TEHRAN) if when.tzinfo else when.replace(tzinfo=zone).astimezone(TEHRAN)
     if kind == "base64":
         return base64.b64decode(text, validate=True)

@@ -113,19 +113,17 @@ def read_reply(response: etree._Element, operation: str, shape: dict[str, str]) 
     """The reply's fields by `shape` (wire name -> kind; `kind[]` for an array, nil or empty:
     []; "messages" for a MessageInfo list, left as its element). A missing or nil scalar is
     None; the caller decides whether it may be."""
-    values = {}
-    for name, kind in shape.items():
-        element = child(response, name)
-        if kind == "messages":
-            values[name] = None if element is None or element.get(NIL) == "true" else element
-        elif kind.endswith("[]"):
-            items = () if element is None or element.get(NIL) == "true" else element
-            values[name] = [
-                wire_value(kind[:-2], item.text or "", operation=operation, field=f"{name}[{i}]")
-                for i, item in enumerate(c for c in items if isinstance(c.tag, str))
-            ]
-        elif element is None or element.get(NIL) == "true":
-            values[name] = None
-        else:
-            values[name] = wire_value(kind, element.text or "", operation=operation, field=name)
-    return values
+    return {name: _field(child(response, name), kind, operation, name) for name, kind in shape.items()}
+
+
+def _field(element: etree._Element | None, kind: str, operation: str, name: str):
+    nil = element is None or element.get(NIL) == "true"
+    if kind == "messages":
+        return None if nil else element
+    if not kind.endswith("[]"):
+        return None if nil else wire_value(kind, element.text or "", operation=operation, field=name)
+    items = () if nil else [c for c in element if isinstance(c.tag, str)]
+    return [
+        wire_value(kind[:-2], item.text or "", operation=operation, field=f"{name}[{i}]")
+        for i, item in enumerate(items)
+    ]

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator
 from datetime import tzinfo
-from typing import Callable, Generic, Iterator, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd

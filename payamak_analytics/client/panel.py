@@ -13,9 +13,10 @@ import logging
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterator
+from typing import Self
 
 import pandas as pd
 
@@ -31,6 +32,7 @@ from ..errors import (
 )
 from . import validate as check
 from .columns import MESSAGE_COLUMNS
+from .doctor import Diagnosis, diagnose
 from .pages import Paged, delivery_reply, message_columns, messages_frame, too_many_rows
 from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
 from .safety import install_log_redaction
@@ -92,11 +94,15 @@ class PanelClient:
     def close(self) -> None:
         self.wire.close()
 
-    def __enter__(self) -> "PanelClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def diagnose(self, now: datetime | None = None) -> Diagnosis:
+        """Read-only checks of this account and deployment (see `payamak doctor`); sends nothing."""
+        return diagnose(self, now)
 
     def has(self, operation: str) -> bool:
         """Whether this deployment of the service has `operation` (the 2020 one lacks some)."""
@@ -218,8 +224,13 @@ class PanelClient:
         code, numbers, statuses = delivery_reply(reply.fields, operation, asked)
         codes.raise_for(operation, code)
         return DeliveryPage(
-            batch, index, numbers, [codes.delivery_status(s) for s in statuses],
-            time.perf_counter() - started, reply.raw, operation,
+            batch,
+            index,
+            numbers,
+            [codes.delivery_status(s) for s in statuses],
+            time.perf_counter() - started,
+            reply.raw,
+            operation,
         )
 
     def batch_delivery(self, batch_sms_id: int) -> Paged[DeliveryPage]:
@@ -292,7 +303,9 @@ class PanelClient:
     def messages_page(self, message_type, from_numbers=(), index: int = 1, count: int = MESSAGES_PAGE) -> MessagePage:
         """One page as a typed DataFrame, read from the raw answer (the fast path for bulk reads)."""
         started = time.perf_counter()
-        columns, raw = self._message_texts("GetMessages", self._messages_params(message_type, from_numbers, index, count))
+        columns, raw = self._message_texts(
+            "GetMessages", self._messages_params(message_type, from_numbers, index, count)
+        )
         rows = messages_frame(columns, self.settings.service_zone)
         return MessagePage(index, rows, time.perf_counter() - started, raw)
 

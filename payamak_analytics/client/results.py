@@ -136,7 +136,7 @@ class Message:
     user_id: int | None
 
     @classmethod
-    def from_texts(cls, texts: dict[str, str | None], zone=TEHRAN, operation: str = "GetMessages") -> "Message":
+    def from_texts(cls, texts: dict[str, str | None], zone=TEHRAN, operation: str = "GetMessages") -> Message:
         """A record from the text of its fields (column name -> text, None for nil or missing),
         read as the page reader reads them; a time without an offset is in `zone`."""
         wire = {column: name for name, column in MESSAGE_COLUMNS.items()}

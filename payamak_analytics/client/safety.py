@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 
-
 _PASSWORD_ELEMENT = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)(.*?)(</)", re.IGNORECASE | re.DOTALL)
 REDACTED = "***"
 

@@ -62,9 +62,14 @@ class Settings:
 
     @classmethod
     def load(
-        cls, username: str | None = None, password: str | None = None, *, wsdl: str | None = None,
-        endpoint: str | None = None, **options,
-    ) -> "Settings":
+        cls,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        wsdl: str | None = None,
+        endpoint: str | None = None,
+        **options,
+    ) -> Settings:
         """Arguments first, then the environment, then a `.env` file in the working directory."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from .. import phone
 from .. import text as sms_text
@@ -147,7 +147,9 @@ def flag(value, name: str) -> bool:
 def whole(value, name: str, low: int, high: int) -> int:
     """A whole number from `low` to `high` (the contract's int or long range at most)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}, not {value!r}.", f"مقدار {name} نامعتبر است")
+        raise InputError(
+            f"{name} must be a whole number from {low} to {high}, not {value!r}.", f"مقدار {name} نامعتبر است"
+        )
     return value
 
 

@@ -21,9 +21,9 @@ import threading
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urljoin, urlsplit
 from xml.sax.saxutils import escape
 
@@ -238,10 +238,7 @@ def read_body(response: requests.Response, cap: int, deadline: Deadline) -> byte
             if not data:
                 break
             raw_size += len(data)
-            if decoder is not None:
-                data = decoder.decompress(data, cap + 1 - size)
-                if decoder.unconsumed_tail:
-                    size = cap + 1
+            data = _inflate(decoder, data, cap + 1 - size)
             size += len(data)
             if raw_size > cap or size > cap:
                 return _Problem("answer", f"the answer grew over the cap of {cap:,} bytes", False)
@@ -253,6 +250,12 @@ def read_body(response: requests.Response, cap: int, deadline: Deadline) -> byte
     if decoder is not None and not decoder.eof:
         return _Problem("answer", "the compressed answer was cut off")
     return b"".join(chunks)
+
+
+def _inflate(decoder, data: bytes, room: int) -> bytes:
+    """`data` decompressed, at most `room` bytes of it (room is one past the cap, so output
+    that fills it is over the cap; the rest stays unread in the decoder)."""
+    return data if decoder is None else decoder.decompress(data, room)
 
 
 def _never_connected(error: BaseException) -> bool:
@@ -298,8 +301,14 @@ class GuardedTransport(zeep.Transport):
         self.origins = {o for o in (_origin(settings.wsdl), _origin(settings.endpoint or "")) if o}
         local = _origin(settings.wsdl) is None
         self.folder = Path(settings.wsdl).expanduser().resolve().parent if local else None
+        self.documents: dict[str, bytes] = {}  # what the service description was read from, by address
 
     def load(self, url: str) -> bytes:
+        content = self._load_allowed(url)
+        self.documents[url] = content
+        return content
+
+    def _load_allowed(self, url: str) -> bytes:
         origin = _origin(url)
         if origin is None and urlsplit(url).scheme in ("", "file"):
             path = Path(urlsplit(url).path if url.startswith("file:") else url).expanduser().resolve()
@@ -516,14 +525,24 @@ class Wire:
             with response:
                 if 300 <= response.status_code < 400:
                     location = urljoin(self.endpoint, response.headers.get("Location", ""))
-                    return _Problem("answer", f"HTTP {response.status_code} redirect to {location}", False, extra={"location": location})
+                    return _Problem(
+                        "answer",
+                        f"HTTP {response.status_code} redirect to {location}",
+                        False,
+                        extra={"location": location},
+                    )
                 read = read_body(response, cap, deadline)
-                return read if isinstance(read, _Problem) else Answer(response.status_code, dict(response.headers), read)
+                return (
+                    read if isinstance(read, _Problem) else Answer(response.status_code, dict(response.headers), read)
+                )
         except requests.RequestException as error:
             if deadline.expired:
                 return _Problem("lost", "no complete answer before the deadline (timeout)")
             kind = "refused" if _never_connected(error) else "lost"
-            return _Problem(kind, f"{'could not connect' if kind == 'refused' else 'the connection failed'} ({type(error).__name__})")
+            return _Problem(
+                kind,
+                f"{'could not connect' if kind == 'refused' else 'the connection failed'} ({type(error).__name__})",
+            )
         finally:
             _CURRENT.deadline = None
             deadline.release()
