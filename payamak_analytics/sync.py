@@ -44,6 +44,7 @@ REPORT_WINDOW = timedelta(days=7)
 UNKNOWN_GRACE = timedelta(days=1)  # a batch the service calls unknown for this long is gone
 BATCH_CHUNK = 2000  # batches planned at a time, so a million of them never sit in memory at once
 UNKNOWN_REASKS = 2  # within one run, a batch answering "no such batch" is asked this many times more
+WAVE_PAGES = 64  # pages a transaction at most: a reader waiting for the file waits for one of these
 IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
 SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times
 
@@ -394,9 +395,10 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
             if not in_flight:
                 break
             finished, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
-            if finished:
-                _commit_wave(run, finished, in_flight, outstanding, unknown, failed)
-                bar.update(len(finished))
+            wave = list(finished)[:WAVE_PAGES]  # the rest is taken at once by the next wait
+            if wave:
+                _commit_wave(run, wave, in_flight, outstanding, unknown, failed)
+                bar.update(len(wave))
     finally:
         for future in in_flight:
             future.cancel()

@@ -209,3 +209,103 @@ def test_cli_dry_run_reads_a_csv(simulator, tmp_path):
     assert "2 recipients in 1 chunks, 1 invalid and 1 duplicate numbers left out" in out.stdout
     assert "Left out, not mobile numbers: 0912" in out.stdout and "nothing was sent" in out.stdout
     assert simulator.world.sends == {}
+
+
+def test_two_resumes_started_at_once_after_a_kill_never_send_a_number_twice(make_simulator, tmp_path):
+    simulator = make_simulator(world_config(messages=200))
+    db, csv = tmp_path / "p.duckdb", tmp_path / "numbers.csv"
+    csv.write_text("\n".join(numbers(2000)) + "\n")
+    env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
+    command = [sys.executable, "-m", "payamak_analytics.cli", "campaign"]
+    first = subprocess.Popen(
+        command + ["send", "--name", "big", "--from", LINE, "--numbers", str(csv), "--text", TEXT, "--db", str(db),
+                   "--rate", "10"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    assert kill_during(first, "campaign big", random.Random(3), window=0.8)
+    resumes = [
+        subprocess.Popen(
+            command + ["resume", "big", "--accept-matches", "--db", str(db), "--rate", "50"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in resumes]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 1], results  # one sends, the other is refused
+    refused = next(err for code, err in results if code == 1)
+    assert refused.startswith("error: ") and "is being sent by PID" in refused and refused.count("\n") == 1
+    per_number = times_sent(simulator)
+    assert max(per_number.values()) == 1
+    runtime = truth(simulator)["batches"]
+    sent_batches = {b for b in runtime if int(b) in simulator.world.sends}
+    assert sum(runtime[b]["count"] for b in sent_batches) == len(per_number)  # the service's own count agrees
+    store = Store(db)
+    status = campaign_status(store, "big").set_index("state")
+    assert status["recipients"].get("sent", 0) == len(per_number) <= 2000
+    assert store.sql("SELECT count(*) FROM campaign_holders").iloc[0, 0] == 0  # the holder let go
+
+
+def test_a_holder_is_named_and_a_second_sender_refused(simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    send_campaign(client_of(simulator), store, name="c", from_number=LINE, numbers=numbers(150), text=TEXT,
+                  rate=None, progress=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"""
+import sys, time
+from payamak_analytics.store import Store
+Store({str(tmp_path / "p.duckdb")!r}).claim_campaign("c")
+print("claimed", flush=True)
+time.sleep(60)
+"""],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "claimed"
+        with pytest.raises(errors.CampaignLockedError, match=f"PID {holder.pid}"):
+            resume_campaign(client_of(simulator), store, "c", rate=None, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    status = resume_campaign(client_of(simulator), store, "c", rate=None, progress=False)  # the dead holder is replaced
+    assert status["state"].tolist() == ["sent"]
+
+
+@pytest.mark.parametrize("bad", ["hello\x01world", "nul\x00here", "lone \ud800 surrogate", "   "])
+def test_a_bad_text_is_refused_before_the_name_is_used(simulator, tmp_path, bad):
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.InputError):
+        send_campaign(client_of(simulator), store, name="n", from_number=LINE, numbers=numbers(5), text=bad,
+                      rate=None, progress=False)
+    assert store.sql("SELECT count(*) FROM campaigns").iloc[0, 0] == 0 and simulator.world.sends == {}
+    send_campaign(client_of(simulator), store, name="n", from_number=LINE, numbers=numbers(5), text="ok",
+                  rate=None, progress=False)  # the name is still free
+    assert campaign_status(store, "n")["state"].tolist() == ["sent"]
+
+
+def test_a_garbled_answer_to_a_send_is_unknown_and_a_plain_resume_never_resends_it(make_simulator, tmp_path):
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=300), clock_speed=0.0))
+    garbling = make_simulator(healthy.world, FaultConfig(drop_rate=1.0, operations=("SendBatchSms",)))
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.SendOutcomeUnknownError):
+        send_campaign(client_of(garbling), store, name="g", from_number=LINE, numbers=numbers(250), text=TEXT,
+                      rate=None, progress=False)
+    assert len(healthy.world.sends) == 1  # it went out; its answer was cut
+    status = resume_campaign(client_of(healthy), store, "g", rate=None, progress=False)
+    assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}
+    assert max(times_sent(healthy).values()) == 1 and len(times_sent(healthy)) == 250
+
+
+def test_a_send_the_service_never_took_goes_back_to_planned_and_resume_sends_it(make_simulator, tmp_path):
+    healthy = make_simulator(world_config(messages=200))
+    # seed 3 draws a 503 first: the server refused before running the operation, so nothing was sent
+    refusing = make_simulator(healthy.world, FaultConfig(fail_rate=1.0, operations=("SendBatchSms",), seed=3))
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.TransportError) as caught:
+        send_campaign(client_of(refusing), store, name="r", from_number=LINE, numbers=numbers(150), text=TEXT,
+                      rate=None, progress=False)
+    assert not isinstance(caught.value, errors.SendOutcomeUnknownError)
+    assert campaign_status(store, "r")["state"].tolist() == ["planned"] and healthy.world.sends == {}
+    assert store.campaign("r")["state"] == "stopped"
+    status = resume_campaign(client_of(healthy), store, "r", rate=None, progress=False)
+    assert status["state"].tolist() == ["sent"] and set(times_sent(healthy).values()) == {1}

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timedelta
+
+import jdatetime
 
 import duckdb
 import pytest
 
 from payamak_analytics import PanelClient
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
+from payamak_analytics.dates import TEHRAN
+from payamak_analytics.errors import InputError, StoreError
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.sync import SyncError, sync
 
@@ -133,9 +140,10 @@ def test_sync_survives_a_bad_network(make_simulator, tmp_path):
         threads=16,
     )
     store = Store(tmp_path / "p.duckdb")
-    summary = sync(client_of(simulator, timeout=0.5, read_attempts=10), store, progress=False)
+    summary = sync(client_of(simulator, timeout=0.5), store, progress=False)  # one run, the client's defaults
     assert summary.retries > 0
     assert_store_equals_truth(store, simulator)
+    assert store.sync_runs()["outcome"].tolist() == ["ok"]
 
 
 def test_messages_sent_while_a_sync_walks_are_neither_lost_nor_doubled(make_simulator, tmp_path):
@@ -253,7 +261,7 @@ def test_reads_and_export(live_simulator, tmp_path):
     deliveries = store.deliveries()
     assert {"batch_id", "row", "number", "operator", "status", "final", "line", "sent_at"} <= set(deliveries.columns)
     assert store.sql("SELECT count(*) AS n FROM batches WHERE recipients > ?", [50])["n"][0] > 0
-    assert store.schema_version == 2
+    assert store.schema_version == 3
     paths = export_parquet(store, tmp_path / "parquet")
     assert (tmp_path / "parquet" / "messages").is_dir()
     months = list((tmp_path / "parquet" / "messages").glob("year=*/month=*/*.parquet"))
@@ -264,3 +272,169 @@ def test_reads_and_export(live_simulator, tmp_path):
         .fetchone()[0]
     )
     assert n == len(deliveries) and len(paths) == 6
+
+
+def test_the_service_going_dark_for_30_seconds_mid_sync_does_not_end_it(make_simulator, tmp_path):
+    simulator = make_simulator(live_world(messages=1500), threads=16)
+    store = Store(tmp_path / "p.duckdb")
+    darkness = threading.Timer(1.0, admin_post, (simulator, "dark"), {"seconds": 30})
+    darkness.start()
+    try:
+        summary = sync(client_of(simulator), store, progress=False)
+    finally:
+        darkness.cancel()
+    assert summary.pauses > 0 and summary.paused_seconds > 0
+    assert_store_equals_truth(store, simulator)
+    run = store.sync_runs().iloc[-1]
+    assert run["outcome"] == "ok" and run["pauses"] == summary.pauses
+
+
+def test_an_outage_longer_than_the_budget_ends_the_run_saying_so(make_simulator, tmp_path):
+    simulator = make_simulator(live_world(messages=300), threads=8)
+    store = Store(tmp_path / "p.duckdb")
+    admin_post(simulator, "dark", seconds=60)
+    with pytest.raises(SyncError) as caught:
+        sync(client_of(simulator), store, progress=False, give_up_after=3)
+    message = str(caught.value)
+    assert "no successful answer for" in message and "outage budget is 3 s" in message
+    assert "run the sync again" in message
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]
+
+
+def test_a_batch_the_service_forgets_once_is_read_later_and_nothing_is_lost(live_simulator, tmp_path):
+    batches = sorted(int(b) for b in truth(live_simulator)["batches"])
+    for batch in batches[:3] + batches[-3:]:
+        admin_post(live_simulator, "forget", batch_id=batch, times=1)
+    store = Store(tmp_path / "p.duckdb")
+    summary = sync(client_of(live_simulator), store, progress=False)
+    assert summary.batches_unknown == 0 and summary.batches_unreadable == 0
+    assert_store_equals_truth(store, live_simulator)
+
+
+def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):
+    batch = max(int(b) for b in truth(live_simulator)["batches"])
+    recipients = truth(live_simulator)["batches"][str(batch)]["count"]
+    admin_post(live_simulator, "forget", batch_id=batch, times=1000)
+    store = Store(tmp_path / "p.duckdb")
+    first = sync(client_of(live_simulator), store, progress=False)
+    assert first.batches_unknown == 1 and "not found by the service" in str(first)
+    assert not store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]  # asked again later
+    later = datetime.now(TEHRAN) + timedelta(days=2)
+    second = sync(client_of(live_simulator), store, progress=False, now=lambda: later)
+    assert (second.batches_unreadable, second.recipients_unreadable) == (1, recipients)
+    assert "unreadable" in str(second)
+    runs = store.sync_runs()
+    assert runs["batches_unreadable"].tolist()[-1] == 1
+
+
+def test_a_notebook_reading_in_another_process_during_a_sync_never_fails(make_simulator, tmp_path):
+    simulator = make_simulator(live_world(messages=1200), FaultConfig(latency_ms=5, seed=3), threads=16)
+    db, stop = tmp_path / "p.duckdb", tmp_path / "stop"
+    Store(db)
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
+import json, os, time
+from payamak_analytics.store import Store
+store = Store({str(db)!r}, create=False)
+while not os.path.exists({str(stop)!r}):
+    started = time.monotonic()
+    try:
+        n = int(store.sql("SELECT count(*) AS n FROM deliveries")["n"][0])
+        print(json.dumps({{"ok": True, "n": n, "wait": time.monotonic() - started}}), flush=True)
+    except Exception as error:
+        print(json.dumps({{"ok": False, "error": repr(error)}}), flush=True)
+    time.sleep(0.1)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sync(client_of(simulator), store := Store(db), progress=False)
+    finally:
+        stop.touch()
+        out, _ = reader.communicate(timeout=60)
+    reads = [json.loads(line) for line in out.splitlines()]
+    assert len(reads) >= 10 and all(r["ok"] for r in reads), [r for r in reads if not r["ok"]][:3]
+    assert len({r["n"] for r in reads}) > 2  # it read while the rows were arriving
+    assert_store_equals_truth(store, simulator)
+
+
+def test_another_account_or_address_is_refused_and_a_moved_service_is_accepted_on_purpose(make_simulator, tmp_path):
+    first = make_simulator(live_world(messages=200), threads=8)
+    store = Store(tmp_path / "p.duckdb")
+    sync(client_of(first), store, progress=False)
+    rows = store.sql("SELECT count(*) FROM messages").iloc[0, 0]
+    with pytest.raises(StoreError, match="account 'demo', not 'nocredit'"):
+        sync(PanelClient("nocredit", "nocredit", wsdl=first.wsdl_url), store, progress=False)
+    moved = make_simulator(first.world, threads=8)  # the same panel at another address
+    with pytest.raises(StoreError, match="--new-address") as caught:
+        sync(client_of(moved), store, progress=False)
+    assert first.url.split("/")[2] in str(caught.value) and "nocredit" not in str(caught.value)
+    assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] == rows
+    assert store.account() == {"account": "demo", "address": client_of(first).endpoint}
+    sync(client_of(moved), store, progress=False, new_address=True)
+    assert store.account()["address"] == client_of(moved).endpoint
+
+
+def _date_forms(now: datetime) -> list:
+    two_days = now - timedelta(days=2)
+    jalali = jdatetime.date.fromgregorian(date=two_days.date())
+    return [
+        "2d",
+        "48h",
+        "yesterday",
+        two_days.strftime("%Y-%m-%d"),
+        f"{jalali.year:04d}-{jalali.month:02d}-{jalali.day:02d}",
+        two_days.replace(tzinfo=None).isoformat(timespec="minutes"),
+        two_days.astimezone(TEHRAN).isoformat(),
+        two_days.replace(tzinfo=None),
+        two_days.astimezone(TEHRAN),
+    ]
+
+
+@pytest.mark.parametrize("form", range(9))
+def test_each_date_form_works_on_a_fresh_store(live_simulator, tmp_path, form):
+    since = _date_forms(datetime.now(TEHRAN))[form]
+    store = Store(tmp_path / "p.duckdb")
+    sync(client_of(live_simulator), store, progress=False, deliveries=False, since=since)
+    oldest = store.sql("SELECT min(action_datetime) FROM messages").iloc[0, 0].to_pydatetime()
+    assert datetime.now(TEHRAN) - timedelta(days=3) < oldest
+    assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] < truth(live_simulator, batches=0)["messages"]["sent"]
+
+
+def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_simulator, tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(InputError, match="Jalali"):
+        sync(client_of(live_simulator), store, progress=False, since="the day before")
+    assert store.sync_runs().empty and store.account() == {}
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_ends_a_sync_with_one_line_and_the_next_run_resumes(make_simulator, tmp_path, stop_signal):
+    simulator = make_simulator(live_world(messages=1500), FaultConfig(latency_ms=10, seed=5), threads=16)
+    db = tmp_path / "p.duckdb"
+    env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(db)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    seen = b""
+    while b"delivery reports" not in seen and process.poll() is None:
+        seen += process.stderr.read1(4096)
+    time.sleep(0.5)
+    process.send_signal(stop_signal)
+    _, rest = process.communicate(timeout=60)
+    lines = [line for line in (seen + rest).decode().replace("\r", "\n").splitlines() if line.strip()]
+    assert process.returncode == 130
+    assert "Traceback" not in (seen + rest).decode()
+    assert lines[-1].startswith("interrupted; ") and lines[-1].endswith("pages kept; run the sync again to resume")
+    store = Store(db)
+    assert store.sync_runs()["outcome"].tolist() == ["interrupted"]
+    sync(client_of(simulator), store, progress=False)
+    assert_store_equals_truth(store, simulator)

@@ -159,17 +159,31 @@ class StoreFile:
 
     @contextmanager
     def holding(self) -> Iterator[None]:
-        """Within this block, transactions share one connection, reopened every `hold_seconds`
-        (opening a file costs tens of milliseconds: too much for every page)."""
+        """Within this block, transactions share one connection (opening a file costs tens of
+        milliseconds: too much for every page). A watcher lets go of it, between transactions,
+        as soon as another process waits for the file."""
         with self._lock:
             self._holding += 1
+        done = threading.Event()
+        watcher = threading.Thread(target=self._yield_to_waiters, args=(done,), name="store-watcher", daemon=True)
+        watcher.start()
         try:
             yield
         finally:
+            done.set()
+            watcher.join()
             with self._lock:
                 self._holding -= 1
                 if not self._holding:
                     self.release()
+
+    def _yield_to_waiters(self, done: threading.Event) -> None:
+        while not done.wait(0.05):
+            if self._held is not None and self._someone_waits() and self._lock.acquire(timeout=0.05):
+                try:
+                    self.release()  # between transactions: the lock is not held by one
+                finally:
+                    self._lock.release()
 
     def release(self) -> None:
         """Let go of the held connection, so that other processes may open the file."""

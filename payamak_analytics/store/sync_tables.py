@@ -218,35 +218,37 @@ def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, obser
     """Merge (batch_id, row, number, operator, status, final) rows with what is stored.
 
     -3 (report expired) freezes the last status seen; -1 (provider error) keeps it; a change
-    of status is written to delivery_events with the time of this poll.
+    of status is written to delivery_events with the time of this poll. The page is matched
+    with the stored rows once; new rows are inserted plainly, known ones updated.
     """
     con.register("page", page)
     try:
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE merged AS
+            SELECT p.*, d.status AS old_status, d.batch_id IS NOT NULL AS known
+            FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row" """)
         con.execute(
-            """
-            INSERT INTO delivery_events
-            SELECT p.batch_id, p."row", p.status, ?
-            FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row"
-            WHERE p.status <> -1 AND (d.status IS NULL OR (p.status <> -3 AND p.status <> d.status))""",
+            """INSERT INTO delivery_events SELECT batch_id, "row", status, ? FROM merged
+               WHERE status <> -1 AND (NOT known OR (status <> -3 AND status <> old_status))""",
             [observed_at],
         )
-        new = con.execute("""
-            SELECT count(*) FROM page p ANTI JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row"
-            """).fetchone()[0]
-        con.execute(
-            """
-            INSERT INTO deliveries (batch_id, "row", number, operator, status, final, expired, first_seen, last_checked)
-            SELECT batch_id, "row", number, operator, status, final, status = -3, ?, ? FROM page
-            ON CONFLICT (batch_id, "row") DO UPDATE SET
-                number = excluded.number,
-                operator = excluded.operator,
-                status = CASE WHEN excluded.status IN (-3, -1) THEN deliveries.status ELSE excluded.status END,
-                final = CASE WHEN excluded.status = -3 THEN true
-                             WHEN excluded.status = -1 THEN deliveries.final ELSE excluded.final END,
-                expired = deliveries.expired OR excluded.status = -3,
-                last_checked = excluded.last_checked""",
+        new = con.execute(
+            """INSERT INTO deliveries (batch_id, "row", number, operator, status, final, expired, first_seen, last_checked)
+               SELECT batch_id, "row", number, operator, status, final, status = -3, ?, ? FROM merged WHERE NOT known""",
             [observed_at, observed_at],
-        )
+        ).fetchone()[0]
+        if new < len(page):
+            con.execute(
+                """UPDATE deliveries SET number = m.number, operator = m.operator,
+                       status = CASE WHEN m.status IN (-3, -1) THEN deliveries.status ELSE m.status END,
+                       final = CASE WHEN m.status = -3 THEN true WHEN m.status = -1 THEN deliveries.final
+                                    ELSE m.final END,
+                       expired = deliveries.expired OR m.status = -3, last_checked = ?
+                   FROM merged m
+                   WHERE m.known AND deliveries.batch_id = m.batch_id AND deliveries."row" = m."row" """,
+                [observed_at],
+            )
+        con.execute("DROP TABLE merged")
     finally:
         con.unregister("page")
     return new, len(page) - new
