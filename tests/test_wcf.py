@@ -422,3 +422,20 @@ def test_php_soapclient_gets_typed_values_and_wcf_faults(served):
     assert new["statuses"] == "array" and new["numbers"] == "array"
     assert old["types"] == {"MessageId": "integer", "Flash": "boolean", "Count": "integer"}
     assert new["fault"] == "s:MustUnderstand" and old["by_range"] is False and new["by_range"] is True
+
+
+# --- the project's own client on an older deployment ------------------------------------------
+def test_the_client_syncs_and_sends_against_the_2020_generation(tmp_path):
+    from payamak_analytics import PanelClient
+    from payamak_analytics.store import Store
+    from payamak_analytics.sync import sync
+
+    with Simulator(world_config(messages=400, days=3), contract="2020") as old:
+        client = PanelClient("demo", "demo", wsdl=old.wsdl_url, max_retry_wait=0.05)
+        assert not client.has("GetMessagesByDateRange") and client.has("GetMessages")
+        frame = client.messages_frame("sent", limit=20)
+        assert len(frame) == 20 and frame["message_id"].notna().all()
+        assert client.send_sms("10002188", ["09121234567"], "سلام").rec_ids
+        store = Store(tmp_path / "old.duckdb")
+        summary = sync(client, store, progress=False)
+        assert summary is not None and len(store.messages()) >= 20

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import parse_qs, parse_qsl
 from xml.sax.saxutils import escape
 
@@ -53,6 +54,11 @@ NIL = f'i:nil="true" xmlns:i="{XSI}"'
 
 
 # --- writing responses ------------------------------------------------------------------------
+def _array(name: str, namespace: str, items: str) -> str:
+    opening = f'<{name} xmlns:a="{namespace}" xmlns:i="{XSI}"'
+    return f"{opening}>{items}</{name}>" if items else f"{opening}/>"
+
+
 class _Writer:
     """Writes values of one contract generation as the DataContractSerializer does: prefixes
     declared on the element that needs them, and never an enum value the generation lacks."""
@@ -81,14 +87,15 @@ class _Writer:
         if value is None:
             return f"<{name} {NIL}/>"
         if xsd_type == "ArrayOfMessageInfo":
-            rows = "".join(map(self.message_info, value))
-            return f'<{name} xmlns:a="{MODELS}" xmlns:i="{XSI}">{rows}</{name}>'
+            return _array(name, MODELS, "".join(map(self.message_info, value)))
         if xsd_type in ARRAY_ITEMS:
             item = ARRAY_ITEMS[xsd_type]
             items = "".join(
                 f'<a:{item} i:nil="true"/>' if v is None else f"<a:{item}>{escape(str(v))}</a:{item}>" for v in value
             )
-            return f'<{name} xmlns:a="{ARRAYS}" xmlns:i="{XSI}">{items}</{name}>'
+            return _array(name, ARRAYS, items)
+        if xsd_type == "decimal":
+            return f"<{name}>{Decimal(value):f}</{name}>"  # never an exponent, as XmlConvert writes it
         if xsd_type == "boolean":
             return f"<{name}>{'true' if value else 'false'}</{name}>"
         if xsd_type == "base64Binary":
