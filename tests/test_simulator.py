@@ -340,7 +340,7 @@ HOSTILE = {
 
 # What WCF answers each: (SOAPAction's operation, HTTP status, fault code or None for an empty body).
 HOSTILE_ANSWERS = {
-    "malformed": ("GetCredit", 400, None),
+    "malformed": ("GetCredit", 500, "a:DeserializationFailed"),
     "not soap": ("GetCredit", 400, None),
     "empty body": ("", 500, "a:ActionNotSupported"),
     "unknown operation": ("", 500, "a:ActionNotSupported"),

@@ -439,3 +439,20 @@ def test_the_client_syncs_and_sends_against_the_2020_generation(tmp_path):
         store = Store(tmp_path / "old.duckdb")
         summary = sync(client, store, progress=False)
         assert summary is not None and len(store.messages()) >= 20
+
+
+def test_a_body_that_is_not_well_formed_fails_when_its_operation_reads_it(shared_simulator):
+    """WCF reads the envelope and its header first (400 when they are broken) and the body only
+    once the SOAPAction has chosen the operation."""
+    truncated = f'<s:Envelope xmlns:s="{SOAP}"><s:Body><GetCredit xmlns="http://tempuri.org/">{CREDENTIALS}'.encode()
+    namespace, code, text = fault(post(shared_simulator, truncated, "GetCredit"))
+    assert (namespace, code) == (DISPATCHER, "DeserializationFailed")
+    assert text.startswith(
+        "The formatter threw an exception while trying to deserialize the message: Error in deserializing body of "
+        "request message for operation 'GetCredit'. Unexpected end of file. Following elements are not closed: "
+        "GetCredit, Body, Envelope. Line 1, position "
+    )
+    assert fault(post(shared_simulator, truncated, ""))[1] == "ActionNotSupported"
+    broken_header = f'<s:Envelope xmlns:s="{SOAP}"><s:Header><a></b></s:Header><s:Body/></s:Envelope>'.encode()
+    response = post(shared_simulator, broken_header, "GetCredit")
+    assert response.status_code == 400 and response.content == b""

@@ -25,11 +25,10 @@ from .wcf import (
     HttpRefusal,
     check_headers,
     dispatch,
-    envelope_parts,
     fault_body,
     internal_fault,
+    read_body,
     read_envelope,
-    read_parameters,
 )
 from .world import World
 
@@ -185,11 +184,10 @@ class SoapApp:
             return "500 Internal Server Error", internal_fault().body()
 
     def _call(self, environ) -> bytes:
-        root, data = read_envelope(_read_body(environ), environ.get("CONTENT_TYPE"))
-        headers, body = envelope_parts(root)
+        envelope = read_envelope(_read_body(environ), environ.get("CONTENT_TYPE"))
         operation = dispatch(self.contract, environ.get("HTTP_SOAPACTION"))
-        arguments = read_parameters(operation, body, data)
-        check_headers(headers)
+        arguments = read_body(envelope, operation)
+        check_headers(envelope.headers)
         values = HANDLERS[operation.name](self.world, arguments)
         with self.world.lock:
             self.world.calls[operation.name] += 1

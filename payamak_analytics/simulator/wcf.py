@@ -129,18 +129,34 @@ def encoding_of(content_type: str | None) -> str | None:
 
 
 def _decode(body: bytes, encoding: str | None) -> str:
+    """The body's text: by its byte order mark, else as UTF-16 when its first character says so
+    (as .NET's reader detects it), else in the content type's charset, else UTF-8."""
     for mark, name in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if body.startswith(mark):
             return body[len(mark) :].decode(name)
+    for start, name in ((b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le")):
+        if body.startswith(start):
+            return body.decode(name)
     return body.decode(encoding or "utf-8")
 
 
 DECLARED = re.compile(r"""\A\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
 
 
-def read_envelope(body: bytes, content_type: str | None) -> tuple[etree._Element, bytes]:
-    """The envelope's root and the UTF-8 bytes it was parsed from; 400 for anything unreadable,
-    a DTD in any encoding included."""
+@dataclass
+class Envelope:
+    """A request as the message encoder hands it on: header blocks, the Body and the bytes it was
+    read from; `broken` is the reader's complaint when the Body's content is not well-formed,
+    which WCF finds only when the operation's formatter reads it."""
+
+    headers: list[etree._Element]
+    body: etree._Element | None
+    data: bytes
+    broken: str | None = None
+
+
+def read_envelope(body: bytes, content_type: str | None) -> Envelope:
+    """The request's envelope; 400 for anything the encoder cannot read, a DTD in any encoding included."""
     encoding = encoding_of(content_type)
     try:
         text = _decode(body, encoding)
@@ -153,13 +169,41 @@ def read_envelope(body: bytes, content_type: str | None) -> tuple[etree._Element
     try:
         root = etree.fromstring(data, PARSER)
     except etree.XMLSyntaxError:
-        raise HttpRefusal("400 Bad Request") from None
+        return Envelope([], None, data, _broken_body(data))
     if root.getroottree().docinfo.doctype or root.tag != f"{{{ENVELOPE}}}Envelope":
         raise HttpRefusal("400 Bad Request")
-    return root, data
+    return Envelope(*_parts(root), data)
 
 
-def envelope_parts(root: etree._Element) -> tuple[list[etree._Element], etree._Element]:
+def _broken_body(data: bytes) -> str:
+    """The complaint about a body whose envelope, header and Body start tag read well; else 400."""
+    reader = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        reader.feed(data)
+        reader.close()
+        raise HttpRefusal("400 Bad Request")  # read whole here, so the whole was the trouble
+    except etree.XMLSyntaxError as error:
+        failure = error
+    opened: list[str] = []
+    in_body = False
+    for event, element in reader.read_events():
+        if event == "start":
+            in_body = in_body or opened == [f"{{{ENVELOPE}}}Envelope"] and element.tag == f"{{{ENVELOPE}}}Body"
+            opened.append(element.tag)
+        else:
+            opened.pop()
+    if not in_body:
+        raise HttpRefusal("400 Bad Request")
+    line, position = failure.position
+    lines = data.split(b"\n")
+    if (line, position) >= (len(lines), len(lines[-1]) + 1):
+        names = ", ".join(etree.QName(tag).localname for tag in reversed(opened))
+        return f"Unexpected end of file. Following elements are not closed: {names}. Line {line}, position {position}."
+    message = re.sub(r", line \d+, column \d+$", "", failure.msg)
+    return f"{message}. Line {line}, position {position}."
+
+
+def _parts(root: etree._Element) -> tuple[list[etree._Element], etree._Element]:
     """The header blocks and the Body; an envelope without a Body is unreadable (400)."""
     children = [c for c in root if isinstance(c.tag, str)]
     header = children[0] if children and children[0].tag == f"{{{ENVELOPE}}}Header" else None
@@ -168,6 +212,15 @@ def envelope_parts(root: etree._Element) -> tuple[list[etree._Element], etree._E
         raise HttpRefusal("400 Bad Request")
     blocks = [c for c in header if isinstance(c.tag, str)] if header is not None else []
     return blocks, rest[0]
+
+
+def read_body(envelope: Envelope, operation: Operation) -> dict:
+    """The operation's arguments from the Body, or WCF's fault when its content cannot be read."""
+    if envelope.broken is not None:
+        raise deserialization_failed(
+            f"Error in deserializing body of request message for operation '{operation.name}'. {envelope.broken}"
+        )
+    return read_parameters(operation, envelope.body, envelope.data)
 
 
 def dispatch(contract: Contract, soap_action: str | None) -> Operation:
