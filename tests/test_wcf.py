@@ -456,3 +456,17 @@ def test_a_body_that_is_not_well_formed_fails_when_its_operation_reads_it(shared
     broken_header = f'<s:Envelope xmlns:s="{SOAP}"><s:Header><a></b></s:Header><s:Body/></s:Envelope>'.encode()
     response = post(shared_simulator, broken_header, "GetCredit")
     assert response.status_code == 400 and response.content == b""
+
+
+def test_an_xsi_type_the_serializer_does_not_know_is_refused(simulator):
+    typed = send_with(
+        '<toNumbers xmlns:enc="http://schemas.xmlsoap.org/soap/encoding/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="enc:Array">'
+        f'<a:string xmlns:a="{ARRAYS}">09121234567</a:string></toNumbers>'
+    )
+    namespace, code, text = fault(post(simulator, typed, "SendSMS"))
+    assert (namespace, code) == (DISPATCHER, "DeserializationFailed")
+    assert "contains data from a type that maps to the name 'http://schemas.xmlsoap.org/soap/encoding/:Array'" in text
+    own_type = typed.replace(b'xsi:type="enc:Array"', f'xsi:type="a:ArrayOfstring" xmlns:a="{ARRAYS}"'.encode())
+    assert result(post(simulator, own_type, "SendSMS"), "SendSMSResult") == "0"
+    assert sent(simulator) == 1

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from ..wsdl import TEMPURI, Contract, Field, Operation
-from ..wsdl.contract import ARRAY_ITEMS, ARRAYS
+from ..wsdl.contract import ARRAY_ITEMS, ARRAYS, ENUM_TYPES, XS, XS_PRIMITIVES, type_namespace
 
 ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -403,8 +403,33 @@ def _array(element: etree._Element, field: Field, data: bytes) -> list:
     return values
 
 
+KNOWN_TYPES = {(XS, name) for name in XS_PRIMITIVES} | {(ARRAYS, name) for name in ARRAY_ITEMS}
+KNOWN_TYPES |= {(type_namespace(name), name) for name in ("ArrayOfMessageInfo", "MessageInfo", *ENUM_TYPES)}
+
+
+def _check_type(element: etree._Element, field: Field) -> None:
+    """An `xsi:type` must name the parameter's own type: a type the serializer does not know is a
+    deserialization error, another known type fails when the value is passed on (internal)."""
+    raw = element.get(f"{{{XSI}}}type")
+    if raw is None:
+        return
+    prefix, _, local = raw.strip(XML_SPACE).rpartition(":")
+    namespace = element.nsmap.get(prefix or None) or ""
+    if (namespace, local) not in KNOWN_TYPES:
+        raise _ValueError(
+            f"Element '{TEMPURI}:{field.name}' contains data from a type that maps to the name '{namespace}:{local}'. "
+            "The deserializer has no knowledge of any type that maps to this name. Consider using a "
+            "DataContractResolver if you are using DataContractSerializer or add the type corresponding to "
+            f"'{local}' to the list of known types - for example, by using the KnownTypeAttribute attribute or by "
+            "adding it to the list of known types passed to the serializer."
+        )
+    if (namespace, local) != (field.namespace, field.type):
+        raise internal_fault()
+
+
 def _parameter(element: etree._Element, field: Field, data: bytes):
     try:
+        _check_type(element, field)
         if _is_nil(element):
             return None
         if field.type in ARRAY_ITEMS:

@@ -24,6 +24,27 @@ DEFAULT_GENERATION = "2022"
 # .NET value types: never nil, read as their default when missing.
 VALUE_TYPES = {"int", "long", "boolean", "decimal", "dateTime"}
 BUILTINS = VALUE_TYPES | {"string", "base64Binary"}
+# The XML Schema types the DataContractSerializer knows, in the order WCF's serialization schema lists them.
+XS_PRIMITIVES = (
+    "anyType",
+    "anyURI",
+    "base64Binary",
+    "boolean",
+    "byte",
+    "dateTime",
+    "decimal",
+    "double",
+    "float",
+    "int",
+    "long",
+    "QName",
+    "short",
+    "string",
+    "unsignedByte",
+    "unsignedInt",
+    "unsignedLong",
+    "unsignedShort",
+)
 ENUM_TYPES = {"SMSLang", "SMSDirectionType", "SMSSendMethod", "SMSSendStatus", "SMSStatus"}
 ARRAY_ITEMS = {"ArrayOfstring": "string", "ArrayOflong": "long", "ArrayOfint": "int"}
 
@@ -124,8 +145,43 @@ MESSAGE_INFO = (
 )
 MISSING_IN_2020 = {"Cost", "SendMethod", "SendStatus"}
 
-_SMS_STATUS = ["Pending", "Illegal", "Sending", "NotApproved", "Sent", "Canceled", "Error", "NoCredit", "NotSent", "WaitForSend", "PendingDecCost", "InQueue"]
-_SEND_METHODS = ["Quick", "Test", "Regional", "Group", "WebService", "Announcement", "Secretary", "IntelligentSend", "CorrespondingSend", "CodeReader", "Poll", "Transfer", "Reply", "PhoneBook", "PostalCode", "SmsEvent", "IntelligentSecretary", "AddToPhoneBook", "InstantSms", "ScheduleSms", "UsanceSms"]
+_SMS_STATUS = [
+    "Pending",
+    "Illegal",
+    "Sending",
+    "NotApproved",
+    "Sent",
+    "Canceled",
+    "Error",
+    "NoCredit",
+    "NotSent",
+    "WaitForSend",
+    "PendingDecCost",
+    "InQueue",
+]
+_SEND_METHODS = [
+    "Quick",
+    "Test",
+    "Regional",
+    "Group",
+    "WebService",
+    "Announcement",
+    "Secretary",
+    "IntelligentSend",
+    "CorrespondingSend",
+    "CodeReader",
+    "Poll",
+    "Transfer",
+    "Reply",
+    "PhoneBook",
+    "PostalCode",
+    "SmsEvent",
+    "IntelligentSecretary",
+    "AddToPhoneBook",
+    "InstantSms",
+    "ScheduleSms",
+    "UsanceSms",
+]
 _NEWER_SEND_METHODS = ["AgeAndGender", "System", "BirthdaySms", "KioskSms", "CancellationBy11"]
 
 

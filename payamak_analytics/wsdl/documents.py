@@ -21,6 +21,7 @@ from .contract import (
     SERIALIZATION,
     TEMPURI,
     XS,
+    XS_PRIMITIVES,
     Contract,
     Field,
     Operation,
@@ -52,10 +53,7 @@ _WSDL_NAMESPACES = (
 
 # The serialization schema every WCF service exports unchanged.
 _SERIALIZATION_BODY = (
-    "".join(
-        f'<xs:element name="{name}" nillable="true" type="xs:{name}"/>'
-        for name in ["anyType", "anyURI", "base64Binary", "boolean", "byte", "dateTime", "decimal", "double", "float", "int", "long", "QName", "short", "string", "unsignedByte", "unsignedInt", "unsignedLong", "unsignedShort"]
-    )
+    "".join(f'<xs:element name="{name}" nillable="true" type="xs:{name}"/>' for name in XS_PRIMITIVES)
     + '<xs:element name="char" nillable="true" type="tns:char"/><xs:simpleType name="char">'
     '<xs:restriction base="xs:int"/></xs:simpleType><xs:element name="duration" nillable="true" type="tns:duration"/>'
     '<xs:simpleType name="duration"><xs:restriction base="xs:duration">'
