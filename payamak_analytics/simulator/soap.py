@@ -64,23 +64,23 @@ class _Writer:
 
     def __init__(self, contract: Contract):
         self.contract = contract
-        self.types = {f.name: f.type for f in contract.message_info}
-
-    def _cell(self, name: str, value) -> str:
-        if value is None:
-            return f'<a:{name} i:nil="true"/>'
-        values = self.contract.enums.get(self.types[name])
-        if values is not None and value not in {v for v, _ in values}:
-            value = "None"  # a value of a newer generation: the served one cannot hold it
-        return f"<a:{name}>{escape(str(value))}</a:{name}>"
+        # For each served MessageInfo member: its place in the world's rows and, for an enum, its names.
+        self.members = [
+            (MESSAGE_INFO_FIELDS.index(f.name), f.name, frozenset(v for v, _ in contract.enums.get(f.type, ())))
+            for f in contract.message_info
+        ]
 
     def message_info(self, row: tuple) -> str:
-        cells = dict(zip(MESSAGE_INFO_FIELDS, row))
-        return (
-            "<a:MessageInfo>"
-            + "".join(self._cell(f.name, cells.get(f.name)) for f in self.contract.message_info)
-            + "</a:MessageInfo>"
-        )
+        cells = []
+        for place, name, names in self.members:
+            value = row[place]
+            if value is None:
+                cells.append(f'<a:{name} i:nil="true"/>')
+                continue
+            if names and value not in names:
+                value = "None"  # a value of a newer generation: the served one cannot hold it
+            cells.append(f"<a:{name}>{escape(str(value))}</a:{name}>")
+        return "<a:MessageInfo>" + "".join(cells) + "</a:MessageInfo>"
 
     def value(self, name: str, xsd_type: str, value) -> str:
         if value is None:

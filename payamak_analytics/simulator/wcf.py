@@ -64,8 +64,13 @@ class HttpRefusal(Exception):
         self.status = status
 
 
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def fault_body(text: str, code: str = "s:Client", namespace: str | None = None) -> bytes:
+    """A SOAP 1.1 fault; characters XML cannot carry (from a header, say) are left out of the text."""
     declaration = f' xmlns:a="{namespace}"' if namespace else ""
+    text = NOT_XML.sub("", text)
     return (
         f'<s:Envelope xmlns:s="{ENVELOPE}"><s:Body><s:Fault><faultcode{declaration}>{code}</faultcode>'
         f'<faultstring xml:lang="en-US">{escape(text)}</faultstring></s:Fault></s:Body></s:Envelope>'
@@ -366,15 +371,27 @@ def _content(element: etree._Element, data: bytes) -> str:
     return "".join(element.itertext())
 
 
-def _items(element: etree._Element):
-    """The nodes of an array in document order: ("text", owner, kind) for text, ("item", element)."""
+def _nodes(element: etree._Element):
+    """An element's content in document order, as the reader meets it: ("text", owner, "text" or
+    "tail") for text that is not white space, ("element", child, None) for a child element."""
     if (element.text or "").strip(XML_SPACE):
         yield "text", element, "text"
     for child in element:
         if isinstance(child.tag, str):
-            yield "item", child, None
+            yield "element", child, None
         if (child.tail or "").strip(XML_SPACE):
             yield "text", child, "tail"
+
+
+def _item(element: etree._Element, item_type: str, data: bytes):
+    try:
+        if not _is_nil(element):
+            return convert(_content(element, data), item_type)
+        if item_type == "string":
+            return None
+        raise _ValueError(f"ValueType 'System.{CLR[item_type]}' cannot be null.")
+    except _ValueError as error:
+        raise _ValueError(f"There was an error deserializing the object of type System.{CLR[item_type]}[]. {error}")
 
 
 def _array(element: etree._Element, field: Field, data: bytes) -> list:
@@ -382,24 +399,15 @@ def _array(element: etree._Element, field: Field, data: bytes) -> list:
     text is an error."""
     item_type = ARRAY_ITEMS[field.type]
     values = []
-    for node, owner, kind in _items(element):
+    for node, owner, kind in _nodes(element):
         if node == "text":
             line, position = _where(data, owner, kind)
             raise _ValueError(
                 f"Error in line {line} position {position}. Expecting state 'Element'.. Encountered 'Text'  "
                 "with name '', namespace ''. "
             )
-        if etree.QName(owner) != etree.QName(ARRAYS, item_type):
-            continue
-        try:
-            if _is_nil(owner):
-                if item_type != "string":
-                    raise _ValueError(f"ValueType 'System.{CLR[item_type]}' cannot be null.")
-                values.append(None)
-                continue
-            values.append(convert(_content(owner, data), item_type))
-        except _ValueError as error:
-            raise _ValueError(f"There was an error deserializing the object of type System.{CLR[item_type]}[]. {error}")
+        if etree.QName(owner) == etree.QName(ARRAYS, item_type):
+            values.append(_item(owner, item_type, data))
     return values
 
 
@@ -445,16 +453,6 @@ def _parameter(element: etree._Element, field: Field, data: bytes):
         ) from None
 
 
-def _wrapper_nodes(wrapper: etree._Element):
-    if (wrapper.text or "").strip(XML_SPACE):
-        yield "text", wrapper, "text"
-    for child in wrapper:
-        if isinstance(child.tag, str):
-            yield "element", child, None
-        if (child.tail or "").strip(XML_SPACE):
-            yield "text", child, "tail"
-
-
 def read_parameters(operation: Operation, body: etree._Element, data: bytes) -> dict:
     """The operation's arguments as WCF binds them: each parameter element is looked for after
     the last one read, so one out of order, repeated, unqualified or in another namespace is
@@ -464,7 +462,7 @@ def read_parameters(operation: Operation, body: etree._Element, data: bytes) -> 
     if wrapper is not None and etree.QName(wrapper) != etree.QName(TEMPURI, operation.name):
         raise internal_fault()  # the formatter's SerializationException is no fault: an internal error
     expected = 0
-    for kind, node, where in _wrapper_nodes(wrapper) if wrapper is not None else ():
+    for kind, node, where in _nodes(wrapper) if wrapper is not None else ():
         if kind == "text":
             line, position = _where(data, node, where)
             raise deserialization_failed(
