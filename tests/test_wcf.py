@@ -168,6 +168,7 @@ def test_default_contract_is_the_2022_one_and_newer_values_need_the_switch(serve
     ]
     assert message_info_fields(default) == message_info_fields(latest) == sorted(message_info_fields(default))
     assert len(message_info_fields(default)) == 22
+    assert len(strict_zeep(latest).service.GetMessages("demo", "demo", 2, None, 1, 10)) == 10
 
 
 def test_the_2020_generation_lacks_what_it_lacked(served):

@@ -291,7 +291,10 @@ def _index(element: etree._Element) -> int:
 
 def _where(data: bytes, element: etree._Element, kind: str | None = None) -> tuple[int, int]:
     """Where `element` starts, or (kind "text"/"tail") where the text after its start or end tag starts."""
-    positions, index = _positions(data), _index(element)
+    try:
+        positions, index = _positions(data), _index(element)
+    except expat.ExpatError:  # a document only libxml2 reads: its line, the line's start
+        return element.sourceline or 1, 1
     return positions.texts.get((kind, index), positions.starts[index]) if kind else positions.starts[index]
 
 
