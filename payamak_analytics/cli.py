@@ -14,6 +14,7 @@ import pandas as pd
 
 from .client import PanelClient
 from .errors import PayamakError
+from .wsdl import DEFAULT_GENERATION, GENERATIONS
 
 MESSAGE_COLUMNS = ["message_id", "action_datetime", "sender", "receiver", "count", "sent", "pages", "content"]
 
@@ -69,7 +70,15 @@ def cmd_simulate(args) -> None:
     world = WorldConfig(
         history=HistoryConfig(seed=args.seed, days=args.days, messages=args.messages), clock_speed=args.clock_speed
     )
-    simulator = Simulator(world, host=args.host, port=args.port, faults=faults, admin=args.admin, threads=args.threads)
+    simulator = Simulator(
+        world,
+        host=args.host,
+        port=args.port,
+        faults=faults,
+        admin=args.admin,
+        threads=args.threads,
+        contract=args.contract,
+    )
     print(f"SendService simulator: {simulator.wsdl_url}", flush=True)
     print("accounts: demo/demo, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it", flush=True)
     try:
@@ -338,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
         sim.add_argument(f"--{name}", type=float, default=0.0)
     sim.add_argument("--slow-seconds", type=float, default=35.0)
     sim.add_argument("--fault-operations", metavar="OP[,OP...]", help="only these operations meet the faults")
+    sim.add_argument(
+        "--contract",
+        choices=GENERATIONS,
+        default=DEFAULT_GENERATION,
+        help="the contract generation served: 2022 (default, what public stubs were generated from), 2020 (no "
+        "GetMessagesByDateRange; MessageInfo without Cost, SendMethod, SendStatus) or latest (newer enum values)",
+    )
     sim.set_defaults(run=cmd_simulate)
 
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")

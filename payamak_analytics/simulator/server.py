@@ -32,9 +32,10 @@ class Simulator:
         faults: FaultConfig | None = None,
         admin: bool = False,
         threads: int = 8,
+        contract: str = "2022",
     ):
         self.world = world if isinstance(world, World) else World(world)
-        app = SoapApp(self.world, admin=admin)
+        app = SoapApp(self.world, admin=admin, contract=contract)
         self.faults = FaultyApp(app, faults) if faults and faults.any else None
         self._server = create_server(
             self.faults or app,

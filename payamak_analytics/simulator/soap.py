@@ -1,175 +1,113 @@
-"""The SOAP 1.1 endpoint: a WSGI app that reads requests by the contract and answers like WCF.
+"""The SOAP 1.1 endpoint: a WSGI app that serves the contract's documents and answers requests
+as the real service, a WCF basicHttpBinding service with exception details off, does.
 
-Requests are parsed with entities, DTDs and the network off; anything malformed, hostile or
-unknown gets a SOAP Fault with a plain faultstring, never a stack trace.
+How a request is read and refused is in `wcf.py`; this module routes, calls the world and
+writes the answers. Requests are parsed with entities, DTDs and the network off; whatever goes
+wrong inside, the caller gets WCF's fault, never a stack trace.
 """
 
 from __future__ import annotations
 
 import base64
-import time
 import json
 import logging
-from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Callable
-from urllib.parse import parse_qs
+from decimal import Decimal
+from urllib.parse import parse_qs, parse_qsl
 from xml.sax.saxutils import escape
 
-from lxml import etree
-
 from .. import wsdl
+from ..wsdl.contract import ARRAY_ITEMS, MESSAGE_INFO, MODELS, Contract
+from .wcf import (
+    XSI,
+    Fault,
+    HttpRefusal,
+    check_headers,
+    dispatch,
+    fault_body,
+    internal_fault,
+    read_body,
+    read_envelope,
+)
 from .world import World
 
 log = logging.getLogger(__name__)
 
-ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
+__all__ = ["MAX_BODY_BYTES", "SERVICE_PATH", "XML_HEADERS", "SoapApp", "fault_body"]
+
 ARRAYS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
-MODELS = "http://schemas.datacontract.org/2004/07/SMSPanel.Domain.Models"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SERVICE_PATH = "/SendService.svc"
 MAX_BODY_BYTES = 1_000_000
 XML_HEADERS = [("Content-Type", "text/xml; charset=utf-8")]
-
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, dtd_validation=False)
-
-MESSAGE_INFO_FIELDS = (
-    "ActionDateTime",
-    "Content",
-    "Cost",
-    "Count",
-    "Desc",
-    "Flash",
-    "IsRead",
-    "Lang",
-    "MessageId",
-    "MessageType",
-    "MoneyIsRefunded",
-    "NotSent",
-    "Pages",
-    "Receiver",
-    "SendMethod",
-    "SendStatus",
-    "Sender",
-    "Sent",
-    "Status",
-    "Tariff",
-    "Title",
-    "UserId",
+NOT_FOUND = (
+    b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">'
+    b'<html xmlns="http://www.w3.org/1999/xhtml"><head><meta http-equiv="Content-Type" content="text/html; '
+    b'charset=iso-8859-1"/><title>404 - File or directory not found.</title></head><body><div id="header">'
+    b'<h1>Server Error</h1></div><div id="content"><fieldset><h2>404 - File or directory not found.</h2>'
+    b"<h3>The resource you are looking for might have been removed, had its name changed, or is temporarily "
+    b"unavailable.</h3></fieldset></div></body></html>"
 )
-NILLABLE = {"Content", "Desc", "Receiver", "Sender", "Title"}
-
-
-class RequestFault(Exception):
-    """The request cannot be served; the text is the faultstring the caller sees."""
-
-    def __init__(self, text: str, code: str = "s:Client"):
-        super().__init__(text)
-        self.code = code
-
-
-def fault_body(text: str, code: str = "s:Client") -> bytes:
-    return (
-        f'<s:Envelope xmlns:s="{ENVELOPE}"><s:Body><s:Fault><faultcode>{code}</faultcode>'
-        f'<faultstring xml:lang="en-US">{escape(text)}</faultstring></s:Fault></s:Body></s:Envelope>'
-    ).encode()
-
-
-# --- reading requests -------------------------------------------------------------------------
-INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-
-
-def _scalar(text: str, xsd_type: str, name: str):
-    try:
-        if xsd_type in INT_RANGES:
-            value = int(text.strip())
-            low, high = INT_RANGES[xsd_type]
-            if not low <= value <= high:
-                raise ValueError("out of range")
-            return value
-        if xsd_type == "boolean":
-            return {"true": True, "1": True, "false": False, "0": False}[text.strip()]
-        if xsd_type == "decimal":
-            return Decimal(text.strip())
-        if xsd_type == "dateTime":
-            return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        if xsd_type == "base64Binary":
-            return base64.b64decode(text.strip(), validate=True)
-        return text
-    except (ValueError, KeyError, InvalidOperation, TypeError) as error:
-        raise RequestFault(f"The value '{text[:40]}' of parameter '{name}' is not a valid {xsd_type}.") from error
-
-
-def _argument(element: etree._Element | None, field: wsdl.Field):
-    if element is None or element.get(f"{{{XSI}}}nil") == "true":
-        return [] if field.type.startswith("ArrayOf") else (0 if field.type in INT_RANGES else None)
-    if field.type.startswith("ArrayOf"):
-        item_type = field.type[len("ArrayOf") :]
-        return [_scalar(item.text or "", item_type, field.name) for item in element if isinstance(item.tag, str)]
-    return _scalar(element.text or "", field.type, field.name)
-
-
-def parse_request(body: bytes, soap_action: str | None) -> tuple[wsdl.Operation, dict]:
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise RequestFault("DTD is prohibited in this XML document.")
-    try:
-        root = etree.fromstring(body, PARSER)
-    except etree.XMLSyntaxError as error:
-        raise RequestFault(f"The request is not well-formed XML: {error.msg}") from None
-    body_element = root.find(f"{{{ENVELOPE}}}Body") if root.tag == f"{{{ENVELOPE}}}Envelope" else None
-    if body_element is None:
-        raise RequestFault("The request is not a SOAP 1.1 envelope with a Body.")
-    call = next((child for child in body_element if isinstance(child.tag, str)), None)
-    if call is None:
-        raise RequestFault("The SOAP Body is empty: name an operation.")
-    qname = etree.QName(call)
-    operation = wsdl.operations().get(qname.localname) if qname.namespace == wsdl.TEMPURI else None
-    if operation is None:
-        raise RequestFault(
-            f"The operation '{qname.localname}' in namespace '{qname.namespace}' is not part of "
-            "this service; see ?wsdl for the ones it has."
-        )
-    action = (soap_action or "").strip('"')
-    if action and action != operation.soap_action:
-        raise RequestFault(f"The SOAPAction '{action}' does not match the body element '{operation.name}'.")
-    children = {etree.QName(c).localname: c for c in call if isinstance(c.tag, str)}
-    return operation, {f.name: _argument(children.get(f.name), f) for f in operation.request}
+MESSAGE_INFO_FIELDS = tuple(name for name, _ in MESSAGE_INFO)  # the order of the world's rows
+NIL = f'i:nil="true" xmlns:i="{XSI}"'
 
 
 # --- writing responses ------------------------------------------------------------------------
-def _message_info(row: tuple) -> str:
-    cells = []
-    for name, value in zip(MESSAGE_INFO_FIELDS, row):
+def _array(name: str, namespace: str, items: str) -> str:
+    opening = f'<{name} xmlns:a="{namespace}" xmlns:i="{XSI}"'
+    return f"{opening}>{items}</{name}>" if items else f"{opening}/>"
+
+
+class _Writer:
+    """Writes values of one contract generation as the DataContractSerializer does: prefixes
+    declared on the element that needs them, and never an enum value the generation lacks."""
+
+    def __init__(self, contract: Contract):
+        self.contract = contract
+        # For each served MessageInfo member: its place in the world's rows and, for an enum, its names.
+        self.members = [
+            (MESSAGE_INFO_FIELDS.index(f.name), f.name, frozenset(v for v, _ in contract.enums.get(f.type, ())))
+            for f in contract.message_info
+        ]
+
+    def message_info(self, row: tuple) -> str:
+        cells = []
+        for place, name, names in self.members:
+            value = row[place]
+            if value is None:
+                cells.append(f'<a:{name} i:nil="true"/>')
+                continue
+            if names and value not in names:
+                value = "None"  # a value of a newer generation: the served one cannot hold it
+            cells.append(f"<a:{name}>{escape(str(value))}</a:{name}>")
+        return "<a:MessageInfo>" + "".join(cells) + "</a:MessageInfo>"
+
+    def value(self, name: str, xsd_type: str, value) -> str:
         if value is None:
-            cells.append(f'<a:{name} i:nil="true"/>')
-        else:
-            cells.append(f"<a:{name}>{escape(value) if name in NILLABLE else value}</a:{name}>")
-    return "<a:MessageInfo>" + "".join(cells) + "</a:MessageInfo>"
+            return f"<{name} {NIL}/>"
+        if xsd_type == "ArrayOfMessageInfo":
+            return _array(name, MODELS, "".join(map(self.message_info, value)))
+        if xsd_type in ARRAY_ITEMS:
+            item = ARRAY_ITEMS[xsd_type]
+            items = "".join(
+                f'<a:{item} i:nil="true"/>' if v is None else f"<a:{item}>{escape(str(v))}</a:{item}>" for v in value
+            )
+            return _array(name, ARRAYS, items)
+        if xsd_type == "decimal":
+            return f"<{name}>{Decimal(value):f}</{name}>"  # never an exponent, as XmlConvert writes it
+        if xsd_type == "boolean":
+            return f"<{name}>{'true' if value else 'false'}</{name}>"
+        if xsd_type == "base64Binary":
+            return f"<{name}>{base64.b64encode(value).decode()}</{name}>"
+        return f"<{name}>{escape(str(value))}</{name}>"
 
-
-def _value(name: str, xsd_type: str, value) -> str:
-    if value is None:
-        return f'<{name} i:nil="true"/>'
-    if xsd_type == "ArrayOfMessageInfo":
-        return f'<{name} xmlns:a="{MODELS}">' + "".join(map(_message_info, value)) + f"</{name}>"
-    if xsd_type.startswith("ArrayOf"):
-        item = xsd_type[len("ArrayOf") :]
-        items = "".join(f"<a:{item}>{escape(str(v))}</a:{item}>" for v in value)
-        return f'<{name} xmlns:a="{ARRAYS}">{items}</{name}>'
-    if xsd_type == "boolean":
-        return f"<{name}>{'true' if value else 'false'}</{name}>"
-    if xsd_type == "base64Binary":
-        return f"<{name}>{base64.b64encode(value).decode()}</{name}>"
-    return f"<{name}>{escape(str(value))}</{name}>"
-
-
-def response_body(operation: wsdl.Operation, values: tuple) -> bytes:
-    inner = "".join(_value(f.name, f.type, v) for f, v in zip(operation.response, values))
-    return (
-        f'<s:Envelope xmlns:s="{ENVELOPE}"><s:Body><{operation.name}Response xmlns="{wsdl.TEMPURI}" '
-        f'xmlns:i="{XSI}">{inner}</{operation.name}Response></s:Body></s:Envelope>'
-    ).encode()
+    def response(self, operation: wsdl.Operation, values: tuple) -> bytes:
+        inner = "".join(self.value(f.name, f.type, v) for f, v in zip(operation.response, values))
+        return (
+            f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+            f'<{operation.name}Response xmlns="{wsdl.TEMPURI}">{inner}</{operation.name}Response>'
+            "</s:Body></s:Envelope>"
+        ).encode()
 
 
 # --- the operations ---------------------------------------------------------------------------
@@ -188,9 +126,7 @@ HANDLERS: dict[str, Callable[[World, dict], tuple]] = {
         w.get_messages(*_credentials(a), a["messageType"], a["fromNumbers"], a["index"], a["count"]),
     ),
     "GetMessagesByDateRange": lambda w, a: (
-        w.get_messages_by_date_range(
-            *_credentials(a), a["messageType"], a["fromNumbers"], _required(a, "fromDate"), _required(a, "toDate")
-        ),
+        w.get_messages_by_date_range(*_credentials(a), a["messageType"], a["fromNumbers"], a["fromDate"], a["toDate"]),
     ),
     "GetInboxCount": lambda w, a: (w.get_inbox_count(*_credentials(a), a["isRead"]),),
     "SendBatchSms": lambda w, a: w.send_batch_sms(
@@ -209,20 +145,15 @@ HANDLERS: dict[str, Callable[[World, dict], tuple]] = {
 }
 
 
-def _required(arguments: dict, name: str):
-    if arguments[name] is None:
-        raise RequestFault(f"The parameter '{name}' is required.")
-    return arguments[name]
-
-
 class SoapApp:
-    """The WSGI application: `?wsdl`, `?xsd=xsdN`, SOAP POSTs and, with admin, `/_sim/...`."""
+    """The WSGI application: the endpoint's documents on GET, SOAP on POST, nothing on any other
+    path (404) and, with admin, `/_sim/...`. `contract` picks the generation served."""
 
-    def __init__(self, world: World, *, admin: bool = False):
+    def __init__(self, world: World, *, admin: bool = False, contract: str = wsdl.DEFAULT_GENERATION):
         self.world = world
         self.admin = admin
-        self.dark_until = 0.0  # time.monotonic() until which every SOAP call answers 503
-        self.forgotten: Counter[int] = Counter()  # batch id -> GetBatchDelivery answers -2 this many times
+        self.contract = wsdl.contract(contract)
+        self.writer = _Writer(self.contract)
 
     def __call__(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
@@ -230,53 +161,52 @@ class SoapApp:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if path.startswith("/_sim/"):
             return self._admin(method, path, query, start_response)
-        if method == "GET":
-            return self._document(environ, query, start_response)
+        if path.lower() != SERVICE_PATH.lower():
+            return _answer(start_response, "404 Not Found", "text/html", NOT_FOUND)
+        if method in ("GET", "HEAD"):
+            return self._document(environ, start_response)
         if method != "POST":
-            start_response("405 Method Not Allowed", [("Allow", "GET, POST")])
+            start_response("405 Method Not Allowed", [("Allow", "GET, POST"), ("Content-Length", "0")])
             return [b""]
         status, body = self.handle_soap(environ)
-        start_response(status, XML_HEADERS + [("Content-Length", str(len(body)))])
-        return [body]
+        return _answer(start_response, status, "text/xml; charset=utf-8" if body else None, body)
 
     def handle_soap(self, environ) -> tuple[str, bytes]:
-        if time.monotonic() < self.dark_until:
-            return "503 Service Unavailable", b""
+        """The status line and body answering one SOAP POST."""
         try:
-            body = _read_body(environ)
-            operation, arguments = parse_request(body, environ.get("HTTP_SOAPACTION"))
-            values = self._forgotten(operation.name, arguments) or HANDLERS[operation.name](self.world, arguments)
-            with self.world.lock:
-                self.world.calls[operation.name] += 1
-            return "200 OK", response_body(operation, values)
-        except RequestFault as fault:
-            return "500 Internal Server Error", fault_body(str(fault), fault.code)
+            return "200 OK", self._call(environ)
+        except HttpRefusal as refusal:
+            return refusal.status, b""
+        except Fault as fault:
+            return "500 Internal Server Error", fault.body()
         except Exception:  # an answer, never a traceback, whatever went wrong inside
             log.exception("simulator failed on a request")
-            return "500 Internal Server Error", fault_body("The server was unable to process the request.", "s:Server")
+            return "500 Internal Server Error", internal_fault().body()
 
-    def _forgotten(self, operation: str, arguments: dict) -> tuple | None:
-        """(-2, [], []) for a GetBatchDelivery of a batch an admin made the service forget."""
-        batch = arguments.get("batchSmsId") if operation == "GetBatchDelivery" else None
+    def _call(self, environ) -> bytes:
+        envelope = read_envelope(_read_body(environ), environ.get("CONTENT_TYPE"))
+        operation = dispatch(self.contract, environ.get("HTTP_SOAPACTION"))
+        arguments = read_body(envelope, operation)
+        check_headers(envelope.headers)
+        values = HANDLERS[operation.name](self.world, arguments)
         with self.world.lock:
-            if batch is None or self.forgotten[batch] <= 0:
-                return None
-            self.forgotten[batch] -= 1
-        return (-2, [], [])
+            self.world.calls[operation.name] += 1
+        return self.writer.response(operation, values)
 
-    def _document(self, environ, query, start_response):
+    def _document(self, environ, start_response):
+        """`?wsdl`, `?singleWsdl` and `?xsd=xsdN` in any letter case, else the help page."""
         address = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', 'localhost')}{SERVICE_PATH}"
-        if "wsdl" in query or "singleWsdl" in query:
-            name = "wsdl"
-        elif query.get("xsd", [""])[0] in wsdl.SCHEMA_NAMES:
-            name = query["xsd"][0]
+        pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        key, value = (pairs[0][0].lower(), pairs[0][1].lower()) if pairs else ("", "")
+        if key in ("wsdl", "singlewsdl") and not value:
+            name = "wsdl" if key == "wsdl" else "singleWsdl"
+        elif key == "xsd" and value in wsdl.SCHEMA_NAMES:
+            name = value
+        elif key in ("wsdl", "xsd", "singlewsdl"):
+            return _answer(start_response, "404 Not Found", "text/html", NOT_FOUND)
         else:
-            body = (f"SendService simulator. WSDL: {address}?wsdl\n").encode()
-            start_response(
-                "200 OK", [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-            )
-            return [body]
-        body = wsdl.served(name, address)
+            return _answer(start_response, "200 OK", "text/html; charset=UTF-8", wsdl.help_page(address))
+        body = wsdl.served(name, address, self.contract.generation)
         start_response("200 OK", XML_HEADERS + [("Content-Length", str(len(body)))])
         return [body]
 
@@ -291,14 +221,6 @@ class SoapApp:
             elif path == "/_sim/clock" and method == "POST":
                 self.world.clock.advance(float(query.get("advance", ["0"])[0]))
                 answer = {"clock": datetime.fromtimestamp(self.world.clock.now()).isoformat()}
-            elif path == "/_sim/dark" and method == "POST":
-                self.dark_until = time.monotonic() + float(query.get("seconds", ["0"])[0])
-                answer = {"dark_seconds": float(query.get("seconds", ["0"])[0])}
-            elif path == "/_sim/forget" and method == "POST":
-                batch, times = int(query["batch_id"][0]), int(query.get("times", ["1"])[0])
-                with self.world.lock:
-                    self.forgotten[batch] = times
-                answer = {"batch_id": batch, "times": times}
             elif path == "/_sim/switch" and method == "POST":
                 for name in ("system_updating", "webservice_disabled"):
                     if name in query:
@@ -318,14 +240,21 @@ class SoapApp:
         return [body]
 
 
+def _answer(start_response, status: str, content_type: str | None, body: bytes):
+    headers = [("Content-Type", content_type)] if content_type else []
+    start_response(status, headers + [("Content-Length", str(len(body)))])
+    return [body]
+
+
 def _read_body(environ) -> bytes:
+    """The request's bytes; over the size WCF is configured to receive, 413 as WCF answers."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise RequestFault("The Content-Length header is not a number.") from None
+        raise HttpRefusal("400 Bad Request") from None
     if length > MAX_BODY_BYTES:
-        raise RequestFault(f"The request is larger than the maximum of {MAX_BODY_BYTES} bytes.")
+        raise HttpRefusal("413 Request Entity Too Large")
     body = environ["wsgi.input"].read(length or MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
-        raise RequestFault(f"The request is larger than the maximum of {MAX_BODY_BYTES} bytes.")
+        raise HttpRefusal("413 Request Entity Too Large")
     return body

@@ -1,72 +1,96 @@
-"""The service's contract (WSDL and its six schemas), written from the provider's documentation.
+"""The service's contract (WSDL and its six schemas), shared by the client and the simulator.
 
-The files import each other by relative name (`xsd0.xsd` ...), so zeep can load the bundled
-copy from disk; `served()` rewrites those names to `?xsd=xsdN` addresses the way WCF serves them.
+The facts live in `contract.py` and are written out as WCF writes them by `documents.py`. The
+files beside this module are the default (2022) generation written for disk: they import each
+other by relative name (`xsd0.xsd` ...) so that zeep can load the bundled copy offline.
+`write_bundled()` rewrites them; a test checks that they equal what the writer produces.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from lxml import etree
+from . import documents
+from .contract import (
+    DEFAULT_GENERATION,
+    GENERATIONS,
+    TEMPURI,
+    Contract,
+    Field,
+    Operation,
+    contract,
+)
+
+__all__ = [
+    "DEFAULT_GENERATION",
+    "GENERATIONS",
+    "REAL_ADDRESS",
+    "SCHEMA_NAMES",
+    "SOAP_ACTION_PREFIX",
+    "TEMPURI",
+    "WSDL_PATH",
+    "Contract",
+    "Field",
+    "Operation",
+    "contract",
+    "document",
+    "help_page",
+    "operations",
+    "served",
+    "write_bundled",
+]
 
 WSDL_PATH = Path(str(resources.files(__name__).joinpath("SendService.wsdl")))
-SCHEMA_NAMES = tuple(f"xsd{i}" for i in range(6))
-TEMPURI = "http://tempuri.org/"
-SOAP_ACTION_PREFIX = "http://tempuri.org/ISendService/"
+SCHEMA_NAMES = documents.SCHEMA_NAMES
+SOAP_ACTION_PREFIX = f"{TEMPURI}ISendService/"
 REAL_ADDRESS = "http://payamak-service.ir/SendService.svc"
-XS = "{http://www.w3.org/2001/XMLSchema}"
+
+
+def _on_disk(name: str) -> str:
+    return f"{name}.xsd"
 
 
 @cache
-def document(name: str) -> bytes:
-    """The bytes of `SendService.wsdl` or of a schema (`xsd0` ... `xsd5`)."""
-    filename = "SendService.wsdl" if name == "wsdl" else f"{name}.xsd"
-    return WSDL_PATH.with_name(filename).read_bytes()
+def _bundled(generation: str) -> dict[str, bytes]:
+    chosen = contract(generation)
+    texts = {"wsdl": documents.wsdl(chosen, REAL_ADDRESS, _on_disk)}
+    for name, schema in documents.schemas(chosen, _on_disk).items():
+        texts[name] = documents.DECLARATION + schema
+    return {name: text.encode("utf-8") for name, text in texts.items()}
 
 
-def served(name: str, address: str) -> bytes:
-    """A document as a server at `address` serves it: imports and the port point back at it."""
-    text = document(name).decode("utf-8")
-    text = re.sub(r'schemaLocation="(xsd\d)\.xsd"', rf'schemaLocation="{address}?xsd=\1"', text)
-    return text.replace(REAL_ADDRESS, address).encode("utf-8")
+def document(name: str, generation: str = DEFAULT_GENERATION) -> bytes:
+    """The bytes of the WSDL (`wsdl`) or of a schema (`xsd0` ... `xsd5`) as bundled on disk."""
+    return _bundled(generation)[name]
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: str  # the local name of its XSD type: string, int, ArrayOfstring, ...
+def served(name: str, address: str, generation: str = DEFAULT_GENERATION) -> bytes:
+    """A document as a WCF service at `address` serves it: `wsdl` imports `address?xsd=xsdN`,
+    `singleWsdl` holds every schema inline, `xsd0` ... `xsd5` are the schemas."""
+    chosen = contract(generation)
+
+    def locate(schema: str) -> str | None:
+        return None if name == "singleWsdl" else f"{address}?xsd={schema}"
+
+    if name in ("wsdl", "singleWsdl"):
+        return documents.wsdl(chosen, address, locate).encode("utf-8")
+    return (documents.DECLARATION + documents.schemas(chosen, locate)[name]).encode("utf-8")
 
 
-@dataclass(frozen=True)
-class Operation:
-    name: str
-    request: tuple[Field, ...]
-    response: tuple[Field, ...]
-
-    @property
-    def soap_action(self) -> str:
-        return SOAP_ACTION_PREFIX + self.name
-
-
-def _fields(element: etree._Element) -> tuple[Field, ...]:
-    return tuple(
-        Field(child.get("name"), child.get("type").split(":")[1])
-        for child in element.iter(f"{XS}element")
-        if child is not element
-    )
+def help_page(address: str) -> bytes:
+    return documents.help_page(address).encode("utf-8")
 
 
 @cache
-def operations() -> dict[str, Operation]:
-    """Every operation of the contract, in WSDL order, with its request and response fields."""
-    schema = etree.fromstring(document("xsd0"))
-    elements = {el.get("name"): el for el in schema.findall(f"{XS}element")}
-    wsdl = etree.fromstring(document("wsdl"))
-    names = [op.get("name") for op in wsdl.iter("{http://schemas.xmlsoap.org/wsdl/}operation")]
-    ordered = list(dict.fromkeys(names))
-    return {name: Operation(name, _fields(elements[name]), _fields(elements[name + "Response"])) for name in ordered}
+def operations(generation: str = DEFAULT_GENERATION) -> dict[str, Operation]:
+    """Every operation of a generation, in WSDL order, with its request and response fields."""
+    return {op.name: op for op in contract(generation).operations}
+
+
+def write_bundled(folder: Path | None = None) -> None:
+    """Write the default generation's documents for disk into `folder` (this package by default)."""
+    folder = folder or WSDL_PATH.parent
+    for name, data in _bundled(DEFAULT_GENERATION).items():
+        (folder / ("SendService.wsdl" if name == "wsdl" else f"{name}.xsd")).write_bytes(data)
