@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from payamak_analytics.simulator import HistoryConfig, WorldConfig
+from payamak_analytics.simulator.history import operator_of
 
 from .conftest import START, admin_post, strict_zeep, truth, world_config
 
@@ -199,3 +200,118 @@ def test_history_is_the_same_for_the_same_seed_and_start():
 
     a, b = (World(world_config(messages=2000)) for _ in range(2))
     assert np.array_equal(a.history.t, b.history.t) and np.array_equal(a.history.peer, b.history.peer)
+
+
+# --- incidents on demand ----------------------------------------------------------------------
+MCI_NUMBERS = [f"0912{i:07d}" for i in range(50)]
+IRANCELL_NUMBERS = [f"0935{i:07d}" for i in range(50)]
+
+
+def _send_batches(service, line: str, count: int) -> list[int]:
+    return [
+        service.SendBatchSms(*DEMO, line, numbers(*MCI_NUMBERS, *IRANCELL_NUMBERS), f"offer {k}", False)["batchSmsId"]
+        for k in range(count)
+    ]
+
+
+def _statuses_by_number(service, batches: list[int]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for batch in batches:
+        report = service.GetBatchDelivery(*DEMO, batch, 1, 100)
+        for number, status in zip(report["numbers"]["string"], report["deliveryStatus"]["int"], strict=True):
+            found.setdefault(number[:4], []).append(status)
+    return found
+
+
+def test_an_incident_fails_its_share_of_new_sends_to_one_operator_until_ended(simulator):
+    service = strict_zeep(simulator).service
+    answer = admin_post(simulator, "incident", operator="IranCell", status="6", rate="0.5")
+    assert answer["running"] == 1 and answer["incidents"][0]["operator"] == "Irancell"
+    during = _send_batches(service, "50001234", 10)
+    ended = admin(simulator, "DELETE", "incident").json()
+    assert ended["running"] == 0 and ended["incidents"][0]["end"] is not None
+    after = _send_batches(service, "50001234", 10)
+    admin_post(simulator, "clock", advance=str(2 * 86400))
+    hit = _statuses_by_number(service, during)
+    share = hit["0935"].count(6) / len(hit["0935"])
+    assert abs(share - 0.5) < 4 * (0.25 / 500) ** 0.5, share  # 500 Irancell recipients
+    assert hit["0912"].count(6) / len(hit["0912"]) < 0.03  # MCI untouched
+    calm = _statuses_by_number(service, after)
+    assert calm["0935"].count(6) / len(calm["0935"]) < 0.03
+    assert _statuses_by_number(service, during) == hit  # ending it changed nothing already sent
+
+
+def test_an_incident_on_one_line_leaves_the_others(simulator):
+    service = strict_zeep(simulator).service
+    admin_post(simulator, "incident", operator="hamrah-e aval", status="9", rate="1", line="50001234")
+    on_line, other_line = _send_batches(service, "50001234", 2), _send_batches(service, "10002188", 2)
+    admin_post(simulator, "clock", advance=str(86400))
+    assert set(_statuses_by_number(service, on_line)["0912"]) == {9}
+    assert _statuses_by_number(service, other_line)["0912"].count(9) < 10
+
+
+def test_incidents_are_the_same_for_the_same_seed(make_simulator):
+    seen = []
+    for _ in range(2):
+        simulator = make_simulator()
+        service = strict_zeep(simulator).service
+        admin_post(simulator, "incident", operator="rightel", status="2", rate="0.4")
+        admin_post(simulator, "incident", operator="MCI", status="11", rate="0.2")
+        batches = [
+            service.SendBatchSms(*DEMO, "50001234", numbers(*[f"0921{i:07d}" for i in range(100)]), "x", False)[
+                "batchSmsId"
+            ],
+            _send_batches(service, "50001234", 1)[0],
+        ]
+        admin_post(simulator, "clock", advance=str(86400))
+        seen.append(_statuses_by_number(service, batches))
+    assert seen[0] == seen[1] and 25 < seen[0]["0921"].count(2) < 60
+
+
+def test_an_incident_reaches_the_history_the_clock_goes_on_to_show(make_simulator):
+    config = WorldConfig(history=HistoryConfig(messages=3000, days=10), start=START, clock_speed=0.0)
+    config.history_end = START + 5 * 86400
+    simulator = make_simulator(config)
+    service = strict_zeep(simulator).service
+    admin_post(simulator, "incident", operator="MCI", status="9", rate="1")
+    admin_post(simulator, "clock", advance=str(3 * 86400))
+    h = simulator.world.history
+    big = (h.direction == 2) & (h.recipients == 100)
+    before = int(np.flatnonzero(big & (h.t < START))[-1]) + h.first_id
+    during = int(np.flatnonzero(big & (h.t > START) & (h.t < START + 2 * 86400))[0]) + h.first_id
+    touched = _statuses_by_number_any(service, during)
+    untouched = _statuses_by_number_any(service, before)
+    assert touched["mci"] and set(touched["mci"]) == {9}
+    assert touched["other"] and set(touched["other"]) != {9}
+    assert untouched["mci"] and set(untouched["mci"]) != {9}
+    assert truth(simulator, batches=0)["incidents"][0]["operator"] == "MCI"
+
+
+def _statuses_by_number_any(service, batch: int) -> dict[str, list[int]]:
+    report = service.GetBatchDelivery(*DEMO, batch, 1, 100)
+    found: dict[str, list[int]] = {"mci": [], "other": []}
+    for number, status in zip(report["numbers"]["string"], report["deliveryStatus"]["int"], strict=True):
+        found["mci" if operator_of(np.array([int(number)]))[0] == 0 else "other"].append(status)
+    return found
+
+
+def test_delivery_is_steady_over_four_weeks_without_incidents():
+    """Per operator and day, the delivered share stays within binomial noise of its four-week
+    share: an alert watching it has nothing to find."""
+    from payamak_analytics.simulator import World
+    from payamak_analytics.simulator.history import OUT, TEHRAN_OFFSET
+
+    world = World(WorldConfig(history=HistoryConfig(messages=20_000, days=28), start=START, clock_speed=0.0))
+    h = world.history
+    owner, row = h.expand(np.flatnonzero(h.direction == OUT))
+    delivered = h.course(owner, row).final == 1
+    operator = operator_of(h.numbers(owner, row))
+    day = (h.t[owner] + TEHRAN_OFFSET) // 86400
+    for o in range(4):
+        mine = operator == o
+        p = delivered[mine].mean()
+        for d in np.unique(day[mine]):
+            cell = mine & (day == d)
+            n = int(cell.sum())
+            z = (delivered[cell].sum() - n * p) / (n * p * (1 - p)) ** 0.5
+            assert abs(z) < 4.5, (o, d, n, z)

@@ -119,8 +119,7 @@ def _forget(world: World, batch_id: int, times: int = 1) -> dict:
 
 
 def _incidents_answer(world: World) -> dict:
-    now = world.clock.now()
-    return {"incidents": [i.as_dict() for i in world.incidents], "running": sum(i.end > now for i in world.incidents)}
+    return {"incidents": [i.as_dict() for i in world.incidents], "running": sum(i.running for i in world.incidents)}
 
 
 def _incident(world: World, operator: str, status: int, rate: float, line: str | None = None) -> dict:

@@ -39,8 +39,8 @@ def account_truth(world, username: str, with_batches: bool = True, with_numbers:
                 _add_numbers(h, index, batches)
     runtime = [s for s in list(world.sends.values()) if s.username == username]
     for send in runtime:
-        course = send.course(world.seed, world.incidents)
-        statuses = send.statuses(world.seed, now, world.incidents)
+        course = send.course(world.seed)
+        statuses = send.statuses(world.seed, now)
         by_status.update(statuses.tolist())
         if with_batches:
             batches[str(send.message_id)] = _batch(

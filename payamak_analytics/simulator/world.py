@@ -106,21 +106,22 @@ class Send:
     parts: int
     persian: bool
     tariff: Decimal
+    incidents: tuple[Incident, ...] = ()  # those running when it was sent
 
-    def course(self, seed: int, incidents=()) -> Course:
+    def course(self, seed: int) -> Course:
         """The course of every recipient; a number that was not a mobile was never sent (11)."""
         ints = np.array([int(n[-10:]) if ok else 0 for n, ok in zip(self.numbers, self.valid)], dtype=np.int64)
         rows = np.arange(len(self.numbers))
-        course = delivery_course(seed, self.message_id, rows, ints, self.bulk, self.t, 0, (self.line,), incidents)
+        course = delivery_course(seed, self.message_id, rows, ints, self.bulk, self.t, 0, (self.line,), self.incidents)
         valid = np.asarray(self.valid)
         final = np.where(valid, course.final, 11).astype(np.int32)
         return dataclasses.replace(course, final=final, final_after=np.where(valid, course.final_after, 0.0))
 
-    def statuses(self, seed: int, now: float, incidents=()) -> np.ndarray:
-        return np.where(self.valid, self.course(seed, incidents).status(now - self.t), 11).astype(np.int32)
+    def statuses(self, seed: int, now: float) -> np.ndarray:
+        return np.where(self.valid, self.course(seed).status(now - self.t), 11).astype(np.int32)
 
-    def not_sent(self, seed: int, incidents=()) -> int:
-        return int(np.isin(self.course(seed, incidents).final, NOT_SENT).sum())
+    def not_sent(self, seed: int) -> int:
+        return int(np.isin(self.course(seed).final, NOT_SENT).sum())
 
 
 @dataclass
@@ -271,6 +272,7 @@ class World:
                 parts,
                 persian,
                 tariff,
+                tuple(i for i in self.incidents if i.running),
             )
             self.sends[send.message_id] = send
             self.next_id += 1
@@ -314,7 +316,7 @@ class World:
         """Numbers and statuses at `now` of every recipient of a sent record the account owns."""
         send = self.sends.get(message_id)
         if send is not None:
-            return send.numbers, send.statuses(self.seed, now, self.incidents)
+            return send.numbers, send.statuses(self.seed, now)
         h, i = self._history_record(account, message_id, now)
         owner, row = h.expand(np.array([i]))
         numbers = ["0" + str(n) for n in h.numbers(owner, row)]
@@ -390,7 +392,7 @@ class World:
         return sorted(sends, key=lambda s: -s.message_id)
 
     def runtime_row(self, send: Send) -> tuple:
-        return runtime_row(send, send.not_sent(self.seed, self.incidents))
+        return runtime_row(send, send.not_sent(self.seed))
 
     def get_messages(self, username, password, direction, lines, index, count) -> list[tuple] | None:
         """A page of MessageInfo rows, newest first: received (1), sent (2), scheduled (3) or
@@ -497,8 +499,8 @@ class World:
         """Ends every running incident now; the sends they already touched keep their fate."""
         with self.lock:
             now = self.clock.now()
-            running = sum(i.end > now for i in self.incidents)
-            self.incidents = tuple(dataclasses.replace(i, end=min(i.end, now)) for i in self.incidents)
+            running = sum(i.running for i in self.incidents)
+            self.incidents = tuple(dataclasses.replace(i, end=now) if i.running else i for i in self.incidents)
         return running
 
     # --- blacklist and content ------------------------------------------------------------
