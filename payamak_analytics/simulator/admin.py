@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Callable
 
 from ..dates import TEHRAN
 from ..errors import InputError
