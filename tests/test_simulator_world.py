@@ -3,14 +3,21 @@ forgotten reports, incidents, several accounts, a clock that lives through its h
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import time
+from datetime import datetime
 
 import numpy as np
 import pytest
 import requests
+import zeep
 
-from payamak_analytics.simulator import HistoryConfig, WorldConfig
-from payamak_analytics.simulator.history import operator_of
+from payamak_analytics.dates import TEHRAN
+from payamak_analytics.errors import InputError
+from payamak_analytics.simulator import HistoryConfig, World, WorldConfig
+from payamak_analytics.simulator.history import OUT, TEHRAN_OFFSET, operator_of
 
 from .conftest import START, admin_post, strict_zeep, truth, world_config
 
@@ -175,9 +182,6 @@ def test_forget_answers_minus_2_exactly_k_times(simulator):
 
 
 def test_world_config_refuses_absurd_values():
-    from payamak_analytics.errors import InputError
-    from payamak_analytics.simulator import World
-
     for bad in (
         {"start": float("nan")},
         {"start": float("inf")},
@@ -196,8 +200,6 @@ def test_world_config_refuses_absurd_values():
 
 
 def test_history_is_the_same_for_the_same_seed_and_start():
-    from payamak_analytics.simulator import World
-
     a, b = (World(world_config(messages=2000)) for _ in range(2))
     assert np.array_equal(a.history.t, b.history.t) and np.array_equal(a.history.peer, b.history.peer)
 
@@ -298,8 +300,6 @@ def _statuses_by_number_any(service, batch: int) -> dict[str, list[int]]:
 def test_delivery_is_steady_over_four_weeks_without_incidents():
     """Per operator and day, the delivered share stays within binomial noise of its four-week
     share: an alert watching it has nothing to find."""
-    from payamak_analytics.simulator import World
-    from payamak_analytics.simulator.history import OUT, TEHRAN_OFFSET
 
     world = World(WorldConfig(history=HistoryConfig(messages=20_000, days=28), start=START, clock_speed=0.0))
     h = world.history
@@ -315,3 +315,172 @@ def test_delivery_is_steady_over_four_weeks_without_incidents():
             n = int(cell.sum())
             z = (delivered[cell].sum() - n * p) / (n * p * (1 - p)) ** 0.5
             assert abs(z) < 4.5, (o, d, n, z)
+
+
+# --- scheduled and usance messages; a reproducible start ---------------------------------------
+def _living(messages: int = 3000, days: int = 10, ahead_days: float = 5) -> WorldConfig:
+    """A frozen clock at START with the history going on `ahead_days` past it."""
+    config = WorldConfig(history=HistoryConfig(messages=messages, days=days), start=START, clock_speed=0.0)
+    config.history_end = START + ahead_days * 86400
+    return config
+
+
+def test_scheduled_and_usance_lists_are_empty_when_nothing_waits(simulator):
+    service = strict_zeep(simulator).service
+    for kind in (3, 4):
+        assert not service.GetMessages(*DEMO, kind, None, 1, 100)
+        start, end = (simulator.world.clock.now() + d * 86400 for d in (-30, 30))
+        since, until = (datetime.fromtimestamp(x, TEHRAN).replace(tzinfo=None) for x in (start, end))
+        assert not service.GetMessagesByDateRange(*DEMO, kind, None, since, until)
+
+
+def test_scheduled_campaigns_wait_in_the_schedule_list_until_their_time(make_simulator):
+    simulator = make_simulator(_living(messages=8000))
+    service = strict_zeep(simulator).service
+    for _ in range(8):  # until a scheduled campaign lies ahead of the clock
+        waiting = service.GetMessages(*DEMO, 3, None, 1, 1000)
+        if waiting:
+            break
+        admin_post(simulator, "clock", advance=str(12 * 3600))
+    assert waiting and {m.MessageType for m in waiting} == {"Schedule"}
+    assert {m.Status for m in waiting} == {"WaitForSend"} and all(m.Sent == 0 and m.Count > 0 for m in waiting)
+    clock = datetime_of(simulator)
+    assert all(m.ActionDateTime > clock for m in waiting)
+    assert not service.GetMessages(*DEMO, 4, None, 1, 100)
+    soonest = min(waiting, key=lambda m: m.ActionDateTime)
+    sent_ids = {m.MessageId for m in service.GetMessages(*DEMO, 2, None, 1, 1000)}
+    assert soonest.MessageId not in sent_ids
+    seconds = (soonest.ActionDateTime - clock).total_seconds() + 1
+    admin_post(simulator, "clock", advance=str(seconds))
+    assert soonest.MessageId in {m.MessageId for m in service.GetMessages(*DEMO, 2, None, 1, 1000)}
+    assert soonest.MessageId not in {m.MessageId for m in service.GetMessages(*DEMO, 3, None, 1, 1000)}
+
+
+def datetime_of(simulator):
+    return datetime.fromtimestamp(simulator.world.clock.now(), TEHRAN).replace(tzinfo=None)
+
+
+def _cli_first_page(*flags: str) -> list[tuple]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "payamak_analytics.cli", "simulate", "--messages", "400", *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.search(r"(http://\S+\?wsdl)", process.stdout.readline()).group(1)
+        page = zeep.Client(url).service.GetMessages(*DEMO, 2, None, 1, 50)
+        return [(m.MessageId, m.ActionDateTime, m.Content, m.Receiver) for m in page]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_same_seed_and_start_give_the_same_history_in_any_form_of_date():
+    gregorian = _cli_first_page("--seed", "3", "--start", "2025-11-24", "--clock-speed", "0")
+    time.sleep(1.1)  # another wall clock second
+    jalali = _cli_first_page("--seed", "3", "--start", "1404-09-03", "--clock-speed", "0")
+    epoch = _cli_first_page("--seed", "3", "--start", "1763929800", "--clock-speed", "0")
+    assert gregorian and gregorian == jalali == epoch
+    assert _cli_first_page("--seed", "4", "--start", "2025-11-24", "--clock-speed", "0") != gregorian
+
+
+# --- several accounts -------------------------------------------------------------------------
+def test_extra_accounts_have_their_own_lines_history_and_truth(make_simulator):
+    config = world_config(messages=1500)
+    config.accounts = 2
+    simulator = make_simulator(config)
+    service = strict_zeep(simulator).service
+    assert service.GetSenderNumbers("demo1", "demo1") == "20000001,50000001"
+    assert service.GetSenderNumbers("demo2", "demo2") == "20000002,50000002"
+    assert service.GetCredit("demo2", "demo2") == 1_000_000 and service.GetCredit("demo1", "demo2") == -1
+    pages = {}
+    for user in ("demo", "demo1", "demo2"):
+        sent, index = [], 1
+        while page := service.GetMessages(user, user, 2, None, index, 1000):
+            sent += page
+            index += len(page)
+        received = service.GetMessages(user, user, 1, None, 1, 1000)
+        t = truth(simulator, username=user, batches=0)
+        assert t["account"] == user and t["messages"]["sent"] == len(sent)
+        assert t["messages"]["received"] == len(received)
+        assert service.GetInboxCount(user, user, False) == t["messages"]["received_unread"]
+        lines = set(service.GetSenderNumbers(user, user).split(","))
+        assert {m.Sender for m in sent} <= lines
+        pages[user] = sent
+    ids = [{m.MessageId for m in pages[u]} for u in pages]
+    assert not (ids[0] & ids[1]) and not (ids[1] & ids[2]) and not (ids[0] & ids[2])
+    assert [m.Content for m in pages["demo1"][:20]] != [m.Content for m in pages["demo2"][:20]]
+    theirs = pages["demo1"][0].MessageId
+    assert service.GetBatchDelivery(*DEMO, theirs, 1, 100)["GetBatchDeliveryResult"] == -2
+    assert service.GetBatchDelivery("demo1", "demo1", theirs, 1, 100)["GetBatchDeliveryResult"] == 0
+    sent = service.SendBatchSms("demo2", "demo2", "50000002", numbers("09121234567"), "hi", False)
+    assert sent["SendBatchSmsResult"] == 0 and sent["batchSmsId"] > max(max(i) for i in ids)
+    assert (
+        service.SendBatchSms("demo2", "demo2", "50001234", numbers("09121234567"), "hi", False)["SendBatchSmsResult"]
+        == 3
+    )
+    assert truth(simulator, user="demo2", batches=0)["messages"]["sent"] == len(pages["demo2"]) + 1
+
+
+# --- a clock that lives through its history ---------------------------------------------------
+def test_the_service_shows_only_what_its_clock_has_reached(make_simulator):
+    simulator = make_simulator(_living())
+    service = strict_zeep(simulator).service
+    h = simulator.world.history
+    seen = []
+    for step in range(4):
+        clock = datetime_of(simulator)
+        sent = service.GetMessages(*DEMO, 2, None, 1, 1000)
+        received = service.GetMessages(*DEMO, 1, None, 1, 1000)
+        assert max(m.ActionDateTime for m in sent + received) <= clock
+        t = truth(simulator, batches=0)["messages"]
+        now = simulator.world.clock.now()
+        assert t["sent"] == int(((h.direction == 2) & (h.t <= now)).sum())
+        assert t["received"] == int(((h.direction == 1) & (h.t <= now)).sum())
+        assert service.GetInboxCount(*DEMO, True) + service.GetInboxCount(*DEMO, False) == t["received"]
+        seen.append((t["sent"], t["received"], t["received_read"]))
+        admin_post(simulator, "clock", advance=str(6 * 3600))
+    assert all(a < b for a, b in zip([s[0] for s in seen], [s[0] for s in seen[1:]]))  # more each step
+    future = int(np.flatnonzero((h.direction == 2) & (h.t > simulator.world.clock.now()))[0]) + h.first_id
+    assert service.GetBatchDelivery(*DEMO, future, 1, 100)["GetBatchDeliveryResult"] == -2
+    assert service.GetDelivery(*DEMO, future * 1000) == -2
+    admin_post(simulator, "clock", advance=str(5 * 86400))
+    assert service.GetBatchDelivery(*DEMO, future, 1, 100)["GetBatchDeliveryResult"] == 0
+
+
+FINAL = set(range(1, 12))
+IN_FLIGHT = {-5, -4, 0, 5}
+
+
+def test_truth_records_when_each_recipient_became_final(make_simulator):
+    simulator = make_simulator(world_config(messages=200))
+    service = strict_zeep(simulator).service
+    batch = service.SendBatchSms(*DEMO, "50001234", numbers(*MCI_NUMBERS, *IRANCELL_NUMBERS), "hi", False)
+    batch = batch["batchSmsId"]
+    sent_at = simulator.world.clock.now()
+    checked = 0
+    for advance in (0, 300, 700, 3600, 4 * 3600, 2 * 86400):
+        admin_post(simulator, "clock", advance=str(advance))
+        entry = truth(simulator, numbers=1)["batches"][str(batch)]
+        report = service.GetBatchDelivery(*DEMO, batch, 1, 100)
+        assert entry["numbers"] == report["numbers"]["string"] and entry["sent_at"] == pytest.approx(sent_at)
+        now = simulator.world.clock.now()
+        for final_at, status in zip(entry["final_at"], report["deliveryStatus"]["int"], strict=True):
+            assert status in (FINAL if final_at is not None else IN_FLIGHT)  # 5 is both: held, or held for good
+            assert final_at is None or sent_at < final_at <= now
+            checked += final_at is not None
+    assert entry["final_at"].count(None) == 0 and checked > 100
+
+
+def test_history_final_times_agree_with_the_statuses_over_a_living_clock(make_simulator):
+    simulator = make_simulator(_living(messages=1500))
+    service = strict_zeep(simulator).service
+    admin_post(simulator, "clock", advance=str(86400))
+    now = simulator.world.clock.now()
+    batches = truth(simulator)["batches"]
+    recent = [b for b, e in batches.items() if now - 3 * 3600 < e["sent_at"] and e["count"] > 10][:3]
+    assert recent
+    for batch in recent:
+        statuses = service.GetBatchDelivery(*DEMO, int(batch), 1, 100)["deliveryStatus"]["int"]
+        final_at = batches[batch]["final_at"]
+        assert all(s in (FINAL if f is not None else IN_FLIGHT) for f, s in zip(final_at, statuses, strict=True))
