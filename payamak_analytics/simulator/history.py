@@ -152,6 +152,16 @@ def _hour_of_week_dip() -> np.ndarray:
 HOUR_OF_WEEK_DIP = _hour_of_week_dip()
 
 
+def _lowest_not_sent_draw() -> float:
+    """Below this delivery draw no recipient ends as not sent (unless an incident says so)."""
+    lowest_p = float(DELIVERY_RATE.min() - HOUR_OF_WEEK_DIP.max())
+    first = min(float(cdf - weight) for (code, weight), cdf in zip(FAILURES, FAILURE_CDF) if code in NOT_SENT)
+    return lowest_p + first * (1 - lowest_p)
+
+
+NOT_SENT_FROM = _lowest_not_sent_draw()
+
+
 @dataclass(frozen=True)
 class Incident:
     """A share of the sends to one operator (and line) that end in one status, from `start` to `end`."""
@@ -401,7 +411,9 @@ class History:
         if len(sent) == 0:
             return np.zeros(len(index), dtype=np.int16)
         owner, row = self.expand(sent)
-        flags = np.isin(self.course(owner, row, incidents).final, NOT_SENT)
+        flags = np.zeros(len(owner), dtype=bool)
+        maybe = slice(None) if incidents else unit(self._hash(owner, row), 2) >= NOT_SENT_FROM
+        flags[maybe] = np.isin(self.course(owner[maybe], row[maybe], incidents).final, NOT_SENT)
         return np.bincount(_positions(index, owner), weights=flags, minlength=len(index)).astype(np.int16)
 
     def expand(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -411,6 +423,9 @@ class History:
         starts = np.cumsum(counts) - counts
         row = np.arange(counts.sum()) - np.repeat(starts, counts)
         return owner, row
+
+    def _hash(self, owner: np.ndarray, row: np.ndarray) -> np.ndarray:
+        return stable_hash(self.config.seed, self.first_id + owner, row)
 
     def numbers(self, owner: np.ndarray, row: np.ndarray) -> np.ndarray:
         return recipient_numbers(self.config.seed, self.first_id + owner, row)
@@ -465,6 +480,8 @@ class History:
 
 
 def _positions(index: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """Where each owner sits in an unsorted index."""
+    """Where each owner sits in the index (a run of consecutive records, or any order)."""
+    if index[-1] - index[0] == len(index) - 1 and np.all(np.diff(index) == 1):
+        return owner - index[0]
     order = np.argsort(index, kind="stable")
     return order[np.searchsorted(index[order], owner)]
