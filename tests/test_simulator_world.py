@@ -484,3 +484,21 @@ def test_history_final_times_agree_with_the_statuses_over_a_living_clock(make_si
         statuses = service.GetBatchDelivery(*DEMO, int(batch), 1, 100)["deliveryStatus"]["int"]
         final_at = batches[batch]["final_at"]
         assert all(s in (FINAL if f is not None else IN_FLIGHT) for f, s in zip(final_at, statuses, strict=True))
+
+
+def test_not_sent_counts_follow_an_incident_that_cancels_sends(make_simulator):
+    simulator = make_simulator(_living())
+    service = strict_zeep(simulator).service
+    admin_post(simulator, "incident", operator="MCI", status="11", rate="0.5")
+    runtime = _send_batches(service, "50001234", 1)[0]
+    admin_post(simulator, "clock", advance=str(2 * 86400))
+    start = datetime.fromtimestamp(START, TEHRAN).replace(tzinfo=None)
+    sent = service.GetMessages(*DEMO, 2, None, 1, 1000)
+    checked = [m for m in sent if m.ActionDateTime > start and m.Count > 10][:5]
+    checked += [m for m in sent if m.MessageId == runtime]
+    assert len(checked) == 6
+    for message in checked:
+        statuses = service.GetBatchDelivery(*DEMO, message.MessageId, 1, 100)["deliveryStatus"]["int"]
+        assert message.NotSent == sum(s in (10, 11) for s in statuses) > 0
+        assert message.Sent == message.Count - message.NotSent
+        assert truth(simulator)["batches"][str(message.MessageId)]["not_sent"] == message.NotSent

@@ -240,7 +240,10 @@ def delivery_course(seed: int, message_id, row, numbers, bulk, sent_at, line=0, 
 def _overlay(incidents, final, operator, sent_at, line, lines, draw) -> np.ndarray:
     """The newest incident wins where several cover the same send."""
     names = list(OPERATOR_PREFIXES)
+    earliest, latest = float(sent_at.min()), float(sent_at.max())
     for incident in incidents:
+        if incident.end <= earliest or incident.start > latest:
+            continue
         hit = (operator == names.index(incident.operator)) & (sent_at >= incident.start) & (sent_at < incident.end)
         if incident.line is not None:
             hit &= line == (lines.index(incident.line) if incident.line in lines else -1)
@@ -415,6 +418,20 @@ class History:
         maybe = slice(None) if incidents else unit(self._hash(owner, row), 2) >= NOT_SENT_FROM
         flags[maybe] = np.isin(self.course(owner[maybe], row[maybe], incidents).final, NOT_SENT)
         return np.bincount(_positions(index, owner), weights=flags, minlength=len(index)).astype(np.int16)
+
+    def not_sent_of(self, index: np.ndarray, incidents=()) -> np.ndarray:
+        """NotSent of the given records: counted again only where an incident covers them."""
+        counts = self.not_sent[index]
+        if not incidents:
+            return counts
+        t = self.t[index]
+        covered = np.zeros(len(index), dtype=bool)
+        for incident in incidents:
+            covered |= (t >= incident.start) & (t < incident.end)
+        if covered.any():
+            counts = counts.copy()
+            counts[covered] = self.count_not_sent(index[covered], incidents)
+        return counts
 
     def expand(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(record, row) for every recipient of the given sent records."""

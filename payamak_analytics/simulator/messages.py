@@ -45,7 +45,7 @@ def history_rows(
     when = tehran_times(h.t[index])
     contents = h.contents(index)
     single = recipient_numbers(h.config.seed, h.first_id + index, 0)
-    not_sent = h.count_not_sent(index, incidents) if incidents else h.not_sent[index]
+    not_sent = h.not_sent_of(index, incidents)
     rows = []
     for k, i in enumerate(index.tolist()):
         line = lines[h.line[i]]

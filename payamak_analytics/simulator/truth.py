@@ -81,7 +81,7 @@ def _history_block(world, h: History, lines, index, now, by_status: Counter, bat
     by_status.update(dict(zip(values.tolist(), counts.tolist())))
     if batches is None:
         return
-    not_sent = h.count_not_sent(index, world.incidents) if world.incidents else h.not_sent[index]
+    not_sent = h.not_sent_of(index, world.incidents)
     final_at = h.t[owner] + course.final_after
     ends = np.cumsum(h.recipients[index].astype(np.int64))
     for k, i in enumerate(index.tolist()):

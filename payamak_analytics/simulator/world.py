@@ -44,6 +44,7 @@ REC_ID_ROWS = 1000  # a recId is message id * 1000 + row
 LATEST_CLOCK = 4_102_444_800.0  # 2100-01-01: a clock beyond it is a mistake
 MAX_ADVANCE = 3660 * 86400.0  # ten years in one step
 MAX_ACCOUNTS = 100
+MAX_RECORDS = 10_000_000  # history records over all accounts
 MAX_DARK_SECONDS = 86400.0
 MAX_INCIDENTS = 1000
 MAX_FORGET_TIMES = 100_000
@@ -160,6 +161,14 @@ def _check_config(config: WorldConfig) -> None:
         raise _refuse(f"WorldConfig.clock_speed must be a number from 0 (frozen) to 1000000, not {speed!r}")
     if not (isinstance(config.accounts, int) and 0 <= config.accounts <= MAX_ACCOUNTS):
         raise _refuse(f"WorldConfig.accounts must be a whole number from 0 to {MAX_ACCOUNTS}, not {config.accounts!r}")
+    history = config.history
+    if not (isinstance(history.days, int) and 1 <= history.days <= 3650):
+        raise _refuse(f"HistoryConfig.days must be a whole number from 1 to 3650, not {history.days!r}")
+    if not (isinstance(history.messages, int) and 0 <= history.messages * (config.accounts + 1) <= MAX_RECORDS):
+        raise _refuse(
+            f"HistoryConfig.messages times the accounts must be a whole number from 0 to {MAX_RECORDS}, "
+            f"not {history.messages!r} x {config.accounts + 1}: lower the messages or the accounts"
+        )
 
 
 def extra_account_lines(k: int) -> tuple[str, str]:
