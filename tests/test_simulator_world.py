@@ -502,3 +502,24 @@ def test_not_sent_counts_follow_an_incident_that_cancels_sends(make_simulator):
         assert message.NotSent == sum(s in (10, 11) for s in statuses) > 0
         assert message.Sent == message.Count - message.NotSent
         assert truth(simulator)["batches"][str(message.MessageId)]["not_sent"] == message.NotSent
+
+
+def test_forget_holds_under_concurrent_readers(simulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = strict_zeep(simulator).service
+    batch = service.SendBatchSms(*DEMO, "50001234", numbers("09121234567"), "hi", False)["batchSmsId"]
+    admin_post(simulator, "forget", batch_id=str(batch), times="7")
+    body = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        '<GetBatchDelivery xmlns="http://tempuri.org/"><userName>demo</userName><password>demo</password>'
+        f"<batchSmsId>{batch}</batchSmsId><index>1</index><count>100</count></GetBatchDelivery></s:Body></s:Envelope>"
+    ).encode()
+
+    def call(_) -> bytes:
+        return _soap_post(simulator, body, "GetBatchDelivery").content
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(call, range(40)))
+    assert sum(b"<GetBatchDeliveryResult>-2<" in a for a in answers) == 7
+    assert sum(b"<GetBatchDeliveryResult>0<" in a for a in answers) == 33
