@@ -27,6 +27,7 @@ from .hostile_server import (
     http,
     soap,
     trickle,
+    unannounced,
     wcf_fault,
 )
 
@@ -159,17 +160,19 @@ def test_a_trickling_server_cannot_hold_a_call(server):
 
 
 MEMORY_PROBE = """
-import json, resource, sys
+import json, resource, sys, tracemalloc
 from payamak_analytics import PanelClient, errors
 client = PanelClient("demo", "pw", wsdl="bundled", endpoint=sys.argv[1], timeout=60, read_attempts=1)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
 try:
     getattr(client, sys.argv[2])(*json.loads(sys.argv[3]))
     outcome = "answered"
 except errors.PayamakError as error:
     outcome = type(error).__name__
+traced = tracemalloc.get_traced_memory()[1] / 2**20
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"outcome": outcome, "grew_mb": (after - before) / 1024}))
+print(json.dumps({"outcome": outcome, "grew_mb": (after - before) / 1024, "traced_mb": traced}))
 """
 
 
@@ -186,13 +189,13 @@ def memory_probe(url: str, method: str = "get_credit", *args) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("case", ["huge", "bomb"])
+@pytest.mark.parametrize("case", ["huge", "unannounced", "bomb"])
 def test_a_huge_or_bombed_answer_is_refused_in_bounded_memory(server, case):
-    server.behaviours.update({"/huge": endless, "/bomb": bomb})
+    server.behaviours.update({"/huge": endless, "/unannounced": unannounced, "/bomb": bomb})
     for method, args in (("get_credit", ()), ("messages_page", ("sent",))):
         found = memory_probe(server.url(case), method, *args)
         assert found["outcome"] == "AnswerError"
-        assert found["grew_mb"] < 100, found
+        assert found["grew_mb"] < 100 and found["traced_mb"] < 100, found
 
 
 def test_a_server_that_ignores_the_index_cannot_loop_forever(server):
