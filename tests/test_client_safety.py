@@ -368,10 +368,13 @@ def test_a_garbled_answer_to_a_send_that_went_out_is_unknown(simulator, server):
         assert len(simulator.world.sends) == before + 1  # it did go out
 
 
-def test_a_send_answered_without_a_batch_id_is_unknown(server):
+def test_a_send_answered_without_a_batch_id_or_with_an_unknown_code_is_unknown(server):
     server.behaviours["/s"] = answer("200 OK", soap("SendBatchSms", "<SendBatchSmsResult>0</SendBatchSmsResult>"))
     with pytest.raises(errors.SendOutcomeUnknownError, match="id"):
         client_of(server, "s").send_batch_sms(LINE, [NUMBER], "hi")
+    server.behaviours["/c"] = answer("200 OK", soap("SendSMS", "<SendSMSResult>77</SendSMSResult>"))
+    with pytest.raises(errors.SendOutcomeUnknownError, match="77"):
+        client_of(server, "c").send_sms(LINE, [NUMBER], "hi")
 
 
 # --- bad input refused before anything is sent ------------------------------------------------
