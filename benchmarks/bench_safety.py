@@ -156,10 +156,10 @@ def main() -> None:
             grew, traced = found["grew_mb"], found["traced_mb"]
             print(f"| {case} | {expected} | {found['outcome']} | {traced:.1f} | {grew:.1f} | {'yes' if ok else 'NO'} |")
         print(f"\n{held} of {len(CASES)} cases held.")
-        call = probe(server.url("slow"), "get_credit", [], timeout=2, read_attempts=4)
+        call = probe(server.url("slow"), "get_credit", [], timeout=2, read_attempts=4, call_budget=4)
         print(
-            f"one byte a second, timeout=2, read_attempts=4: the call failed with {call['outcome']} after "
-            f"{call['seconds']:.1f} s (target < 5 s)"
+            f"one byte a second, timeout=2, call_budget=4 (what --timeout 2 sets): the call failed with "
+            f"{call['outcome']} after {call['seconds']:.1f} s (target < 5 s)"
         )
         seconds, status = time_to_fail(server.url("slow"))
         print(
