@@ -20,7 +20,8 @@ MESSAGE_COLUMNS = ["message_id", "action_datetime", "sender", "receiver", "count
 
 
 def _client(args) -> PanelClient:
-    return PanelClient(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout)
+    """A client of the configured account; a call gives up after 2 x --timeout, retries included."""
+    return PanelClient(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout, call_budget=2 * args.timeout)
 
 
 def _seconds(text: str) -> float:
@@ -40,7 +41,9 @@ def cmd_doctor(args) -> int:
     from .client.settings import Settings
 
     try:
-        settings = Settings.load(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout)
+        settings = Settings.load(
+            wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout, call_budget=2 * args.timeout
+        )
     except PayamakError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

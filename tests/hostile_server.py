@@ -8,11 +8,11 @@ can tell whether anything reached an address it should not have.
 
 from __future__ import annotations
 
-import gzip
 import socket
 import socketserver
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
@@ -79,15 +79,28 @@ def trickle(request: Request, connection: socket.socket) -> None:
         time.sleep(1.0)
 
 
-def endless(request: Request, connection: socket.socket) -> None:
-    """A 200 MB answer, written as fast as the client reads it."""
-    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 209715200\r\n\r\n")
+def endless(request: Request, connection: socket.socket, declared: bool = True) -> None:
+    """A 200 MB answer, written as fast as the client reads it; its length announced or not."""
+    length = b"Content-Length: 209715200\r\n" if declared else b"Connection: close\r\n"
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n" + length + b"\r\n")
     block = b"<a>" + b"x" * 65530 + b"</a>"
     for _ in range(209715200 // len(block)):
         connection.sendall(block)
 
 
-GZIP_BOMB = gzip.compress(b"\0" * (300 * 1024 * 1024), compresslevel=9)
+def _gzip_of_zeros(megabytes: int) -> bytes:
+    """A gzip stream of `megabytes` MB of zeros, built a megabyte at a time."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1024 * 1024)
+    return b"".join(compressor.compress(block) for _ in range(megabytes)) + compressor.flush()
+
+
+def unannounced(request: Request, connection: socket.socket) -> None:
+    """A 200 MB answer whose length is not announced: it ends when the connection closes."""
+    endless(request, connection, declared=False)
+
+
+GZIP_BOMB = _gzip_of_zeros(300)
 
 
 def bomb(request: Request, connection: socket.socket) -> None:

@@ -6,9 +6,12 @@ import logging
 import math
 import re
 import shutil
+import subprocess
+import sys
 import traceback
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -568,3 +571,17 @@ def test_unknown_codes_and_enum_values_never_crash():
     with pytest.raises(errors.PayamakError) as caught:
         codes.raise_for("SendSMS", 77)
     assert caught.value.code == 77
+
+
+def test_importing_the_client_never_loads_the_simulator():
+    """The client must work against the real service: it shares nothing with the simulator but the WSDL."""
+    probe = "import sys, payamak_analytics.client; print(sorted(m for m in sys.modules if 'simulator' in m))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+    )
+    assert done.stdout.strip() == "[]"

@@ -27,6 +27,7 @@ from .hostile_server import (
     http,
     soap,
     trickle,
+    unannounced,
     wcf_fault,
 )
 
@@ -147,11 +148,11 @@ def test_no_exception_carries_the_password(server, case):
 # --- never hung, never unbounded --------------------------------------------------------------
 def test_a_trickling_server_cannot_hold_a_call(server):
     server.behaviours["/slow"] = trickle
-    client = client_of(server, "slow", timeout=2)
+    client = client_of(server, "slow", timeout=2, call_budget=4)
     started = time.monotonic()
     with pytest.raises(errors.TransportError, match="deadline|timeout|cut off"):
         client.get_credit()
-    assert time.monotonic() - started < 5  # a generous bound: one call's budget is 2 x timeout
+    assert time.monotonic() - started < 5  # a generous bound: the call's budget is 4 s
     started = time.monotonic()
     with pytest.raises(errors.SendOutcomeUnknownError):
         client.send_sms(LINE, [NUMBER], "hi")
@@ -159,17 +160,19 @@ def test_a_trickling_server_cannot_hold_a_call(server):
 
 
 MEMORY_PROBE = """
-import json, resource, sys
+import json, resource, sys, tracemalloc
 from payamak_analytics import PanelClient, errors
 client = PanelClient("demo", "pw", wsdl="bundled", endpoint=sys.argv[1], timeout=60, read_attempts=1)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
 try:
     getattr(client, sys.argv[2])(*json.loads(sys.argv[3]))
     outcome = "answered"
 except errors.PayamakError as error:
     outcome = type(error).__name__
+traced = tracemalloc.get_traced_memory()[1] / 2**20
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"outcome": outcome, "grew_mb": (after - before) / 1024}))
+print(json.dumps({"outcome": outcome, "grew_mb": (after - before) / 1024, "traced_mb": traced}))
 """
 
 
@@ -186,13 +189,13 @@ def memory_probe(url: str, method: str = "get_credit", *args) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("case", ["huge", "bomb"])
+@pytest.mark.parametrize("case", ["huge", "unannounced", "bomb"])
 def test_a_huge_or_bombed_answer_is_refused_in_bounded_memory(server, case):
-    server.behaviours.update({"/huge": endless, "/bomb": bomb})
+    server.behaviours.update({"/huge": endless, "/unannounced": unannounced, "/bomb": bomb})
     for method, args in (("get_credit", ()), ("messages_page", ("sent",))):
         found = memory_probe(server.url(case), method, *args)
         assert found["outcome"] == "AnswerError"
-        assert found["grew_mb"] < 100, found
+        assert found["grew_mb"] < 100 and found["traced_mb"] < 100, found
 
 
 def test_a_server_that_ignores_the_index_cannot_loop_forever(server):
@@ -365,10 +368,13 @@ def test_a_garbled_answer_to_a_send_that_went_out_is_unknown(simulator, server):
         assert len(simulator.world.sends) == before + 1  # it did go out
 
 
-def test_a_send_answered_without_a_batch_id_is_unknown(server):
+def test_a_send_answered_without_a_batch_id_or_with_an_unknown_code_is_unknown(server):
     server.behaviours["/s"] = answer("200 OK", soap("SendBatchSms", "<SendBatchSmsResult>0</SendBatchSmsResult>"))
     with pytest.raises(errors.SendOutcomeUnknownError, match="id"):
         client_of(server, "s").send_batch_sms(LINE, [NUMBER], "hi")
+    server.behaviours["/c"] = answer("200 OK", soap("SendSMS", "<SendSMSResult>77</SendSMSResult>"))
+    with pytest.raises(errors.SendOutcomeUnknownError, match="77"):
+        client_of(server, "c").send_sms(LINE, [NUMBER], "hi")
 
 
 # --- bad input refused before anything is sent ------------------------------------------------

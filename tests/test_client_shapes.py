@@ -124,3 +124,15 @@ def test_simulator_times_read_the_same_both_ways(client):
     objects = client.get_messages("sent", count=200)
     assert [t.to_pydatetime() for t in page.rows["action_datetime"]] == [m.action_datetime for m in objects]
     assert all(abs(m.action_datetime - datetime.now(TEHRAN)) < timedelta(days=3650) for m in objects)
+
+
+def test_frames_have_the_canonical_dtypes(client):
+    """Pages, empty frames and delivery reports carry the dtypes the store casts its reads to."""
+    from payamak_analytics.client import DELIVERY_DTYPES, MESSAGE_DTYPES
+
+    batch = client.send_batch_sms("50001234", ["09121234567", "09351234567"], "hi")
+    frames = [client.messages_frame("sent", limit=50), client.messages_frame("sent", ["99999"])]
+    for frame in frames:
+        assert {column: str(dtype) for column, dtype in frame.dtypes.items()} == MESSAGE_DTYPES
+    delivery = client.batch_delivery_frame(batch.batch_sms_id)
+    assert {column: str(dtype) for column, dtype in delivery.dtypes.items()} == DELIVERY_DTYPES

@@ -152,6 +152,8 @@ class PanelClient:
         reply = self.wire.call(operation, params)
         if reply.result is None:
             raise _unproven(operation, f"the answer had no {operation}Result")
+        if reply.result not in codes.SEND_CODES:  # not one of the service's known refusals
+            raise _unproven(operation, f"the service answered code {reply.result}, which this toolkit does not know")
         codes.raise_for(operation, reply.result)
         return reply.fields
 
@@ -216,7 +218,7 @@ class PanelClient:
 
     def get_delivery_like_to_like(self, sms_id: int) -> DeliveryPage:
         sms_id = check.int_id(sms_id, "sms_id")
-        return self._delivery_page("GetDeliveryLikeToLike", {"smsId": sms_id}, sms_id, 1, None)
+        return self._delivery_page("GetDeliveryLikeToLike", {"smsId": sms_id}, sms_id, 1, MAX_RECIPIENTS)
 
     def _delivery_page(self, operation: str, params: dict, batch: int, index: int, asked: int | None) -> DeliveryPage:
         started = time.perf_counter()

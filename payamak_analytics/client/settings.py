@@ -24,7 +24,8 @@ class Settings:
     """A client's configuration. The password is a `Secret`: no repr, log or error shows it.
 
     `timeout` bounds one attempt, from connecting to the answer's last byte (not only each read);
-    `call_budget` bounds a whole call with its retries (twice `timeout` unless given).
+    `call_budget` bounds a whole call with its retries (`timeout` x `read_attempts` unless given;
+    the command line gives 2 x `timeout`, as a person is waiting).
     `service_zone` is the zone the service writes times without an offset in (Tehran).
     """
 
@@ -45,8 +46,8 @@ class Settings:
             object.__setattr__(self, "password", Secret(self.password))
         if self.wsdl == "bundled":
             object.__setattr__(self, "wsdl", str(WSDL_PATH))
-        if self.call_budget is None:
-            object.__setattr__(self, "call_budget", 2 * self.timeout if _seconds(self.timeout) else self.timeout)
+        if self.call_budget is None and _seconds(self.timeout) and isinstance(self.read_attempts, int):
+            object.__setattr__(self, "call_budget", self.timeout * max(self.read_attempts, 1))
         for name in ("timeout", "call_budget", "max_retry_wait", "max_retry_after"):
             value = getattr(self, name)
             if not _seconds(value):

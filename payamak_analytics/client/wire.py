@@ -36,7 +36,6 @@ import zeep.exceptions
 from lxml import etree
 from requests.adapters import HTTPAdapter
 
-from .. import codes
 from ..errors import (
     AnswerError,
     InputError,
@@ -81,7 +80,6 @@ def _comma_separated(params: dict) -> int:
     return 64 * KB + 64 * (str(params.get("numbers", "")).count(",") + 1)
 
 
-_SEND = {"fromNumber", "toNumbers", "isFlash"}
 OPERATIONS: dict[str, Operation] = {
     "GetCredit": Operation(True, {"GetCreditResult": "decimal"}),
     "GetInboxCount": Operation(True, {"GetInboxCountResult": "int"}),
@@ -112,7 +110,6 @@ OPERATIONS: dict[str, Operation] = {
     "SendBatchSms": Operation(False, {"SendBatchSmsResult": "int", "batchSmsId": "int"}),
     "SendSmsLikeToLike": Operation(False, {"SendSmsLikeToLikeResult": "int", "smsId": "int"}),
 }
-assert set(codes.SEND_OPERATIONS) == {name for name, op in OPERATIONS.items() if not op.read}
 
 
 # --- one deadline per call ----------------------------------------------------------------------
