@@ -471,3 +471,18 @@ def test_an_xsi_type_the_serializer_does_not_know_is_refused(simulator):
     own_type = typed.replace(b'xsi:type="enc:Array"', f'xsi:type="a:ArrayOfstring" xmlns:a="{ARRAYS}"'.encode())
     assert result(post(simulator, own_type, "SendSMS"), "SendSMSResult") == "0"
     assert sent(simulator) == 1
+
+
+def test_newer_delivery_statuses_only_come_with_the_latest_generation(shared_simulator):
+    for generation in wsdl.GENERATIONS:
+        reported = {code: wsdl.contract(generation).reported_status(code) for code in range(-5, 14)}
+        newer = {12, 13} & set(reported.values())
+        assert newer == ({12, 13} if generation == "latest" else set()), generation
+        assert all(reported[code] == code for code in range(-5, 12))
+    seen = {
+        int(code)
+        for code in requests.get(shared_simulator.url.rsplit("/", 1)[0] + "/_sim/truth", timeout=30).json()[
+            "recipients_by_status"
+        ]
+    }
+    assert seen and not seen & {12, 13}
