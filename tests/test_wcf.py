@@ -432,7 +432,7 @@ def test_the_client_syncs_and_sends_against_the_2020_generation(tmp_path):
     from payamak_analytics.sync import sync
 
     with Simulator(world_config(messages=400, days=3), contract="2020") as old:
-        client = PanelClient("demo", "demo", wsdl=old.wsdl_url, max_retry_wait=0.05)
+        client = PanelClient("demo", "demo", wsdl=old.wsdl_url, max_retry_wait=0.05, cache_wsdl=False)
         assert not client.has("GetMessagesByDateRange") and client.has("GetMessages")
         frame = client.messages_frame("sent", limit=20)
         assert len(frame) == 20 and frame["message_id"].notna().all()
