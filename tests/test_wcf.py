@@ -395,6 +395,7 @@ def test_a_body_that_is_not_the_actions_operation_is_an_internal_fault(simulator
     namespace, code, text = fault(post(simulator, envelope(SEND), "GetCredit"))
     assert (namespace, code) == (DISPATCHER, "InternalServiceFault")
     assert text.startswith("The server was unable to process the request due to an internal error.")
+    assert fault(post(simulator, envelope("hello" + SEND), "SendSMS"))[1] == "InternalServiceFault"
     assert sent(simulator) == 0
 
 

@@ -471,7 +471,8 @@ def read_parameters(operation: Operation, body: etree._Element, data: bytes) -> 
     skipped and its parameter is missing (null; 0 or false for value types)."""
     values = {f.name: None for f in operation.request}
     wrapper = next((c for c in body if isinstance(c.tag, str)), None)
-    if wrapper is not None and etree.QName(wrapper) != etree.QName(TEMPURI, operation.name):
+    misplaced = wrapper is not None and etree.QName(wrapper) != etree.QName(TEMPURI, operation.name)
+    if misplaced or (body.text or "").strip(XML_SPACE):
         raise internal_fault()  # the formatter's SerializationException is no fault: an internal error
     expected = 0
     for kind, node, where in _nodes(wrapper) if wrapper is not None else ():
