@@ -395,6 +395,7 @@ def test_a_body_that_is_not_the_actions_operation_is_an_internal_fault(simulator
     namespace, code, text = fault(post(simulator, envelope(SEND), "GetCredit"))
     assert (namespace, code) == (DISPATCHER, "InternalServiceFault")
     assert text.startswith("The server was unable to process the request due to an internal error.")
+    assert fault(post(simulator, envelope("hello" + SEND), "SendSMS"))[1] == "InternalServiceFault"
     assert sent(simulator) == 0
 
 
@@ -432,7 +433,7 @@ def test_the_client_syncs_and_sends_against_the_2020_generation(tmp_path):
     from payamak_analytics.sync import sync
 
     with Simulator(world_config(messages=400, days=3), contract="2020") as old:
-        client = PanelClient("demo", "demo", wsdl=old.wsdl_url, max_retry_wait=0.05)
+        client = PanelClient("demo", "demo", wsdl=old.wsdl_url, max_retry_wait=0.05, cache_wsdl=False)
         assert not client.has("GetMessagesByDateRange") and client.has("GetMessages")
         frame = client.messages_frame("sent", limit=20)
         assert len(frame) == 20 and frame["message_id"].notna().all()
@@ -471,3 +472,18 @@ def test_an_xsi_type_the_serializer_does_not_know_is_refused(simulator):
     own_type = typed.replace(b'xsi:type="enc:Array"', f'xsi:type="a:ArrayOfstring" xmlns:a="{ARRAYS}"'.encode())
     assert result(post(simulator, own_type, "SendSMS"), "SendSMSResult") == "0"
     assert sent(simulator) == 1
+
+
+def test_newer_delivery_statuses_only_come_with_the_latest_generation(shared_simulator):
+    for generation in wsdl.GENERATIONS:
+        reported = {code: wsdl.contract(generation).reported_status(code) for code in range(-5, 14)}
+        newer = {12, 13} & set(reported.values())
+        assert newer == ({12, 13} if generation == "latest" else set()), generation
+        assert all(reported[code] == code for code in range(-5, 12))
+    seen = {
+        int(code)
+        for code in requests.get(shared_simulator.url.rsplit("/", 1)[0] + "/_sim/truth", timeout=30).json()[
+            "recipients_by_status"
+        ]
+    }
+    assert seen and not seen & {12, 13}

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, parse_qsl
 from xml.sax.saxutils import escape
 
 from .. import wsdl
-from ..wsdl.contract import ARRAY_ITEMS, MESSAGE_INFO, MODELS, Contract
+from ..wsdl.contract import ARRAY_ITEMS, DELIVERY_STATUS_FIELDS, MESSAGE_INFO, MODELS, Contract
 from .wcf import (
     XSI,
     Fault,
@@ -100,8 +100,18 @@ class _Writer:
             return f"<{name}>{base64.b64encode(value).decode()}</{name}>"
         return f"<{name}>{escape(str(value))}</{name}>"
 
+    def _reported(self, name: str, value):
+        """Delivery statuses as the served generation reports them."""
+        if name not in DELIVERY_STATUS_FIELDS or value is None:
+            return value
+        if isinstance(value, list):
+            return [self.contract.reported_status(v) for v in value]
+        return self.contract.reported_status(value)
+
     def response(self, operation: wsdl.Operation, values: tuple) -> bytes:
-        inner = "".join(self.value(f.name, f.type, v) for f, v in zip(operation.response, values))
+        inner = "".join(
+            self.value(f.name, f.type, self._reported(f.name, v)) for f, v in zip(operation.response, values)
+        )
         return (
             f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
             f'<{operation.name}Response xmlns="{wsdl.TEMPURI}">{inner}</{operation.name}Response>'

@@ -249,53 +249,61 @@ def check_headers(blocks: list[etree._Element]) -> None:
 
 
 # --- positions, for the texts that name them ----------------------------------------------------
-@dataclass
-class _Positions:
-    starts: list[tuple[int, int]]
-    texts: dict[tuple[str, int], tuple[int, int]]
+class _Found(Exception):
+    """Stops the position search once it has its answer."""
 
 
-def _positions(data: bytes) -> _Positions:
-    """Line and position of each element's start tag and of the text after each start and end tag."""
+def _position(data: bytes, index: int, kind: str | None) -> tuple[int, int]:
+    """Line and position of the `index`-th element's start tag, or (kind "text"/"tail") of the text
+    after its start or end tag, read with expat, which counts them as .NET's reader does."""
     parser = expat.ParserCreate(encoding="utf-8")
-    found = _Positions([], {})
-    stack: list[int] = []
-    last: list[tuple[str, int] | None] = [None]
+    state = {"count": -1, "open": [], "watch": False}
+    answer: list[tuple[int, int]] = []
 
-    def here() -> tuple[int, int]:
-        return parser.CurrentLineNumber, parser.CurrentColumnNumber + 1
+    def here() -> None:
+        answer.append((parser.CurrentLineNumber, parser.CurrentColumnNumber + 1))
+        raise _Found
 
     def start(name, attributes):
-        found.starts.append(here())
-        stack.append(len(found.starts) - 1)
-        last[0] = ("text", stack[-1])
+        state["count"] += 1
+        state["open"].append(state["count"])
+        if state["count"] == index:
+            if kind is None:
+                here()
+            state["watch"] = kind == "text"
+        else:
+            state["watch"] = False
 
     def end(name):
-        last[0] = ("tail", stack.pop())
+        closed = state["open"].pop()
+        state["watch"] = kind == "tail" and closed == index
 
     def characters(chunk):
-        if last[0] is not None and last[0] not in found.texts:
-            found.texts[last[0]] = here()
+        if state["watch"]:
+            here()
 
     parser.StartElementHandler, parser.EndElementHandler = start, end
     parser.CharacterDataHandler = characters
-    parser.Parse(data, True)
-    return found
+    try:
+        parser.Parse(data, True)
+    except _Found:
+        return answer[0]
+    raise expat.error("not found")
 
 
 def _index(element: etree._Element) -> int:
-    tree = element.getroottree()
-    path = tree.getpath(element)
-    return next(i for i, e in enumerate(e for e in tree.iter() if isinstance(e.tag, str)) if tree.getpath(e) == path)
+    """The element's place among the document's elements (lxml hands back the same proxy object
+    for a node while one is alive, so identity finds it)."""
+    elements = (e for e in element.getroottree().iter() if isinstance(e.tag, str))
+    return next(i for i, e in enumerate(elements) if e is element)
 
 
 def _where(data: bytes, element: etree._Element, kind: str | None = None) -> tuple[int, int]:
     """Where `element` starts, or (kind "text"/"tail") where the text after its start or end tag starts."""
     try:
-        positions, index = _positions(data), _index(element)
-    except expat.ExpatError:  # a document only libxml2 reads: its line, the line's start
+        return _position(data, _index(element), kind)
+    except expat.error:  # a document only libxml2 reads: its line, the line's start
         return element.sourceline or 1, 1
-    return positions.texts.get((kind, index), positions.starts[index]) if kind else positions.starts[index]
 
 
 # --- parameters, as the DataContractSerializer reads them ---------------------------------------
@@ -401,6 +409,7 @@ def _array(element: etree._Element, field: Field, data: bytes) -> list:
     """Items named for the array's type in the Arrays namespace; other elements are skipped,
     text is an error."""
     item_type = ARRAY_ITEMS[field.type]
+    item_tag = f"{{{ARRAYS}}}{item_type}"
     values = []
     for node, owner, kind in _nodes(element):
         if node == "text":
@@ -409,7 +418,7 @@ def _array(element: etree._Element, field: Field, data: bytes) -> list:
                 f"Error in line {line} position {position}. Expecting state 'Element'.. Encountered 'Text'  "
                 "with name '', namespace ''. "
             )
-        if etree.QName(owner) == etree.QName(ARRAYS, item_type):
+        if owner.tag == item_tag:
             values.append(_item(owner, item_type, data))
     return values
 
@@ -462,7 +471,8 @@ def read_parameters(operation: Operation, body: etree._Element, data: bytes) -> 
     skipped and its parameter is missing (null; 0 or false for value types)."""
     values = {f.name: None for f in operation.request}
     wrapper = next((c for c in body if isinstance(c.tag, str)), None)
-    if wrapper is not None and etree.QName(wrapper) != etree.QName(TEMPURI, operation.name):
+    misplaced = wrapper is not None and etree.QName(wrapper) != etree.QName(TEMPURI, operation.name)
+    if misplaced or (body.text or "").strip(XML_SPACE):
         raise internal_fault()  # the formatter's SerializationException is no fault: an internal error
     expected = 0
     for kind, node, where in _nodes(wrapper) if wrapper is not None else ():

@@ -145,6 +145,11 @@ MESSAGE_INFO = (
 )
 MISSING_IN_2020 = {"Cost", "SendMethod", "SendStatus"}
 
+# Delivery statuses of newer deployments, and the nearest status older ones report instead:
+# 12 (no messenger account) is "not delivered", 13 (in the send queue) is "queued, no report yet".
+NEWER_DELIVERY_STATUSES = {12: 2, 13: -4}
+DELIVERY_STATUS_FIELDS = {"deliveryStatus", "GetDeliveryResult", "GetDeilveryResult"}
+
 _SMS_STATUS = [
     "Pending",
     "Illegal",
@@ -247,6 +252,11 @@ class Contract:
 
     def operation(self, name: str) -> Operation | None:
         return next((op for op in self.operations if op.name == name), None)
+
+    def reported_status(self, code: int) -> int:
+        """The delivery status a deployment of this generation reports for `code`: one added
+        later is reported as the nearest status the generation knows."""
+        return code if self.generation == "latest" else NEWER_DELIVERY_STATUSES.get(code, code)
 
 
 def _fields(pairs) -> tuple[Field, ...]:
