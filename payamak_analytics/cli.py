@@ -88,7 +88,10 @@ def cmd_simulate(args) -> None:
     )
     print(f"SendService simulator: {simulator.wsdl_url}", flush=True)
     extra = f", demo1/demo1 .. demo{args.accounts}/demo{args.accounts}" if args.accounts else ""
-    print(f"accounts: demo/demo{extra}, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it", flush=True)
+    print(
+        f"accounts: demo/demo{extra}, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it",
+        flush=True,
+    )
     try:
         simulator.serve_forever()
     except KeyboardInterrupt:
@@ -385,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--days", type=int, default=90)
     sim.add_argument("--messages", type=int, default=20_000, help="records in the history (sent + received)")
-    sim.add_argument("--clock-speed", type=_clock_speed, default=1.0, help="simulated seconds per wall second; 0 freezes")
+    sim.add_argument(
+        "--clock-speed", type=_clock_speed, default=1.0, help="simulated seconds per wall second; 0 freezes"
+    )
     sim.add_argument(
         "--start",
         type=_epoch,

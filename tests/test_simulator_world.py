@@ -66,6 +66,7 @@ BAD_REQUESTS = [
     ("POST", "dark", {"seconds": "0"}),
     ("POST", "dark", {"seconds": "-30"}),
     ("POST", "dark", {"seconds": "1e9"}),
+    ("POST", "dark", {"seconds": "5", "documents": "maybe"}),
     ("POST", "forget", {"batch_id": "abc", "times": "1"}),
     ("POST", "forget", {"batch_id": "-5", "times": "1"}),
     ("POST", "forget", {"batch_id": "1", "times": "1"}),
@@ -141,7 +142,7 @@ def test_dark_answers_503_to_everything_until_lifted(simulator):
     assert response.status_code == 503
     assert b"Service Unavailable" in response.content and b"Envelope" not in response.content
     assert 0 < int(response.headers["Retry-After"]) <= 600
-    assert requests.get(simulator.wsdl_url, timeout=30).status_code == 503
+    assert requests.get(simulator.wsdl_url, timeout=30).status_code == 200  # a client can still be built
     assert truth(simulator, batches=0)["account"] == "demo"  # the admin still gets in
     before = simulator.world.accounts["demo"].credit
     send = b"""<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>
@@ -151,8 +152,16 @@ def test_dark_answers_503_to_everything_until_lifted(simulator):
         </SendSMS></s:Body></s:Envelope>"""
     assert _soap_post(simulator, send, "SendSMS").status_code == 503
     assert simulator.world.sends == {} and simulator.world.accounts["demo"].credit == before  # nothing went out
-    assert admin(simulator, "DELETE", "dark").json() == {"dark_seconds_left": 0}
+    assert admin(simulator, "DELETE", "dark").json() == {"dark_seconds_left": 0, "documents": False}
     assert service.GetCredit(*DEMO) == before
+
+
+def test_dark_with_documents_refuses_the_wsdl_too(simulator):
+    assert admin_post(simulator, "dark", seconds="600", documents="1")["documents"] is True
+    assert requests.get(simulator.wsdl_url, timeout=30).status_code == 503
+    assert _soap_post(simulator, CREDIT, "GetCredit").status_code == 503
+    admin(simulator, "DELETE", "dark")
+    assert requests.get(simulator.wsdl_url, timeout=30).status_code == 200
 
 
 def test_dark_ends_by_itself_after_its_wall_seconds(simulator):

@@ -6,7 +6,7 @@ of range, unknown or repeated gets 400 with a one-line reason, and the state sta
     GET    /_sim/truth?username=demo&batches=1&numbers=0   what a correct sync must reproduce
     POST   /_sim/clock?advance=SECONDS                    move the simulated clock forward
     POST   /_sim/switch?system_updating=1&webservice_disabled=0
-    POST   /_sim/dark?seconds=S      /  DELETE /_sim/dark  the service answers 503 for S wall seconds
+    POST   /_sim/dark?seconds=S[&documents=1]  /  DELETE /_sim/dark  SOAP calls (and the WSDL) answer 503
     POST   /_sim/forget?batch_id=N&times=K                GetBatchDelivery answers -2 the next K times
     POST   /_sim/incident?operator=MCI&status=6&rate=0.3[&line=50001234]  /  DELETE /_sim/incident
 """
@@ -100,11 +100,12 @@ def _switch(world: World, **switches: bool) -> dict:
 
 
 def _dark_answer(world: World) -> dict:
-    return {"dark_seconds_left": round(world.dark_seconds_left(), 3)}
+    left = world.dark_seconds_left()
+    return {"dark_seconds_left": round(left, 3), "documents": bool(left and world.dark_documents)}
 
 
-def _go_dark(world: World, seconds: float) -> dict:
-    world.go_dark(seconds)
+def _go_dark(world: World, seconds: float, documents: bool = False) -> dict:
+    world.go_dark(seconds, documents)
     return _dark_answer(world)
 
 
@@ -140,7 +141,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/_sim/clock"): Endpoint({"advance": Param(number)}, _advance),
     ("POST", "/_sim/switch"): Endpoint({"system_updating": Param(flag), "webservice_disabled": Param(flag)}, _switch),
     ("GET", "/_sim/dark"): Endpoint({}, _dark_answer),
-    ("POST", "/_sim/dark"): Endpoint({"seconds": Param(number, required=True)}, _go_dark),
+    ("POST", "/_sim/dark"): Endpoint({"seconds": Param(number, required=True), "documents": Param(flag)}, _go_dark),
     ("DELETE", "/_sim/dark"): Endpoint({}, _end_dark),
     ("POST", "/_sim/forget"): Endpoint({"batch_id": Param(whole, required=True), "times": Param(whole)}, _forget),
     ("GET", "/_sim/incident"): Endpoint({}, _incidents_answer),

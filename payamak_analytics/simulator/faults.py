@@ -26,8 +26,9 @@ UNAVAILABLE = (
 
 
 class DarkGate:
-    """In front of everything: while an admin has the service dark, every request but the
-    admin's own answers 503, as a load balancer in front of a stopped IIS app pool would."""
+    """In front of everything: while an admin has the service dark, every SOAP call (and, if
+    asked, every document too) answers 503, as a load balancer in front of a stopped IIS app
+    pool would. The admin's own endpoints stay open."""
 
     def __init__(self, app, world: World):
         self.app = app
@@ -35,7 +36,9 @@ class DarkGate:
 
     def __call__(self, environ, start_response):
         left = self.world.dark_seconds_left()
-        if left <= 0 or environ.get("PATH_INFO", "").startswith("/_sim/"):
+        soap = environ["REQUEST_METHOD"] == "POST"
+        admin = environ.get("PATH_INFO", "").startswith("/_sim/")
+        if left <= 0 or admin or not (soap or self.world.dark_documents):
             return self.app(environ, start_response)
         start_response(
             "503 Service Unavailable",

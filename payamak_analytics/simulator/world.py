@@ -213,6 +213,7 @@ class World:
         self.incidents: tuple[Incident, ...] = ()
         self.forgotten: dict[int, int] = {}  # batch id -> GetBatchDelivery calls still answered -2
         self._dark_until = 0.0  # time.monotonic() until which the service answers 503
+        self.dark_documents = False  # whether the WSDL and schemas answer 503 too
 
     # --- accounts -------------------------------------------------------------------------
     def account(self, username: str | None, password: str | None) -> Account | None:
@@ -452,11 +453,13 @@ class World:
         """Wall-clock seconds the service still answers 503 to everything (0: it is up)."""
         return max(0.0, self._dark_until - time.monotonic())
 
-    def go_dark(self, seconds: float) -> None:
+    def go_dark(self, seconds: float, documents: bool = False) -> None:
+        """For `seconds` of wall time every SOAP call answers 503; with `documents`, the WSDL too."""
         if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 < seconds <= MAX_DARK_SECONDS):
             raise _refuse(f"seconds must be more than 0 and at most {MAX_DARK_SECONDS:.0f} (a day), not {seconds!r}")
         with self.lock:
             self._dark_until = time.monotonic() + seconds
+            self.dark_documents = bool(documents)
 
     def end_dark(self) -> None:
         with self.lock:
