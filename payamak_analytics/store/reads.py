@@ -79,6 +79,10 @@ class Reads:
     def sync_runs(self) -> pd.DataFrame:
         return self.sql("SELECT * FROM sync_runs ORDER BY run_id")
 
+    def lines(self) -> list[str]:
+        """The sender lines of the stored batches, in order."""
+        return self.sql("SELECT DISTINCT line FROM batches WHERE line IS NOT NULL ORDER BY 1")["line"].tolist()
+
     def delivery_status_counts(self) -> pd.DataFrame:
         """Recipients by their last known status code."""
         return self.sql("SELECT status, count(*) AS recipients FROM deliveries GROUP BY 1 ORDER BY 1")
