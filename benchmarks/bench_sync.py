@@ -194,8 +194,11 @@ def readers() -> None:
         for with_reader in (False, True):
             db, stop = folder / f"r{int(with_reader)}.duckdb", folder / f"stop{int(with_reader)}"
             Store(db)
-            reader = subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop)], stdout=subprocess.PIPE,
-                                      text=True) if with_reader else None
+            reader = (
+                subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop)], stdout=subprocess.PIPE, text=True)
+                if with_reader
+                else None
+            )
             summary = sync(PanelClient("demo", "demo", wsdl=url + "?wsdl"), Store(db), progress=False)
             timings[with_reader] = summary.elapsed
             stop.touch()

@@ -33,10 +33,9 @@ def campaign_row(name: str = "c") -> dict:
 def test_a_transaction_that_fails_leaves_nothing_behind(tmp_path):
     store = Store(tmp_path / "p.duckdb")
     for failure in (RuntimeError("boom"), KeyboardInterrupt()):
-        with pytest.raises(type(failure)):
-            with store.transaction() as con:
-                con.execute("INSERT INTO store_meta VALUES ('account', 'half-written')")
-                raise failure
+        with pytest.raises(type(failure)), store.transaction() as con:
+            con.execute("INSERT INTO store_meta VALUES ('account', 'half-written')")
+            raise failure
     assert store.account() == {}
     with store.transaction() as con:  # and the store is usable afterwards
         con.execute("INSERT INTO store_meta VALUES ('account', 'whole')")
@@ -64,8 +63,7 @@ def test_two_processes_claiming_the_same_chunks_never_both_win_one(tmp_path):
     db = tmp_path / "p.duckdb"
     Store(db).create_campaign(campaign_row(), [[f"0912{k:07d}"] for k in range(20)])
     claimers = [
-        subprocess.Popen([sys.executable, "-c", CLAIMER, str(db)], stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
+        subprocess.Popen([sys.executable, "-c", CLAIMER, str(db)], stdout=subprocess.PIPE, text=True) for _ in range(2)
     ]
     won = [set(map(int, filter(None, p.communicate(timeout=120)[0].strip().split(",")))) for p in claimers]
     assert not won[0] & won[1] and won[0] | won[1] == set(range(20))

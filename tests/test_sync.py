@@ -12,15 +12,14 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-import jdatetime
-
 import duckdb
+import jdatetime
 import pytest
 
 from payamak_analytics import PanelClient
-from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import InputError, StoreError
+from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.sync import SyncError, sync
 

@@ -15,9 +15,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pandas as pd
@@ -54,6 +54,18 @@ def check_path(path: Path, *, create: bool) -> None:
             raise StoreError(f"{path} is not a DuckDB file: choose a new path for the store, or the store's own file.")
     elif not create:
         raise StoreError(f"There is no store at {path}: run `payamak sync` first, or pass --db with the store's path.")
+
+
+def _lock_until(descriptor: int, mode: int, deadline: float) -> bool:
+    """flock `descriptor` in `mode`, trying until `deadline`; whether it was locked."""
+    while True:
+        try:
+            fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
 
 
 class StoreFile:
@@ -106,18 +118,11 @@ class StoreFile:
 
     @contextmanager
     def _gate(self, *, exclusive: bool, deadline: float) -> Iterator[None]:
+        """Shared: "I am waiting" until the block ends. Exclusive: wait until no one waits
+        (released at once). The gate orders who goes first; it never stops anyone."""
         descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-            while True:
-                try:
-                    fcntl.flock(descriptor, mode)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        break  # the gate orders who goes first; it never stops anyone
-                    time.sleep(0.005)
-            if exclusive:
+            if _lock_until(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, deadline) and exclusive:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
             yield
         finally:

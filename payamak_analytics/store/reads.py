@@ -13,7 +13,7 @@ _DIRECTIONS = {"sent": "Out", "out": "Out", "2": "Out", "received": "In", "in": 
 
 
 def direction_of(value) -> str:
-    """"Out" or "In" for every spelling the client accepts (sent/out/2, received/in/inbox/1)."""
+    """ "Out" or "In" for every spelling the client accepts (sent/out/2, received/in/inbox/1)."""
     key = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     if key not in _DIRECTIONS:
         raise InputError(
