@@ -163,6 +163,11 @@ def sync(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a whole number of 1 or more, not {workers!r}.", "تعداد کارگرها نامعتبر است")
+    if isinstance(give_up_after, bool) or not isinstance(give_up_after, (int, float)) or not give_up_after > 0:
+        raise InputError(
+            f"give_up_after is the outage budget in seconds, above 0 (120 by default), not {give_up_after!r}.",
+            "مدت مجاز قطعی باید عددی بزرگ تر از صفر باشد",
+        )
     since = None if since is None else moment(since)
     store.bind_account(client.username, client.endpoint, new_address=new_address)
     run = _Run(client, store, workers, rate, give_up_after, progress)

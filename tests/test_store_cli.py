@@ -48,17 +48,23 @@ def folder(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize(
-    "db, words",
-    [
-        ("a-folder.duckdb", ("is a folder",)),
-        ("notes.txt", ("is not a DuckDB file",)),
-        ("other.duckdb", ("of something else", "customers")),
-        ("notes.txt/store.duckdb", ("which is a file",)),
-    ],
-)
-@pytest.mark.parametrize("command", [("sync",), ("export", "--parquet", "out"), ("campaign", "status", "x")])
-def test_a_db_that_is_not_a_store_is_refused_and_nothing_is_created(folder, db, words, command):
+NOT_A_STORE = {
+    "a-folder.duckdb": ("is a folder",),
+    "notes.txt": ("is not a DuckDB file",),
+    "other.duckdb": ("of something else", "customers"),
+    "notes.txt/store.duckdb": ("which is a file",),
+}
+CASES = [(("sync",), db) for db in NOT_A_STORE] + [
+    (("export", "--parquet", "out"), "other.duckdb"),
+    (("export", "--parquet", "out"), "notes.txt/store.duckdb"),
+    (("campaign", "status", "x"), "a-folder.duckdb"),
+    (("campaign", "status", "x"), "notes.txt"),
+]
+
+
+@pytest.mark.parametrize("command, db", CASES)
+def test_a_db_that_is_not_a_store_is_refused_and_nothing_is_created(folder, command, db):
+    words = NOT_A_STORE[db]
     before = files_under(folder)
     env = {
         "PAYAMAK_USERNAME": "demo",

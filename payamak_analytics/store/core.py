@@ -27,8 +27,11 @@ from .schema import MIGRATIONS
 
 DEFAULT_NAME = Path("data") / "payamak.duckdb"
 DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
-# The buffer pool is capped so that a long sync stays flat; DuckDB spills beyond it.
-CONNECTION_CONFIG = {"memory_limit": "192MB", "threads": "2"}
+CONNECTION_CONFIG = {"threads": "2"}
+# The held writer's buffer pool is capped so that a long sync stays flat (it writes page by
+# page and needs little); readers (reports) keep DuckDB's default.
+WRITER_MEMORY = "64MB"
+WRITER_WAIT = 120.0  # seconds the held writer waits for another process to let go of the file
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -112,9 +115,11 @@ class StoreFile:
         A reader keeps a shared lock on the `.wait` file while it waits; a writer first waits
         (briefly) for the exclusive lock, so every waiting reader gets the file before it.
         """
-        deadline = time.monotonic() + self.lock_wait
+        # the held writer (a sync) waits longer: a long report in a notebook must not end it
+        patience = max(self.lock_wait, WRITER_WAIT) if writer else self.lock_wait
+        deadline = time.monotonic() + patience
         with self._gate(exclusive=writer, deadline=min(deadline, time.monotonic() + 2.0)):
-            return self._connect_until(deadline, reader=not writer)
+            return self._connect_until(deadline, patience, reader=not writer)
 
     @contextmanager
     def _gate(self, *, exclusive: bool, deadline: float) -> Iterator[None]:
@@ -128,7 +133,7 @@ class StoreFile:
         finally:
             os.close(descriptor)
 
-    def _connect_until(self, deadline: float, reader: bool) -> duckdb.DuckDBPyConnection:
+    def _connect_until(self, deadline: float, patience: float, reader: bool) -> duckdb.DuckDBPyConnection:
         while True:
             try:
                 con = duckdb.connect(str(self.path), config=CONNECTION_CONFIG)
@@ -143,7 +148,7 @@ class StoreFile:
                 if time.monotonic() >= deadline:
                     raise StoreLockedError(
                         f"{self.path} is in use by another process (PID {holder['pid']}, {holder['program']}) and "
-                        f"was not released within {self.lock_wait:g} s. Wait for it to finish or stop it, then "
+                        f"was not released within {patience:g} s. Wait for it to finish or stop it, then "
                         "try again.",
                         f"پایگاه داده در دست فرایند دیگری است (PID {holder['pid']})",
                     ) from None
@@ -215,6 +220,7 @@ class StoreFile:
             self.release()
         if self._held is None:
             self._held, self._held_since = self.open(writer=True), time.monotonic()
+            self._held.execute(f"SET memory_limit = '{WRITER_MEMORY}'")
         return self._held
 
     @contextmanager
