@@ -232,6 +232,16 @@ class StoreFile:
             try:
                 yield con
                 con.execute("COMMIT")
+            except (duckdb.InterruptException, KeyboardInterrupt):
+                self._roll_back(con)
+                raise KeyboardInterrupt("interrupted; nothing half-written") from None
+            except duckdb.Error as error:
+                self._roll_back(con)
+                raise StoreError(
+                    f"{self.path} could not be written ({type(error).__name__}: {error}); nothing of this change "
+                    "was kept. Check the disk (space, permissions), then try again.",
+                    "نوشتن در پایگاه داده ممکن نشد",
+                ) from None
             except BaseException:
                 self._roll_back(con)
                 raise
