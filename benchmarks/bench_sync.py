@@ -1,6 +1,6 @@
-"""Sync speed and memory: ingest rate, concurrency, and RSS on a million records.
+"""Sync speed and memory: ingest rate, CPU a page, concurrency, readers during a sync, RSS.
 
-    .venv/bin/python benchmarks/bench_sync.py [--records 200000] [--million]
+    .venv/bin/python benchmarks/bench_sync.py [--records 200000] [--million] [--only ingest,cpu,...]
 
 The simulator runs as `payamak simulate` in its own process, so the numbers are the client's.
 Every comparison runs in this one invocation, against the same simulator.
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import zeep
 from lxml import etree
 from zeep.helpers import serialize_object
 
@@ -37,6 +38,12 @@ def start_simulator(*flags: str) -> tuple[subprocess.Popen, str]:
 
 def messages_args(page: int) -> dict:
     return {"messageType": 2, "fromNumbers": None, "index": 1 + 1000 * page, "count": 1000}
+
+
+def raw_page(naive: zeep.Client, page: int) -> bytes:
+    """The bytes of one GetMessages page, as the service sent them."""
+    with naive.settings(raw_response=True):
+        return naive.service.GetMessages(userName="demo", password="demo", **messages_args(page)).content
 
 
 def ingest(records: int) -> None:
@@ -61,11 +68,14 @@ def ingest(records: int) -> None:
 
         # the naive loop: zeep objects per page, serialize_object, DataFrame, insert
         pages = min(40, full_pages)
+        naive = zeep.Client(url + "?wsdl")
         con = duckdb.connect(str(folder / "naive.duckdb"))
         started = time.perf_counter()
         for page in range(pages):
-            result = client.wire.service.GetMessages(userName="demo", password="demo", **messages_args(page))
-            con.register("frame", pd.DataFrame([serialize_object(info) for info in result]))
+            result = naive.service.GetMessages(userName="demo", password="demo", **messages_args(page))
+            frame = pd.DataFrame([serialize_object(info) for info in result])
+            frame[["Cost", "Tariff"]] = frame[["Cost", "Tariff"]].astype(float)  # zeep's Decimals
+            con.register("frame", frame)
             if page == 0:
                 con.execute("CREATE TABLE messages AS SELECT * FROM frame LIMIT 0")
             con.execute("INSERT INTO messages SELECT * FROM frame")
@@ -75,12 +85,12 @@ def ingest(records: int) -> None:
         # the floor: fetch each page and parse it with lxml, nothing else
         started = time.perf_counter()
         for page in range(pages):
-            etree.fromstring(client.wire.call_raw("GetMessages", messages_args(page)))
+            etree.fromstring(raw_page(naive, page))
         results["parse_floor"] = pages * 1000 / (time.perf_counter() - started)
 
         # ceilings on this machine, 8 threads and no storage: the bare fetch, then fetch + read into frames
         for name, read in (
-            ("ceiling_fetch_only", lambda i: client.wire.call_raw("GetMessages", messages_args(i))),
+            ("ceiling_fetch_only", lambda i: raw_page(naive, i)),
             ("ceiling_fetch_and_read", lambda i: client.messages_page("sent", (), 1 + 1000 * i, 1000)),
         ):
             started = time.perf_counter()
@@ -107,23 +117,101 @@ def ingest(records: int) -> None:
     )
 
 
-def concurrency() -> None:
-    process, url = start_simulator("--messages", "500", "--latency-ms", "50", "--threads", "32")
+def cpu_per_page(records: int) -> None:
+    """CPU seconds of this process per 1000-row page: the sync (fetch, read, store), the client's
+    read alone, and a bare lxml parse of the same bytes."""
+    process, url = start_simulator("--messages", str(int(records / 0.92) + 1), "--threads", "16")
     try:
-        folder = Path(tempfile.mkdtemp())
-        times, pages = {}, {}
-        for workers in (1, 16):
-            client = PanelClient("demo", "demo", wsdl=url + "?wsdl")
-            store = Store(folder / f"w{workers}.duckdb")
-            summary = sync(client, store, workers=workers, progress=False)
-            times[workers], pages[workers] = summary.elapsed, summary.by_stream.get("deliveries", 0)
+        client = PanelClient("demo", "demo", wsdl=url + "?wsdl")
+        store = Store(Path(tempfile.mkdtemp()) / "cpu.duckdb")
+        before = time.process_time()
+        summary = sync(client, store, workers=8, deliveries=False, progress=False)
+        sync_cpu = (time.process_time() - before) / (summary.rows_new / 1000)
+        pages = min(40, summary.rows_new // 1000)
+        naive = zeep.Client(url + "?wsdl")
+        raws = [raw_page(naive, page) for page in range(pages)]
+        before = time.process_time()
+        for page in range(pages):
+            client.messages_page("sent", (), 1 + 1000 * page, 1000)
+        client_cpu = (time.process_time() - before) / pages
+        before = time.process_time()
+        for raw in raws:
+            etree.fromstring(raw)
+        parse_cpu = (time.process_time() - before) / pages
     finally:
         process.terminate()
         process.wait()
-    speedup = times[1] / times[16]
     print(
-        f"{pages[16]} GetBatchDelivery pages at 50 ms latency: 1 worker {times[1]:.1f} s, 16 workers {times[16]:.2f} s:"
-        f" {speedup:.1f}x, {speedup / 16:.0%} of the ideal 16x (target >= 80%)"
+        f"CPU of this process per 1000-row page: the sync (8 workers, fetch + read + store) {sync_cpu * 1000:.1f} ms, "
+        f"the client's read of a page (fetch + read into a frame) {client_cpu * 1000:.1f} ms, a bare lxml parse of "
+        f"the same bytes {parse_cpu * 1000:.1f} ms: client / bare parse {client_cpu / parse_cpu:.1f}x, "
+        f"sync / bare parse {sync_cpu / parse_cpu:.1f}x (target <= 3x)"
+    )
+
+
+def concurrency(runs: int = 3) -> None:
+    process, url = start_simulator("--messages", "500", "--latency-ms", "50", "--threads", "32")
+    try:
+        folder = Path(tempfile.mkdtemp())
+        for run in range(runs):
+            times, pages = {}, {}
+            for workers in (1, 16):
+                client = PanelClient("demo", "demo", wsdl=url + "?wsdl")
+                store = Store(folder / f"r{run}-w{workers}.duckdb")
+                summary = sync(client, store, workers=workers, progress=False)
+                times[workers], pages[workers] = summary.elapsed, summary.by_stream.get("deliveries", 0)
+            speedup = times[1] / times[16]
+            print(
+                f"run {run + 1}: {pages[16]} GetBatchDelivery pages at 50 ms latency: 1 worker {times[1]:.1f} s, "
+                f"16 workers {times[16]:.2f} s: {speedup:.1f}x, {speedup / 16:.0%} of the ideal 16x (target >= 80%)"
+            )
+    finally:
+        process.terminate()
+        process.wait()
+
+
+READER = """
+import json, os, sys, time
+from payamak_analytics.store import Store
+store, stop = Store(sys.argv[1], create=False), sys.argv[2]
+while not os.path.exists(stop):
+    started = time.monotonic()
+    try:
+        store.sql("SELECT count(*) FROM deliveries")
+        print(json.dumps({"ok": True, "seconds": time.monotonic() - started}), flush=True)
+    except Exception as error:
+        print(json.dumps({"ok": False, "error": type(error).__name__}), flush=True)
+    time.sleep(0.1)
+"""
+
+
+def readers() -> None:
+    """A second process reads the store every 100 ms while a sync writes it: failures and waits."""
+    process, url = start_simulator("--messages", "5000", "--latency-ms", "5", "--threads", "16")
+    folder = Path(tempfile.mkdtemp())
+    try:
+        timings = {}
+        for with_reader in (False, True):
+            db, stop = folder / f"r{int(with_reader)}.duckdb", folder / f"stop{int(with_reader)}"
+            Store(db)
+            reader = (
+                subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop)], stdout=subprocess.PIPE, text=True)
+                if with_reader
+                else None
+            )
+            summary = sync(PanelClient("demo", "demo", wsdl=url + "?wsdl"), Store(db), progress=False)
+            timings[with_reader] = summary.elapsed
+            stop.touch()
+        reads = [json.loads(line) for line in reader.communicate()[0].splitlines()]
+    finally:
+        process.terminate()
+        process.wait()
+    waits = sorted(r["seconds"] for r in reads if r["ok"])
+    print(
+        f"a reader every 100 ms during a sync: {len(reads)} reads, {sum(not r['ok'] for r in reads)} failed; each "
+        f"read (open, query, close) took median {waits[len(waits) // 2]:.2f} s, 90th percentile "
+        f"{waits[int(len(waits) * 0.9)]:.2f} s, max {waits[-1]:.2f} s; the sync took {timings[True]:.1f} s with the "
+        f"reader, {timings[False]:.1f} s without"
     )
 
 
@@ -148,21 +236,32 @@ def memory() -> None:
             ).stdout
             print(
                 f"syncing {records:,} sent records (messages only), the syncing process: {out.strip()} "
-                "(target: <= 400 MB, flat as the history grows)"
+                "(target: <= 300 MB, within 10% of the 250,000 figure)"
             )
         finally:
             process.terminate()
             process.wait()
 
 
+PARTS = ("ingest", "cpu", "concurrency", "readers", "memory")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--million", action="store_true", help="also measure RSS at 250k and 1M records")
+    parser.add_argument("--only", default=",".join(PARTS[:-1]), help=f"comma-separated: {', '.join(PARTS)}")
     args = parser.parse_args()
-    ingest(args.records)
-    concurrency()
-    if args.million:
+    parts = set(args.only.split(",")) | ({"memory"} if args.million else set())
+    if "ingest" in parts:
+        ingest(args.records)
+    if "cpu" in parts:
+        cpu_per_page(args.records)
+    if "concurrency" in parts:
+        concurrency()
+    if "readers" in parts:
+        readers()
+    if "memory" in parts:
         memory()
 
 

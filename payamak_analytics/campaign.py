@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -28,8 +28,8 @@ from .dates import TEHRAN
 from .errors import (
     AccountStateError,
     ContentError,
-    CreditError,
     CredentialsError,
+    CreditError,
     InputError,
     LimitError,
     SenderLineError,
@@ -205,15 +205,19 @@ def resume_campaign(
     """
     campaign = store.campaign(name)
     with _sole_sender(store, name):
-        store.move_chunks(name, IN_FLIGHT, UNKNOWN)
-        for unknown in unknown_chunks(client, store, name, campaign):
-            choice = decide(unknown) if decide else "leave"
-            if choice == "sent" and unknown.match is not None:
-                store.move_chunk(name, unknown.chunk, UNKNOWN, SENT, batch_id=unknown.match)
-            elif choice == "resend":
-                store.move_chunk(name, unknown.chunk, UNKNOWN, PLANNED)
+        store.move_chunks(name, IN_FLIGHT, UNKNOWN)  # their sender is gone: they may have gone out
+        _settle_unknowns(client, store, name, campaign, decide)
         _send_planned(client, store, name, rate, progress)
     return store.campaign_status(name)
+
+
+def _settle_unknowns(client: PanelClient, store: Store, name: str, campaign: dict, decide) -> None:
+    for unknown in unknown_chunks(client, store, name, campaign):
+        choice = decide(unknown) if decide else "leave"
+        if choice == "sent" and unknown.match is not None:
+            store.move_chunk(name, unknown.chunk, UNKNOWN, SENT, batch_id=unknown.match)
+        elif choice == "resend":
+            store.move_chunk(name, unknown.chunk, UNKNOWN, PLANNED)
 
 
 def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict | None = None) -> list[UnknownChunk]:
@@ -271,7 +275,7 @@ def _outcome_of(error: BaseException) -> str:
     failed (the service refused it) or unknown (anything else: it may have gone out)."""
     if isinstance(error, SendOutcomeUnknownError):
         return UNKNOWN
-    if isinstance(error, TransportError) or isinstance(error, NOT_SENT_RETRY):
+    if isinstance(error, (TransportError, *NOT_SENT_RETRY)):
         return PLANNED
     if isinstance(error, NOT_SENT_REFUSED):
         return FAILED
@@ -297,7 +301,9 @@ def _send_planned(client: PanelClient, store: Store, name: str, rate: float | No
         if not store.move_chunk(name, chunk, PLANNED, IN_FLIGHT):
             continue  # no longer planned: another state was recorded for it
         try:
-            result = client.send_batch_sms(campaign["line"], list(numbers), campaign["text"], flash=bool(campaign["flash"]))
+            result = client.send_batch_sms(
+                campaign["line"], list(numbers), campaign["text"], flash=bool(campaign["flash"])
+            )
         except BaseException as error:
             _journal_failure(store, name, int(chunk), error)
             raise

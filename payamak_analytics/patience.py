@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import PayamakError, SendOutcomeUnknownError, ServiceUnavailableError, SyncError, TransportError
 

@@ -16,11 +16,11 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Iterator
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -32,7 +32,6 @@ from .errors import (
     InputError,
     NotFoundError,
     PayamakError,
-    ServiceUnavailableError,
     SyncError,
     TransportError,
 )
@@ -126,9 +125,7 @@ class _Run:
 
     def check_stop(self) -> None:
         if self.stopping.is_set():
-            raise KeyboardInterrupt(
-                f"interrupted; {self.summary.pages} pages kept; run the sync again to resume"
-            )
+            raise KeyboardInterrupt(f"interrupted; {self.summary.pages} pages kept; run the sync again to resume")
 
     def result(self, future: Future):
         """A future's result, waking up to notice Ctrl-C."""
@@ -166,6 +163,11 @@ def sync(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a whole number of 1 or more, not {workers!r}.", "تعداد کارگرها نامعتبر است")
+    if isinstance(give_up_after, bool) or not isinstance(give_up_after, (int, float)) or not give_up_after > 0:
+        raise InputError(
+            f"give_up_after is the outage budget in seconds, above 0 (120 by default), not {give_up_after!r}.",
+            "مدت مجاز قطعی باید عددی بزرگ تر از صفر باشد",
+        )
     since = None if since is None else moment(since)
     store.bind_account(client.username, client.endpoint, new_address=new_address)
     run = _Run(client, store, workers, rate, give_up_after, progress)
@@ -346,11 +348,7 @@ def _sync_deliveries(run: _Run) -> None:
     bar = tqdm(total=int(total), desc="delivery reports", unit=" pages", disable=not run.progress, leave=False)
     try:
         for plan in _delivery_plans(run.store, young_after, started):
-            for _ in range(UNKNOWN_REASKS + 1):
-                plan = _read_pages(run, plan, bar)
-                if not plan:
-                    break
-            run.summary.batches_unknown += len(plan)
+            run.summary.batches_unknown += len(_read_asking_again(run, plan, bar))
     finally:
         bar.close()
     gone, recipients = run.store.retire_unknown_batches(started - UNKNOWN_GRACE)
@@ -358,13 +356,25 @@ def _sync_deliveries(run: _Run) -> None:
     run.summary.recipients_unreadable += recipients
 
 
+def _read_asking_again(run: _Run, plan: dict, bar) -> dict:
+    """Read a plan; ask again, a little later, for the batches the service did not know.
+    Returns the plan of those still unknown (the next run asks again)."""
+    for _ in range(UNKNOWN_REASKS + 1):
+        plan = _read_pages(run, plan, bar)
+        if not plan:
+            break
+    return plan
+
+
 def _delivery_plans(store: Store, young_after: datetime, started: datetime) -> Iterator[dict]:
     """Chunks of {batch_id: (recipients, [page indexes])}: first the batches not read in full,
     then the young batches (read before this run) that still have recipients in flight."""
     after = 0
     while rows := store.unread_batches(after, BATCH_CHUNK):
-        yield {batch: (count, [1 + DELIVERY_PAGE * k for k in range(max(math.ceil((count or 0) / DELIVERY_PAGE), 1))])
-               for batch, count in rows}
+        yield {
+            batch: (count, [1 + DELIVERY_PAGE * k for k in range(max(math.ceil((count or 0) / DELIVERY_PAGE), 1))])
+            for batch, count in rows
+        }
         after = rows[-1][0]
     after = 0
     while rows := store.pending_pages(young_after, started, after, BATCH_CHUNK):
@@ -388,10 +398,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
     try:
         while True:
             run.check_stop()
-            for batch, index, expected in jobs:
-                in_flight[run.fetch(_read_delivery_page, run.client, batch, index, expected)] = batch
-                if len(in_flight) >= run.workers * IN_FLIGHT_PER_WORKER:
-                    break
+            _submit(run, jobs, in_flight)
             if not in_flight:
                 break
             finished, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -405,6 +412,14 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
     if unknown:
         time.sleep(1.0)  # the service may have been slow to know a batch it had just sent
     return {batch: plan[batch] for batch in unknown}
+
+
+def _submit(run: _Run, jobs, in_flight: dict[Future, int]) -> None:
+    """Queue the next jobs until every worker has IN_FLIGHT_PER_WORKER pages waiting."""
+    for batch, index, expected in jobs:
+        in_flight[run.fetch(_read_delivery_page, run.client, batch, index, expected)] = batch
+        if len(in_flight) >= run.workers * IN_FLIGHT_PER_WORKER:
+            return
 
 
 def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, unknown: set, failed: set) -> None:

@@ -31,7 +31,7 @@ class WalkState:
     walking: bool = False
 
     @classmethod
-    def load(cls, saved: dict | None) -> "WalkState":
+    def load(cls, saved: dict | None) -> WalkState:
         """From the stored form {"top_id": ..., "walk": {...} or None}."""
         saved = saved or {}
         walk = saved.get("walk")

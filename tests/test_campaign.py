@@ -201,6 +201,7 @@ def test_cli_dry_run_reads_a_csv(simulator, tmp_path):
             str(tmp_path / "p.duckdb"),
         ],
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
@@ -218,15 +219,36 @@ def test_two_resumes_started_at_once_after_a_kill_never_send_a_number_twice(make
     env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
     command = [sys.executable, "-m", "payamak_analytics.cli", "campaign"]
     first = subprocess.Popen(
-        command + ["send", "--name", "big", "--from", LINE, "--numbers", str(csv), "--text", TEXT, "--db", str(db),
-                   "--rate", "10"],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        command
+        + [
+            "send",
+            "--name",
+            "big",
+            "--from",
+            LINE,
+            "--numbers",
+            str(csv),
+            "--text",
+            TEXT,
+            "--db",
+            str(db),
+            "--rate",
+            "10",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     assert kill_during(first, "campaign big", random.Random(3), window=0.8)
     resumes = [
         subprocess.Popen(
             command + ["resume", "big", "--accept-matches", "--db", str(db), "--rate", "50"],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
@@ -248,17 +270,30 @@ def test_two_resumes_started_at_once_after_a_kill_never_send_a_number_twice(make
 
 def test_a_holder_is_named_and_a_second_sender_refused(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
-    send_campaign(client_of(simulator), store, name="c", from_number=LINE, numbers=numbers(150), text=TEXT,
-                  rate=None, progress=False)
+    send_campaign(
+        client_of(simulator),
+        store,
+        name="c",
+        from_number=LINE,
+        numbers=numbers(150),
+        text=TEXT,
+        rate=None,
+        progress=False,
+    )
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"""
+        [
+            sys.executable,
+            "-c",
+            f"""
 import sys, time
 from payamak_analytics.store import Store
 Store({str(tmp_path / "p.duckdb")!r}).claim_campaign("c")
 print("claimed", flush=True)
 time.sleep(60)
-"""],
-        stdout=subprocess.PIPE, text=True,
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "claimed"
@@ -275,11 +310,27 @@ time.sleep(60)
 def test_a_bad_text_is_refused_before_the_name_is_used(simulator, tmp_path, bad):
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.InputError):
-        send_campaign(client_of(simulator), store, name="n", from_number=LINE, numbers=numbers(5), text=bad,
-                      rate=None, progress=False)
+        send_campaign(
+            client_of(simulator),
+            store,
+            name="n",
+            from_number=LINE,
+            numbers=numbers(5),
+            text=bad,
+            rate=None,
+            progress=False,
+        )
     assert store.sql("SELECT count(*) FROM campaigns").iloc[0, 0] == 0 and simulator.world.sends == {}
-    send_campaign(client_of(simulator), store, name="n", from_number=LINE, numbers=numbers(5), text="ok",
-                  rate=None, progress=False)  # the name is still free
+    send_campaign(
+        client_of(simulator),
+        store,
+        name="n",
+        from_number=LINE,
+        numbers=numbers(5),
+        text="ok",
+        rate=None,
+        progress=False,
+    )  # the name is still free
     assert campaign_status(store, "n")["state"].tolist() == ["sent"]
 
 
@@ -288,8 +339,16 @@ def test_a_garbled_answer_to_a_send_is_unknown_and_a_plain_resume_never_resends_
     garbling = make_simulator(healthy.world, FaultConfig(drop_rate=1.0, operations=("SendBatchSms",)))
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.SendOutcomeUnknownError):
-        send_campaign(client_of(garbling), store, name="g", from_number=LINE, numbers=numbers(250), text=TEXT,
-                      rate=None, progress=False)
+        send_campaign(
+            client_of(garbling),
+            store,
+            name="g",
+            from_number=LINE,
+            numbers=numbers(250),
+            text=TEXT,
+            rate=None,
+            progress=False,
+        )
     assert len(healthy.world.sends) == 1  # it went out; its answer was cut
     status = resume_campaign(client_of(healthy), store, "g", rate=None, progress=False)
     assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}
@@ -302,8 +361,16 @@ def test_a_send_the_service_never_took_goes_back_to_planned_and_resume_sends_it(
     refusing = make_simulator(healthy.world, FaultConfig(fail_rate=1.0, operations=("SendBatchSms",), seed=3))
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.TransportError) as caught:
-        send_campaign(client_of(refusing), store, name="r", from_number=LINE, numbers=numbers(150), text=TEXT,
-                      rate=None, progress=False)
+        send_campaign(
+            client_of(refusing),
+            store,
+            name="r",
+            from_number=LINE,
+            numbers=numbers(150),
+            text=TEXT,
+            rate=None,
+            progress=False,
+        )
     assert not isinstance(caught.value, errors.SendOutcomeUnknownError)
     assert campaign_status(store, "r")["state"].tolist() == ["planned"] and healthy.world.sends == {}
     assert store.campaign("r")["state"] == "stopped"

@@ -17,6 +17,7 @@ def payamak(*args: str, cwd, env: dict | None = None) -> subprocess.CompletedPro
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "payamak_analytics.cli", *args],
+        check=False,
         capture_output=True,
         text=True,
         env=environment,
@@ -47,20 +48,30 @@ def folder(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize(
-    "db, words",
-    [
-        ("a-folder.duckdb", ("is a folder",)),
-        ("notes.txt", ("is not a DuckDB file",)),
-        ("other.duckdb", ("of something else", "customers")),
-        ("notes.txt/store.duckdb", ("which is a file",)),
-    ],
-)
-@pytest.mark.parametrize("command", [("sync",), ("export", "--parquet", "out"), ("campaign", "status", "x")])
-def test_a_db_that_is_not_a_store_is_refused_and_nothing_is_created(folder, db, words, command):
+NOT_A_STORE = {
+    "a-folder.duckdb": ("is a folder",),
+    "notes.txt": ("is not a DuckDB file",),
+    "other.duckdb": ("of something else", "customers"),
+    "notes.txt/store.duckdb": ("which is a file",),
+}
+CASES = [(("sync",), db) for db in NOT_A_STORE] + [
+    (("export", "--parquet", "out"), "other.duckdb"),
+    (("export", "--parquet", "out"), "notes.txt/store.duckdb"),
+    (("campaign", "status", "x"), "a-folder.duckdb"),
+    (("campaign", "status", "x"), "notes.txt"),
+]
+
+
+@pytest.mark.parametrize("command, db", CASES)
+def test_a_db_that_is_not_a_store_is_refused_and_nothing_is_created(folder, command, db):
+    words = NOT_A_STORE[db]
     before = files_under(folder)
-    env = {"PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": "bundled",
-           "PAYAMAK_ENDPOINT": "http://127.0.0.1:9/SendService.svc"}
+    env = {
+        "PAYAMAK_USERNAME": "demo",
+        "PAYAMAK_PASSWORD": "demo",
+        "PAYAMAK_WSDL": "bundled",
+        "PAYAMAK_ENDPOINT": "http://127.0.0.1:9/SendService.svc",
+    }
     result = payamak(*command, "--db", str(folder / db), cwd=folder, env=env)
     assert_one_line_error(result, 1, *words)
     assert files_under(folder) == before
@@ -137,8 +148,19 @@ def test_campaign_send_refuses_a_bad_numbers_file_before_anything(tmp_path, cont
         csv.write_bytes(content)
     before = files_under(tmp_path)
     result = payamak(
-        "campaign", "send", "--name", "n", "--from", "50001234", "--numbers", str(csv), "--text", "hi",
-        "--db", str(tmp_path / "p.duckdb"), cwd=tmp_path,
+        "campaign",
+        "send",
+        "--name",
+        "n",
+        "--from",
+        "50001234",
+        "--numbers",
+        str(csv),
+        "--text",
+        "hi",
+        "--db",
+        str(tmp_path / "p.duckdb"),
+        cwd=tmp_path,
     )
     assert_one_line_error(result, 1, *words)
     assert files_under(tmp_path) == before
@@ -148,8 +170,19 @@ def test_campaign_send_refuses_a_control_character_before_anything(tmp_path):
     csv = tmp_path / "numbers.csv"
     csv.write_text("09121234567\n")
     result = payamak(
-        "campaign", "send", "--name", "n", "--from", "50001234", "--numbers", str(csv), "--text", "hi\x01there",
-        "--db", str(tmp_path / "p.duckdb"), cwd=tmp_path,
+        "campaign",
+        "send",
+        "--name",
+        "n",
+        "--from",
+        "50001234",
+        "--numbers",
+        str(csv),
+        "--text",
+        "hi\x01there",
+        "--db",
+        str(tmp_path / "p.duckdb"),
+        cwd=tmp_path,
     )
     assert_one_line_error(result, 1, "U+0001")
     assert files_under(tmp_path) == {"numbers.csv"}

@@ -12,15 +12,14 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-import jdatetime
-
 import duckdb
+import jdatetime
 import pytest
 
 from payamak_analytics import PanelClient
-from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import InputError, StoreError
+from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.sync import SyncError, sync
 
@@ -370,14 +369,17 @@ def test_another_account_or_address_is_refused_and_a_moved_service_is_accepted_o
     rows = store.sql("SELECT count(*) FROM messages").iloc[0, 0]
     with pytest.raises(StoreError, match="account 'demo', not 'nocredit'"):
         sync(PanelClient("nocredit", "nocredit", wsdl=first.wsdl_url), store, progress=False)
-    moved = make_simulator(first.world, threads=8)  # the same panel at another address
+    restarted = make_simulator(first.world, threads=8)  # this machine, another port: the same service
+    sync(client_of(restarted), store, progress=False)
+    port = first.url.split("/")[2].split(":")[1]
+    moved = client_of(first, endpoint=f"http://localhost:{port}/SendService.svc")  # another address
     with pytest.raises(StoreError, match="--new-address") as caught:
-        sync(client_of(moved), store, progress=False)
-    assert first.url.split("/")[2] in str(caught.value) and "nocredit" not in str(caught.value)
+        sync(moved, store, progress=False)
+    assert "127.0.0.1" in str(caught.value) and "nocredit" not in str(caught.value)
     assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] == rows
-    assert store.account() == {"account": "demo", "address": client_of(first).endpoint}
-    sync(client_of(moved), store, progress=False, new_address=True)
-    assert store.account()["address"] == client_of(moved).endpoint
+    assert store.account() == {"account": "demo", "address": "http://127.0.0.1/SendService.svc"}
+    sync(moved, store, progress=False, new_address=True)
+    assert store.account()["address"] == "http://localhost/SendService.svc"
 
 
 def _date_forms(now: datetime) -> list:

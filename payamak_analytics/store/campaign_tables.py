@@ -89,7 +89,9 @@ class CampaignTables:
     def release_campaign(self, name: str) -> None:
         me = ProcessId.current()
         with self.transaction() as con:
-            con.execute("DELETE FROM campaign_holders WHERE campaign = ? AND host = ? AND pid = ?", [name, me.host, me.pid])
+            con.execute(
+                "DELETE FROM campaign_holders WHERE campaign = ? AND host = ? AND pid = ?", [name, me.host, me.pid]
+            )
 
     # --- chunks ---------------------------------------------------------------------------
     def chunks(self, name: str, state: str) -> pd.DataFrame:

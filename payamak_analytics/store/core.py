@@ -15,9 +15,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pandas as pd
@@ -27,8 +27,11 @@ from .schema import MIGRATIONS
 
 DEFAULT_NAME = Path("data") / "payamak.duckdb"
 DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
-# The buffer pool is capped so that a long sync stays flat; DuckDB spills beyond it.
-CONNECTION_CONFIG = {"memory_limit": "192MB", "threads": "2"}
+CONNECTION_CONFIG = {"threads": "2"}
+# The held writer's buffer pool is capped so that a long sync stays flat (it writes page by
+# page and needs little); readers (reports) keep DuckDB's default.
+WRITER_MEMORY = "64MB"
+WRITER_WAIT = 120.0  # seconds the held writer waits for another process to let go of the file
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -54,6 +57,18 @@ def check_path(path: Path, *, create: bool) -> None:
             raise StoreError(f"{path} is not a DuckDB file: choose a new path for the store, or the store's own file.")
     elif not create:
         raise StoreError(f"There is no store at {path}: run `payamak sync` first, or pass --db with the store's path.")
+
+
+def _lock_until(descriptor: int, mode: int, deadline: float) -> bool:
+    """flock `descriptor` in `mode`, trying until `deadline`; whether it was locked."""
+    while True:
+        try:
+            fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
 
 
 class StoreFile:
@@ -100,30 +115,25 @@ class StoreFile:
         A reader keeps a shared lock on the `.wait` file while it waits; a writer first waits
         (briefly) for the exclusive lock, so every waiting reader gets the file before it.
         """
-        deadline = time.monotonic() + self.lock_wait
+        # the held writer (a sync) waits longer: a long report in a notebook must not end it
+        patience = max(self.lock_wait, WRITER_WAIT) if writer else self.lock_wait
+        deadline = time.monotonic() + patience
         with self._gate(exclusive=writer, deadline=min(deadline, time.monotonic() + 2.0)):
-            return self._connect_until(deadline, reader=not writer)
+            return self._connect_until(deadline, patience, reader=not writer)
 
     @contextmanager
     def _gate(self, *, exclusive: bool, deadline: float) -> Iterator[None]:
+        """Shared: "I am waiting" until the block ends. Exclusive: wait until no one waits
+        (released at once). The gate orders who goes first; it never stops anyone."""
         descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-            while True:
-                try:
-                    fcntl.flock(descriptor, mode)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        break  # the gate orders who goes first; it never stops anyone
-                    time.sleep(0.005)
-            if exclusive:
+            if _lock_until(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, deadline) and exclusive:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
             yield
         finally:
             os.close(descriptor)
 
-    def _connect_until(self, deadline: float, reader: bool) -> duckdb.DuckDBPyConnection:
+    def _connect_until(self, deadline: float, patience: float, reader: bool) -> duckdb.DuckDBPyConnection:
         while True:
             try:
                 con = duckdb.connect(str(self.path), config=CONNECTION_CONFIG)
@@ -138,7 +148,7 @@ class StoreFile:
                 if time.monotonic() >= deadline:
                     raise StoreLockedError(
                         f"{self.path} is in use by another process (PID {holder['pid']}, {holder['program']}) and "
-                        f"was not released within {self.lock_wait:g} s. Wait for it to finish or stop it, then "
+                        f"was not released within {patience:g} s. Wait for it to finish or stop it, then "
                         "try again.",
                         f"پایگاه داده در دست فرایند دیگری است (PID {holder['pid']})",
                     ) from None
@@ -210,6 +220,7 @@ class StoreFile:
             self.release()
         if self._held is None:
             self._held, self._held_since = self.open(writer=True), time.monotonic()
+            self._held.execute(f"SET memory_limit = '{WRITER_MEMORY}'")
         return self._held
 
     @contextmanager
@@ -221,6 +232,16 @@ class StoreFile:
             try:
                 yield con
                 con.execute("COMMIT")
+            except (duckdb.InterruptException, KeyboardInterrupt):
+                self._roll_back(con)
+                raise KeyboardInterrupt("interrupted; nothing half-written") from None
+            except duckdb.Error as error:
+                self._roll_back(con)
+                raise StoreError(
+                    f"{self.path} could not be written ({type(error).__name__}: {error}); nothing of this change "
+                    "was kept. Check the disk (space, permissions), then try again.",
+                    "نوشتن در پایگاه داده ممکن نشد",
+                ) from None
             except BaseException:
                 self._roll_back(con)
                 raise

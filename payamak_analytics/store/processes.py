@@ -30,7 +30,7 @@ class ProcessId:
     start: str | None
 
     @classmethod
-    def current(cls) -> "ProcessId":
+    def current(cls) -> ProcessId:
         return cls(socket.gethostname(), os.getpid(), _start_time(os.getpid()))
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ _DIRECTIONS = {"sent": "Out", "out": "Out", "2": "Out", "received": "In", "in": 
 
 
 def direction_of(value) -> str:
-    """"Out" or "In" for every spelling the client accepts (sent/out/2, received/in/inbox/1)."""
+    """ "Out" or "In" for every spelling the client accepts (sent/out/2, received/in/inbox/1)."""
     key = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     if key not in _DIRECTIONS:
         raise InputError(
@@ -78,6 +78,10 @@ class Reads:
 
     def sync_runs(self) -> pd.DataFrame:
         return self.sql("SELECT * FROM sync_runs ORDER BY run_id")
+
+    def lines(self) -> list[str]:
+        """The sender lines of the stored batches, in order."""
+        return self.sql("SELECT DISTINCT line FROM batches WHERE line IS NOT NULL ORDER BY 1")["line"].tolist()
 
     def delivery_status_counts(self) -> pd.DataFrame:
         """Recipients by their last known status code."""

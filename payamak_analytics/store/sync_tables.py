@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pandas as pd
@@ -33,6 +34,19 @@ _PENDING = """FROM deliveries d JOIN batches b USING (batch_id)
               WHERE b.complete AND NOT b.gone AND NOT d.final AND b.sent_at > ? AND b.last_checked < ?"""
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def service_address(endpoint: str) -> str:
+    """The address a store records: the endpoint, without the port for a service on this
+    machine (the built-in simulator listens on a new port at each start)."""
+    parts = urlsplit(endpoint)
+    if parts.hostname in LOOPBACK:
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        parts = parts._replace(netloc=host)
+    return urlunsplit(parts)
+
+
 class SyncTables:
     """Named writes and planning reads of the sync."""
 
@@ -41,6 +55,7 @@ class SyncTables:
         """Record the account and service address of the first sync; refuse another one later.
 
         `new_address` accepts a new address for the same account (the service moved)."""
+        address = service_address(address)
         with self.transaction() as con:
             known = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
             if not known:

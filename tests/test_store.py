@@ -1,0 +1,93 @@
+"""The store on real DuckDB files and real processes: transactions, claims, reads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+
+from payamak_analytics.client.pages import MESSAGE_COLUMNS, messages_frame
+from payamak_analytics.dates import TEHRAN
+from payamak_analytics.errors import InputError
+from payamak_analytics.store import Store, default_path
+
+
+def campaign_row(name: str = "c") -> dict:
+    return {
+        "name": name,
+        "line": "50001234",
+        "text": "hello",
+        "flash": False,
+        "recipients": 200,
+        "invalid_numbers": 0,
+        "duplicates": 0,
+        "blacklisted": None,
+        "parts": 1,
+        "encoding": "GSM-7",
+        "created_at": datetime.now(TEHRAN),
+    }
+
+
+def test_a_transaction_that_fails_leaves_nothing_behind(tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    for failure in (RuntimeError("boom"), KeyboardInterrupt()):
+        with pytest.raises(type(failure)), store.transaction() as con:
+            con.execute("INSERT INTO store_meta VALUES ('account', 'half-written')")
+            raise failure
+    assert store.account() == {}
+    with store.transaction() as con:  # and the store is usable afterwards
+        con.execute("INSERT INTO store_meta VALUES ('account', 'whole')")
+    assert store.account() == {"account": "whole"}
+
+
+def test_a_campaign_with_a_name_in_use_is_refused_whole(tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    store.create_campaign(campaign_row(), [["09120000001"], ["09120000002"]])
+    with pytest.raises(InputError, match="exists already"):
+        store.create_campaign(campaign_row(), [["09120000003"]])
+    assert store.sql("SELECT count(*) FROM campaign_chunks").iloc[0, 0] == 2
+
+
+CLAIMER = """
+import sys
+from payamak_analytics.store import Store
+store = Store(sys.argv[1])
+won = [chunk for chunk in range(20) if store.move_chunk("c", chunk, "planned", "in_flight")]
+print(",".join(map(str, won)))
+"""
+
+
+def test_two_processes_claiming_the_same_chunks_never_both_win_one(tmp_path):
+    db = tmp_path / "p.duckdb"
+    Store(db).create_campaign(campaign_row(), [[f"0912{k:07d}"] for k in range(20)])
+    claimers = [
+        subprocess.Popen([sys.executable, "-c", CLAIMER, str(db)], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    won = [set(map(int, filter(None, p.communicate(timeout=120)[0].strip().split(",")))) for p in claimers]
+    assert not won[0] & won[1] and won[0] | won[1] == set(range(20))
+
+
+def test_every_spelling_of_a_direction_and_the_clients_dtypes(tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    for spelling in ("sent", "SENT", "out", 2, "received", "inbox", "in", 1):
+        assert store.messages(spelling).empty
+    with pytest.raises(InputError, match="'sent'"):
+        store.messages("outbox")
+    client_dtypes = messages_frame({c: [] for c in MESSAGE_COLUMNS.values()}).dtypes
+    stored = store.messages().dtypes
+    for column, dtype in client_dtypes.items():
+        assert type(stored[column]) is type(dtype) and str(stored[column]).split("[")[0] == str(dtype).split("[")[0]
+
+
+def test_a_bad_since_is_refused_listing_the_forms(tmp_path):
+    with pytest.raises(InputError, match="Jalali"):
+        Store(tmp_path / "p.duckdb").messages("sent", since="last tuesday")
+
+
+def test_the_default_path_honours_payamak_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAYAMAK_STORE", str(tmp_path / "mine.duckdb"))
+    assert default_path() == tmp_path / "mine.duckdb" and Store().path == tmp_path / "mine.duckdb"
+    monkeypatch.delenv("PAYAMAK_STORE")
+    assert default_path(tmp_path) == tmp_path / "data" / "payamak.duckdb"
