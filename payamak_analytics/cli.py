@@ -70,13 +70,25 @@ def cmd_demo(args) -> None:
     print(f"Report: {write_report(store, args.out).resolve()}")
 
 
-def _status_table(store) -> str:
-    from .codes import delivery_status
+def _status_table(store, lang: str = "en") -> str:
+    """Recipients by outcome: known outcomes with their share of the known, the unknown apart
+    with their share of all, and the one line saying why they are unknown."""
+    from . import analytics, codes
+    from .i18n import label, number, percent, unknown_note
 
-    counts = store.sql("SELECT status, count(*) AS recipients FROM deliveries GROUP BY 1 ORDER BY 1")
-    counts["meaning"] = [delivery_status(int(s)).en for s in counts["status"]]
-    counts["share"] = (counts["recipients"] / counts["recipients"].sum()).map("{:.1%}".format)
-    return counts.to_string(index=False)
+    overall = analytics.delivery_report(store, by=[]).iloc[0]
+    rows = []
+    for outcome in codes.OUTCOMES:
+        count, known = int(overall[outcome]), outcome in codes.FINAL_OUTCOMES
+        base = overall["known"] if known else overall["recipients"]
+        if count:
+            share = f"{percent(count / base, lang)} {label('of', lang)} {label('known' if known else 'recipients', lang)}"
+            rows.append({"outcome": label(outcome, lang), "recipients": number(count, lang), "share": share})
+    shown = pd.DataFrame(rows).rename(columns=lambda c: label(c, lang))
+    note = unknown_note(
+        int(overall["recipients"]), int(overall["expired"]), int(overall["in_flight"] + overall["delivery_unknown"]), lang
+    )
+    return f"{shown.to_string(index=False)}\n{note}"
 
 
 def cmd_sync(args) -> None:
@@ -99,20 +111,29 @@ def cmd_sync(args) -> None:
     print(f"Synced into {store.path}: {summary}")
 
 
-def cmd_report(args) -> None:
-    from datetime import datetime
+def _existing_store(path: str):
+    """The store at `path`, refused (and not created) when there is no such file."""
+    from pathlib import Path
 
-    from .report import TEHRAN, write_report
+    from .errors import NotFoundError
     from .store import Store
 
-    def when(text):
-        return datetime.fromisoformat(text).replace(tzinfo=TEHRAN) if text else None
+    if not Path(path).is_file():
+        raise NotFoundError(
+            f"There is no store at {path}: run `payamak sync --db {path}` first, or point --db at an existing file.",
+            "پایگاه داده‌ای در این مسیر نیست؛ نخست همگام‌سازی کنید",
+        )
+    return Store(path)
+
+
+def cmd_report(args) -> None:
+    from .report import write_report
 
     path = write_report(
-        Store(args.db),
+        _existing_store(args.db),
         args.out,
-        since=when(args.since),
-        until=when(args.until),
+        since=args.since,
+        until=args.until,
         campaign=args.campaign,
         lang=args.lang,
         calendar=args.calendar,
@@ -121,16 +142,37 @@ def cmd_report(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from .store import Store, export_parquet
+    from .store import export_parquet
 
-    for path in export_parquet(Store(args.db), args.parquet):
+    for path in export_parquet(_existing_store(args.db), args.parquet):
         print(path)
+
+
+def _campaign_list(args) -> None:
+    """The campaign leaderboard in the terminal."""
+    from . import analytics
+    from .i18n import for_people
+
+    store = _existing_store(args.db)
+    table = analytics.campaign_summary(store, since=args.since, until=args.until, sort=args.sort)
+    if table.empty:
+        print("No campaigns in this window." if args.lang == "en" else "در این بازه کمپینی نیست.")
+        return
+    columns = ["name", "first_send", "recipients", "known", "delivered_rate", "rate_low", "rate_high",
+               "share_unknown", "replies", "opt_outs", "cost_per_delivered"]
+    shown = for_people(table[columns], args.lang, args.calendar)
+    print(shown.to_string(index=False, max_colwidth=48))
+    print(f"Rates are over known outcomes, with 95% intervals; cost in SMS credits. Post-mortem: "
+          f"payamak report --campaign {table['campaign'].iloc[0]}")
 
 
 def cmd_campaign(args) -> None:
     from . import campaign
     from .store import Store
 
+    if args.action == "list":
+        _campaign_list(args)
+        return
     store, client = Store(args.db), _client(args)
     if args.action == "send":
         plan = campaign.send_campaign(
@@ -227,11 +269,14 @@ def cmd_messages(args) -> None:
 
 
 def _table(frame: pd.DataFrame) -> str:
+    """Messages for the terminal: labelled columns, separators, texts on one line and cut at 40."""
+    from .i18n import for_people
+
     if frame.empty:
         return "(none)"
     shown = frame[MESSAGE_COLUMNS].copy()
     shown["content"] = shown["content"].str.replace("\n", " ").str.slice(0, 40)
-    return shown.to_string(index=False)
+    return for_people(shown, "en", "gregorian").to_string(index=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="write the HTML delivery report, with PNGs and CSVs beside it")
     report.add_argument("--db", default="data/payamak.duckdb")
-    report.add_argument("--since", help="first send time, e.g. 2025-03-21 (Tehran time)")
+    report.add_argument("--since", help="first send time: 2025-03-21, 1404-01-01 (Jalali), 7d, yesterday (Tehran time)")
     report.add_argument("--until", help="sends before this time")
     report.add_argument("--campaign", help="the campaign for the post-mortem section (default: the newest)")
     report.add_argument("--lang", choices=["en", "fa"], default="en")
@@ -307,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status = actions.add_parser("status", help="chunks and recipients by state")
     status.add_argument("name")
+    listing = actions.add_parser("list", help="campaigns with their delivered rate, replies, opt-outs and cost")
+    listing.add_argument("--db", default="data/payamak.duckdb")
+    listing.add_argument("--since", help="first send from, e.g. 1404-08-01, 2025-10-23 or 30d")
+    listing.add_argument("--until", help="first send before")
+    listing.add_argument("--sort", default="first_send", choices=["first_send", "delivered_rate", "recipients",
+                                                                   "share_unknown", "cost_per_delivered", "opt_outs"])
+    listing.add_argument("--lang", choices=["en", "fa"], default="en")
+    listing.add_argument("--calendar", choices=["jalali", "gregorian"], default="jalali")
     for action in (send_campaign, resume, status):
         action.add_argument("--db", default="data/payamak.duckdb")
         action.add_argument("--rate", type=float, default=2.0, help="sends a second at most")
