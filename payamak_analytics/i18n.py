@@ -113,6 +113,9 @@ OPERATORS = {
     "TeleKish": ("TeleKish", "تله‌کیش"),
     "MTCE": ("MTCE (Espadan)", "اسپادان"),
     "Aptel": ("Aptel", "آپتل"),
+    "Shatel Mobile": ("Shatel Mobile", "شاتل موبایل"),
+    "Samantel": ("Samantel", "سامانتل"),
+    "Azartel": ("Azartel", "آذرتل"),
     "Unknown": ("Unknown operator", "اپراتور نامعلوم"),
     "all": ("All recipients", "همهٔ گیرندگان"),
 }
