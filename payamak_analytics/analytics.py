@@ -201,6 +201,11 @@ def recipients(
         return con.execute(query, parameters).df()
 
 
+def lines(store: Store) -> list[str]:
+    """The sender lines that have sends in the store."""
+    return store.sql("SELECT DISTINCT line FROM batches ORDER BY 1")["line"].tolist()
+
+
 def campaigns(store: Store) -> pd.DataFrame:
     """Campaigns, newest first: tagged at send time, or found in the history (one text, one line,
     no long gap), each with a readable `name` (an auto-found one: line, Jalali date, first words)."""
