@@ -67,6 +67,8 @@ LABELS = {
     "meaning": ("Meaning", "معنا"),
     "share": ("Share", "سهم"),
     "statistic": ("Statistic", "شاخص"),
+    "group": ("Operator", "اپراتور"),
+    "too_sparse": ("Left out: polls over 24 h apart", "کنار گذاشته: بررسی‌ها بیش از ۲۴ ساعت فاصله"),
     "minutes": ("Minutes", "دقیقه"),
     "minutes_low": ("Lower bound (min)", "کران پایین (دقیقه)"),
     "minutes_high": ("Upper bound (min)", "کران بالا (دقیقه)"),
@@ -74,6 +76,9 @@ LABELS = {
     "campaign_rate": ("Campaign: delivered (of known)", "کمپین: تحویل‌شده (از معلوم‌ها)"),
     "baseline_rate": ("Account baseline: delivered (of known)", "میانگین حساب: تحویل‌شده (از معلوم‌ها)"),
     "difference": ("Difference", "تفاوت"),
+    "campaign_known": ("Campaign: outcome known", "کمپین: نتیجهٔ معلوم"),
+    "baseline_known": ("Account baseline: outcome known", "میانگین حساب: نتیجهٔ معلوم"),
+    "verdict": ("Against the baseline", "در برابر میانگین"),
     "message_id": ("Message id", "شناسهٔ پیام"),
     "action_datetime": ("Time", "زمان"),
     "sender": ("From", "فرستنده"),
@@ -289,9 +294,9 @@ def _cell(frame: pd.DataFrame, column: str, lang: str, calendar: str) -> list[st
             + (" واحد درصد" if lang == "fa" else " pts")
             for d, lo, hi in zip(values, frame["difference_low"], frame["difference_high"])
         ]
-    if column in ("verdict", "stage"):
-        return [label(v if column == "verdict" else f"stage_{v}", lang) for v in values]
-    if column == "operator":
+    if column in ("verdict", "stage", "statistic"):
+        return [label(f"stage_{v}" if column == "stage" else v, lang) for v in values]
+    if column in ("operator", "group"):
         return [operator_name(v, lang) for v in values]
     if column in _SHARES:
         return [percent(v, lang) for v in values]
@@ -305,7 +310,7 @@ def _cell(frame: pd.DataFrame, column: str, lang: str, calendar: str) -> list[st
         "–"
         if _missing(v)
         else digits(v, lang)
-        if column in ("status", "line", "hour", "day", "week", "month", "parts")
+        if column in ("status", "line", "hour", "day", "week", "month", "parts", "name")
         else str(v)
         for v in values
     ]
@@ -319,3 +324,9 @@ def for_people(frame: pd.DataFrame, lang: str = "en", calendar: str = "jalali") 
         frame = frame.assign(meaning=frame["meaning_fa" if lang == "fa" else "meaning_en"])
         shown.append("meaning")
     return pd.DataFrame({label(c, lang): _cell(frame, c, lang, calendar) for c in shown}, index=frame.index)
+
+
+def styled(frame: pd.DataFrame, lang: str = "en", calendar: str = "jalali"):
+    """`for_people(frame)` as a pandas Styler for a notebook: no index, right to left in Persian."""
+    direction = "rtl" if lang == "fa" else "ltr"
+    return for_people(frame, lang, calendar).style.hide(axis="index").set_table_attributes(f'dir="{direction}"')
