@@ -42,20 +42,20 @@ TEXT = {
     "cost": ("Cost", "هزینه"),
     "replies": ("Replies and opt-outs", "پاسخ‌ها و لغو عضویت‌ها"),
     "note": (
-        "Every rate is delivered over recipients whose outcome is known, with its 95% interval (Wilson) "
+        ("Every rate is delivered over recipients whose outcome is known, with its 95% interval (Wilson) "
         "and its count; groups under 30 known outcomes are faded and called too few. Times to final "
         "lie between the last poll that saw a recipient in flight and the first that saw it final; "
-        "they are estimated with Turnbull's interval-censored estimator (bounds: 95% bootstrap).",
-        "هر نرخ، تحویل‌شده از گیرندگانی است که نتیجه‌شان معلوم است، با بازهٔ ۹۵٪ (ویلسون) و شمارش آن؛ "
+        "they are estimated with Turnbull's interval-censored estimator (bounds: 95% bootstrap)."),
+        ("هر نرخ، تحویل‌شده از گیرندگانی است که نتیجه‌شان معلوم است، با بازهٔ ۹۵٪ (ویلسون) و شمارش آن؛ "
         "گروه‌های کمتر از ۳۰ نتیجهٔ معلوم کم‌رنگ‌اند و «برای داوری کم» نامیده می‌شوند. زمان تا وضعیت نهایی "
         "میان آخرین بررسی‌ای که گیرنده را در حال ارسال دید و نخستین بررسی‌ای که آن را نهایی دید است و با "
-        "برآوردگر ترنبول برای داده‌های بازه‌ای برآورد می‌شود (کران‌ها: بوت‌استرپ ۹۵٪).",
+        "برآوردگر ترنبول برای داده‌های بازه‌ای برآورد می‌شود (کران‌ها: بوت‌استرپ ۹۵٪)."),
     ),
     "times_note": (
-        "{usable} recipients with a usable time, {in_flight} still in flight (censored), {sparse} left out: "
-        "the polls around them were over 24 hours apart.",
-        "{usable} گیرنده با زمان قابل‌استفاده، {in_flight} هنوز در حال ارسال (سانسورشده)، {sparse} کنار گذاشته: "
-        "بررسی‌های پیرامونشان بیش از ۲۴ ساعت فاصله داشتند.",
+        ("{usable} recipients with a usable time, {in_flight} still in flight (censored), {sparse} left out: "
+        "the polls around them were over 24 hours apart."),
+        ("{usable} گیرنده با زمان قابل‌استفاده، {in_flight} هنوز در حال ارسال (سانسورشده)، {sparse} کنار گذاشته: "
+        "بررسی‌های پیرامونشان بیش از ۲۴ ساعت فاصله داشتند."),
     ),
     "replies_line": ("{replies} replies, {opt_outs} of them opt-outs", "{replies} پاسخ، {opt_outs} از آن‌ها لغو عضویت"),
 }

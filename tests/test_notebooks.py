@@ -139,7 +139,8 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (make test installs it where apt-get can)")
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
 
     _, env = account
     shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", tmp_path)

@@ -47,7 +47,7 @@ def test_an_inactive_line_is_marked_and_cannot_be_chosen_to_send(widget, simulat
     widget.send_button.click()  # the service refuses the line (code 6)
     assert "inactive" in widget.result.value.lower()
     asked = sends(simulator)
-    labels = dict((value, label) for label, value in widget.line.options)
+    labels = {value: label for label, value in widget.line.options}
     assert "inactive" in labels["inactive:30001111"] and "30001111" not in labels
     assert widget.line.value != "inactive:30001111"
     widget.line.value = "inactive:30001111"
