@@ -304,7 +304,20 @@ TIMES_SQL = """
                AS previous_poll
     FROM mine m LEFT JOIN seen s USING (batch_id, "row") LEFT JOIN flying f USING (batch_id, "row")
     WHERE s.first_seen IS NOT NULL"""
-MAX_POLL_GAP = timedelta(hours=24)  # a status bracketed by polls further apart tells too little
+MAX_POLL_GAP = timedelta(hours=6)  # a status bracketed by polls further apart tells too little
+# Interval ends are rounded outward to this grid (minutes): each interval still holds the true time,
+# and the estimator works on a few hundred cells however many recipients there are.
+GRID = np.unique(
+    np.concatenate([np.arange(0, 60), np.arange(60, 360, 5), np.arange(360, 1440, 15), np.arange(1440, 10_081, 60)])
+).astype(float)
+
+
+def _outward(lower: pd.Series, upper: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) in minutes rounded outward to GRID; an upper past the grid stays open (inf)."""
+    low = GRID[np.clip(np.searchsorted(GRID, lower.to_numpy(dtype=float), side="right") - 1, 0, len(GRID) - 1)]
+    index = np.searchsorted(GRID, upper.to_numpy(dtype=float), side="left")
+    high = np.where(index < len(GRID), GRID[np.minimum(index, len(GRID) - 1)], np.inf)
+    return low, high
 
 
 def time_to_final(store: Store, batch_ids, *, by_operator: bool = True, max_gap: timedelta = MAX_POLL_GAP):
@@ -329,7 +342,7 @@ def time_to_final(store: Store, batch_ids, *, by_operator: bool = True, max_gap:
         final, pd.concat([minutes("flying_at"), minutes("last_checked").where(~rows["expired"])], axis=1).max(axis=1)
     )
     upper = minutes("final_at").where(final, np.inf)
-    rows["lower"], rows["upper"] = np.floor(lower.fillna(0)), np.ceil(upper)
+    rows["lower"], rows["upper"] = _outward(lower.fillna(0), upper)
     rows["sparse"] = final & (rows["upper"] - rows["lower"] > max_gap.total_seconds() / 60)
     groups = [("all", rows)] + ([(op, g) for op, g in rows.groupby("operator")] if by_operator else [])
     table, curves = [], []

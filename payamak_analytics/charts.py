@@ -233,9 +233,13 @@ def campaign_funnel(postmortem: CampaignPostmortem, lang: str = "en") -> Figure:
 
 
 def time_to_final_cdf(postmortem: CampaignPostmortem, lang: str = "en") -> Figure:
+    """The post-mortem's time to final (see time_to_final_curves)."""
+    return time_to_final_curves(postmortem.time_to_final_cdf, lang)
+
+
+def time_to_final_curves(curves: pd.DataFrame, lang: str = "en") -> Figure:
     """The estimated share with a final status by minute after the send, overall and per operator
     large enough; where polls were too sparse, a sentence instead of a line."""
-    curves = postmortem.time_to_final_cdf
     figure = _figure(5)
     axes = figure.subplots()
     if curves.empty:

@@ -48,26 +48,87 @@ def cmd_simulate(args) -> None:
         pass
 
 
+DEMO_DAYS = 90
+DEMO_COARSE = 6 * 86_400  # a sync every six simulated days reads every report before it expires (7 days)
+DEMO_CLOSE_DAYS = 2  # and on the last days,
+DEMO_CLOSE_STEP = 7_200  # a sync every two simulated hours, for a close look at times to final
+
+
+def demo_steps() -> list[int]:
+    """The clock advances (seconds) between the demo's syncs, from day one to the history's end."""
+    coarse = (DEMO_DAYS - 1 - DEMO_CLOSE_DAYS) * 86_400
+    steps = [DEMO_COARSE] * (coarse // DEMO_COARSE) + ([coarse % DEMO_COARSE] if coarse % DEMO_COARSE else [])
+    return steps + [DEMO_CLOSE_STEP] * (DEMO_CLOSE_DAYS * 86_400 // DEMO_CLOSE_STEP)
+
+
+def _demo_world(messages: int):
+    """The demo's simulator config, and whether its clock can live through the history (a
+    simulator that shows each record once its clock reaches it)."""
+    import dataclasses
+    import time
+
+    from .simulator import HistoryConfig, WorldConfig
+
+    history = HistoryConfig(days=DEMO_DAYS, messages=messages)
+    if "history_end" not in {f.name for f in dataclasses.fields(WorldConfig)}:
+        return WorldConfig(history=history), False
+    end = time.time()
+    start = end - sum(demo_steps())
+    return WorldConfig(history=history, start=start, history_end=end, clock_speed=0.0), True
+
+
+def _live_through(simulator, client, store) -> None:
+    """Sync as a careful user would: often enough that no report expires unread (every six
+    simulated days), every two hours on the last days, until the clock reaches the history's end."""
+    from datetime import datetime
+
+    import requests
+
+    from .dates import TEHRAN
+    from .sync import sync
+
+    def now():
+        return datetime.fromtimestamp(simulator.world.clock.now(), TEHRAN)
+
+    admin = simulator.url.rsplit("/", 1)[0] + "/_sim/clock"
+    steps = demo_steps()
+    sync(client, store, progress=False, now=now)
+    for done, step in enumerate(steps, start=1):
+        requests.post(admin, params={"advance": step}, timeout=30).raise_for_status()
+        sync(client, store, progress=False, now=now)
+        if done % 10 == 0 or done == len(steps):
+            print(f"  {now():%Y-%m-%d %H:%M} (simulated), {done}/{len(steps)} syncs", flush=True)
+
+
 def cmd_demo(args) -> None:
-    from .simulator import HistoryConfig, Simulator, WorldConfig
+    from .report import write_report
+    from .simulator import Simulator
     from .store import Store
     from .sync import sync
 
-    print("Starting the local panel (simulator) with a 90-day history ...", flush=True)
-    with Simulator(WorldConfig(history=HistoryConfig(days=90, messages=args.messages)), threads=16) as simulator:
+    config, living = _demo_world(args.messages)
+    print(f"Starting the local panel (simulator) with a {DEMO_DAYS}-day history ...", flush=True)
+    with Simulator(config, threads=16, admin=True) as simulator:
         client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
         print(f"Service: {simulator.wsdl_url}")
-        print(f"Credit: {client.get_credit():,} SMS")
+        print(f"Credit: {int(client.get_credit()):,} SMS")
+        store = Store(args.db)
+        if living:
+            print(f"Living through the history into {store.path}: a sync every six simulated days (before any "
+                  "report expires), every two hours on the last two days")
+            _live_through(simulator, client, store)
+        else:
+            print(f"Syncing into {store.path} once, at the end of the history ...", flush=True)
+            print(f"Synced: {sync(client, store)}")
         print("The five newest sent messages:")
         print(_table(client.messages_frame("sent", limit=5)))
-        store = Store(args.db)
-        print(f"Syncing into {store.path} ...", flush=True)
-        print(f"Synced: {sync(client, store)}")
-    print("Recipients by delivery status:")
+    print("Recipients by outcome:")
     print(_status_table(store))
-    from .report import write_report
-
-    print(f"Report: {write_report(store, args.out).resolve()}")
+    english = write_report(store, args.out, now=None)
+    persian = write_report(store, f"{args.out}/fa", lang="fa")
+    print(f"Report: {english.resolve()}\nPersian report: {persian.resolve()}")
+    print("Next: open the reports above; `payamak campaign list --db " + str(store.path) + "` for the campaigns; "
+          "`make lab` for the notebooks (02 delivery report, 03 campaign post-mortem) and the widgets.")
 
 
 def _status_table(store, lang: str = "en") -> str:

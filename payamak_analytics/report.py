@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -38,24 +38,36 @@ TEXT = {
     "campaign": ("Campaign post-mortem", "کالبدشکافی کمپین"),
     "reasons": ("Failure reasons (share of known outcomes)", "دلایل ناموفق‌بودن (سهم از نتیجه‌های معلوم)"),
     "times": ("Time to final status", "زمان تا وضعیت نهایی"),
+    "recent_times": (
+        "Time to final status: sends of the window's last 7 days",
+        "زمان تا وضعیت نهایی: ارسال‌های ۷ روز پایانی بازه",
+    ),
     "baseline": ("Against the account's own baseline", "در برابر میانگین خود حساب"),
     "cost": ("Cost", "هزینه"),
     "replies": ("Replies and opt-outs", "پاسخ‌ها و لغو عضویت‌ها"),
     "note": (
-        ("Every rate is delivered over recipients whose outcome is known, with its 95% interval (Wilson) "
-        "and its count; groups under 30 known outcomes are faded and called too few. Times to final "
-        "lie between the last poll that saw a recipient in flight and the first that saw it final; "
-        "they are estimated with Turnbull's interval-censored estimator (bounds: 95% bootstrap)."),
-        ("هر نرخ، تحویل‌شده از گیرندگانی است که نتیجه‌شان معلوم است، با بازهٔ ۹۵٪ (ویلسون) و شمارش آن؛ "
-        "گروه‌های کمتر از ۳۰ نتیجهٔ معلوم کم‌رنگ‌اند و «برای داوری کم» نامیده می‌شوند. زمان تا وضعیت نهایی "
-        "میان آخرین بررسی‌ای که گیرنده را در حال ارسال دید و نخستین بررسی‌ای که آن را نهایی دید است و با "
-        "برآوردگر ترنبول برای داده‌های بازه‌ای برآورد می‌شود (کران‌ها: بوت‌استرپ ۹۵٪)."),
+        (
+            "Every rate is delivered over recipients whose outcome is known, with its 95% interval (Wilson) "
+            "and its count; groups under 30 known outcomes are faded and called too few. Times to final "
+            "lie between the last poll that saw a recipient in flight and the first that saw it final; "
+            "they are estimated with Turnbull's interval-censored estimator (bounds: 95% bootstrap)."
+        ),
+        (
+            "هر نرخ، تحویل‌شده از گیرندگانی است که نتیجه‌شان معلوم است، با بازهٔ ۹۵٪ (ویلسون) و شمارش آن؛ "
+            "گروه‌های کمتر از ۳۰ نتیجهٔ معلوم کم‌رنگ‌اند و «برای داوری کم» نامیده می‌شوند. زمان تا وضعیت نهایی "
+            "میان آخرین بررسی‌ای که گیرنده را در حال ارسال دید و نخستین بررسی‌ای که آن را نهایی دید است و با "
+            "برآوردگر ترنبول برای داده‌های بازه‌ای برآورد می‌شود (کران‌ها: بوت‌استرپ ۹۵٪)."
+        ),
     ),
     "times_note": (
-        ("{usable} recipients with a usable time, {in_flight} still in flight (censored), {sparse} left out: "
-        "the polls around them were over 24 hours apart."),
-        ("{usable} گیرنده با زمان قابل‌استفاده، {in_flight} هنوز در حال ارسال (سانسورشده)، {sparse} کنار گذاشته: "
-        "بررسی‌های پیرامونشان بیش از ۲۴ ساعت فاصله داشتند."),
+        (
+            "{usable} recipients with a usable time, {in_flight} still in flight (censored), {sparse} left out: "
+            "the polls around them were over 24 hours apart."
+        ),
+        (
+            "{usable} گیرنده با زمان قابل‌استفاده، {in_flight} هنوز در حال ارسال (سانسورشده)، {sparse} کنار گذاشته: "
+            "بررسی‌های پیرامونشان بیش از ۲۴ ساعت فاصله داشتند."
+        ),
     ),
     "replies_line": ("{replies} replies, {opt_outs} of them opt-outs", "{replies} پاسخ، {opt_outs} از آن‌ها لغو عضویت"),
 }
@@ -166,7 +178,7 @@ def postmortem_html(
     overall = pm.time_to_final[pm.time_to_final["group"] == "all"]
     if len(overall):
         counts = {
-            k: digits(f"{int(overall[c].iloc[0]):,}", lang)
+            k: i18n.number(overall[c].iloc[0], lang)
             for k, c in (("usable", "usable"), ("in_flight", "in_flight"), ("sparse", "too_sparse"))
         }
         out.paragraph(_t("times_note", lang).format(**counts))
@@ -251,6 +263,7 @@ def write_report(
     out.table("by_operator", by_operator[["operator", *columns]])
     out.heading(_t("lines", lang))
     out.table("by_line", by_line[["line", *columns]])
+    _recent_times(store, out, until or now or datetime.now(TEHRAN))
     leaderboard = analytics.campaign_summary(store, since=since, until=until, now=now)
     if len(leaderboard):
         out.heading(_t("campaigns", lang))
@@ -263,6 +276,25 @@ def write_report(
     target = folder / "report.html"
     target.write_text(_page(out, lang, calendar, since, until), encoding="utf-8")
     return target
+
+
+def _recent_times(store: Store, out: _Writer, end: datetime) -> None:
+    """Time to final over every send of the window's last week (the reports still answer for those)."""
+    batches = store.sql(
+        "SELECT batch_id FROM batches WHERE sent_at >= ? AND sent_at < ?", [end - timedelta(days=7), end]
+    )["batch_id"]
+    if batches.empty:
+        return
+    table, curve = analytics.time_to_final(store, batches)
+    out.heading(_t("recent_times", out.lang))
+    overall = table[table["group"] == "all"]
+    counts = {
+        k: i18n.number(overall[c].iloc[0], out.lang)
+        for k, c in (("usable", "usable"), ("in_flight", "in_flight"), ("sparse", "too_sparse"))
+    }
+    out.paragraph(_t("times_note", out.lang).format(**counts))
+    out.figure("time_to_final", charts.time_to_final_curves(curve, out.lang))
+    out.table("time_to_final", table.rename(columns={"group": "operator"}))
 
 
 SUMMARY_COLUMNS = (
