@@ -153,7 +153,7 @@ def test_html_report_opens_in_chromium(synced, tmp_path):
     store, _ = synced
     path = write_report(store, tmp_path / "report", lang="fa")
     page = path.read_text(encoding="utf-8")
-    assert '<html lang="fa" dir="rtl">' in page and page.count("data:image/png;base64,") == 6
+    assert '<html lang="fa" dir="rtl">' in page and page.count("data:image/png;base64,") == 7
     assert (tmp_path / "report" / "by_month.csv").exists() and (tmp_path / "report" / "outcomes.png").exists()
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -173,7 +173,7 @@ def test_html_report_opens_in_chromium(synced, tmp_path):
         text=True,
         timeout=120,
     )
-    assert "گزارش تحویل پیامک" in result.stdout and result.stdout.count("<img") == 6
+    assert "گزارش تحویل پیامک" in result.stdout and result.stdout.count("<img") == 7
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
 
