@@ -424,6 +424,18 @@ class CampaignPostmortem:
         return postmortem_html(self, "en")
 
 
+def campaign_id(store: Store, campaign: str, listed: pd.DataFrame | None = None) -> str:
+    """The id of a campaign given by id or readable name; NotFoundError naming where to look."""
+    listed = campaigns(store) if listed is None else listed
+    found = dict(zip(listed["name"], listed["campaign"])) | dict(zip(listed["campaign"], listed["campaign"]))
+    if campaign not in found:
+        raise NotFoundError(
+            f"No campaign {campaign!r} in {store.path}: `payamak campaign list` (or campaigns(store)) lists them.",
+            "این کمپین پیدا نشد؛ فهرست کمپین‌ها را با payamak campaign list ببینید",
+        )
+    return found[campaign]
+
+
 def campaign_postmortem(
     store: Store,
     campaign: str,
@@ -434,13 +446,8 @@ def campaign_postmortem(
 ) -> CampaignPostmortem:
     """The post-mortem of one campaign (a `campaign` id, or a `name`, from `campaigns(store)`)."""
     listed = campaigns(store)
-    campaign = dict(zip(listed["name"], listed["campaign"])).get(campaign, campaign)
+    campaign = campaign_id(store, campaign, listed)
     mine = recipients(store, in_flight_cutoff=in_flight_cutoff, now=now, campaign=campaign)
-    if mine.empty:
-        raise NotFoundError(
-            f"No campaign {campaign!r} in {store.path}: `payamak campaign list` (or campaigns(store)) lists them.",
-            "این کمپین پیدا نشد؛ فهرست کمپین‌ها را با payamak campaign list ببینید",
-        )
     first, last = mine["sent_at"].min(), mine["sent_at"].max()
     header = {
         "campaign": campaign,

@@ -124,11 +124,12 @@ def cmd_demo(args) -> None:
         print(_table(client.messages_frame("sent", limit=5)))
     print("Recipients by outcome:")
     print(_status_table(store))
-    english = write_report(store, args.out, now=None)
-    persian = write_report(store, f"{args.out}/fa", lang="fa")
-    print(f"Report: {english.resolve()}\nPersian report: {persian.resolve()}")
-    print("Next: open the reports above; `payamak campaign list --db " + str(store.path) + "` for the campaigns; "
-          "`make lab` for the notebooks (02 delivery report, 03 campaign post-mortem) and the widgets.")
+    print(f"Report: {write_report(store, args.out).resolve()}")
+    print(
+        "Next: open the report above; in Persian: `payamak report --lang fa --db "
+        f"{store.path} --out {args.out}/fa`; the campaigns: `payamak campaign list --db {store.path}`; "
+        "the notebooks (02 delivery report, 03 campaign post-mortem) and the widgets: `make lab`."
+    )
 
 
 def _status_table(store, lang: str = "en") -> str:

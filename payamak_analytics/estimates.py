@@ -103,7 +103,7 @@ def turnbull(
 
 
 def quantile_intervals(
-    lower, upper, weights, quantiles=(0.5, 0.9), *, resamples: int = 100, seed: int = 0
+    lower, upper, weights, quantiles=(0.5, 0.9), *, resamples: int = 60, seed: int = 0
 ) -> list[tuple[float, float, float]]:
     """For each q: (estimate, low, high), the q-quantile of the Turnbull fit and a 95% bootstrap
     percentile interval (recipients resampled with replacement, as multinomial weights over the
@@ -114,7 +114,7 @@ def quantile_intervals(
     draws = []
     for _ in range(resamples):
         resampled = rng.multinomial(int(weights.sum()), weights / weights.sum())
-        refit = turnbull(lower, upper, resampled, start=fit.mass, iterations=300)
+        refit = turnbull(lower, upper, resampled, start=fit.mass, iterations=200)
         draws.append([refit.quantile(q) for q in quantiles])
     draws = np.array(draws).reshape(resamples, len(quantiles))
     answers = []

@@ -213,24 +213,30 @@ def bdi(text) -> str:
 def unknown_note(recipients: int, expired: int, pending: int, lang: str = "en") -> str:
     """The one line every view shows: how many outcomes are unknown, why, and what to do."""
     unknown = expired + pending
-    if not recipients or not unknown:
-        return (
-            ""
-            if not recipients
-            else ("Every recipient's outcome is known." if lang == "en" else "نتیجهٔ همهٔ گیرندگان معلوم است.")
-        )
-    n, share = number(unknown, lang), percent(unknown / recipients, lang)
-    total, old, young = number(recipients, lang), number(expired, lang), number(pending, lang)
+    if not recipients:
+        return ""
+    if not unknown:
+        return "Every recipient's outcome is known." if lang == "en" else "نتیجهٔ همهٔ گیرندگان معلوم است."
+    n, share, total = number(unknown, lang), percent(unknown / recipients, lang), number(recipients, lang)
     if lang == "fa":
-        return (
-            f"نتیجهٔ {n} از {total} گیرنده ({share}) نامعلوم است: گزارش {old} گیرنده پیش از خوانده‌شدن منقضی شد "
-            f"(سرویس گزارش‌ها را ۷ روز نگه می‌دارد) و {young} گیرنده هنوز وضعیت نهایی ندارند. این‌ها در هیچ نرخی "
-            "شمرده نمی‌شوند. دست‌کم روزی یک بار همگام‌سازی کنید."
+        reasons = (
+            [f"گزارش {number(expired, lang)} گیرنده پیش از خوانده‌شدن منقضی شد (سرویس گزارش‌ها را ۷ روز نگه می‌دارد)"]
+            if expired
+            else []
         )
+        reasons += [f"{number(pending, lang)} گیرنده هنوز وضعیت نهایی ندارند"] if pending else []
+        advice = " دست‌کم روزی یک بار همگام‌سازی کنید." if expired else ""
+        return f"نتیجهٔ {n} از {total} گیرنده ({share}) نامعلوم است: {' و '.join(reasons)}. این‌ها در هیچ نرخی شمرده نمی‌شوند.{advice}"
+    reasons = (
+        [f"{number(expired, lang)} reports expired before a sync read them (the service keeps reports for 7 days)"]
+        if expired
+        else []
+    )
+    reasons += [f"{number(pending, lang)} have no final status yet"] if pending else []
+    advice = " Sync at least daily to know them." if expired else ""
     return (
-        f"{n} of {total} recipients ({share}) have no known outcome: {old} reports expired before a sync read "
-        f"them (the service keeps reports for 7 days) and {young} have no final status yet. They are left out of "
-        "every rate, not counted as failures. Sync at least daily to know them."
+        f"{n} of {total} recipients ({share}) have no known outcome: {' and '.join(reasons)}. They are left out of "
+        f"every rate, not counted as failures.{advice}"
     )
 
 

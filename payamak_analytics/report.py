@@ -242,6 +242,8 @@ def write_report(
     the window gets a post-mortem section. Nothing is written when the window holds no sends.
     """
     since, until = refuse_empty(store, since, until, now=now)
+    if campaign is not None:
+        campaign = analytics.campaign_id(store, campaign)  # an unknown campaign is refused before any file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = _Writer(folder, lang, calendar)

@@ -247,4 +247,6 @@ def test_mistakes_are_refused_and_create_nothing(once, tmp_path):
         write_report(once, tmp_path / "out", since="2099-01-01", now=NOW)
     with pytest.raises(NotFoundError, match="no sends"):
         write_report(once, tmp_path / "out", since="1404-01-01", until="1404-01-10", now=NOW)
+    with pytest.raises(NotFoundError, match="No campaign"):
+        write_report(once, tmp_path / "out", campaign="nothing", now=NOW)
     assert not (tmp_path / "out").exists()
