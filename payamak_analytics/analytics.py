@@ -228,6 +228,32 @@ def _readable_name(row) -> str:
     return f"{row.line} · {jalali_day(row.first_send.date())} · {words}{more}"
 
 
+class CampaignSummary(pd.DataFrame):
+    """campaign_summary's frame: a DataFrame (its slices are plain ones) that shows itself in a
+    notebook as a table for people."""
+
+    SHOWN = (
+        "name",
+        "first_send",
+        "recipients",
+        "known",
+        "delivered_rate",
+        "rate_low",
+        "rate_high",
+        "share_unknown",
+        "replies",
+        "opt_outs",
+        "cost_per_delivered",
+    )
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        return i18n.styled(pd.DataFrame(self)[list(self.SHOWN)]).to_html()
+
+
 SUMMARY_SORTS = ("first_send", "delivered_rate", "recipients", "share_unknown", "cost_per_delivered", "opt_outs")
 
 
@@ -284,7 +310,9 @@ def campaign_summary(
     if end is not None:
         table = table[table["first_send"] < pd.Timestamp(end)]
     ascending = sort in ("delivered_rate",)
-    return table.sort_values(sort, ascending=ascending, na_position="last", kind="stable", ignore_index=True)
+    return CampaignSummary(
+        table.sort_values(sort, ascending=ascending, na_position="last", kind="stable", ignore_index=True)
+    )
 
 
 TIMES_SQL = """

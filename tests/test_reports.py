@@ -181,6 +181,8 @@ def test_campaign_list_rates_equal_a_recomputation(once):
         if known.any():
             assert row.delivered_rate == pytest.approx((mine["outcome"] == "delivered").sum() / known.sum())
     assert not any(name.startswith("auto-") for name in table["name"])
+    shown = table._repr_html_()  # what a notebook shows
+    assert "Delivered (of known)" in shown and "delivered_rate" not in shown
     listed = subprocess.run(
         [sys.executable, "-m", "payamak_analytics.cli", "campaign", "list", "--db", str(once.path)],
         capture_output=True,
