@@ -348,13 +348,20 @@ def _outward(lower: pd.Series, upper: pd.Series) -> tuple[np.ndarray, np.ndarray
     return low, high
 
 
+def _fit(usable: pd.DataFrame) -> estimates.Turnbull:
+    pairs = usable.groupby(["lower", "upper"]).size().reset_index(name="n")
+    return estimates.turnbull(pairs["lower"], pairs["upper"], pairs["n"])
+
+
 def time_to_final(store: Store, batch_ids, *, by_operator: bool = True, max_gap: timedelta = MAX_POLL_GAP):
     """The time from send to final status, per recipient an interval between the last poll that
     saw it in flight (or the send) and the first that saw it final; still in flight: censored.
 
     Returns (table, curves): median and p90 with 95% bounds per group ("all", then operators),
     with how many recipients were usable, still in flight, or bracketed by polls over `max_gap`
-    apart (left out); and the estimated share final by minute for each group."""
+    apart (left out); and the estimated share final by minute for each group. Where the usable
+    intervals are typically wider than the median they would estimate, the polls were too sparse
+    to say anything: the figures are left empty (NaN) and no curve is drawn."""
     with store.connect() as con:
         rows = con.execute(
             TIMES_SQL,
@@ -382,7 +389,10 @@ def time_to_final(store: Store, batch_ids, *, by_operator: bool = True, max_gap:
             "in_flight": int((usable["upper"] == np.inf).sum()),
             "too_sparse": int(part["sparse"].sum()),
         }
-        if row["usable"] < MIN_KNOWN:
+        closed = usable[usable["upper"] < np.inf]
+        width = float((closed["upper"] - closed["lower"]).median()) if len(closed) else np.inf
+        fit = _fit(usable) if row["usable"] >= MIN_KNOWN else None
+        if fit is None or not width <= fit.quantile(0.5):  # polls coarser than the times: nothing to say
             table += [
                 row | {"statistic": q, "minutes": np.nan, "minutes_low": np.nan, "minutes_high": np.nan}
                 for q in ("median", "p90")
@@ -392,7 +402,6 @@ def time_to_final(store: Store, batch_ids, *, by_operator: bool = True, max_gap:
         answers = estimates.quantile_intervals(pairs["lower"], pairs["upper"], pairs["n"])
         for q, (value, low, high) in zip(("median", "p90"), answers):
             table.append(row | {"statistic": q, "minutes": value, "minutes_low": low, "minutes_high": high})
-        fit = estimates.turnbull(pairs["lower"], pairs["upper"], pairs["n"])
         grid = np.linspace(0, max(float(pairs["upper"].replace(np.inf, np.nan).max()), 1), 200)
         curves.append(pd.DataFrame({"group": group, "minutes": grid, "share": fit.cdf(grid)}))
     columns = ["group", "statistic", "minutes", "minutes_low", "minutes_high", "usable", "in_flight", "too_sparse"]

@@ -50,8 +50,8 @@ def cmd_simulate(args) -> None:
 
 DEMO_DAYS = 90
 DEMO_COARSE = 6 * 86_400  # a sync every six simulated days reads every report before it expires (7 days)
-DEMO_CLOSE_DAYS = 2  # and on the last days,
-DEMO_CLOSE_STEP = 7_200  # a sync every two simulated hours, for a close look at times to final
+DEMO_CLOSE_DAYS = 1  # and on the last day,
+DEMO_CLOSE_STEP = 1_800  # a sync every half hour: polls closer than the times to final they bracket
 
 
 def demo_steps() -> list[int]:
@@ -79,7 +79,7 @@ def _demo_world(messages: int):
 
 def _live_through(simulator, client, store) -> None:
     """Sync as a careful user would: often enough that no report expires unread (every six
-    simulated days), every two hours on the last days, until the clock reaches the history's end."""
+    simulated days), every half hour on the last day, until the clock reaches the history's end."""
     from datetime import datetime
 
     import requests
@@ -115,7 +115,7 @@ def cmd_demo(args) -> None:
         store = Store(args.db)
         if living:
             print(f"Living through the history into {store.path}: a sync every six simulated days (before any "
-                  "report expires), every two hours on the last two days")
+                  "report expires), every half hour on the last day")
             _live_through(simulator, client, store)
         else:
             print(f"Syncing into {store.path} once, at the end of the history ...", flush=True)
