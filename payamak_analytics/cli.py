@@ -14,6 +14,7 @@ import pandas as pd
 
 from .client import PanelClient
 from .errors import PayamakError
+from .store import Store
 from .wsdl import DEFAULT_GENERATION, GENERATIONS
 
 MESSAGE_COLUMNS = ["message_id", "action_datetime", "sender", "receiver", "count", "sent", "pages", "content"]
@@ -131,40 +132,112 @@ def _account_count(text: str) -> int:
     return int(text)
 
 
-def cmd_demo(args) -> None:
-    from .simulator import HistoryConfig, Simulator, WorldConfig
-    from .store import Store
+DEMO_DAYS = 90
+DEMO_COARSE = 6 * 86_400  # a sync every six simulated days reads every report before it expires (7 days)
+DEMO_CLOSE_DAYS = 1  # and on the last day,
+DEMO_CLOSE_STEP = 1_800  # a sync every half hour: polls closer than the times to final they bracket
+
+
+def demo_steps() -> list[int]:
+    """The clock advances (seconds) between the demo's syncs, from day one to the history's end."""
+    coarse = (DEMO_DAYS - 1 - DEMO_CLOSE_DAYS) * 86_400
+    steps = [DEMO_COARSE] * (coarse // DEMO_COARSE) + ([coarse % DEMO_COARSE] if coarse % DEMO_COARSE else [])
+    return steps + [DEMO_CLOSE_STEP] * (DEMO_CLOSE_DAYS * 86_400 // DEMO_CLOSE_STEP)
+
+
+def _demo_world(messages: int):
+    """The demo's simulator config, and whether its clock can live through the history (a
+    simulator that shows each record once its clock reaches it)."""
+    import dataclasses
+    import time
+
+    from .simulator import HistoryConfig, WorldConfig
+
+    history = HistoryConfig(days=DEMO_DAYS, messages=messages)
+    if "history_end" not in {f.name for f in dataclasses.fields(WorldConfig)}:
+        return WorldConfig(history=history), False
+    end = time.time()
+    start = end - sum(demo_steps())
+    return WorldConfig(history=history, start=start, history_end=end, clock_speed=0.0), True
+
+
+def _live_through(simulator, client, store) -> None:
+    """Sync as a careful user would: often enough that no report expires unread (every six
+    simulated days), every half hour on the last day, until the clock reaches the history's end."""
+    from datetime import datetime
+
+    import requests
+
+    from .dates import TEHRAN
     from .sync import sync
 
-    print("Starting the local panel (simulator) with a 90-day history ...", flush=True)
-    with Simulator(WorldConfig(history=HistoryConfig(days=90, messages=args.messages)), threads=16) as simulator:
+    def now():
+        return datetime.fromtimestamp(simulator.world.clock.now(), TEHRAN)
+
+    admin = simulator.url.rsplit("/", 1)[0] + "/_sim/clock"
+    steps = demo_steps()
+    sync(client, store, progress=False, now=now)
+    for done, step in enumerate(steps, start=1):
+        requests.post(admin, params={"advance": step}, timeout=30).raise_for_status()
+        sync(client, store, progress=False, now=now)
+        if done % 10 == 0 or done == len(steps):
+            print(f"  {now():%Y-%m-%d %H:%M} (simulated), {done}/{len(steps)} syncs", flush=True)
+
+
+def cmd_demo(args) -> None:
+    from .report import write_report
+    from .simulator import Simulator
+    from .sync import sync
+
+    config, living = _demo_world(args.messages)
+    print(f"Starting the local panel (simulator) with a {DEMO_DAYS}-day history ...", flush=True)
+    with Simulator(config, threads=16, admin=True) as simulator:
         client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
         print(f"Service: {simulator.wsdl_url}")
-        print(f"Credit: {client.get_credit():,} SMS")
+        print(f"Credit: {int(client.get_credit()):,} SMS")
+        store = Store(args.db)
+        if living:
+            print(f"Living through the history into {store.path}: a sync every six simulated days (before any "
+                  "report expires), every half hour on the last day")
+            _live_through(simulator, client, store)
+        else:
+            print(f"Syncing into {store.path} once, at the end of the history ...", flush=True)
+            print(f"Synced: {sync(client, store)}")
         print("The five newest sent messages:")
         print(_table(client.messages_frame("sent", limit=5)))
-        store = Store(args.db)
-        print(f"Syncing into {store.path} ...", flush=True)
-        print(f"Synced: {sync(client, store)}")
-    print("Recipients by delivery status:")
+    print("Recipients by outcome:")
     print(_status_table(store))
-    from .report import write_report
-
     print(f"Report: {write_report(store, args.out).resolve()}")
+    print(
+        "Next: open the report above; in Persian: `payamak report --lang fa --db "
+        f"{store.path} --out {args.out}/fa`; the campaigns: `payamak campaign list --db {store.path}`; "
+        "the notebooks (02 delivery report, 03 campaign post-mortem) and the widgets: `make lab`."
+    )
 
 
-def _status_table(store) -> str:
-    from .codes import delivery_status
+def _status_table(store, lang: str = "en") -> str:
+    """Recipients by outcome: known outcomes with their share of the known, the unknown apart
+    with their share of all, and the one line saying why they are unknown."""
+    from . import analytics, codes
+    from .i18n import label, number, percent, unknown_note
 
-    counts = store.delivery_status_counts()
-    counts["meaning"] = [delivery_status(int(s)).en for s in counts["status"]]
-    counts["share"] = (counts["recipients"] / counts["recipients"].sum()).map("{:.1%}".format)
-    return counts.to_string(index=False)
+    overall = analytics.delivery_report(store, by=[]).iloc[0]
+    rows = []
+    for outcome in codes.OUTCOMES:
+        count, known = int(overall[outcome]), outcome in codes.FINAL_OUTCOMES
+        base = overall["known"] if known else overall["recipients"]
+        if count:
+            share = f"{percent(count / base, lang)} {label('of', lang)} {label('known' if known else 'recipients', lang)}"
+            rows.append({"outcome": label(outcome, lang), "recipients": number(count, lang), "share": share})
+    shown = pd.DataFrame(rows).rename(columns=lambda c: label(c, lang))
+    note = unknown_note(
+        int(overall["recipients"]), int(overall["expired"]), int(overall["in_flight"] + overall["delivery_unknown"]), lang
+    )
+    return f"{shown.to_string(index=False)}\n{note}"
 
 
 def cmd_sync(args) -> None:
     from .dates import moment
-    from .store import Store
     from .sync import sync
 
     since = moment(args.since) if args.since else None  # a bad date is refused before anything is created
@@ -189,19 +262,13 @@ def cmd_sync(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from datetime import datetime
-
-    from .report import TEHRAN, write_report
-    from .store import Store
-
-    def when(text):
-        return datetime.fromisoformat(text).replace(tzinfo=TEHRAN) if text else None
+    from .report import write_report
 
     path = write_report(
-        Store(args.db),
+        Store(args.db, create=False),
         args.out,
-        since=when(args.since),
-        until=when(args.until),
+        since=args.since,
+        until=args.until,
         campaign=args.campaign,
         lang=args.lang,
         calendar=args.calendar,
@@ -210,16 +277,36 @@ def cmd_report(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from .store import Store, export_parquet
+    from .store import export_parquet
 
     for path in export_parquet(Store(args.db, create=False), args.parquet):
         print(path)
 
 
+def _campaign_list(args) -> None:
+    """The campaign leaderboard in the terminal."""
+    from . import analytics
+    from .i18n import for_people
+
+    store = Store(args.db, create=False)
+    table = analytics.campaign_summary(store, since=args.since, until=args.until, sort=args.sort)
+    if table.empty:
+        print("No campaigns in this window." if args.lang == "en" else "در این بازه کمپینی نیست.")
+        return
+    columns = ["name", "first_send", "recipients", "known", "delivered_rate", "rate_low", "rate_high",
+               "share_unknown", "replies", "opt_outs", "cost_per_delivered"]
+    shown = for_people(table[columns], args.lang, args.calendar)
+    print(shown.to_string(index=False, max_colwidth=48))
+    print(f"Rates are over known outcomes, with 95% intervals; cost in SMS credits. Post-mortem: "
+          f"payamak report --campaign {table['campaign'].iloc[0]}")
+
+
 def cmd_campaign(args) -> None:
     from . import campaign
-    from .store import Store
 
+    if args.action == "list":
+        _campaign_list(args)
+        return
     if args.action == "status":  # reads the local store only: no credentials, no service
         print(campaign.campaign_status(Store(args.db, create=False), args.name).to_string(index=False))
         return
@@ -333,11 +420,14 @@ def cmd_messages(args) -> None:
 
 
 def _table(frame: pd.DataFrame) -> str:
+    """Messages for the terminal: labelled columns, separators, texts on one line and cut at 40."""
+    from .i18n import for_people
+
     if frame.empty:
         return "(none)"
     shown = frame[MESSAGE_COLUMNS].copy()
     shown["content"] = shown["content"].str.replace("\n", " ").str.slice(0, 40)
-    return shown.to_string(index=False)
+    return for_people(shown, "en", "gregorian").to_string(index=False)
 
 
 STORE_HELP = "the store's DuckDB file (default: PAYAMAK_STORE, else data/payamak.duckdb)"
@@ -457,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="write the HTML delivery report, with PNGs and CSVs beside it")
     report.add_argument("--db", default=None, help=STORE_HELP)
-    report.add_argument("--since", help="first send time, e.g. 2025-03-21 (Tehran time)")
+    report.add_argument("--since", help="first send time: 2025-03-21, 1404-01-01 (Jalali), 7d, yesterday (Tehran time)")
     report.add_argument("--until", help="sends before this time")
     report.add_argument("--campaign", help="the campaign for the post-mortem section (default: the newest)")
     report.add_argument("--lang", choices=["en", "fa"], default="en")
@@ -489,6 +579,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status = actions.add_parser("status", help="chunks and recipients by state")
     status.add_argument("name")
+    listing = actions.add_parser("list", help="campaigns with their delivered rate, replies, opt-outs and cost")
+    listing.add_argument("--db", default=None, help=STORE_HELP)
+    listing.add_argument("--since", help="first send from, e.g. 1404-08-01, 2025-10-23 or 30d")
+    listing.add_argument("--until", help="first send before")
+    listing.add_argument("--sort", default="first_send", choices=["first_send", "delivered_rate", "recipients",
+                                                                   "share_unknown", "cost_per_delivered", "opt_outs"])
+    listing.add_argument("--lang", choices=["en", "fa"], default="en")
+    listing.add_argument("--calendar", choices=["jalali", "gregorian"], default="jalali")
     for action in (send_campaign, resume, status):
         action.add_argument("--db", default=None, help=STORE_HELP)
         action.add_argument("--rate", type=_positive(float), default=2.0, help="sends a second at most")

@@ -1,17 +1,21 @@
-"""Iranian mobile numbers: one canonical form (09xxxxxxxxx) and the operator that issued it.
+"""Iranian mobile numbers: one canonical form (09xxxxxxxxx), the operator that issued it, and
+whether the number plan allocates it.
 
 People paste numbers as 0912..., 912..., +98912..., 0098912..., with spaces or dashes, in
 Persian or Arabic-Indic digits. All of them become 09121234567; anything else is an InputError
-that names the number, before a single message is sent.
+that names the number, before a single message is sent. The operator and validity come from
+Google's libphonenumber (the `phonenumbers` package, whose carrier data is updated monthly),
+read after this normalisation. A number it calls invalid is flagged, not refused: allocations
+change faster than any table.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from functools import cache
-from importlib import resources
-from typing import Iterable
+from collections.abc import Iterable
+
+import phonenumbers
+from phonenumbers import carrier
 
 from .errors import InputError
 from .i18n import latin_digits
@@ -48,19 +52,34 @@ def normalize_many(raws: Iterable[str | int]) -> tuple[list[str], list[str]]:
     return list(valid), invalid
 
 
-@cache
-def operator_table() -> dict:
-    """The versioned prefix table (`version`, `operators`), shipped as package data."""
-    return json.loads(resources.files("payamak_analytics.data").joinpath("operators.json").read_text("utf-8"))
+# libphonenumber's carrier names -> the operator keys the store keeps (labels in i18n.OPERATORS).
+CARRIERS = {
+    "IR-MCI": "MCI",
+    "Irancell": "Irancell",
+    "Rightel": "Rightel",
+    "TeleKish": "TeleKish",
+    "MTCE": "MTCE",
+    "Aptel": "Aptel",
+}
 
 
-@cache
-def _prefixes() -> list[tuple[str, str]]:
-    pairs = [(p, op) for op, prefixes in operator_table()["operators"].items() for p in prefixes]
-    return sorted(pairs, key=lambda pair: -len(pair[0]))  # the longest prefix wins
+def source() -> str:
+    """Where operators and validity come from, for a report's footnote."""
+    return f"libphonenumber (phonenumbers {phonenumbers.__version__})"
 
 
 def operator(number: str) -> str:
-    """The operator that issued `number` (by prefix; ported numbers keep theirs), or "Unknown"."""
+    """The operator that issued `number` (ported numbers keep theirs), or "Unknown"."""
     canonical = normalize(number)
-    return next((op for prefix, op in _prefixes() if canonical.startswith(prefix)), "Unknown")
+    name = carrier.name_for_number(phonenumbers.parse(canonical, "IR"), "en")
+    return CARRIERS.get(name, name or "Unknown")
+
+
+def is_allocated(number: str) -> bool:
+    """Whether libphonenumber knows `number` as a valid Iranian number (after normalisation)."""
+    return phonenumbers.is_valid_number(phonenumbers.parse(normalize(number), "IR"))
+
+
+def unallocated(numbers: Iterable[str]) -> list[str]:
+    """The numbers (already normalised) libphonenumber calls invalid: a warning for plans and widgets."""
+    return [n for n in numbers if not is_allocated(n)]

@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import html
 import threading
-from datetime import datetime, time
 from pathlib import Path
 
 import ipywidgets as w
-from IPython.display import display
+import pandas as pd
+from IPython.display import HTML, display
 
-from . import analytics, charts, phone
+from . import analytics, charts, i18n, phone
 from . import text as sms_text
 from .client import PanelClient
-from .dates import TEHRAN
+from .dates import window
 from .errors import PayamakError
 from .store import Store
 from .sync import sync
+
+# Text typed into the boxes takes the direction of its first strong letter, paragraph by
+# paragraph, as dir="auto" does: a Persian text reads right to left, a Latin one left to right.
+AUTO_DIRECTION = w.HTML(
+    "<style>.payamak-auto-dir textarea, .payamak-auto-dir input { unicode-bidi: plaintext; text-align: start; }</style>"
+)
+INACTIVE_LINE = 6  # the service's answer to a send from an inactive line
+
+
+def _auto_direction(widget: w.Widget) -> w.Widget:
+    widget.add_class("payamak-auto-dir")
+    return widget
 
 
 def _error_html(error: Exception) -> str:
@@ -43,6 +55,7 @@ class SendTestMessage(w.VBox):
         client: PanelClient,
         *,
         lines: list[str] | None = None,
+        inactive_lines: tuple[str, ...] = (),
         confirm_above: int = 5,
         poll_every: float = 20.0,
         polls: int = 30,
@@ -54,12 +67,15 @@ class SendTestMessage(w.VBox):
         self.follower: threading.Thread | None = None
         self.stop_following = threading.Event()  # set it to end a follow before its last poll
         self.seen: list[dict[int, int]] = []  # the statuses of each poll, rec id -> code
-        self.line = w.Dropdown(description="Line", options=self._lines(lines))
-        self.recipients = w.Textarea(
-            description="To", placeholder="09121234567, +98 935 ...", layout=w.Layout(width="420px")
+        self.all_lines = self._lines(lines)
+        self.inactive_lines = set(inactive_lines)  # given, or learnt from the service's refusal (code 6)
+        self.line = w.Dropdown(description="Line")
+        self._offer_lines()
+        self.recipients = _auto_direction(
+            w.Textarea(description="To", placeholder="09121234567, +98 935 ...", layout=w.Layout(width="420px"))
         )
         self.problems = w.HTML()
-        self.text = w.Textarea(description="Text", layout=w.Layout(width="420px", height="90px"))
+        self.text = _auto_direction(w.Textarea(description="Text", layout=w.Layout(width="420px", height="90px")))
         self.counter = w.HTML()
         self.flash = w.Checkbox(description="Flash", value=False)
         self.dry_run = w.Checkbox(description="Dry run (send nothing)", value=True)
@@ -70,13 +86,17 @@ class SendTestMessage(w.VBox):
         self.result = w.HTML()
         self.recipients.observe(self._check_numbers, "value")
         self.text.observe(self._count, "value")
+        for control in (self.recipients, self.text, self.dry_run, self.line):
+            control.observe(self._label_button, "value")
         self.send_button.on_click(self._send_clicked)
         self.confirm_button.on_click(lambda _: self._send(confirmed=True))
         self.check_button.on_click(self._check_delivery)
         self._show_credit()
         self._count()
+        self._label_button()
         super().__init__(
             [
+                AUTO_DIRECTION,
                 self.line,
                 self.recipients,
                 self.problems,
@@ -97,9 +117,37 @@ class SendTestMessage(w.VBox):
         except PayamakError:
             return []
 
+    def _offer_lines(self) -> None:
+        """Active lines to choose from; inactive ones listed, marked, and never the chosen one."""
+        active = [(line, line) for line in self.all_lines if line not in self.inactive_lines]
+        inactive = [
+            (f"{line} (inactive: cannot send)", f"inactive:{line}")
+            for line in self.all_lines
+            if line in self.inactive_lines
+        ]
+        self.line.options = active + inactive
+        self.line.value = active[0][1] if active else None
+
+    def _sender(self) -> str | None:
+        """The chosen line, or None when an inactive one is chosen."""
+        value = self.line.value
+        return None if not value or value.startswith("inactive:") else value
+
+    def _label_button(self, _=None) -> None:
+        """The button says what a click will do: "Dry run", or "Send N SMS" in red when it really sends."""
+        if self.dry_run.value:
+            self.send_button.description, self.send_button.button_style = "Dry run", "info"
+            self.send_button.icon = "eye"
+        else:
+            valid, _ = self._numbers()
+            messages = sms_text.analyze(self.text.value).parts * len(valid)
+            self.send_button.description = f"Send {messages:,} SMS"
+            self.send_button.button_style, self.send_button.icon = "danger", "paper-plane"
+        self.send_button.disabled = self._sender() is None
+
     def _show_credit(self) -> None:
         try:
-            self.credit.value = f"Credit: {self.client.get_credit():,} SMS"
+            self.credit.value = f"Credit: {int(self.client.get_credit()):,} SMS"
         except PayamakError as error:
             self.credit.value = _error_html(error)
 
@@ -114,7 +162,14 @@ class SendTestMessage(w.VBox):
             if invalid
             else ""
         )
-        self.problems.value = f"{len(valid)} number(s){bad}"
+        unallocated = phone.unallocated(valid)
+        odd = (
+            f' · <span style="color:#b60">not in the number plan as libphonenumber knows it (check them; they '
+            f"will still be sent): {html.escape(', '.join(unallocated))}</span>"
+            if unallocated
+            else ""
+        )
+        self.problems.value = f"{len(valid)} number(s){bad}{odd}"
 
     def _count(self, _=None) -> None:
         info = sms_text.analyze(self.text.value)
@@ -144,10 +199,10 @@ class SendTestMessage(w.VBox):
                     f"{html.escape(', '.join(invalid))}</div>"
                 )
                 return
-            if not self.line.value:
-                self.result.value = '<div style="color:#b00">Not sent: choose a sender line.</div>'
+            if self._sender() is None:
+                self.result.value = '<div style="color:#b00">Not sent: choose an active sender line.</div>'
                 return
-            plan = self.client.plan_send(self.line.value, valid, self.text.value)
+            plan = self.client.plan_send(self._sender(), valid, self.text.value)
             if self.dry_run.value:
                 self.result.value = (
                     f"Dry run: would send {plan.text_info.parts} part(s) to {len(plan.numbers)} "
@@ -169,8 +224,11 @@ class SendTestMessage(w.VBox):
             self._show_credit()
         except Exception as error:  # shown in the widget, never as a traceback
             self.result.value = _error_html(error)
+            if isinstance(error, PayamakError) and error.code == INACTIVE_LINE and self._sender():
+                self.inactive_lines.add(self._sender())
+                self._offer_lines()
         finally:
-            self.send_button.disabled = False
+            self._label_button()
 
     def _check_delivery(self, _=None) -> None:
         """Poll GetDelivery in the background until every status is final (or `polls` polls)."""
@@ -228,31 +286,40 @@ class SyncButton(w.VBox):
 
 class CampaignExplorer(w.VBox):
     """Pick a campaign, or a date range and lines; see the post-mortem or the delivery report as
-    tables and charts, in Persian or English, Jalali or Gregorian; export what is shown as CSV."""
+    tables and charts, in Persian or English, Jalali or Gregorian; export what is shown as CSV.
+    Dates are typed as the toolkit reads them everywhere: 1404-08-01, 2025-10-23, 7d, yesterday."""
 
     def __init__(self, store: Store, *, export_folder: str | Path = "."):
         self.store, self.export_folder = store, Path(export_folder)
         self.shown: tuple[str, object] | None = None  # (file stem, table or post-mortem) for the export
-        self.campaign = w.Dropdown(description="Campaign", options=list(analytics.campaigns(store)["campaign"]))
-        self.since = w.DatePicker(description="From")
-        self.until = w.DatePicker(description="Until")
-        lines = store.sql("SELECT DISTINCT line FROM batches ORDER BY 1")["line"].tolist()
+        listed = analytics.campaigns(store)
+        self.campaign = w.Dropdown(
+            description="Campaign",
+            options=list(zip(listed["name"], listed["campaign"])),
+            layout=w.Layout(width="480px"),
+        )
+        self.since = _auto_direction(w.Text(description="From"))
+        self.until = _auto_direction(w.Text(description="Until"))
+        lines = analytics.lines(store)
         self.lines = w.SelectMultiple(description="Lines", options=lines, rows=min(len(lines), 4) or 1)
         self.range_button = w.Button(description="Show range")
         self.lang = w.ToggleButtons(options=[("English", "en"), ("فارسی", "fa")], value="en")
         self.calendar = w.ToggleButtons(options=[("Jalali", "jalali"), ("Gregorian", "gregorian")], value="jalali")
         self.export_button = w.Button(description="Export CSV", icon="download")
         self.output = w.Output()
-        self.message = w.HTML()
+        self.message = _auto_direction(w.HTML())
         self.campaign.observe(lambda _: self.show(), "value")
         for control in (self.lang, self.calendar):
             control.observe(
                 lambda _: self.show_range() if self.shown and self.shown[0] == "range" else self.show(), "value"
             )
+        self.calendar.observe(self._placeholders, "value")
         self.range_button.on_click(lambda _: self.show_range())
         self.export_button.on_click(self._export)
+        self._placeholders()
         super().__init__(
             [
+                AUTO_DIRECTION,
                 w.HBox([self.campaign, self.lang, self.calendar, self.export_button]),
                 w.HBox([self.since, self.until, self.lines, self.range_button]),
                 self.message,
@@ -260,6 +327,19 @@ class CampaignExplorer(w.VBox):
             ]
         )
         self.show()
+
+    def _placeholders(self, _=None) -> None:
+        jalali = self.calendar.value == "jalali"
+        self.since.placeholder = "1404-08-01, 7d" if jalali else "2025-10-23, 7d"
+        self.until.placeholder = "1404-09-01, today" if jalali else "2025-11-22, today"
+
+    def _tables(self, *frames: pd.DataFrame) -> list[HTML]:
+        from .report import html_table
+
+        direction = "rtl" if self.lang.value == "fa" else "ltr"
+        return [
+            HTML(f'<div dir="{direction}">{html_table(f, self.lang.value, self.calendar.value)}</div>') for f in frames
+        ]
 
     def show(self) -> None:
         """The post-mortem of the chosen campaign."""
@@ -272,22 +352,15 @@ class CampaignExplorer(w.VBox):
             lang = self.lang.value
             with self.output:
                 display(
-                    pm.funnel,
+                    *self._tables(pm.funnel),
                     charts.campaign_funnel(pm, lang),
-                    pm.failure_reasons,
+                    *self._tables(pm.failure_reasons[["status", "meaning_en", "meaning_fa", "recipients", "share"]]),
                     charts.campaign_vs_baseline(pm, lang),
                     charts.time_to_final_cdf(pm, lang),
                 )
             self.shown = (self.campaign.value, pm)
-            self.message.value = html.escape(
-                f"{pm.header['recipients']:,} recipients · {pm.cost['delivered']:,} delivered · "
-                f"{pm.opt_outs} opt-outs · first send "
-                + (
-                    analytics.jalali_day(pm.header["first_send"].date())
-                    if self.calendar.value == "jalali"
-                    else pm.header["first_send"].date().isoformat()
-                )
-            )
+            first = i18n.when(pm.header["first_send"], lang, self.calendar.value, with_time=False)
+            self.message.value = html.escape(f"{pm.summary(lang)} · {first}")
         except Exception as error:
             self.message.value = _error_html(error)
 
@@ -295,18 +368,30 @@ class CampaignExplorer(w.VBox):
         """The delivery report of the chosen dates and lines, by day and by operator."""
         self.output.clear_output()
         try:
-            since = datetime.combine(self.since.value, time.min, TEHRAN) if self.since.value else None
-            until = datetime.combine(self.until.value, time.max, TEHRAN) if self.until.value else None
+            since, until = window(self.since.value.strip() or None, self.until.value.strip() or None)
             options = {"since": since, "until": until, "lines": tuple(self.lines.value)}
             daily = analytics.delivery_report(self.store, by=["day"], calendar=self.calendar.value, **options)
             operators = analytics.delivery_report(self.store, by=["operator"], **options)
             lang = self.lang.value
+            columns = ["recipients", "known", "delivered_rate", "rate_low", "rate_high", "unknown_total"]
             with self.output:
                 display(
-                    charts.delivery_rate_over_time(daily, "day", lang), charts.operator_outcomes(operators, lang), daily
+                    charts.delivery_rate_over_time(daily, "day", lang),
+                    charts.operator_outcomes(operators, lang),
+                    *self._tables(daily[["day", *columns]]),
                 )
             self.shown = ("range", daily)
-            self.message.value = html.escape(f"{int(daily['recipients'].sum()):,} recipients on {len(daily)} day(s)")
+            total = daily.sum(numeric_only=True)
+            note = i18n.unknown_note(
+                int(total.get("recipients", 0)),
+                int(total.get("expired", 0)),
+                int(total.get("in_flight", 0) + total.get("delivery_unknown", 0)),
+                lang,
+            )
+            self.message.value = html.escape(
+                f"{i18n.number(total.get('recipients', 0), lang)} {i18n.label('recipients', lang)} · "
+                f"{i18n.number(len(daily), lang)} {i18n.label('day', lang)} · {note}"
+            )
         except Exception as error:
             self.message.value = _error_html(error)
 

@@ -26,7 +26,7 @@ def test_credit_and_inbox(shared_simulator):
 
 def test_messages_lists_the_newest(shared_simulator):
     out = payamak(shared_simulator, "messages", "--type", "sent", "--limit", "3").stdout.splitlines()
-    assert out[0].split()[:3] == ["message_id", "action_datetime", "sender"] and len(out) == 4
+    assert out[0].split()[:4] == ["Message", "id", "Time", "From"] and len(out) == 4
 
 
 def test_send_dry_run_sends_nothing(simulator):

@@ -19,7 +19,7 @@ import pytest
 import requests
 from nbclient import NotebookClient
 
-from payamak_analytics.analytics import campaign_postmortem, campaigns, delivery_report
+from payamak_analytics.analytics import MIN_KNOWN, campaign_postmortem, campaign_summary, delivery_report
 from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store
 
@@ -101,12 +101,21 @@ def test_delivery_report_notebook_matches_delivery_report(account):
     notebook = run("02_delivery_report.ipynb", env)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert "calls" in text_of(code[0])
+    assert "Sync at least daily" in text_of(code[1])
     shown = html_table(code[1])
     expected = delivery_report(Store(env["PAYAMAK_STORE"]), by=["month"])
-    assert shown["month"].astype(str).tolist() == expected["month"].tolist()
-    assert shown["recipients"].tolist() == expected["recipients"].tolist()
-    assert shown["delivered"].tolist() == expected["delivered"].tolist()
-    assert sum(shown["recipients"]) == truth(simulator, batches=0)["recipients"]
+    assert list(shown.columns)[:3] == ["Month", "Recipients", "Delivered"]  # labels, not snake_case
+    assert shown["Month"].astype(str).tolist() == expected["month"].tolist()
+    assert shown["Recipients"].tolist() == expected["recipients"].tolist()
+    assert sum(shown["Recipients"]) == truth(simulator, batches=0)["recipients"]
+    for cell, (rate, low, high, n) in zip(
+        shown["Delivered (of known)"],
+        expected[["delivered_rate", "rate_low", "rate_high", "known"]].itertuples(index=False),
+    ):
+        if n:
+            assert cell == f"{rate:.1%} ({low * 100:.1f}–{high * 100:.1f}) of {n:,}"
+    persian = html_table(code[5])
+    assert "اپراتور" in persian.columns and not any("_" in str(c) for c in persian.columns)
     images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) == 3
 
@@ -116,24 +125,22 @@ def test_campaign_postmortem_notebook_picks_the_weakest(account):
     notebook = run("03_campaign_postmortem.ipynb", env)
     code = [c for c in notebook.cells if c.cell_type == "code"]
     store = Store(env["PAYAMAK_STORE"])
-
-    funnels = {
-        name: campaign_postmortem(store, name).funnel.set_index("stage")["recipients"]
-        for name in campaigns(store).head(10)["campaign"]
-    }
-    judged = {name: f["delivered"] / f["status known"] for name, f in funnels.items() if f["status known"]}
-    weakest = min(judged, key=judged.get)
+    table = campaign_summary(store)
+    judged = table[table["known"] >= MIN_KNOWN]
+    rates = judged.set_index("campaign")["delivered"] / judged.set_index("campaign")["known"]
+    weakest = rates.idxmin()
     assert f"weakest: {weakest} " in text_of(code[1])
+    assert any("text/html" in o.get("data", {}) for o in code[1].outputs)  # the post-mortem's own HTML
     pm = campaign_postmortem(store, weakest)
-    summary = text_of(code[7])
-    assert f"opt-outs: {pm.opt_outs}" in summary and f"delivered: {pm.cost['delivered']:,}" in summary
+    assert pm.summary() in text_of(code[5])
 
 
 def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (make test installs it where apt-get can)")
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
 
     _, env = account
     shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", tmp_path)
@@ -182,8 +189,15 @@ def test_jupyterlab_runs_the_quickstart_and_renders_the_send_widget(account, tmp
                     break
                 except PlaywrightTimeout:
                     continue
-            send = page.wait_for_selector(".jp-OutputArea .widget-button:has-text('Send')", timeout=120_000)
+            send = page.wait_for_selector(".jp-OutputArea .widget-button:has-text('Dry run')", timeout=120_000)
             assert send.is_visible()
+            text_box = page.locator(".jp-OutputArea .payamak-auto-dir textarea").last
+            assert text_box.evaluate("e => getComputedStyle(e).unicodeBidi") == "plaintext"  # dir="auto" for a textarea
+            page.locator(".jp-OutputArea .widget-checkbox:has-text('Dry run') input").click()
+            real = page.wait_for_selector(".jp-OutputArea .widget-button:has-text('Send 0 SMS')", timeout=30_000)
+            assert "mod-danger" in (real.get_attribute("class") or "")
+            page.locator(".jp-OutputArea .widget-checkbox:has-text('Dry run') input").click()
+            page.wait_for_selector(".jp-OutputArea .widget-button:has-text('Dry run')", timeout=30_000)
             assert page.locator(".jp-OutputArea .widget-textarea").count() >= 2
             assert re.search(r"credit: [0-9,.]+ SMS", page.inner_text(".jp-Notebook"))  # the first cells ran too
             browser.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from phonenumbers import carrier
 
 from payamak_analytics import phone, text
 from payamak_analytics.errors import InputError
+from payamak_analytics.i18n import persian_digits
 
 
 @pytest.mark.parametrize(
@@ -43,21 +46,34 @@ def test_bad_numbers_are_named_in_the_error(raw):
     "number, operator",
     [
         ("09121234567", "MCI"),
-        ("09901234567", "MCI"),
-        ("09351234567", "Irancell"),
+        ("۰۹۹۰ ۱۲۳ ۴۵۶۷", "MCI"),
+        ("+98 935 123 4567", "Irancell"),
         ("09011234567", "Irancell"),
         ("09201234567", "Rightel"),
-        ("09981234567", "Shatel Mobile"),
-        ("09999123456", "Samantel"),
+        ("09311234567", "MTCE"),
+        ("09341234567", "TeleKish"),
+        ("09991234567", "Irancell"),
+        ("09981234567", "Rightel"),
         ("09601234567", "Unknown"),
     ],
 )
-def test_operator_by_prefix(number, operator):
+def test_operator_as_libphonenumber_knows_it(number, operator):
     assert phone.operator(number) == operator
 
 
-def test_operator_table_is_versioned():
-    assert phone.operator_table()["version"]
+def test_operator_agrees_with_libphonenumber_on_every_prefix():
+    """Every 09xxx prefix: the operator is libphonenumber's carrier, after the toolkit's normalisation."""
+    for prefix in range(9000, 10000):
+        number = f"0{prefix}123456"
+        parsed = phonenumbers.parse(number, "IR")
+        name = carrier.name_for_number(parsed, "en")
+        assert phone.operator(persian_digits(number)) == phone.CARRIERS.get(name, name or "Unknown")
+        assert phone.is_allocated(number) == phonenumbers.is_valid_number(parsed)
+
+
+def test_unallocated_numbers_are_flagged_not_refused():
+    assert phone.unallocated(["09121234567", "09061234567", "09411234567"]) == ["09061234567", "09411234567"]
+    assert phone.normalize("09061234567") == "09061234567"  # still a well-formed mobile number
 
 
 def test_normalize_many_dedupes_and_reports():

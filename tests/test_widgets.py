@@ -25,8 +25,46 @@ def widget(simulator):
 
 
 def test_lines_and_credit_come_from_the_service(widget):
-    assert widget.line.options == ("10002188", "50001234", "30001111")
-    assert "1,000,000" in widget.credit.value
+    assert [value for _, value in widget.line.options] == ["10002188", "50001234", "30001111"]
+    assert "Credit: 1,000,000 SMS" in widget.credit.value  # a whole number of SMS, no ".0"
+
+
+def test_the_button_says_what_a_click_does(widget):
+    assert widget.send_button.description == "Dry run" and widget.send_button.button_style == "info"
+    widget.recipients.value = "09121234567, 09351234567"
+    widget.text.value = "س" * 71  # two parts each
+    widget.dry_run.value = False
+    assert widget.send_button.description == "Send 4 SMS" and widget.send_button.button_style == "danger"
+    widget.dry_run.value = True
+    assert widget.send_button.description == "Dry run"
+
+
+def test_an_inactive_line_is_marked_and_cannot_be_chosen_to_send(widget, simulator):
+    widget.line.value = "30001111"
+    widget.recipients.value = "09121234567"
+    widget.text.value = "hello"
+    widget.dry_run.value = False
+    widget.send_button.click()  # the service refuses the line (code 6)
+    assert "inactive" in widget.result.value.lower()
+    asked = sends(simulator)
+    labels = {value: label for label, value in widget.line.options}
+    assert "inactive" in labels["inactive:30001111"] and "30001111" not in labels
+    assert widget.line.value != "inactive:30001111"
+    widget.line.value = "inactive:30001111"
+    assert widget.send_button.disabled
+    widget.send_button.click()  # a click that reaches the handler anyway is refused before the service
+    assert sends(simulator) == asked and "active sender line" in widget.result.value
+
+
+def test_numbers_outside_the_number_plan_are_flagged_not_refused(widget):
+    widget.recipients.value = "09121234567, 09061234567"
+    assert "2 number(s)" in widget.problems.value and "09061234567" in widget.problems.value
+    assert "number plan" in widget.problems.value
+
+
+def test_text_boxes_take_the_direction_of_their_text(widget):
+    assert "payamak-auto-dir" in widget.text._dom_classes and "payamak-auto-dir" in widget.recipients._dom_classes
+    assert "unicode-bidi: plaintext" in widget.children[0].value
 
 
 def test_a_bad_number_blocks_the_send_and_is_named(widget, simulator):
@@ -95,14 +133,21 @@ def test_sync_button_and_campaign_explorer(simulator, tmp_path):
     button.button.click()
     assert button.summary.value.startswith("Synced:")
     explorer = CampaignExplorer(store, export_folder=tmp_path)
-    assert explorer.campaign.options == tuple(analytics.campaigns(store)["campaign"])
+    listed = analytics.campaigns(store)
+    assert [value for _, value in explorer.campaign.options] == list(listed["campaign"])
+    assert [name for name, _ in explorer.campaign.options] == list(listed["name"])
     assert "recipients" in explorer.message.value
     explorer.lang.value = "fa"
     explorer.export_button.click()
     assert (tmp_path / f"{explorer.campaign.value}.csv").exists()
     explorer.lines.value = ("50001234",)
     explorer.range_button.click()
+    explorer.lang.value = "en"
+    explorer.range_button.click()
     promo = analytics.delivery_report(store, by=[], lines=("50001234",))["recipients"][0]
-    assert f"{promo:,} recipients" in explorer.message.value
+    assert f"{promo:,} Recipients" in explorer.message.value and "Sync at least daily" in explorer.message.value
+    explorer.since.value = "1300-01-01"  # Jalali, as typed in the explorer
+    explorer.range_button.click()
+    assert f"{promo:,} Recipients" in explorer.message.value
     explorer.export_button.click()
     assert len(pd.read_csv(tmp_path / "range.csv")) >= 1

@@ -1,1 +1,0 @@
-"""Versioned data files shipped with the package (operators.json)."""
