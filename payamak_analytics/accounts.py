@@ -91,7 +91,7 @@ def parse_accounts(text: str, where: str = "the accounts file") -> list[Account]
     tables = document.get("accounts")
     if not isinstance(tables, dict) or not tables:
         raise InputError(
-            f"{where} lists no accounts: add a table [accounts.NAME] with username = \"...\" for each account.",
+            f'{where} lists no accounts: add a table [accounts.NAME] with username = "..." for each account.',
             "هیچ حسابی در فایل نیامده است",
         )
     accounts = [_account(name, table, where) for name, table in tables.items()]

@@ -12,11 +12,11 @@ import pytest
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
-from payamak_analytics import PanelClient, dlt_source  # noqa: E402
-from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig  # noqa: E402
-from payamak_analytics.warehouse.loading import finish_and_run  # noqa: E402
+from payamak_analytics import PanelClient, dlt_source
+from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
+from payamak_analytics.warehouse.loading import finish_and_run
 
-from .conftest import admin_post, kill_during, truth  # noqa: E402
+from .conftest import admin_post, kill_during, truth
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 KEYS = {
@@ -28,9 +28,9 @@ KEYS = {
 }
 
 
-def live_world(messages: int = 1200, seed: int = 7) -> WorldConfig:
+def live_world(messages: int = 1200, seed: int = 7, accounts: int = 0) -> WorldConfig:
     """A history ending now, on a clock that stands still until a test advances it."""
-    return WorldConfig(history=HistoryConfig(messages=messages, days=10, seed=seed), clock_speed=0.0)
+    return WorldConfig(history=HistoryConfig(messages=messages, days=10, seed=seed), clock_speed=0.0, accounts=accounts)
 
 
 def client_of(simulator: Simulator) -> PanelClient:
@@ -53,8 +53,8 @@ def rows(pipeline, sql: str) -> list[tuple]:
         return [tuple(row) for row in client.execute_sql(sql.format(**names))]
 
 
-def assert_equals_truth(pipeline, simulator: Simulator, account: str = "demo") -> None:
-    t = truth(simulator)
+def assert_equals_truth(pipeline, simulator: Simulator, account: str = "demo", username: str = "demo") -> None:
+    t = truth(simulator, username=username)
     where = f"WHERE account = '{account}'"
     by_type = dict(rows(pipeline, f"SELECT message_type, count(*) FROM {{messages}} {where} GROUP BY 1"))
     assert by_type.get("Out", 0) == t["messages"]["sent"] and by_type.get("In", 0) == t["messages"]["received"]
@@ -113,7 +113,9 @@ def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(liv
     assert_equals_truth(pipeline, live_simulator)
     runs = rows(pipeline, "SELECT messages, delivery_pages FROM {sync_runs} ORDER BY started_at")
     assert len(runs) == 2 and runs[1][1] == pending
-    assert runs[1][0] <= 1000 + truth(live_simulator, batches=0)["messages"]["received"]  # the first page of each stream
+    assert (
+        runs[1][0] <= 1000 + truth(live_simulator, batches=0)["messages"]["received"]
+    )  # the first page of each stream
 
 
 def test_status_changes_become_events_and_an_expired_report_freezes_the_last_status(live_simulator, tmp_path):
@@ -145,39 +147,49 @@ def test_status_changes_become_events_and_an_expired_report_freezes_the_last_sta
     assert calls(live_simulator)["GetBatchDelivery"] == asked
 
 
-def test_two_accounts_land_side_by_side_and_stay_apart(make_simulator, tmp_path, monkeypatch):
-    first, second = make_simulator(live_world(seed=1)), make_simulator(live_world(messages=900, seed=2))
+def test_accounts_land_side_by_side_and_stay_apart(make_simulator, tmp_path, monkeypatch):
+    agency, other = (
+        make_simulator(live_world(messages=800, accounts=2)),
+        make_simulator(live_world(messages=1600, seed=2)),
+    )
     config = tmp_path / "accounts.toml"
     config.write_text(
         textwrap.dedent(f"""
             [accounts.north]
-            username = "demo"
-            wsdl = "{first.wsdl_url}"
+            username = "demo1"
+            wsdl = "{agency.wsdl_url}"
 
             [accounts.south]
-            username = "demo"
-            wsdl = "{second.wsdl_url}"
+            username = "demo2"
+            wsdl = "{agency.wsdl_url}"
             password_env = "SOUTH_SECRET"
+
+            [accounts.east]
+            username = "demo"
+            wsdl = "{other.wsdl_url}"
             """)
     )
-    monkeypatch.setenv("PAYAMAK_PASSWORD_NORTH", "demo")
-    monkeypatch.setenv("SOUTH_SECRET", "demo")
+    for variable, password in (
+        ("PAYAMAK_PASSWORD_NORTH", "demo1"),
+        ("SOUTH_SECRET", "demo2"),
+        ("PAYAMAK_PASSWORD_EAST", "demo"),
+    ):
+        monkeypatch.setenv(variable, password)
     pipeline = duckdb_pipeline(tmp_path)
     pipeline.run(dlt_source(accounts=config))
-    assert_equals_truth(pipeline, first, "north")
-    assert_equals_truth(pipeline, second, "south")
-    shared = rows(
-        pipeline,
-        """SELECT count(*) FROM {messages} n JOIN {messages} s USING (message_id)
-           WHERE n.account = 'north' AND s.account = 'south' AND n.content IS DISTINCT FROM s.content""",
-    )[0][0]
-    assert shared > 0  # the same ids name different messages in each account, and both are kept
+    expected = (("north", agency, "demo1"), ("south", agency, "demo2"), ("east", other, "demo"))
+    for account, simulator, username in expected:
+        assert_equals_truth(pipeline, simulator, account, username)
+    assert rows(pipeline, "SELECT count(DISTINCT account) FROM {deliveries}")[0][0] == 3
+    same_ids = """SELECT count(*) FROM {messages} a JOIN {messages} b USING (message_id)
+                  WHERE a.account = 'north' AND b.account = 'east' AND a.content IS DISTINCT FROM b.content"""
+    assert rows(pipeline, same_ids)[0][0] > 0  # one id, two services, two messages: both kept
 
-    before = calls(first)["GetMessages"], calls(second)["GetMessages"]
+    before = calls(agency)["GetMessages"], calls(other)["GetMessages"]
     pipeline.run(dlt_source(accounts=config))
-    assert (calls(first)["GetMessages"], calls(second)["GetMessages"]) == (before[0] + 2, before[1] + 2)
-    assert_equals_truth(pipeline, first, "north")
-    assert_equals_truth(pipeline, second, "south")
+    assert (calls(agency)["GetMessages"], calls(other)["GetMessages"]) == (before[0] + 4, before[1] + 2)
+    for account, simulator, username in expected:
+        assert_equals_truth(pipeline, simulator, account, username)
 
 
 LOADER = """

@@ -14,9 +14,9 @@ import pytest
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
-from payamak_analytics import dlt_source  # noqa: E402
+from payamak_analytics import dlt_source
 
-from .test_dlt import assert_equals_truth, calls, client_of, live_world, pending_pages  # noqa: E402
+from .test_dlt import assert_equals_truth, calls, client_of, live_world, pending_pages
 
 BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -66,14 +66,18 @@ def postgres():
     )
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]),
+        _as_server_user(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"]
+        ),
         check=True,
         capture_output=True,
     )
     try:
         yield "127.0.0.1", port, "loader", password
     finally:
-        subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), check=False)
+        subprocess.run(
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), check=False
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 

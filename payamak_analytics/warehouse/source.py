@@ -19,19 +19,19 @@ Pages go to dlt as Arrow tables built from the page reader's columns.
 
 from __future__ import annotations
 
+import os
 import re
-import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterator, Sequence
 
 import dlt
 import pandas as pd
 import pyarrow as pa
 
-from ..accounts import Account
+from ..accounts import Account, load_accounts
 from ..client import RECEIVED, SENT, PanelClient
 from ..client.panel import DELIVERY_PAGE, MESSAGES_PAGE
 from ..dates import TEHRAN, moment
@@ -63,13 +63,16 @@ def payamak_source(
     *,
     accounts: Sequence[Account] | str | None = None,
     account: str | None = None,
+    lines: Sequence[str] = (),
     workers: int = 4,
     since=None,
     deliveries: bool = True,
     now: Callable[[], datetime] | None = None,
 ):
-    """The source for one client (its account named `account`, by default its user name) or for
-    the accounts of a TOML file (a path) or a list of `Account`s."""
+    """The source for one client (its account named `account`, by default its user name; `lines`
+    limits its messages to those lines) or for the accounts of a TOML file (a path) or a list of
+    `Account`s. `since` limits how far back a first load reaches; `now` is the clock that decides
+    which reports are younger than a week."""
     if (client is None) == (accounts is None):
         raise InputError(
             "Give either a PanelClient (one account) or accounts= (a TOML file or a list of Account).",
@@ -81,16 +84,14 @@ def payamak_source(
     if now is not None:
         options.now = now
     if client is not None:
-        readers = [(_checked_name(account or client.username), lambda: client)]
+        readers = [(_checked_name(account or client.username), lambda: client, tuple(str(x) for x in lines))]
     else:
-        from ..accounts import load_accounts
-
-        listed = load_accounts(accounts) if isinstance(accounts, (str, bytes)) or hasattr(accounts, "__fspath__") else accounts
-        readers = [(a.name, a.client) for a in listed]
-    names = [name for name, _ in readers]
-    if len(set(names)) != len(names):
-        raise InputError(f"Account names must differ: {names}.", "نام حساب ها تکراری است")
-    return _source([_account_resource(name, make, options) for name, make in readers])
+        listed = load_accounts(accounts) if isinstance(accounts, (str, os.PathLike)) else list(accounts)
+        readers = [(_checked_name(a.name), a.client, a.lines) for a in listed]
+    names = [name for name, _, _ in readers]
+    if not names or len(set(names)) != len(names):
+        raise InputError(f"Give at least one account, each with its own name, not {names}.", "نام حساب ها تکراری است")
+    return _source([_account_resource(name, make, lines, options) for name, make, lines in readers])
 
 
 def _checked_name(name: str) -> str:
@@ -107,15 +108,20 @@ def _source(resources: list):
     return resources
 
 
-def _account_resource(name: str, make_client: Callable[[], PanelClient], options: LoadOptions):
+def _account_resource(name: str, make_client: Callable[[], PanelClient], lines: tuple[str, ...], options: LoadOptions):
     def read_account() -> Iterator:
         state = dlt.current.resource_state()
-        with AccountLoad(name, make_client(), state, options) as load:
+        load = AccountLoad(name, make_client(), lines, state, options)
+        try:
             yield from load.items()
+        finally:
+            load.close()
 
     resource = dlt.resource(read_account, name=f"account_{name}", parallelized=True)
     for table, (disposition, key) in TABLES.items():
-        resource.apply_hints(table_name=table, write_disposition=disposition, primary_key=key, create_table_variant=True)
+        resource.apply_hints(
+            table_name=table, write_disposition=disposition, primary_key=key, create_table_variant=True
+        )
     return resource
 
 
@@ -129,8 +135,8 @@ def _item(table: pa.Table, name: str):
 class AccountLoad:
     """One account's part of one load: its message walks, then its delivery reports."""
 
-    def __init__(self, name: str, client: PanelClient, state: dict, options: LoadOptions):
-        self.name, self.client, self.state, self.options = name, client, state, options
+    def __init__(self, name: str, client: PanelClient, lines: tuple[str, ...], state: dict, options: LoadOptions):
+        self.name, self.client, self.lines, self.state, self.options = name, client, lines, state, options
         self.pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix=f"payamak-{name}")
         self.book = DeliveryBook(state.setdefault("batches_to_read", {}))
         self.facts = {"message_pages": 0, "rereads": 0, "messages": 0, "delivery_pages": 0, "deliveries": 0}
@@ -138,16 +144,13 @@ class AccountLoad:
         self.retries_before = sum(client.retries.values())
         self.started = options.now()
 
-    def __enter__(self) -> "AccountLoad":
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def items(self) -> Iterator:
         walks = self.state.setdefault("walks", {})
         for direction, stream in ((SENT, "sent"), (RECEIVED, "received")):
-            yield from self._messages(direction, walks, stream)
+            yield from self._messages(direction, walks, f"{stream}/{','.join(self.lines) or '*'}")
         if self.options.deliveries:
             yield from self._deliveries()
         yield _item(self._run_row(), "sync_runs")
@@ -162,7 +165,9 @@ class AccountLoad:
         try:
             while not walk.done:
                 for index in walk.to_read(in_flight, ahead):
-                    in_flight[index] = self.pool.submit(self.client.messages_page, direction, (), index, MESSAGES_PAGE)
+                    in_flight[index] = self.pool.submit(
+                        self.client.messages_page, direction, self.lines, index, MESSAGES_PAGE
+                    )
                 index = walk.awaited
                 rows = walk.accept(index, in_flight.pop(index).result().rows)
                 self.facts["message_pages"] += 1
@@ -233,7 +238,7 @@ class AccountLoad:
         except NotFoundError:
             return None
 
-    def _take(self, batch, index, page, read, missing, buffer: "DeliveryBuffer") -> None:
+    def _take(self, batch, index, page, read, missing, buffer: DeliveryBuffer) -> None:
         self.facts["delivery_pages"] += 1
         if page is None:
             missing.add(batch)
@@ -273,7 +278,9 @@ class DeliveryBuffer:
         self._reset()
 
     def _reset(self) -> None:
-        self.columns: dict[str, list] = {k: [] for k in ("batch_id", "row", "number", "operator", "status", "final", "expired")}
+        self.columns: dict[str, list] = {
+            k: [] for k in ("batch_id", "row", "number", "operator", "status", "final", "expired")
+        }
         self.events: dict[str, list] = {k: [] for k in ("batch_id", "row", "status")}
         self.batches: list[BatchFacts] = []
         self.size = 0
