@@ -10,16 +10,25 @@ and forgets a batch once every row is final or its report has expired.
 
 from __future__ import annotations
 
+import base64
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+import numpy as np
 
 from .. import codes, phone
 from ..client.panel import DELIVERY_PAGE
 from ..errors import PayamakError
 
 REPORT_WINDOW = timedelta(days=7)
+BATCH_CHUNK = 2000  # new batches planned at a time, so a million of them never sit in memory as dicts
 EXPIRED, PROVIDER_ERROR = -3, -1
+
+
+def _all_pages(recipients: int) -> list[int]:
+    return [1 + DELIVERY_PAGE * k for k in range(max(math.ceil(recipients / DELIVERY_PAGE), 1))]
 
 
 @dataclass
@@ -48,23 +57,96 @@ class BatchFacts:
     pending: int
 
 
-class DeliveryBook:
-    """The batches to read, as the dict `saved` (the loader's state, changed in place)."""
+class Unread:
+    """Batches seen but not read yet, as columns: a first load can find a million of them, which
+    as dicts would take hundreds of megabytes; packed, they go into the state as a few strings."""
 
-    def __init__(self, saved: dict):
-        self.batches: dict[str, dict] = saved
+    def __init__(self, packed: dict | None = None):
+        self.lines: list[str] = list(packed["lines"]) if packed else []
+        self._codes = {line: code for code, line in enumerate(self.lines)}
+        self.chunks: list[tuple[np.ndarray, ...]] = []
+        if packed:
+            self.chunks.append(tuple(_unpack(packed[name], dtype) for name, dtype in _COLUMNS))
+
+    def __len__(self) -> int:
+        return sum(len(chunk[0]) for chunk in self.chunks)
+
+    def extend(self, batch_ids, lines, recipients, sent_at) -> None:
+        codes_ = np.array([self._codes.setdefault(line, len(self._codes)) for line in lines], dtype=np.int32)
+        self.lines = list(self._codes)
+        columns = (
+            np.asarray(batch_ids, np.int64),
+            codes_,
+            np.asarray(recipients, np.int64),
+            np.asarray(sent_at, np.float64),
+        )
+        self.chunks.append(columns)
+
+    def take(self, n: int) -> list[tuple[int, str, int, float]]:
+        """The first `n` batches (batch, line, recipients, sent_at), removed from the columns."""
+        whole = self._joined()
+        if whole is None:
+            return []
+        self.chunks = [tuple(column[n:] for column in whole)] if len(whole[0]) > n else []
+        ids, codes_, recipients, sent_at = (column[:n] for column in whole)
+        return [(int(b), self.lines[c], int(r), float(t)) for b, c, r, t in zip(ids, codes_, recipients, sent_at)]
+
+    def pack(self) -> dict | None:
+        whole = self._joined()
+        if whole is None:
+            return None
+        return {"lines": self.lines, **{name: _pack(column) for (name, _), column in zip(_COLUMNS, whole)}}
+
+    def _joined(self) -> tuple[np.ndarray, ...] | None:
+        chunks = [chunk for chunk in self.chunks if len(chunk[0])]
+        if len(chunks) > 1:
+            chunks = [tuple(np.concatenate(parts) for parts in zip(*chunks))]
+        self.chunks = chunks
+        return chunks[0] if chunks else None
+
+
+_COLUMNS = (("batch_id", np.int64), ("line", np.int32), ("recipients", np.int64), ("sent_at", np.float64))
+
+
+def _pack(column: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(column).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, dtype) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).copy()
+
+
+class DeliveryBook:
+    """The batches to read, kept in `saved` (the loader's state): `known` holds the batches read
+    before that may still change, `unread` the batches seen and not read yet."""
+
+    def __init__(self, saved: dict, chunk: int = BATCH_CHUNK):
+        self.saved = saved
+        self.batches: dict[str, dict] = saved.setdefault("known", {})
+        self.unread = Unread(saved.get("unread"))
+        self.chunk = chunk
         self._operators: dict[str, str] = {}
         self.unreadable = 0  # batches given up on: unknown to the service past the report window
 
-    def add(self, batch_id: int, line: str, recipients: int, sent_at: datetime) -> None:
-        """A batch seen for the first time: its report will be read in full."""
-        self.batches.setdefault(
-            str(batch_id),
-            {"line": line, "recipients": int(recipients), "sent_at": sent_at.timestamp(), "pages": None},
-        )
+    def add(self, batch_ids, lines, recipients, sent_at) -> None:
+        """Batches seen for the first time (columns; `sent_at` in epoch seconds): each will be read in full."""
+        self.unread.extend(batch_ids, lines, recipients, sent_at)
 
-    def plan(self, now: datetime) -> dict[int, list[int]]:
-        """{batch: page indexes}: every page of unread batches, the in-flight pages of young ones.
+    def save(self) -> None:
+        """Write the unread batches into the state (the known ones are changed there in place)."""
+        packed = self.unread.pack()
+        if packed is None:
+            self.saved.pop("unread", None)
+        else:
+            self.saved["unread"] = packed
+
+    @property
+    def waiting(self) -> int:
+        return len(self.batches) + len(self.unread)
+
+    def plans(self, now: datetime) -> Iterator[dict[int, list[int]]]:
+        """{batch: page indexes} a chunk at a time: first the in-flight pages of young batches
+        read before (and every page of those not read in full), then every page of new batches.
 
         A batch read before whose report has expired is forgotten (its last statuses stay);
         one never read is still asked once, and forgotten if the service no longer knows it.
@@ -73,13 +155,20 @@ class DeliveryBook:
         plan = {}
         for key, entry in list(self.batches.items()):
             if entry["pages"] is None:
-                pages = max(math.ceil(entry["recipients"] / DELIVERY_PAGE), 1)
-                plan[int(key)] = [1 + DELIVERY_PAGE * k for k in range(pages)]
+                plan[int(key)] = _all_pages(entry["recipients"])
             elif entry["sent_at"] <= young_after:
                 del self.batches[key]
             else:
                 plan[int(key)] = sorted(int(index) for index in entry["pages"])
-        return plan
+        if plan:
+            yield plan
+        while True:
+            taken = self.unread.take(self.chunk)
+            if not taken:
+                return
+            for batch, line, recipients, sent_at in taken:
+                self.batches[str(batch)] = {"line": line, "recipients": recipients, "sent_at": sent_at, "pages": None}
+            yield {batch: _all_pages(recipients) for batch, _, recipients, _ in taken}
 
     def missing(self, batch_id: int, now: datetime) -> None:
         """The service said it has no such batch: ask again next time, until the window has passed."""
@@ -104,26 +193,22 @@ class DeliveryBook:
                 out.changed.append(i)
         return out
 
-    def close(self, batch_id: int, pages: list[PageRows], complete_pages: bool, now: datetime) -> BatchFacts:
+    def close(self, batch_id: int, pages: list[PageRows], now: datetime) -> BatchFacts:
         """Record what a read of the batch's planned pages showed; the batch is forgotten when
-        nothing in it can change any more."""
+        nothing in it can change any more (every row final, or its report expired)."""
         key = str(batch_id)
         entry = self.batches[key]
-        remembered = {} if entry["pages"] is None else dict(entry["pages"])
-        for page in pages:
-            index = str(page.rows[0]) if page.rows else None
-            if index is None:
-                continue
-            if all(page.final):
-                remembered.pop(index, None)
-            else:
-                remembered[index] = page.statuses
-        first_read = entry["pages"] is None
-        complete = complete_pages and (not first_read or sum(len(p.rows) for p in pages) >= entry["recipients"])
-        young = entry["sent_at"] > (now - REPORT_WINDOW).timestamp()
+        read_now = {str(page.rows[0]): page for page in pages if page.rows}
+        remembered = {i: s for i, s in (entry["pages"] or {}).items() if i not in read_now}
         pending = sum(not final for statuses in remembered.values() for final in self._finals(statuses))
+        pending += sum(not final for page in read_now.values() for final in page.final)
+        remembered.update({i: page.statuses for i, page in read_now.items() if not all(page.final)})
+        first_read = entry["pages"] is None
+        complete = not first_read or sum(len(p.rows) for p in pages) >= entry["recipients"]
+        expired = any(any(page.expired) for page in pages)  # -3: the service keeps no more of this batch
+        young = entry["sent_at"] > (now - REPORT_WINDOW).timestamp() and not expired
         if not young or (complete and not remembered):
-            del self.batches[key]  # nothing in it can change, or the service no longer tells
+            del self.batches[key]
             self.unreadable += not complete
         elif complete or not first_read:
             entry["pages"] = remembered

@@ -19,6 +19,7 @@ Pages go to dlt as Arrow tables built from the page reader's columns.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import uuid
@@ -35,7 +36,7 @@ from ..accounts import Account, load_accounts
 from ..client import RECEIVED, SENT, PanelClient
 from ..client.panel import DELIVERY_PAGE, MESSAGES_PAGE
 from ..dates import TEHRAN, moment
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, NotFoundError, PayamakError, SyncError
 from ..walk import MessageWalk
 from .book import BatchFacts, DeliveryBook, PageRows
 
@@ -46,6 +47,7 @@ TABLES = {
     "batches": ("merge", ["account", "batch_id"]),
     "sync_runs": ("merge", ["account", "run_id"]),
 }
+EPOCH = pd.Timestamp(0, tz="UTC")
 FLUSH_ROWS = 20_000  # delivery rows handed to dlt at a time
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 
@@ -111,9 +113,21 @@ def _source(resources: list):
 def _account_resource(name: str, make_client: Callable[[], PanelClient], lines: tuple[str, ...], options: LoadOptions):
     def read_account() -> Iterator:
         state = dlt.current.resource_state()
-        load = AccountLoad(name, make_client(), lines, state, options)
+        try:
+            load = AccountLoad(name, make_client(), lines, state, options)
+        except PayamakError as error:
+            raise SyncError(
+                f"Account {name!r}: {error}", error.message_fa, operation=error.operation, code=error.code
+            ) from error
         try:
             yield from load.items()
+        except PayamakError as error:
+            raise SyncError(
+                f"Account {name!r}: {error}. Nothing of this load was committed; run it again.",
+                error.message_fa,
+                operation=error.operation,
+                code=error.code,
+            ) from error
         finally:
             load.close()
 
@@ -138,7 +152,7 @@ class AccountLoad:
     def __init__(self, name: str, client: PanelClient, lines: tuple[str, ...], state: dict, options: LoadOptions):
         self.name, self.client, self.lines, self.state, self.options = name, client, lines, state, options
         self.pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix=f"payamak-{name}")
-        self.book = DeliveryBook(state.setdefault("batches_to_read", {}))
+        self.book = DeliveryBook(state.setdefault("reports", {}))
         self.facts = {"message_pages": 0, "rereads": 0, "messages": 0, "delivery_pages": 0, "deliveries": 0}
         self.calls_before = sum(client.calls.values())
         self.retries_before = sum(client.retries.values())
@@ -152,7 +166,10 @@ class AccountLoad:
         for direction, stream in ((SENT, "sent"), (RECEIVED, "received")):
             yield from self._messages(direction, walks, f"{stream}/{','.join(self.lines) or '*'}")
         if self.options.deliveries:
-            yield from self._deliveries()
+            now = self.options.now()
+            for plan in self.book.plans(now):
+                yield from self._deliveries(plan, now)
+        self.book.save()
         yield _item(self._run_row(), "sync_runs")
 
     # --- messages -----------------------------------------------------------------------------
@@ -187,11 +204,18 @@ class AccountLoad:
 
     def _new_batches(self, rows: pd.DataFrame, known_top: int | None) -> None:
         """Every sent record with recipients is a batch (its MessageId is its batchSmsId)."""
-        fresh = rows[(rows["count"].fillna(0) > 0) & ((rows["message_id"] > known_top) if known_top else True)]
-        for batch, line, count, sent_at in zip(
-            fresh["message_id"], fresh["sender"], fresh["count"], fresh["action_datetime"]
-        ):
-            self.book.add(int(batch), str(line), int(count), sent_at.to_pydatetime())
+        fresh = (rows["count"].fillna(0) > 0).to_numpy(bool)
+        if known_top is not None:
+            fresh &= (rows["message_id"] > known_top).to_numpy(bool)
+        if fresh.any():
+            chosen = rows[fresh]
+            sent_at = ((chosen["action_datetime"] - EPOCH) / pd.Timedelta(seconds=1)).to_numpy("float64", na_value=0.0)
+            self.book.add(
+                chosen["message_id"].to_numpy("int64"),
+                chosen["sender"].fillna("").tolist(),
+                chosen["count"].to_numpy("int64"),
+                sent_at,
+            )
 
     def _arrow(self, rows: pd.DataFrame) -> pa.Table:
         table = pa.Table.from_pandas(rows, preserve_index=False)
@@ -201,58 +225,50 @@ class AccountLoad:
         return table.add_column(0, "account", pa.array([self.name] * len(table), pa.string()))
 
     # --- delivery reports ---------------------------------------------------------------------
-    def _deliveries(self) -> Iterator:
-        now = self.options.now()
-        plan = self.book.plan(now)
-        jobs = iter([(batch, index) for batch, indexes in plan.items() for index in indexes])
-        outstanding = {batch: len(indexes) for batch, indexes in plan.items()}
-        read: dict[int, list[PageRows]] = {batch: [] for batch in plan}
-        missing: set[int] = set()
+    def _deliveries(self, plan: dict[int, list[int]], now: datetime) -> Iterator:
+        """Read the planned pages concurrently; a batch is closed in the book with its last page."""
+        reading = ReportReading(plan, DeliveryBuffer(self.name, now))
+        jobs = iter([(batch, index) for batch, indexes in reading.plan.items() for index in indexes])
         in_flight: dict[Future, tuple[int, int]] = {}
-        buffer = DeliveryBuffer(self.name, now)
         try:
             while True:
-                for job in jobs:
+                for job in itertools.islice(jobs, max(self.options.workers * 2 - len(in_flight), 0)):
                     in_flight[self.pool.submit(self._page, *job)] = job
-                    if len(in_flight) >= self.options.workers * 2:
-                        break
                 if not in_flight:
                     break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    batch, index = in_flight.pop(future)
-                    self._take(batch, index, future.result(), read, missing, buffer)
-                    outstanding[batch] -= 1
-                    if outstanding[batch] == 0:
-                        buffer.batch(self._close(batch, read.pop(batch), batch not in missing, now))
-                if buffer.size >= FLUSH_ROWS:
-                    yield from buffer.flush()
+                    self._take(*in_flight.pop(future), future.result(), reading, now)
+                if reading.buffer.size >= FLUSH_ROWS:
+                    yield from reading.buffer.flush()
         finally:
             for future in in_flight:
                 future.cancel()
-        yield from buffer.flush()
+        yield from reading.buffer.flush()
 
     def _page(self, batch: int, index: int):
         try:
             return self.client.get_batch_delivery(batch, index, DELIVERY_PAGE)
         except NotFoundError:
-            return None
+            return None  # asked again in a later load, until the report window has passed
 
-    def _take(self, batch, index, page, read, missing, buffer: DeliveryBuffer) -> None:
+    def _take(self, batch: int, index: int, page, reading: ReportReading, now: datetime) -> None:
         self.facts["delivery_pages"] += 1
         if page is None:
-            missing.add(batch)
+            reading.missing.add(batch)
+        else:
+            rows = self.book.page(batch, index, page.numbers, [s.code for s in page.statuses])
+            reading.read[batch].append(rows)
+            reading.buffer.page(rows)
+            self.facts["deliveries"] += len(rows.rows)
+        reading.outstanding[batch] -= 1
+        if reading.outstanding[batch]:
             return
-        rows = self.book.page(batch, index, page.numbers, [s.code for s in page.statuses])
-        read[batch].append(rows)
-        buffer.page(rows)
-        self.facts["deliveries"] += len(rows.rows)
-
-    def _close(self, batch: int, pages: list[PageRows], answered: bool, now: datetime) -> BatchFacts | None:
-        if not answered:
+        pages = reading.read.pop(batch)
+        if batch in reading.missing:
             self.book.missing(batch, now)
-            return None
-        return self.book.close(batch, pages, True, now)
+        else:
+            reading.buffer.batch(self.book.close(batch, pages, now))
 
     def _run_row(self) -> pa.Table:
         finished = self.options.now()
@@ -264,10 +280,25 @@ class AccountLoad:
             "calls": sum(self.client.calls.values()) - self.calls_before,
             "retries": sum(self.client.retries.values()) - self.retries_before,
             **self.facts,
-            "batches_to_read": len(self.book.batches),
+            "batches_to_read": self.book.waiting,
             "batches_unreadable": self.book.unreadable,
         }
         return pa.Table.from_pylist([row])
+
+
+@dataclass
+class ReportReading:
+    """The pages planned for this load and what has come back of them."""
+
+    plan: dict[int, list[int]]
+    buffer: DeliveryBuffer
+    read: dict[int, list[PageRows]] = field(init=False)
+    outstanding: dict[int, int] = field(init=False)
+    missing: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.read = {batch: [] for batch in self.plan}
+        self.outstanding = {batch: len(indexes) for batch, indexes in self.plan.items()}
 
 
 class DeliveryBuffer:
@@ -299,9 +330,8 @@ class DeliveryBuffer:
         self.events["status"] += [rows.statuses[i] for i in rows.changed]
         self.size += len(rows.rows)
 
-    def batch(self, facts: BatchFacts | None) -> None:
-        if facts is not None:
-            self.batches.append(facts)
+    def batch(self, facts: BatchFacts) -> None:
+        self.batches.append(facts)
 
     def flush(self) -> Iterator:
         if self.columns["batch_id"]:
