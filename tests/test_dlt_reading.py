@@ -17,7 +17,7 @@ from payamak_analytics.errors import CredentialsError, InputError, NotFoundError
 from payamak_analytics.store import Store
 from payamak_analytics.sync import sync
 
-from .conftest import world_config
+from .conftest import truth, world_config
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
@@ -107,3 +107,23 @@ def test_reports_on_the_destination_equal_reports_on_the_local_store(make_simula
     )
     with pytest.raises(NotFoundError):
         DestinationStore(tmp_path / "nothing.duckdb").sql("SELECT 1")
+
+
+def test_parquet_files_of_the_filesystem_destination_read_back_once_per_row(make_simulator, tmp_path):
+    simulator = make_simulator(world_config(messages=1200), threads=16)
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+    pipeline = dlt.pipeline(
+        pipeline_name="lake",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.filesystem(bucket_url=str(tmp_path / "lake")),
+        dataset_name="sms",
+    )
+    for _ in range(2):  # files are only ever added: the second load repeats the first page of each stream
+        pipeline.run(dlt_source(client), loader_file_format="parquet")
+    lake = DestinationStore(tmp_path / "lake")
+    t = truth(simulator)
+    counts = lake.sql("SELECT (SELECT count(*) FROM messages) m, (SELECT count(*) FROM deliveries) d").iloc[0]
+    assert counts.tolist() == [t["messages"]["sent"] + t["messages"]["received"], t["recipients"]]
+    by_status = lake.sql("SELECT status, count(*) n FROM deliveries GROUP BY 1")
+    assert {str(s): n for s, n in by_status.values.tolist()} == t["recipients_by_status"]
+    assert analytics.delivery_report(lake, by=["operator"])["recipients"].sum() == t["recipients"]
