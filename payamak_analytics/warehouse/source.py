@@ -228,7 +228,7 @@ class AccountLoad:
     def _deliveries(self, plan: dict[int, list[int]], now: datetime) -> Iterator:
         """Read the planned pages concurrently; a batch is closed in the book with its last page."""
         reading = ReportReading(plan, DeliveryBuffer(self.name, now))
-        jobs = iter([(batch, index) for batch, indexes in reading.plan.items() for index in indexes])
+        jobs = ((batch, index) for batch, indexes in reading.plan.items() for index in indexes)
         in_flight: dict[Future, tuple[int, int]] = {}
         try:
             while True:
