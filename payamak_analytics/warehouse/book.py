@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from .. import codes, phone
-from ..client.panel import DELIVERY_PAGE
+from ..client import DELIVERY_PAGE
 from ..errors import PayamakError
 
 REPORT_WINDOW = timedelta(days=7)

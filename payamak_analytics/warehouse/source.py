@@ -33,8 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..accounts import Account, load_accounts
-from ..client import RECEIVED, SENT, PanelClient
-from ..client.panel import DELIVERY_PAGE, MESSAGES_PAGE
+from ..client import DELIVERY_PAGE, MESSAGES_PAGE, RECEIVED, SENT, PanelClient
 from ..dates import TEHRAN, moment
 from ..errors import InputError, NotFoundError, PayamakError, SyncError
 from ..walk import MessageWalk
