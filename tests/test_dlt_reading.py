@@ -83,6 +83,8 @@ def test_source_arguments_are_checked(client):
     for kwargs in ({}, {"workers": 0}, {"account": "no spaces please"}, {"since": "someday"}):
         with pytest.raises(InputError):
             dlt_source(**({"client": client} if kwargs else {}), **kwargs)
+    with pytest.raises(InputError):
+        dlt_source(accounts=[{"name": "shop"}])
 
 
 def test_reports_on_the_destination_equal_reports_on_the_local_store(make_simulator, tmp_path):

@@ -88,6 +88,11 @@ def payamak_source(
         readers = [(_checked_name(account or client.username), lambda: client, tuple(str(x) for x in lines))]
     else:
         listed = load_accounts(accounts) if isinstance(accounts, (str, os.PathLike)) else list(accounts)
+        if not all(isinstance(a, Account) for a in listed):
+            raise InputError(
+                "accounts= takes the path of a TOML file or a list of payamak_analytics.accounts.Account.",
+                "فهرست حساب ها نامعتبر است",
+            )
         readers = [(_checked_name(a.name), a.client, a.lines) for a in listed]
     names = [name for name, _, _ in readers]
     if not names or len(set(names)) != len(names):
