@@ -114,7 +114,7 @@ _COLUMNS = (("batch_id", np.int64), ("line", np.int32), ("recipients", np.int64)
 
 def _pack(column: np.ndarray) -> str:
     """Whole numbers as compressed differences: ids and times of a walk are nearly sorted, so a
-    million of them take a few hundred kilobytes of state instead of tens of megabytes."""
+    million batches take a few megabytes of state instead of tens."""
     steps = np.diff(np.rint(column).astype(np.int64), prepend=0)
     return base64.b64encode(zlib.compress(steps.tobytes(), 6)).decode("ascii")
 
