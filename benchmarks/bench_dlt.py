@@ -1,0 +1,109 @@
+"""The dlt path against the native sync: rows/s into DuckDB and peak RSS, on one simulator.
+
+    .venv/bin/python benchmarks/bench_dlt.py [--records 200000] [--million]
+
+The simulator runs as `payamak simulate` in its own process; each loader runs in a fresh
+process of its own (so its peak RSS is its own), one after the other, against the same
+simulator. Messages only (no delivery reports), as the sync benchmark measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+NATIVE = """
+import json, resource, sys, time
+from payamak_analytics import PanelClient
+from payamak_analytics.store import Store
+from payamak_analytics.sync import sync
+client = PanelClient("demo", "demo", wsdl=sys.argv[1])
+started = time.perf_counter()
+summary = sync(client, Store(sys.argv[2] + "/native.duckdb"), workers=8, deliveries=False, progress=False)
+elapsed = time.perf_counter() - started
+print(json.dumps({"rows": summary.rows_new, "seconds": elapsed,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+DLT = """
+import json, resource, sys, time
+import dlt
+from payamak_analytics import PanelClient, dlt_source
+client = PanelClient("demo", "demo", wsdl=sys.argv[1])
+# DuckDB capped as the local store caps it (192 MB, 2 threads), as the README shows for a laptop
+capped = {"database": sys.argv[2] + "/dlt.duckdb", "global_config": {"memory_limit": "192MB", "threads": 2}}
+pipeline = dlt.pipeline(pipeline_name="bench", pipelines_dir=sys.argv[2] + "/pipelines",
+                        destination=dlt.destinations.duckdb(capped), dataset_name="sms")
+started = time.perf_counter()
+pipeline.run(dlt_source(client, workers=8, deliveries=False))
+elapsed = time.perf_counter() - started
+with pipeline.sql_client() as sql:
+    rows = sql.execute_sql("SELECT count(*) FROM " + sql.make_qualified_table_name("messages"))[0][0]
+print(json.dumps({"rows": rows, "seconds": elapsed,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def start_simulator(records: int) -> tuple[subprocess.Popen, str]:
+    # the simulator's history is 92% sent records
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "payamak_analytics.cli",
+            "simulate",
+            "--messages",
+            str(int(records / 0.92) + 1),
+            "--threads",
+            "16",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return process, re.search(r"(http://\S+)\?wsdl", process.stdout.readline()).group(1) + "?wsdl"
+
+
+def probe(script: str, wsdl: str) -> dict:
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    command = [sys.executable, "-c", script, wsdl, tempfile.mkdtemp()]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare(records: int) -> None:
+    process, wsdl = start_simulator(records)
+    try:
+        native, through_dlt = probe(NATIVE, wsdl), probe(DLT, wsdl)
+    finally:
+        process.terminate()
+        process.wait()
+    rates = {name: r["rows"] / r["seconds"] for name, r in (("native", native), ("dlt", through_dlt))}
+    print(
+        f"{records:,} sent records (messages only, 8 workers, into DuckDB): native sync {native['rows']:,} rows in "
+        f"{native['seconds']:.1f} s = {rates['native']:,.0f} rows/s, peak RSS {native['peak_rss_mb']:.0f} MB; "
+        f"dlt {through_dlt['rows']:,} rows in {through_dlt['seconds']:.1f} s = {rates['dlt']:,.0f} rows/s, "
+        f"peak RSS {through_dlt['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"  dlt / native: {rates['dlt'] / rates['native']:.0%} of the rate (target >= 50%), "
+        f"{through_dlt['peak_rss_mb'] / native['peak_rss_mb']:.0%} of the memory (target <= 100%)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--million", action="store_true", help="also compare at 1,000,000 sent records")
+    args = parser.parse_args()
+    compare(args.records)
+    if args.million:
+        compare(1_000_000)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The accounts file, the optional import of dlt, and reports read from a loaded destination."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import traceback
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from payamak_analytics import analytics
+from payamak_analytics.accounts import load_accounts, parse_accounts
+from payamak_analytics.dates import TEHRAN
+from payamak_analytics.errors import CredentialsError, InputError, NotFoundError
+from payamak_analytics.store import Store
+from payamak_analytics.sync import sync
+
+from .conftest import truth, world_config
+
+dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
+
+from payamak_analytics import PanelClient, dlt_source
+from payamak_analytics.warehouse.destination import DestinationStore
+
+from .test_dlt import duckdb_pipeline
+
+SECRET = "hunter2-of-the-panel"
+
+
+def test_importing_the_toolkit_does_not_import_dlt():
+    probe = "import sys, payamak_analytics; print('dlt' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "lists no accounts"),
+        ("[accounts.shop]\nusername = 'u'\npassword = 'x'\n", "holds a password"),
+        ("[accounts.shop]\nusername = 'u'\nendpiont = 'http://x'\n", "unknown keys ['endpiont']"),
+        ("[accounts.shop]\nwsdl = 'bundled'\n", "has no username"),
+        ("[accounts.'a b']\nusername = 'u'\n", "letters, digits"),
+        ("[accounts.shop]\nusername = 'u'\nlines = '1000'\n", "must be a list"),
+        ("[accounts.a]\nusername = 'u'\n[accounts.b]\nusername = 'u'\n", "same panel account"),
+        ("[accounts.shop\nusername = 'u'", "not valid TOML"),
+    ],
+)
+def test_a_bad_accounts_file_says_what_to_fix(text, says):
+    with pytest.raises(InputError) as caught:
+        parse_accounts(text, "accounts.toml")
+    assert says in str(caught.value)
+
+
+def test_a_password_in_the_file_is_refused_and_never_echoed(tmp_path):
+    path = tmp_path / "accounts.toml"
+    path.write_text(f"[accounts.shop]\nusername = 'u'\npassword = '{SECRET}'\n")
+    with pytest.raises(InputError) as caught:
+        load_accounts(path)
+    assert SECRET not in "".join(traceback.format_exception(caught.value)) and "PAYAMAK_PASSWORD_SHOP" in str(
+        caught.value
+    )
+
+
+def test_passwords_come_from_the_environment_only(simulator, tmp_path, monkeypatch):
+    (tmp_path / "accounts.toml").write_text(f"[accounts.shop-1]\nusername = 'demo'\nwsdl = '{simulator.wsdl_url}'\n")
+    (account,) = load_accounts(tmp_path / "accounts.toml")
+    monkeypatch.delenv("PAYAMAK_PASSWORD_SHOP_1", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .dlt/secrets.toml here
+    with pytest.raises(CredentialsError) as caught:
+        account.client()
+    assert "PAYAMAK_PASSWORD_SHOP_1" in str(caught.value) and "secrets.toml" in str(caught.value)
+    monkeypatch.setenv("PAYAMAK_PASSWORD_SHOP_1", "demo")
+    client = account.client()
+    assert client.get_credit() > 0 and "demo" not in repr(account).replace("username='demo'", "")
+
+
+def test_source_arguments_are_checked(client):
+    for kwargs in ({}, {"workers": 0}, {"account": "no spaces please"}, {"since": "someday"}):
+        with pytest.raises(InputError):
+            dlt_source(**({"client": client} if kwargs else {}), **kwargs)
+    with pytest.raises(InputError):
+        dlt_source(accounts=[{"name": "shop"}])
+
+
+def test_reports_on_the_destination_equal_reports_on_the_local_store(make_simulator, tmp_path):
+    simulator = make_simulator(world_config(messages=1500), threads=16)
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+    now = datetime(2025, 11, 24, 12, tzinfo=TEHRAN)
+    store = Store(tmp_path / "local.duckdb")
+    sync(client, store, progress=False, now=lambda: now)
+    pipeline = duckdb_pipeline(tmp_path)
+    pipeline.run(dlt_source(client, account="shop", now=lambda: now))
+    pipeline.run(dlt_source(PanelClient("demo", "demo", wsdl=simulator.wsdl_url), account="other", now=lambda: now))
+    warehouse = DestinationStore(tmp_path / "warehouse.duckdb", accounts=["shop"])
+
+    for by in (["operator"], ["month", "line"], ["parts", "encoding"], ["hour"]):
+        local = analytics.delivery_report(store, by=by, now=now)
+        remote = analytics.delivery_report(warehouse, by=by, now=now)
+        pd.testing.assert_frame_equal(local, remote, check_dtype=False)
+    both = DestinationStore(tmp_path / "warehouse.duckdb").sql("SELECT account, count(*) n FROM deliveries GROUP BY 1")
+    assert sorted(both["account"]) == ["other", "shop"] and both["n"].nunique() == 1
+    assert "password" not in repr(DestinationStore("postgresql://loader:pw@127.0.0.1/x")) and "pw@" not in repr(
+        DestinationStore("postgresql://loader:pw@127.0.0.1/x")
+    )
+    with pytest.raises(NotFoundError):
+        DestinationStore(tmp_path / "nothing.duckdb").sql("SELECT 1")
+
+
+def test_parquet_files_of_the_filesystem_destination_read_back_once_per_row(make_simulator, tmp_path):
+    simulator = make_simulator(world_config(messages=1200), threads=16)
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+    pipeline = dlt.pipeline(
+        pipeline_name="lake",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.filesystem(bucket_url=str(tmp_path / "lake")),
+        dataset_name="sms",
+    )
+    for _ in range(2):  # files are only ever added: the second load repeats the first page of each stream
+        pipeline.run(dlt_source(client), loader_file_format="parquet")
+    lake = DestinationStore(tmp_path / "lake")
+    t = truth(simulator)
+    counts = lake.sql("SELECT (SELECT count(*) FROM messages) m, (SELECT count(*) FROM deliveries) d").iloc[0]
+    assert counts.tolist() == [t["messages"]["sent"] + t["messages"]["received"], t["recipients"]]
+    by_status = lake.sql("SELECT status, count(*) n FROM deliveries GROUP BY 1")
+    assert {str(s): n for s, n in by_status.values.tolist()} == t["recipients_by_status"]
+    assert analytics.delivery_report(lake, by=["operator"])["recipients"].sum() == t["recipients"]
