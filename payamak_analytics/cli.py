@@ -41,13 +41,7 @@ def cmd_doctor(args) -> int:
     from .client.doctor import unreachable
     from .client.settings import Settings
 
-    try:
-        settings = Settings.load(
-            wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout, call_budget=2 * args.timeout
-        )
-    except PayamakError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    settings = Settings.load(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout, call_budget=2 * args.timeout)
     try:
         diagnosis = PanelClient(settings=settings).diagnose()
     except PayamakError as error:
