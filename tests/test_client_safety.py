@@ -13,11 +13,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+import requests
 
 from payamak_analytics import PanelClient, errors, wsdl
 
 from .hostile_server import (
     ARRAYS,
+    SOAP_ENV,
     HostileServer,
     answer,
     bomb,
@@ -303,6 +305,19 @@ def test_wcf_faults_on_a_send(server, code):
         client.send_batch_sms(LINE, [NUMBER], "hi")
     assert caught.value.fault_code.endswith(code.split(":")[1]) and caught.value.fault_code.startswith("{")
     assert client.calls["SendBatchSms"] == 1
+
+
+def test_the_simulators_action_not_supported_fault_on_a_send_means_not_sent(server, simulator):
+    """WCF words ActionNotSupported in basicHttpBinding's addressing namespace: the bytes the
+    simulator answers to a send without its SOAPAction, replayed to the client, mean not sent."""
+    envelope = f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><SendBatchSms xmlns="http://tempuri.org/"/></s:Body></s:Envelope>'
+    refused = requests.post(
+        simulator.url, data=envelope.encode(), headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=30
+    )
+    assert refused.status_code == 500 and b"ActionNotSupported" in refused.content
+    server.behaviours["/f"] = answer("500 Internal Server Error", refused.content)
+    with pytest.raises(errors.NotSentError):
+        client_of(server, "f").send_batch_sms(LINE, [NUMBER], "hi")
 
 
 def test_a_fault_code_is_read_by_its_namespace_not_its_suffix(server):

@@ -16,6 +16,7 @@ PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False
 NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
+ADDRESSING_NONE = "http://schemas.microsoft.com/ws/2005/05/addressing/none"  # basicHttpBinding's ActionNotSupported
 
 # Faults WCF raises before the operation runs: the request was refused whole.
 NEVER_RAN = frozenset(
@@ -23,6 +24,7 @@ NEVER_RAN = frozenset(
     for ns, name in (
         (DISPATCHER, "DeserializationFailed"),
         (DISPATCHER, "ActionNotSupported"),
+        (ADDRESSING_NONE, "ActionNotSupported"),
         (SOAP_ENV, "MustUnderstand"),
         (SOAP_ENV, "VersionMismatch"),
         (SOAP_ENV, "Client"),

@@ -13,6 +13,7 @@ exception carries the password in its arguments, its context or its frames.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import random
 import secrets
@@ -324,13 +325,24 @@ class GuardedTransport(zeep.Transport):
                 "توضیحات سرویس به میزبان دیگری اشاره می کرد و پذیرفته نشد",
                 retryable=False,
             )
-        cached = self.cache.get(url) if self.cache else None
+        cache = self.cache if self.cache and not _on_this_machine(url) else None
+        cached = cache.get(url) if cache else None
         if cached:
             return bytes(cached)
         content = fetch_document(self.session, url, self.load_timeout)
-        if self.cache:
-            self.cache.add(url, content)
+        if cache:
+            cache.add(url, content)
         return content
+
+
+def _on_this_machine(url: str) -> bool:
+    """Whether `url` is on loopback: a local simulator, fast to ask and free to change between runs
+    (another contract generation on a reused port), so its documents are never cached."""
+    host = urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def fetch_document(session: requests.Session, url: str, timeout: float) -> bytes:
