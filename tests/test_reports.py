@@ -194,6 +194,7 @@ def test_campaign_list_rates_equal_a_recomputation(once):
     assert "Delivered (of known)" in listed.stdout and "_" not in listed.stdout.splitlines()[0]
 
 
+@pytest.mark.timeout(900)  # the fixture lives through 72 polls: minutes on a shared machine
 def test_time_to_final_matches_the_simulators_truth(polled):
     store, batches, truth = polled
     table, curve = analytics.time_to_final(store, batches)
