@@ -140,19 +140,19 @@ def demo_steps() -> list[int]:
 
 
 def _demo_world(messages: int):
-    """The demo's simulator config, and whether its clock can live through the history (a
-    simulator that shows each record once its clock reaches it)."""
-    import dataclasses
+    """The demo's simulator: a clock that starts on the history's first day and shows each
+    record once it reaches it, frozen between the demo's own advances."""
     import time
 
     from .simulator import HistoryConfig, WorldConfig
 
-    history = HistoryConfig(days=DEMO_DAYS, messages=messages)
-    if "history_end" not in {f.name for f in dataclasses.fields(WorldConfig)}:
-        return WorldConfig(history=history), False
     end = time.time()
-    start = end - sum(demo_steps())
-    return WorldConfig(history=history, start=start, history_end=end, clock_speed=0.0), True
+    return WorldConfig(
+        history=HistoryConfig(days=DEMO_DAYS, messages=messages),
+        start=end - sum(demo_steps()),
+        history_end=end,
+        clock_speed=0.0,
+    )
 
 
 def _live_through(simulator, client, store) -> None:
@@ -181,22 +181,19 @@ def _live_through(simulator, client, store) -> None:
 def cmd_demo(args) -> None:
     from .report import write_report
     from .simulator import Simulator
-    from .sync import sync
 
-    config, living = _demo_world(args.messages)
+    config = _demo_world(args.messages)
     print(f"Starting the local panel (simulator) with a {DEMO_DAYS}-day history ...", flush=True)
     with Simulator(config, threads=16, admin=True) as simulator:
         client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
         print(f"Service: {simulator.wsdl_url}")
         print(f"Credit: {int(client.get_credit()):,} SMS")
         store = Store(args.db)
-        if living:
-            print(f"Living through the history into {store.path}: a sync every six simulated days (before any "
-                  "report expires), every half hour on the last day")
-            _live_through(simulator, client, store)
-        else:
-            print(f"Syncing into {store.path} once, at the end of the history ...", flush=True)
-            print(f"Synced: {sync(client, store)}")
+        print(
+            f"Living through the history into {store.path}: a sync every six simulated days (before any "
+            "report expires), every half hour on the last day"
+        )
+        _live_through(simulator, client, store)
         print("The five newest sent messages:")
         print(_table(client.messages_frame("sent", limit=5)))
     print("Recipients by outcome:")
