@@ -32,10 +32,9 @@ from .errors import (
     CreditError,
     InputError,
     LimitError,
+    NotSentError,
     SenderLineError,
-    SendOutcomeUnknownError,
     ServiceUnavailableError,
-    TransportError,
 )
 from .patience import RateLimiter
 from .store import Store
@@ -44,7 +43,7 @@ PLANNED, IN_FLIGHT, SENT, FAILED, UNKNOWN = "planned", "in_flight", "sent", "fai
 HEARTBEAT_SECONDS = 20.0  # the holder renews its claim this often (its lease is longer)
 # Proven not sent, and worth trying again later: the client never reached the service, or the
 # service refused for now (a limit, an update). Proven not sent, for good: the service refused.
-NOT_SENT_RETRY = (InputError, LimitError, ServiceUnavailableError)
+NOT_SENT_RETRY = (NotSentError, InputError, LimitError, ServiceUnavailableError)
 NOT_SENT_REFUSED = (CreditError, SenderLineError, ContentError, AccountStateError, CredentialsError)
 
 
@@ -273,9 +272,7 @@ def _sole_sender(store: Store, name: str) -> Iterator[None]:
 def _outcome_of(error: BaseException) -> str:
     """What a failed send means for its chunk: planned (provably not sent; try again later),
     failed (the service refused it) or unknown (anything else: it may have gone out)."""
-    if isinstance(error, SendOutcomeUnknownError):
-        return UNKNOWN
-    if isinstance(error, (TransportError, *NOT_SENT_RETRY)):
+    if isinstance(error, NOT_SENT_RETRY):
         return PLANNED
     if isinstance(error, NOT_SENT_REFUSED):
         return FAILED

@@ -37,7 +37,6 @@ class Settings:
     call_budget: float | None = None
     read_attempts: int = 4
     max_retry_wait: float = 5.0
-    max_retry_after: float = 30.0
     cache_wsdl: bool = True
     service_zone: ZoneInfo = TEHRAN
 
@@ -48,7 +47,7 @@ class Settings:
             object.__setattr__(self, "wsdl", str(WSDL_PATH))
         if self.call_budget is None and _seconds(self.timeout) and isinstance(self.read_attempts, int):
             object.__setattr__(self, "call_budget", self.timeout * max(self.read_attempts, 1))
-        for name in ("timeout", "call_budget", "max_retry_wait", "max_retry_after"):
+        for name in ("timeout", "call_budget", "max_retry_wait"):
             value = getattr(self, name)
             if not _seconds(value):
                 raise InputError(

@@ -479,10 +479,10 @@ class Wire:
             return None
         if isinstance(outcome, TransportError) and not outcome.retryable:
             return None
-        wait = min(self.settings.max_retry_wait, 0.2 * 2 ** (attempt - 1)) + random.uniform(0, 0.1)
+        # A Retry-After is honoured up to max_retry_wait: longer patience is the caller's (the sync's
+        # circuit breaker reads `retry_after` on the error and keeps its outage budget).
         asked = outcome.retry_after if isinstance(outcome, TransportError) else None
-        if asked is not None:
-            wait = max(wait, min(asked, self.settings.max_retry_after))
+        wait = min(self.settings.max_retry_wait, max(0.2 * 2 ** (attempt - 1), asked or 0)) + random.uniform(0, 0.1)
         return wait if wait < budget.remaining() - 0.01 else None
 
     def _attempt(self, operation: str, params: dict, policy: Operation, deadline: Deadline):
