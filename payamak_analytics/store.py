@@ -11,7 +11,7 @@ import json
 import re
 import time
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator
 
@@ -121,6 +121,45 @@ MIGRATIONS = (
         code INTEGER,
         updated_at TIMESTAMPTZ,
         PRIMARY KEY (campaign, chunk)
+    );
+    """,
+    """
+    CREATE TABLE alerts (
+        alert_id INTEGER PRIMARY KEY,
+        incident VARCHAR,                 -- what the incident is about: one open row per incident
+        kind VARCHAR,                     -- delivery_drop, code_surge, credit, line_inactive, service, ...
+        severity VARCHAR,                 -- warning, critical
+        operator VARCHAR,
+        line VARCHAR,
+        code INTEGER,
+        title VARCHAR,
+        title_fa VARCHAR,
+        evidence JSON,                    -- counts, rates with intervals, baseline used, codes that moved
+        first_seen TIMESTAMPTZ,
+        last_seen TIMESTAMPTZ,
+        ended_at TIMESTAMPTZ              -- NULL while the incident lasts
+    );
+    CREATE TABLE watch_cycles (
+        cycle_id INTEGER PRIMARY KEY,
+        clock TIMESTAMPTZ,                -- the cycle's "now" (the service's clock)
+        outcome VARCHAR,                  -- ok, failed
+        code INTEGER,                     -- the service's code when it refused (9 updating, 10 disabled)
+        error VARCHAR,
+        calls INTEGER,
+        rows_new BIGINT,
+        rows_updated BIGINT,
+        urgent_pages INTEGER,             -- report pages read first because they were closest to day 7
+        unreadable BIGINT,                -- recipients whose report expired unread since the cycle before
+        at_risk BIGINT,                   -- recipients whose report expires within a day, still unread
+        raised INTEGER,
+        ended INTEGER,
+        elapsed DOUBLE
+    );
+    CREATE TABLE alert_sms (
+        sent_at TIMESTAMPTZ,              -- wall clock: the hourly cap is about people's phones
+        number VARCHAR,
+        alert_id INTEGER,
+        dry_run BOOLEAN
     );
     """,
 )
@@ -430,3 +469,170 @@ def export_parquet(store: Store, folder: str | Path) -> list[Path]:
             con.execute(f"COPY {table} TO '{target}' (FORMAT PARQUET)")
             written.append(target)
     return written
+
+
+# --- alerts and the watch's cycles (payamak_analytics.watch, .alerts, .sinks) ------------------
+ALERT_COLUMNS = (
+    "incident",
+    "kind",
+    "severity",
+    "operator",
+    "line",
+    "code",
+    "title",
+    "title_fa",
+    "evidence",
+    "first_seen",
+    "last_seen",
+    "ended_at",
+)
+
+
+@contextmanager
+def _transaction(store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
+    with store.connect() as con:
+        con.execute("BEGIN")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def read_alerts(store: Store, *, active: bool = False, since: datetime | None = None) -> pd.DataFrame:
+    """Stored alerts, newest first; `active`: only incidents that have not ended."""
+    where = ["ended_at IS NULL"] if active else []
+    params: list = []
+    if since is not None:
+        where.append("coalesce(ended_at, last_seen) >= ?")
+        params.append(since)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return store.sql(f"SELECT * FROM alerts {clause} ORDER BY first_seen DESC, alert_id DESC", params)
+
+
+def save_incidents(store: Store, opened: list[dict], seen: list[dict], ended: list[int], now: datetime) -> list[int]:
+    """One cycle's incident changes in one transaction: new incidents (returns their ids), fresh
+    evidence for those still open, and the end of those that cleared. An incident already open is
+    never opened twice: the check and the insert share the transaction."""
+    ids = []
+    with _transaction(store) as con:
+        for alert in opened:
+            found = con.execute(
+                "SELECT alert_id FROM alerts WHERE incident = ? AND ended_at IS NULL", [alert["incident"]]
+            ).fetchone()
+            if found:
+                ids.append(None)
+                continue
+            alert_id = con.execute("SELECT coalesce(max(alert_id), 0) + 1 FROM alerts").fetchone()[0]
+            values = [alert.get(c) for c in ALERT_COLUMNS]
+            values[ALERT_COLUMNS.index("evidence")] = json.dumps(alert["evidence"], ensure_ascii=False)
+            con.execute(
+                f"INSERT INTO alerts (alert_id, {', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * 13)})",
+                [alert_id, *values],
+            )
+            ids.append(alert_id)
+        for alert in seen:
+            con.execute(
+                """UPDATE alerts SET last_seen = ?, severity = ?, kind = ?, title = ?, title_fa = ?, evidence = ?
+                   WHERE alert_id = ?""",
+                [
+                    now,
+                    alert["severity"],
+                    alert["kind"],
+                    alert["title"],
+                    alert["title_fa"],
+                    json.dumps(alert["evidence"], ensure_ascii=False),
+                    alert["alert_id"],
+                ],
+            )
+        if ended:
+            con.execute(
+                "UPDATE alerts SET ended_at = ? WHERE alert_id IN (SELECT unnest(?)) AND ended_at IS NULL", [now, ended]
+            )
+    return ids
+
+
+def record_watch_cycle(store: Store, cycle: dict) -> int:
+    """Append one watch cycle; returns its number."""
+    with _transaction(store) as con:
+        cycle_id = con.execute("SELECT coalesce(max(cycle_id), 0) + 1 FROM watch_cycles").fetchone()[0]
+        columns = ["cycle_id", *cycle]
+        con.execute(
+            f"INSERT INTO watch_cycles ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [cycle_id, *cycle.values()],
+        )
+    return cycle_id
+
+
+def read_watch_cycles(store: Store, last: int = 100) -> pd.DataFrame:
+    """The newest `last` watch cycles, oldest first."""
+    return store.sql(
+        "SELECT * FROM (SELECT * FROM watch_cycles ORDER BY cycle_id DESC LIMIT ?) ORDER BY cycle_id", [last]
+    )
+
+
+def urgent_batches(store: Store, now: datetime, older_than: timedelta, window: timedelta) -> pd.DataFrame:
+    """Batches whose report is still readable (younger than `window`) but older than `older_than`,
+    with recipients whose status may still change: (batch_id, recipients, complete, pages to read),
+    those closest to expiry first. A batch never read has every page to read; every stored sent
+    message is a batch."""
+    with _transaction(store) as con:
+        add_batches_from_messages(con)
+    return store.sql(
+        """
+        SELECT b.batch_id, b.recipients, b.complete, b.sent_at,
+               CASE WHEN b.complete THEN (SELECT list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1)
+                                          FROM deliveries d WHERE d.batch_id = b.batch_id AND NOT d.final)
+                    ELSE range(1, greatest(b.recipients, 1) + 1, 100) END AS pages
+        FROM batches b
+        WHERE b.sent_at > ? AND b.sent_at <= ? AND (NOT b.complete OR b.pending > 0)
+        ORDER BY b.sent_at, b.batch_id""",
+        [now - window, now - older_than],
+    )
+
+
+def save_delivery_pages(store: Store, page: pd.DataFrame, closed: list[int], observed_at: datetime) -> None:
+    """Delivery rows read outside a sync, stored exactly as a sync stores them, in one transaction."""
+    with _transaction(store) as con:
+        if len(page):
+            upsert_deliveries(con, page, observed_at)
+        close_batches(con, closed, observed_at)
+
+
+def report_risk(
+    store: Store, now: datetime, previous: datetime, window: timedelta, margin: timedelta, stale: timedelta
+) -> dict:
+    """Recipients whose report expired between `previous` and `now` without the store having read
+    it in the `stale` before (lost for good), and those whose report expires within `margin` that
+    the store has not read for `stale` (at risk). A batch never read counts all its recipients."""
+    unread = """CASE WHEN NOT b.complete THEN b.recipients
+                     WHEN b.last_checked < least(b.sent_at + $window, $now) - $stale THEN b.pending ELSE 0 END"""
+    row = store.sql(
+        f"""
+        SELECT coalesce(sum(CASE WHEN b.sent_at <= $lost_to THEN {unread} END), 0) AS unreadable,
+               coalesce(sum(CASE WHEN b.sent_at > $lost_to THEN {unread} END), 0) AS at_risk
+        FROM batches b WHERE b.sent_at > $lost_from AND b.sent_at <= $risk_to""",
+        {
+            "lost_from": previous - window,
+            "lost_to": now - window,
+            "risk_to": now - window + margin,
+            "window": window,
+            "now": now,
+            "stale": stale,
+        },
+    ).iloc[0]
+    return {"unreadable": int(row["unreadable"]), "at_risk": int(row["at_risk"])}
+
+
+def claim_alert_sms(store: Store, numbers: list[str], alert_id: int, dry_run: bool, cap: int, now: datetime) -> list[str]:
+    """The numbers that may get this alert's SMS without the last hour's count passing `cap`;
+    they are recorded before the send (a crash after the claim costs a message, never the cap)."""
+    with _transaction(store) as con:
+        used = con.execute(
+            "SELECT count(*) FROM alert_sms WHERE sent_at > ? AND dry_run = ?", [now - timedelta(hours=1), dry_run]
+        ).fetchone()[0]
+        granted = numbers[: max(cap - used, 0)]
+        for number in granted:
+            con.execute("INSERT INTO alert_sms VALUES (?, ?, ?, ?)", [now, number, alert_id, dry_run])
+    return granted
