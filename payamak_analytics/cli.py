@@ -37,15 +37,53 @@ def cmd_simulate(args) -> None:
         operations=tuple(args.fault_operations.split(",")) if args.fault_operations else (),
     )
     world = WorldConfig(
-        history=HistoryConfig(seed=args.seed, days=args.days, messages=args.messages), clock_speed=args.clock_speed
+        history=HistoryConfig(seed=args.seed, days=args.days, messages=args.messages),
+        clock_speed=args.clock_speed,
+        start=args.start,
+        history_end=args.history_end,
+        accounts=args.accounts,
     )
     simulator = Simulator(world, host=args.host, port=args.port, faults=faults, admin=args.admin, threads=args.threads)
     print(f"SendService simulator: {simulator.wsdl_url}", flush=True)
-    print("accounts: demo/demo, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it", flush=True)
+    extra = f", demo1/demo1 .. demo{args.accounts}/demo{args.accounts}" if args.accounts else ""
+    print(f"accounts: demo/demo{extra}, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it", flush=True)
     try:
         simulator.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def _epoch(text: str) -> float:
+    """A --start or --history-end: epoch seconds, or any moment `dates.moment` reads."""
+    from .dates import moment
+    from .errors import InputError
+
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            return moment(text).timestamp()
+        except InputError as error:
+            raise argparse.ArgumentTypeError(error.message_en) from None
+    if not 0 <= value <= 4_102_444_800:
+        raise argparse.ArgumentTypeError(f"{text!r} is not epoch seconds between 1970 and 2100")
+    return value
+
+
+def _clock_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 0 (a frozen clock) to 1000000")
+    return value
+
+
+def _account_count(text: str) -> int:
+    if not text.strip().isdigit() or not 0 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 0 to 100")
+    return int(text)
 
 
 def cmd_demo(args) -> None:
@@ -244,14 +282,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    sim = commands.add_parser("simulate", help="serve the local panel until stopped")
+    sim = commands.add_parser(
+        "simulate",
+        help="serve the local panel until stopped",
+        description="Serve the local panel until stopped. The same --seed and --start give the same history.",
+    )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
     sim.add_argument("--seed", type=int, default=7)
     sim.add_argument("--days", type=int, default=90)
     sim.add_argument("--messages", type=int, default=20_000, help="records in the history (sent + received)")
-    sim.add_argument("--clock-speed", type=float, default=1.0)
-    sim.add_argument("--admin", action="store_true", help="enable /_sim/truth, /_sim/clock, /_sim/switch")
+    sim.add_argument("--clock-speed", type=_clock_speed, default=1.0, help="simulated seconds per wall second; 0 freezes")
+    sim.add_argument(
+        "--start",
+        type=_epoch,
+        metavar="WHEN",
+        help="the clock's start: 2025-11-24, 2025-11-24T09:00, 1404-09-03 or epoch seconds (default: now)",
+    )
+    sim.add_argument(
+        "--history-end",
+        type=_epoch,
+        metavar="WHEN",
+        help="where the history ends (default: the clock's start); later than --start, the service shows "
+        "each record once the clock reaches it",
+    )
+    sim.add_argument(
+        "--accounts", type=_account_count, default=0, help="extra accounts demo1..demoN (password = user name)"
+    )
+    sim.add_argument(
+        "--admin",
+        action="store_true",
+        help="enable /_sim/truth, /_sim/clock?advance=S, /_sim/switch, /_sim/dark?seconds=S, "
+        "/_sim/forget?batch_id=N&times=K, /_sim/incident?operator=MCI&status=6&rate=0.3[&line=L]",
+    )
     sim.add_argument("--threads", type=int, default=8)
     for name in ("latency-ms", "jitter-ms", "fail-rate", "fault-rate", "drop-rate", "slow-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0)

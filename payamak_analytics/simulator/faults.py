@@ -6,6 +6,7 @@ but its answer never arrived. Errors and Faults happen before it, so nothing was
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -13,6 +14,38 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .soap import XML_HEADERS, SoapApp, fault_body
+from .world import World
+
+# What HTTP.sys answers for an IIS site whose application pool is down.
+UNAVAILABLE = (
+    b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN""http://www.w3.org/TR/html4/strict.dtd">\r\n'
+    b"<HTML><HEAD><TITLE>Service Unavailable</TITLE>\r\n"
+    b'<META HTTP-EQUIV="Content-Type" Content="text/html; charset=us-ascii"></HEAD>\r\n'
+    b"<BODY><h2>Service Unavailable</h2>\r\n<hr><p>HTTP Error 503. The service is unavailable.</p>\r\n</BODY></HTML>\r\n"
+)
+
+
+class DarkGate:
+    """In front of everything: while an admin has the service dark, every request but the
+    admin's own answers 503, as a load balancer in front of a stopped IIS app pool would."""
+
+    def __init__(self, app, world: World):
+        self.app = app
+        self.world = world
+
+    def __call__(self, environ, start_response):
+        left = self.world.dark_seconds_left()
+        if left <= 0 or environ.get("PATH_INFO", "").startswith("/_sim/"):
+            return self.app(environ, start_response)
+        start_response(
+            "503 Service Unavailable",
+            [
+                ("Content-Type", "text/html; charset=us-ascii"),
+                ("Retry-After", str(math.ceil(left))),
+                ("Content-Length", str(len(UNAVAILABLE))),
+            ],
+        )
+        return [UNAVAILABLE]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ megabytes, a page costs microseconds a row, and every answer is the same on ever
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -30,10 +31,23 @@ OPERATOR_PREFIXES = {
     "MVNO": (998, 999),
 }
 OPERATOR_WEIGHTS = (0.55, 0.35, 0.07, 0.03)
+OPERATOR_ALIASES = {
+    "mci": "MCI",
+    "hamrah e aval": "MCI",
+    "hamrahe aval": "MCI",
+    "hamrah aval": "MCI",
+    "irancell": "Irancell",
+    "mtn irancell": "Irancell",
+    "rightel": "Rightel",
+    "mvno": "MVNO",
+}
 DELIVERY_RATE = np.array([0.93, 0.90, 0.85, 0.80, 0.75])  # by operator index; last: unknown prefix
 BLACKLIST_RATE = 0.04
 # Where the undelivered rest ends, as (status, weight); 5 here means "never leaves the telecom".
 FAILURES = ((2, 0.45), (3, 0.08), (6, 0.07), (9, 0.08), (11, 0.08), (4, 0.04), (8, 0.04), (10, 0.03), (5, 0.13))
+FAILURE_CODES = np.array([s for s, _ in FAILURES])
+FAILURE_CDF = np.cumsum([w for _, w in FAILURES])
+FINAL_STATUSES = tuple(range(1, 12))
 SETTLES_AT_QUEUE = (6, 7, 10, 11)  # outcomes decided before the telecom holds the message
 NOT_SENT = (10, 11)
 
@@ -113,35 +127,115 @@ def is_blacklisted(seed: int, numbers) -> np.ndarray:
     return unit(stable_hash(seed ^ 0xB1AC, numbers), 0) < BLACKLIST_RATE
 
 
-def delivery_statuses(seed: int, message_id, row, numbers, bulk, parts, age) -> np.ndarray:
-    """The status GetBatchDelivery reports for each recipient `age` seconds after the send.
+def operator_named(name: str) -> str | None:
+    """The table's name of an operator written in any common English form, or None."""
+    return OPERATOR_ALIASES.get(" ".join(name.replace("-", " ").split()).casefold())
 
-    -5 in the first minute, then -4 or 0 while queued, 5 once the telecom holds it, then the
-    final status within hours; -3 once the send is older than a week.
+
+def operator_of(numbers: np.ndarray) -> np.ndarray:
+    """Index in OPERATOR_PREFIXES of each number's operator (len(OPERATOR_PREFIXES): unknown)."""
+    return OPERATOR_OF_PREFIX[(np.asarray(numbers, dtype=np.int64) // 10_000_000) % 1000]
+
+
+def hour_of_week(t: np.ndarray) -> np.ndarray:
+    """Hours since Saturday 00:00 in Tehran (Saturday opens the Iranian week)."""
+    local = np.asarray(t, dtype=np.int64) + TEHRAN_OFFSET
+    return ((local // 86400 + 5) % 7) * 24 + (local % 86400) // 3600  # 1970-01-01 was a Thursday
+
+
+def _hour_of_week_dip() -> np.ndarray:
+    """Fewer deliveries between 01:00 and 07:00, when more handsets are off; every day alike."""
+    hour = np.arange(168) % 24
+    return np.where((hour >= 1) & (hour < 7), 0.04, 0.0)
+
+
+HOUR_OF_WEEK_DIP = _hour_of_week_dip()
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A share of the sends to one operator (and line) that end in one status, from `start` to `end`."""
+
+    operator: str
+    status: int
+    rate: float
+    line: str | None
+    start: float
+    end: float = math.inf
+
+    @property
+    def running(self) -> bool:
+        return math.isinf(self.end)
+
+    def as_dict(self) -> dict:
+        return {
+            "operator": self.operator,
+            "status": self.status,
+            "rate": self.rate,
+            "line": self.line,
+            "start": self.start,
+            "end": None if self.running else self.end,
+        }
+
+
+@dataclass(frozen=True)
+class Course:
+    """Where each recipient's delivery goes and when, in seconds after its send."""
+
+    final: np.ndarray
+    queued: np.ndarray  # the status while queued: -4 or 0
+    queued_until: np.ndarray
+    final_after: np.ndarray
+
+    def status(self, age) -> np.ndarray:
+        """-5 in the first minute, -4 or 0 while queued, 5 once the telecom holds it, then the
+        final status; -3 once the send is older than a week."""
+        age = np.asarray(age, dtype=np.float64)
+        status = np.select(
+            [age < 60, age < self.queued_until, age < self.final_after, age >= WEEK],
+            [-5, self.queued, 5, -3],
+            default=self.final,
+        )
+        return status.astype(np.int32)
+
+
+def delivery_course(seed: int, message_id, row, numbers, bulk, sent_at, line=0, lines=(), incidents=()) -> Course:
+    """Each recipient's fate: a pure function of the seed, the recipient and the send.
+
+    The delivered share depends on the operator and the hour of the week only: bulk sends lose
+    the blacklisted numbers (status 7) but deliver as often overall, so a day of campaigns and
+    a day of one-time codes look alike. Incidents then override a share of their sends.
     """
     h = stable_hash(seed, message_id, row)
     numbers = np.asarray(numbers, dtype=np.int64)
-    operator = OPERATOR_OF_PREFIX[(numbers // 10_000_000) % 1000]
-    p_deliver = DELIVERY_RATE[operator] - 0.03 * (np.asarray(parts) - 1) * np.asarray(bulk)
+    operator = operator_of(numbers)
+    bulk = np.asarray(bulk, dtype=bool)
+    sent_at = np.asarray(sent_at, dtype=np.float64)
+    p_deliver = DELIVERY_RATE[operator] - HOUR_OF_WEEK_DIP[hour_of_week(sent_at)]
+    p_deliver = np.where(bulk, p_deliver / (1 - BLACKLIST_RATE), p_deliver)
     u = unit(h, 2)
-    failure_cdf = np.cumsum([w for _, w in FAILURES])
-    failure_codes = np.array([s for s, _ in FAILURES])
     rest = (u - p_deliver) / (1 - p_deliver)
-    failed = failure_codes[np.minimum(np.searchsorted(failure_cdf, rest, side="right"), len(FAILURES) - 1)]
+    failed = FAILURE_CODES[np.minimum(np.searchsorted(FAILURE_CDF, rest, side="right"), len(FAILURES) - 1)]
     final = np.where(u < p_deliver, 1, failed)
-    final = np.where(np.asarray(bulk) & is_blacklisted(seed, numbers), 7, final)
-
+    final = np.where(bulk & is_blacklisted(seed, numbers), 7, final)
+    if incidents:
+        final = _overlay(incidents, final, operator, sent_at, np.asarray(line), tuple(lines), unit(h, 6))
     queued_until = 60 + unit(h, 3) * 600
     held_for = -np.log1p(-unit(h, 4)) * 3600
-    final_at = np.where(np.isin(final, SETTLES_AT_QUEUE), queued_until, queued_until + held_for)
-    age = np.asarray(age, dtype=np.float64)
+    final_after = np.where(np.isin(final, SETTLES_AT_QUEUE), queued_until, queued_until + held_for)
     queued = np.where(unit(h, 5) < 0.3, -4, 0)
-    status = np.select(
-        [age < 60, age < queued_until, age < final_at, age >= WEEK],
-        [-5, queued, 5, -3],
-        default=final,
-    )
-    return status.astype(np.int32)
+    return Course(final.astype(np.int32), queued, queued_until, final_after)
+
+
+def _overlay(incidents, final, operator, sent_at, line, lines, draw) -> np.ndarray:
+    """The newest incident wins where several cover the same send."""
+    names = list(OPERATOR_PREFIXES)
+    for incident in incidents:
+        hit = (operator == names.index(incident.operator)) & (sent_at >= incident.start) & (sent_at < incident.end)
+        if incident.line is not None:
+            hit &= line == (lines.index(incident.line) if incident.line in lines else -1)
+        final = np.where(hit & (draw < incident.rate), incident.status, final)
+    return final
 
 
 def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:
@@ -163,30 +257,35 @@ class HistoryConfig:
 
 
 class History:
-    """The columns of every history record, oldest first; message id = FIRST_MESSAGE_ID + row."""
+    """The columns of every history record of one account, oldest first.
 
-    def __init__(self, config: HistoryConfig, now: float):
+    The history covers the `days` before `end`; record k has message id `first_id + k`. What a
+    caller may see of it at a moment (`visible`) is the records sent by then.
+    """
+
+    def __init__(self, config: HistoryConfig, end: float, first_id: int = FIRST_MESSAGE_ID):
         self.config = config
-        self.now = now
+        self.end = end
+        self.first_id = first_id
         rng = np.random.default_rng(config.seed)
         n_received = int(config.messages * config.received_share)
         n_sent = config.messages - n_received
         n_chunks = int(n_sent * config.campaign_share)
-        start = now - config.days * 86400
+        start = end - config.days * 86400
 
-        chunk_t, chunk_n, chunk_line, chunk_text, chunk_campaign = self._campaigns(rng, n_chunks, start, now)
+        chunk_t, chunk_n, chunk_line, chunk_text, chunk_campaign = self._campaigns(rng, n_chunks, start, end)
         n_single = n_sent - len(chunk_t)
         single_kind = np.where(rng.random(n_single) < 0.6, OTP, TRANSACTIONAL)
-        single_t = rng.uniform(start, now - 120, n_single)
+        single_t = rng.uniform(start, end - 120, n_single)
 
         n_replies = int(n_received * 0.7) if len(chunk_t) else 0
         source = rng.integers(0, max(len(chunk_t), 1), n_replies)
         reply_t = (
-            np.minimum(chunk_t[source] + rng.exponential(3 * 3600, n_replies), now - 1) if n_replies else np.zeros(0)
+            np.minimum(chunk_t[source] + rng.exponential(3 * 3600, n_replies), end - 1) if n_replies else np.zeros(0)
         )
         reply_kind = np.where(rng.random(n_replies) < 0.4, OPT_OUT, REPLY)
         n_inbound = n_received - n_replies
-        inbound_t = rng.uniform(start, now - 1, n_inbound)
+        inbound_t = rng.uniform(start, end - 1, n_inbound)
 
         kind = np.concatenate([np.full(len(chunk_t), CAMPAIGN), single_kind, reply_kind, np.full(n_inbound, INBOUND)])
         t = np.concatenate([chunk_t, single_t, reply_t, inbound_t])
@@ -224,19 +323,34 @@ class History:
         # Who wrote a received message: a campaign recipient replying, or any number.
         peer = np.zeros(n, dtype=np.int64)
         if n_replies:
-            source_id = FIRST_MESSAGE_ID + rank[source]
+            source_id = first_id + rank[source]
             rows = (rng.random(n_replies) * chunk_n[source]).astype(np.int64)
             peer[rank[n_sent : n_sent + n_replies]] = recipient_numbers(config.seed, source_id, rows)
         if n_inbound:
             peer[rank[n_sent + n_replies :]] = recipient_numbers(config.seed ^ 0x1B, np.arange(n_inbound), 0)
         self.peer = peer
-        age = now - self.t
-        self.read = np.where(self.direction == IN, rng.random(n) < np.where(age > 2 * 86400, 0.9, 0.3), False)
+        self.read_at = self._read_times()
+        self.scheduled_from = self._schedule_times()
         self.parts, self.persian = self._text_columns()
         self.not_sent = self._count_not_sent()
 
+    def _read_times(self) -> np.ndarray:
+        """When the account's user read each received message (inf: never, or not received)."""
+        h = stable_hash(self.config.seed ^ 0x2EAD, self.first_id + np.arange(len(self.t)))
+        delay = -np.log1p(-unit(h, 0)) * 12 * 3600
+        read = (self.direction == IN) & (unit(h, 1) < 0.9)
+        return np.where(read, self.t + delay, np.inf)
+
+    def _schedule_times(self) -> np.ndarray:
+        """From when each campaign record waited in the panel as scheduled (inf: never scheduled).
+
+        About a third of the campaigns were scheduled two hours to three days ahead."""
+        h = stable_hash(self.config.seed ^ 0x5C4E, self.campaign)
+        lead = 2 * 3600 + unit(h, 1) * 70 * 3600
+        return np.where((self.kind == CAMPAIGN) & (unit(h, 0) < 0.3), self.t - lead, np.inf)
+
     @staticmethod
-    def _campaigns(rng, n_chunks: int, start: float, now: float):
+    def _campaigns(rng, n_chunks: int, start: float, end: float):
         sizes = []
         while sum(sizes) < n_chunks:
             sizes.append(int(rng.integers(5, 61)))
@@ -246,8 +360,8 @@ class History:
         times, counts, lines, texts, ids = [], [], [], [], []
         first_midnight = (start + TEHRAN_OFFSET) // 86400 * 86400 - TEHRAN_OFFSET  # campaigns go out in daytime
         for campaign, size in enumerate(sizes):
-            day = first_midnight + rng.integers(0, max(int((now - start) // 86400), 1)) * 86400
-            begin = min(max(day + rng.uniform(9, 20) * 3600, start), now - size * 3 - 120)
+            day = first_midnight + rng.integers(0, max(int((end - start) // 86400), 1)) * 86400
+            begin = min(max(day + rng.uniform(9, 20) * 3600, start), end - size * 3 - 120)
             last = int(rng.integers(1, 101))
             times.append(begin + 3.0 * np.arange(size))
             counts.append(np.r_[np.full(size - 1, 100), last])
@@ -277,14 +391,18 @@ class History:
         not_sent = np.zeros(len(self.t), dtype=np.int16)
         for begin in range(0, len(self.t), block):
             index = np.arange(begin, min(begin + block, len(self.t)))
-            index = index[self.recipients[index] > 0]
-            if len(index) == 0:
-                continue
-            owner, row = self.expand(index)
-            settled = self.statuses(owner, row, self.t[owner] + WEEK - 1)  # the last status before -3
-            flags = np.isin(settled, NOT_SENT)
-            not_sent[index] = np.bincount(owner - begin, weights=flags, minlength=block)[index - begin]
+            not_sent[index] = self.count_not_sent(index)
         return not_sent
+
+    def count_not_sent(self, index: np.ndarray, incidents=()) -> np.ndarray:
+        """NotSent of the given records, under these incidents."""
+        index = np.asarray(index, dtype=np.int64)
+        sent = index[self.recipients[index] > 0]
+        if len(sent) == 0:
+            return np.zeros(len(index), dtype=np.int16)
+        owner, row = self.expand(sent)
+        flags = np.isin(self.course(owner, row, incidents).final, NOT_SENT)
+        return np.bincount(_positions(index, owner), weights=flags, minlength=len(index)).astype(np.int16)
 
     def expand(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(record, row) for every recipient of the given sent records."""
@@ -295,32 +413,58 @@ class History:
         return owner, row
 
     def numbers(self, owner: np.ndarray, row: np.ndarray) -> np.ndarray:
-        return recipient_numbers(self.config.seed, FIRST_MESSAGE_ID + owner, row)
+        return recipient_numbers(self.config.seed, self.first_id + owner, row)
 
-    def statuses(self, owner: np.ndarray, row: np.ndarray, now: float) -> np.ndarray:
-        return delivery_statuses(
+    def course(self, owner: np.ndarray, row: np.ndarray, incidents=(), lines: tuple[str, ...] = LINES) -> Course:
+        return delivery_course(
             self.config.seed,
-            FIRST_MESSAGE_ID + owner,
+            self.first_id + owner,
             row,
             self.numbers(owner, row),
             self.kind[owner] == CAMPAIGN,
-            self.parts[owner],
-            now - self.t[owner],
+            self.t[owner],
+            self.line[owner],
+            lines,
+            incidents,
         )
+
+    def statuses(self, owner: np.ndarray, row: np.ndarray, now: float, incidents=(), lines=LINES) -> np.ndarray:
+        return self.course(owner, row, incidents, lines).status(now - self.t[owner])
 
     def __len__(self) -> int:
         return len(self.t)
 
+    def visible(self, now: float) -> int:
+        """How many records (the oldest ones) were sent or received by `now`."""
+        return int(np.searchsorted(self.t, now, side="right"))
+
     @cached_property
-    def newest_first(self) -> dict[int, np.ndarray]:
-        """Record indices of each direction, newest first: the order GetMessages pages in."""
-        return {d: np.flatnonzero(self.direction == d)[::-1] for d in (IN, OUT)}
+    def _by_direction(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return {
+            d: (np.flatnonzero(self.direction == d)[::-1], np.r_[0, np.cumsum(self.direction == d)]) for d in (IN, OUT)
+        }
+
+    def newest_first(self, direction: int, now: float) -> np.ndarray:
+        """Record indices of one direction sent by `now`, newest first: the order GetMessages pages in."""
+        order, seen = self._by_direction[direction]
+        return order[len(order) - int(seen[self.visible(now)]) :]
+
+    def scheduled(self, now: float) -> np.ndarray:
+        """Records waiting as scheduled at `now` (scheduled already, not yet sent), soonest last."""
+        waiting = np.flatnonzero(self.scheduled_from <= now)
+        return waiting[self.t[waiting] > now][::-1]
 
     def contents(self, index: np.ndarray) -> list[str]:
         """The texts of the given records; one-time codes and order numbers come from the hash."""
-        codes = stable_hash(self.config.seed, FIRST_MESSAGE_ID + index) % np.uint64(900_000) + np.uint64(100_000)
+        codes = stable_hash(self.config.seed, self.first_id + index) % np.uint64(900_000) + np.uint64(100_000)
         texts = []
         for i, code in zip(index.tolist(), codes.tolist(), strict=True):
             text = TEXTS_BY_KIND[int(self.kind[i])][self.template[i]]
             texts.append(text.format(code=code) if self.kind[i] in (OTP, TRANSACTIONAL) else text)
         return texts
+
+
+def _positions(index: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Where each owner sits in an unsorted index."""
+    order = np.argsort(index, kind="stable")
+    return order[np.searchsorted(index[order], owner)]

@@ -8,7 +8,7 @@ import threading
 
 from waitress.server import create_server
 
-from .faults import FaultConfig, FaultyApp
+from .faults import DarkGate, FaultConfig, FaultyApp
 from .soap import SERVICE_PATH, SoapApp
 from .world import World, WorldConfig
 
@@ -37,7 +37,7 @@ class Simulator:
         app = SoapApp(self.world, admin=admin)
         self.faults = FaultyApp(app, faults) if faults and faults.any else None
         self._server = create_server(
-            self.faults or app,
+            DarkGate(self.faults or app, self.world),
             host=host,
             port=port,
             threads=threads,

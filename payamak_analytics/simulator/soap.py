@@ -7,7 +7,6 @@ unknown gets a SOAP Fault with a plain faultstring, never a stack trace.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -266,32 +265,13 @@ class SoapApp:
         return [body]
 
     def _admin(self, method, path, query, start_response):
+        from .admin import answer
+
         if not self.admin:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"admin endpoints are off; start the simulator with --admin"]
-        try:
-            if path == "/_sim/truth" and method == "GET":
-                with self.world.lock:
-                    answer = self.world.truth(query.get("user", ["demo"])[0], query.get("batches", ["1"])[0] != "0")
-            elif path == "/_sim/clock" and method == "POST":
-                self.world.clock.advance(float(query.get("advance", ["0"])[0]))
-                answer = {"clock": datetime.fromtimestamp(self.world.clock.now()).isoformat()}
-            elif path == "/_sim/switch" and method == "POST":
-                for name in ("system_updating", "webservice_disabled"):
-                    if name in query:
-                        setattr(self.world, name, query[name][0] in ("1", "true"))
-                answer = {
-                    "system_updating": self.world.system_updating,
-                    "webservice_disabled": self.world.webservice_disabled,
-                }
-            else:
-                start_response("404 Not Found", [("Content-Type", "text/plain")])
-                return [b"unknown admin endpoint: /_sim/truth, /_sim/clock?advance=S, /_sim/switch"]
-        except ValueError as error:
-            start_response("400 Bad Request", [("Content-Type", "text/plain")])
-            return [str(error).encode()]
-        body = json.dumps(answer, ensure_ascii=False).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        status, headers, body = answer(self.world, method, path, query)
+        start_response(status, headers)
         return [body]
 
 

@@ -1,11 +1,15 @@
 """The panel's state: accounts, lines, credit, limits, the clock, sends made at run time.
 
 Every operation of the service is a method here taking plain Python values and returning the
-values the service answers with; `soap.py` turns them into and out of XML.
+values the service answers with; `soap.py` turns them into and out of XML. What an admin may
+change (the clock, outages, incidents, forgotten batches) is checked here, so that a refused
+change leaves the state as it was.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 import time
 from collections import Counter
@@ -17,22 +21,37 @@ import numpy as np
 
 from .. import text as sms_text
 from ..dates import TEHRAN
+from ..errors import InputError
 from .history import (
-    CAMPAIGN,
-    FIRST_MESSAGE_ID,
+    FINAL_STATUSES,
     IN,
     LINES,
     NOT_SENT,
+    OPERATOR_PREFIXES,
     OUT,
+    Course,
     History,
     HistoryConfig,
-    delivery_statuses,
+    Incident,
+    delivery_course,
     is_blacklisted,
-    recipient_numbers,
+    operator_named,
 )
+from .messages import Tariffs, history_rows, runtime_row, scheduled_rows
+from .truth import account_truth
 
 REC_ID_ROWS = 1000  # a recId is message id * 1000 + row
-USER_ID = 48213
+LATEST_CLOCK = 4_102_444_800.0  # 2100-01-01: a clock beyond it is a mistake
+MAX_ADVANCE = 3660 * 86400.0  # ten years in one step
+MAX_ACCOUNTS = 100
+MAX_DARK_SECONDS = 86400.0
+MAX_INCIDENTS = 1000
+MAX_FORGET_TIMES = 100_000
+SCHEDULE, USANCE = 3, 4
+
+
+def _refuse(text: str) -> InputError:
+    return InputError(text, "مقدار نامعتبر برای شبیه ساز")
 
 
 class Clock:
@@ -43,12 +62,21 @@ class Clock:
         self.speed = speed
         self._origin = time.monotonic()
         self._advanced = 0.0
+        self._lock = threading.Lock()
 
     def now(self) -> float:
         return self.start + (time.monotonic() - self._origin) * self.speed + self._advanced
 
     def advance(self, seconds: float) -> None:
-        self._advanced += seconds
+        """Move the clock forward; it never goes back, and never past 2100."""
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 <= seconds <= MAX_ADVANCE):
+            raise _refuse(
+                f"advance must be a number of seconds from 0 to {MAX_ADVANCE:.0f} (ten years), not {seconds!r}"
+            )
+        with self._lock:
+            if self.now() + seconds > LATEST_CLOCK:
+                raise _refuse("that advance would take the clock past 2100-01-01; restart the simulator instead")
+            self._advanced += seconds
 
 
 @dataclass
@@ -78,15 +106,22 @@ class Send:
     parts: int
     persian: bool
     tariff: Decimal
+    incidents: tuple[Incident, ...] = ()  # those running when it was sent
 
-    def statuses(self, seed: int, now: float) -> np.ndarray:
+    def course(self, seed: int) -> Course:
+        """The course of every recipient; a number that was not a mobile was never sent (11)."""
         ints = np.array([int(n[-10:]) if ok else 0 for n, ok in zip(self.numbers, self.valid)], dtype=np.int64)
         rows = np.arange(len(self.numbers))
-        found = delivery_statuses(seed, self.message_id, rows, ints, self.bulk, self.parts, now - self.t)
-        return np.where(self.valid, found, 11)
+        course = delivery_course(seed, self.message_id, rows, ints, self.bulk, self.t, 0, (self.line,), self.incidents)
+        valid = np.asarray(self.valid)
+        final = np.where(valid, course.final, 11).astype(np.int32)
+        return dataclasses.replace(course, final=final, final_after=np.where(valid, course.final_after, 0.0))
+
+    def statuses(self, seed: int, now: float) -> np.ndarray:
+        return np.where(self.valid, self.course(seed).status(now - self.t), 11).astype(np.int32)
 
     def not_sent(self, seed: int) -> int:
-        return int(np.isin(self.statuses(seed, self.t + 6 * 86400), NOT_SENT).sum())
+        return int(np.isin(self.course(seed).final, NOT_SENT).sum())
 
 
 @dataclass
@@ -99,6 +134,10 @@ class WorldConfig:
     tariff_fa: Decimal = Decimal("1.0")  # credit per part
     tariff_en: Decimal = Decimal("1.3")
     filtered_words: tuple[str, ...] = ("قمار", "شرط بندی", "casino")
+    # Where the history ends (epoch seconds); default the clock's start. A later end gives a
+    # clock that lives through its history: the service shows each record once the clock reaches it.
+    history_end: float | None = None
+    accounts: int = 0  # extra accounts demo1..demoN (password = user name), each with its own history
 
 
 def normalize_number(raw: str) -> str | None:
@@ -111,29 +150,60 @@ def normalize_number(raw: str) -> str | None:
     return "0" + digits if len(digits) == 10 and digits.startswith("9") else None
 
 
+def _check_config(config: WorldConfig) -> None:
+    for name in ("start", "history_end"):
+        value = getattr(config, name)
+        if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= LATEST_CLOCK):
+            raise _refuse(f"WorldConfig.{name} must be epoch seconds between 1970 and 2100, not {value!r}")
+    speed = config.clock_speed
+    if not (isinstance(speed, (int, float)) and math.isfinite(speed) and 0 <= speed <= 1_000_000):
+        raise _refuse(f"WorldConfig.clock_speed must be a number from 0 (frozen) to 1000000, not {speed!r}")
+    if not (isinstance(config.accounts, int) and 0 <= config.accounts <= MAX_ACCOUNTS):
+        raise _refuse(f"WorldConfig.accounts must be a whole number from 0 to {MAX_ACCOUNTS}, not {config.accounts!r}")
+
+
+def extra_account_lines(k: int) -> tuple[str, str]:
+    """The service and promotional lines of account demo<k>."""
+    return f"2000{k:04d}", f"5000{k:04d}"
+
+
 class World:
     def __init__(self, config: WorldConfig | None = None):
         self.config = config or WorldConfig()
+        _check_config(self.config)
         self.seed = self.config.history.seed
         self.clock = Clock(self.config.start, self.config.clock_speed)
-        self.history = History(self.config.history, self.clock.start)
         limit = self.config.daily_limit
-        self.accounts = {
-            a.username: a
-            for a in (
-                Account("demo", "demo", Decimal(1_000_000), daily_limit=limit),
-                Account("inactive", "inactive", Decimal(500), state="inactive", daily_limit=limit),
-                Account("blocked", "blocked", Decimal(500), state="blocked", daily_limit=limit),
-                Account("nocredit", "nocredit", Decimal(0), daily_limit=limit),
+        end = self.clock.start if self.config.history_end is None else self.config.history_end
+        self.accounts = {"demo": Account("demo", "demo", Decimal(1_000_000), daily_limit=limit)}
+        self.histories = {"demo": History(self.config.history, end)}
+        for k in range(1, self.config.accounts + 1):
+            name, previous = f"demo{k}", self.histories[f"demo{k - 1}" if k > 1 else "demo"]
+            self.accounts[name] = Account(
+                name, name, Decimal(1_000_000), lines=extra_account_lines(k), daily_limit=limit
             )
-        }
+            seed = (self.seed * 1_000_003 + k) % 2**63
+            history = dataclasses.replace(self.config.history, seed=seed)
+            self.histories[name] = History(history, end, previous.first_id + len(previous))
+        self.history = self.histories["demo"]
+        for account in (
+            Account("inactive", "inactive", Decimal(500), state="inactive", daily_limit=limit),
+            Account("blocked", "blocked", Decimal(500), state="blocked", daily_limit=limit),
+            Account("nocredit", "nocredit", Decimal(0), daily_limit=limit),
+        ):
+            self.accounts[account.username] = account
         self.inactive_lines = {"30001111"}
         self.system_updating = False  # sends answer 9
         self.webservice_disabled = False  # sends answer 10
         self.sends: dict[int, Send] = {}
-        self.next_id = FIRST_MESSAGE_ID + len(self.history)
+        last = list(self.histories.values())[-1]
+        self.next_id = last.first_id + len(last)
         self.calls: Counter[str] = Counter()
         self.lock = threading.RLock()
+        self.tariffs = Tariffs(self.config.tariff_fa, self.config.tariff_en)
+        self.incidents: tuple[Incident, ...] = ()
+        self.forgotten: dict[int, int] = {}  # batch id -> GetBatchDelivery calls still answered -2
+        self._dark_until = 0.0  # time.monotonic() until which the service answers 503
 
     # --- accounts -------------------------------------------------------------------------
     def account(self, username: str | None, password: str | None) -> Account | None:
@@ -202,6 +272,7 @@ class World:
                 parts,
                 persian,
                 tariff,
+                tuple(i for i in self.incidents if i.running),
             )
             self.sends[send.message_id] = send
             self.next_id += 1
@@ -226,55 +297,90 @@ class World:
         return code, send.message_id if send else 0
 
     # --- delivery -------------------------------------------------------------------------
-    def _owned(self, account: Account, message_id: int) -> bool:
-        """Whether `message_id` is a sent record of this account."""
+    def _history_record(self, account: Account, message_id: int, now: float) -> tuple[History, int] | None:
+        """(history, index) of a sent record of this account that the clock has reached."""
+        h = self.histories.get(account.username)
+        if h is None:
+            return None
+        i = message_id - h.first_id
+        return (h, i) if 0 <= i < h.visible(now) and h.direction[i] == OUT else None
+
+    def _owned(self, account: Account, message_id: int, now: float) -> bool:
+        """Whether `message_id` is a sent record of this account, as of `now`."""
         send = self.sends.get(message_id)
         if send is not None:
             return send.username == account.username
-        i = message_id - FIRST_MESSAGE_ID
-        return account.username == "demo" and 0 <= i < len(self.history) and self.history.direction[i] == OUT
+        return self._history_record(account, message_id, now) is not None
 
-    def recipients(self, message_id: int) -> tuple[list[str], np.ndarray]:
-        """Numbers and current statuses of every recipient of a sent record."""
-        now = self.clock.now()
+    def recipients(self, account: Account, message_id: int, now: float) -> tuple[list[str], np.ndarray]:
+        """Numbers and statuses at `now` of every recipient of a sent record the account owns."""
         send = self.sends.get(message_id)
         if send is not None:
             return send.numbers, send.statuses(self.seed, now)
-        owner, row = self.history.expand(np.array([message_id - FIRST_MESSAGE_ID]))
-        numbers = ["0" + str(n) for n in self.history.numbers(owner, row)]
-        return numbers, self.history.statuses(owner, row, now)
+        h, i = self._history_record(account, message_id, now)
+        owner, row = h.expand(np.array([i]))
+        numbers = ["0" + str(n) for n in h.numbers(owner, row)]
+        return numbers, h.statuses(owner, row, now, self.incidents, account.lines)
 
-    def get_batch_delivery(self, username, password, batch_id, index, count) -> tuple[int, list[str], list[int]]:
+    def _forgets(self, batch_id: int) -> bool:
+        """Whether this call for the batch is one of those an admin asked to answer -2."""
+        with self.lock:
+            left = self.forgotten.get(batch_id, 0)
+            if left <= 0:
+                return False
+            if left == 1:
+                del self.forgotten[batch_id]
+            else:
+                self.forgotten[batch_id] = left - 1
+            return True
+
+    def _batch_report(self, username, password, batch_id, index, count, forgettable):
         account = self.account(username, password)
         if account is None:
             return -1, [], []
-        if not self._owned(account, batch_id):
+        now = self.clock.now()
+        if not self._owned(account, batch_id, now) or (forgettable and self._forgets(batch_id)):
             return -2, [], []
-        numbers, statuses = self.recipients(batch_id)
+        numbers, statuses = self.recipients(account, batch_id, now)
         begin = max(index, 1) - 1
         end = begin + max(min(count, 100), 0)
         return 0, numbers[begin:end], [int(s) for s in statuses[begin:end]]
 
+    def get_batch_delivery(self, username, password, batch_id, index, count) -> tuple[int, list[str], list[int]]:
+        return self._batch_report(username, password, batch_id, index, count, forgettable=True)
+
     def get_delivery_like_to_like(self, username, password, sms_id) -> tuple[int, list[str], list[int]]:
-        return self.get_batch_delivery(username, password, sms_id, 1, self.config.max_recipients)
+        return self._batch_report(username, password, sms_id, 1, self.config.max_recipients, forgettable=False)
 
     def get_delivery(self, username, password, rec_id) -> int:
         account = self.account(username, password)
         if account is None:
             return -1
+        now = self.clock.now()
         message_id, row = divmod(rec_id, REC_ID_ROWS)
-        if rec_id <= 0 or not self._owned(account, message_id):
+        if rec_id <= 0 or not self._owned(account, message_id, now):
             return -2
-        numbers, statuses = self.recipients(message_id)
+        numbers, statuses = self.recipients(account, message_id, now)
         return int(statuses[row]) if row < len(numbers) else -2
 
     # --- messages -------------------------------------------------------------------------
-    def _history_index(self, direction: int, lines: tuple[str, ...]) -> np.ndarray:
-        order = self.history.newest_first[direction]
+    def _history_index(self, account: Account, direction: int, lines: tuple[str, ...], now: float) -> np.ndarray:
+        h = self.histories.get(account.username)
+        if h is None or direction not in (IN, OUT, SCHEDULE):
+            return np.zeros(0, dtype=np.int64)
+        order = h.scheduled(now) if direction == SCHEDULE else h.newest_first(direction, now)
         if not lines:
             return order
-        wanted = [LINES.index(line) for line in lines if line in LINES]
-        return order[np.isin(self.history.line[order], wanted)]
+        wanted = [account.lines.index(line) for line in lines if line in account.lines]
+        return order[np.isin(h.line[order], wanted)]
+
+    def _rows(self, account: Account, direction: int, index: np.ndarray, now: float) -> list[tuple]:
+        if len(index) == 0:
+            return []
+        h = self.histories[account.username]
+        if direction == SCHEDULE:
+            return scheduled_rows(h, account.lines, index, self.tariffs)
+        return history_rows(h, account.lines, index, now, self.incidents, self.tariffs)
 
     def _runtime_sends(self, account: Account, direction: int, lines: tuple[str, ...]) -> list[Send]:
         if direction != OUT:
@@ -285,142 +391,117 @@ class World:
             ]
         return sorted(sends, key=lambda s: -s.message_id)
 
+    def runtime_row(self, send: Send) -> tuple:
+        return runtime_row(send, send.not_sent(self.seed))
+
     def get_messages(self, username, password, direction, lines, index, count) -> list[tuple] | None:
-        """A page of MessageInfo rows (see `message_rows`), newest first; None: wrong credentials."""
+        """A page of MessageInfo rows, newest first: received (1), sent (2), scheduled (3) or
+        usance (4, none in this panel) messages; None: wrong credentials."""
         account = self.account(username, password)
         if account is None:
             return None
+        now = self.clock.now()
         lines = tuple(lines or ())
         begin = max(index, 1) - 1
         count = max(min(count, 1000), 0)
         runtime = self._runtime_sends(account, direction, lines)
         rows = [self.runtime_row(s) for s in runtime[begin : begin + count]]
-        if account.username == "demo" and len(rows) < count:
-            history = self._history_index(direction, lines)
+        if len(rows) < count:
+            history = self._history_index(account, direction, lines, now)
             start = max(begin - len(runtime), 0)
-            rows += self.message_rows(history[start : start + count - len(rows)])
+            rows += self._rows(account, direction, history[start : start + count - len(rows)], now)
         return rows
 
     def get_messages_by_date_range(self, username, password, direction, lines, since, until) -> list[tuple] | None:
         account = self.account(username, password)
         if account is None:
             return None
+        now = self.clock.now()
         lines = tuple(lines or ())
         since, until = (d.replace(tzinfo=d.tzinfo or TEHRAN).timestamp() for d in (since, until))
         rows = [self.runtime_row(s) for s in self._runtime_sends(account, direction, lines) if since <= s.t <= until]
-        if account.username == "demo":
-            history = self._history_index(direction, lines)
-            t = self.history.t[history]
-            rows += self.message_rows(history[(t >= since) & (t <= until)])
+        history = self._history_index(account, direction, lines, now)
+        if len(history):
+            t = self.histories[account.username].t[history]
+            rows += self._rows(account, direction, history[(t >= since) & (t <= until)], now)
         return rows
 
     def get_inbox_count(self, username, password, is_read) -> int:
         account = self.account(username, password)
         if account is None:
             return -1
-        if account.username != "demo":
+        h = self.histories.get(account.username)
+        if h is None:
             return 0
-        inbox = self.history.direction == IN
-        return int((inbox & (self.history.read == bool(is_read))).sum())
+        now = self.clock.now()
+        shown = h.visible(now)
+        inbox = h.direction[:shown] == IN
+        return int((inbox & ((h.read_at[:shown] <= now) == bool(is_read))).sum())
 
-    # MessageInfo rows: a tuple of values in the contract's element order (None = nil).
-    def message_rows(self, index: np.ndarray) -> list[tuple]:
-        h = self.history
-        if len(index) == 0:
-            return []
-        when = tehran_times(h.t[index])
-        contents = h.contents(index)
-        single = recipient_numbers(self.seed, FIRST_MESSAGE_ID + index, 0)
-        rows = []
-        for k, i in enumerate(index.tolist()):
-            kind, content, line = int(h.kind[i]), contents[k], LINES[h.line[i]]
-            tariff = self.config.tariff_fa if h.persian[i] else self.config.tariff_en
-            if h.direction[i] == OUT:
-                count = int(h.recipients[i])
-                sent = count - int(h.not_sent[i])
-                rows.append(
-                    (
-                        when[k],
-                        content,
-                        str(sent * int(h.parts[i]) * tariff),
-                        str(count),
-                        None,
-                        "false",
-                        "true",
-                        "FA" if h.persian[i] else "EN",
-                        str(FIRST_MESSAGE_ID + i),
-                        "Out",
-                        "false",
-                        str(count - sent),
-                        str(int(h.parts[i])),
-                        "0" + str(single[k]) if count == 1 else None,
-                        "Group" if kind == CAMPAIGN else "WebService",
-                        "Sent",
-                        line,
-                        str(sent),
-                        "Sent",
-                        str(tariff),
-                        f"Campaign {int(h.campaign[i]) + 1}" if kind == CAMPAIGN else None,
-                        str(USER_ID),
-                    )
-                )
+    # --- what an admin changes --------------------------------------------------------------
+    def dark_seconds_left(self) -> float:
+        """Wall-clock seconds the service still answers 503 to everything (0: it is up)."""
+        return max(0.0, self._dark_until - time.monotonic())
+
+    def go_dark(self, seconds: float) -> None:
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 < seconds <= MAX_DARK_SECONDS):
+            raise _refuse(f"seconds must be more than 0 and at most {MAX_DARK_SECONDS:.0f} (a day), not {seconds!r}")
+        with self.lock:
+            self._dark_until = time.monotonic() + seconds
+
+    def end_dark(self) -> None:
+        with self.lock:
+            self._dark_until = 0.0
+
+    def batch_exists(self, batch_id: int) -> bool:
+        """Whether any account sent (or, by its history, will send) a record with this id."""
+        if batch_id in self.sends:
+            return True
+        for h in self.histories.values():
+            i = batch_id - h.first_id
+            if 0 <= i < len(h):
+                return bool(h.direction[i] == OUT)
+        return False
+
+    def forget(self, batch_id: int, times: int) -> None:
+        """The next `times` GetBatchDelivery calls for this batch answer -2 (0 cancels)."""
+        _check_whole("times", times, 0, MAX_FORGET_TIMES)
+        _check_whole("batch_id", batch_id, 1, 2**31 - 1)
+        if not self.batch_exists(batch_id):
+            raise _refuse(f"no sent record has the id {batch_id}; forget one that GetMessages lists")
+        with self.lock:
+            if times:
+                self.forgotten[batch_id] = times
             else:
-                rows.append(
-                    (
-                        when[k],
-                        content,
-                        "0",
-                        "1",
-                        None,
-                        "false",
-                        "true" if h.read[i] else "false",
-                        "FA",
-                        str(FIRST_MESSAGE_ID + i),
-                        "In",
-                        "false",
-                        "0",
-                        "1",
-                        line,
-                        "None",
-                        "None",
-                        "0" + str(h.peer[i]),
-                        "0",
-                        "None",
-                        "0",
-                        None,
-                        str(USER_ID),
-                    )
-                )
-        return rows
+                self.forgotten.pop(batch_id, None)
 
-    def runtime_row(self, send: Send) -> tuple:
-        count = len(send.numbers)
-        not_sent = send.not_sent(self.seed)
-        sent = count - not_sent
-        return (
-            tehran_times(np.array([int(send.t)]))[0],
-            send.texts[0],
-            str(sent * send.parts * send.tariff),
-            str(count),
-            None,
-            "true" if send.flash else "false",
-            "true",
-            "FA" if send.persian else "EN",
-            str(send.message_id),
-            "Out",
-            "false",
-            str(not_sent),
-            str(send.parts),
-            send.numbers[0] if count == 1 else None,
-            "WebService",
-            "Sent",
-            send.line,
-            str(sent),
-            "Sent",
-            str(send.tariff),
-            None,
-            str(USER_ID),
-        )
+    def all_lines(self) -> list[str]:
+        return sorted({line for account in self.accounts.values() for line in account.lines})
+
+    def start_incident(self, operator: str, status: int, rate: float, line: str | None = None) -> Incident:
+        """From the clock's now on, `rate` of new sends to `operator` (on `line`) end in `status`."""
+        name = operator_named(operator or "")
+        if name is None:
+            raise _refuse(f"unknown operator {operator!r}; name one of {', '.join(OPERATOR_PREFIXES)} (any case)")
+        _check_whole("status", status, FINAL_STATUSES[0], FINAL_STATUSES[-1])
+        if not (isinstance(rate, (int, float)) and math.isfinite(rate) and 0 < rate <= 1):
+            raise _refuse(f"rate must be a fraction more than 0 and at most 1, not {rate!r}")
+        if line is not None and line not in self.all_lines():
+            raise _refuse(f"no account has the line {line!r}; lines: {', '.join(self.all_lines())}")
+        with self.lock:
+            if len(self.incidents) >= MAX_INCIDENTS:
+                raise _refuse(f"at most {MAX_INCIDENTS} incidents over a simulator's life; restart it for more")
+            incident = Incident(name, status, float(rate), line, self.clock.now())
+            self.incidents = self.incidents + (incident,)
+        return incident
+
+    def end_incidents(self) -> int:
+        """Ends every running incident now; the sends they already touched keep their fate."""
+        with self.lock:
+            now = self.clock.now()
+            running = sum(i.running for i in self.incidents)
+            self.incidents = tuple(dataclasses.replace(i, end=now) if i.running else i for i in self.incidents)
+        return running
 
     # --- blacklist and content ------------------------------------------------------------
     def number_in_blacklist(self, username, password, number) -> int:
@@ -454,64 +535,13 @@ class World:
         return 1 if any(word in lowered for word in self.config.filtered_words) else 0
 
     # --- truth ----------------------------------------------------------------------------
-    def truth(self, username: str = "demo", with_batches: bool = True) -> dict:
+    def truth(self, username: str = "demo", with_batches: bool = True, with_numbers: bool = False) -> dict:
         """What a correct sync of `username` must reproduce, at the current clock."""
-        now = self.clock.now()
-        h = self.history
-        own_history = username == "demo"
-        runtime = [s for s in self.sends.values() if s.username == username]
-        inbox = (h.direction == IN) if own_history else np.zeros(0, dtype=bool)
-        by_status: Counter[int] = Counter()
-        batches: dict[str, dict] = {}
-        sent_index = np.flatnonzero(h.direction == OUT) if own_history else np.zeros(0, dtype=np.int64)
-        for begin in range(0, len(sent_index), 20_000):
-            index = sent_index[begin : begin + 20_000]
-            owner, row = h.expand(index)
-            statuses = h.statuses(owner, row, now)
-            by_status.update(dict(zip(*[a.tolist() for a in np.unique(statuses, return_counts=True)])))
-            if with_batches:
-                keys = (owner.astype(np.int64) * 32) + (statuses + 8)
-                unique, counts = np.unique(keys, return_counts=True)
-                for key, n in zip(unique.tolist(), counts.tolist()):
-                    i, status = divmod(key, 32)
-                    entry = batches.setdefault(
-                        str(FIRST_MESSAGE_ID + i),
-                        {"count": int(h.recipients[i]), "not_sent": int(h.not_sent[i]), "statuses": {}},
-                    )
-                    entry["statuses"][str(status - 8)] = n
-        for send in runtime:
-            statuses = send.statuses(self.seed, now)
-            by_status.update(statuses.tolist())
-            if with_batches:
-                values, counts = np.unique(statuses, return_counts=True)
-                batches[str(send.message_id)] = {
-                    "count": len(send.numbers),
-                    "not_sent": send.not_sent(self.seed),
-                    "statuses": {str(v): int(n) for v, n in zip(values.tolist(), counts.tolist())},
-                }
-        truth = {
-            "clock": datetime.fromtimestamp(now, TEHRAN).isoformat(),
-            "account": username,
-            "messages": {
-                "sent": len(sent_index) + len(runtime),
-                "received": int(inbox.sum()),
-                "received_read": int((inbox & h.read).sum()) if own_history else 0,
-                "received_unread": int((inbox & ~h.read).sum()) if own_history else 0,
-            },
-            "recipients": int(sum(by_status.values())),
-            "recipients_by_status": {str(k): v for k, v in sorted(by_status.items())},
-            "calls": dict(self.calls),
-        }
-        if with_batches:
-            truth["batches"] = batches
-        return truth
+        if username not in self.accounts:
+            raise _refuse(f"no account {username!r}; accounts: {', '.join(self.accounts)}")
+        return account_truth(self, username, with_batches, with_numbers)
 
 
-def tehran_times(epoch_seconds: np.ndarray) -> list[str]:
-    """Tehran wall-clock times without an offset, the way a WCF service writes a local DateTime."""
-    t = np.asarray(epoch_seconds, dtype=np.int64)
-    offsets = {datetime.fromtimestamp(int(x), TEHRAN).utcoffset() for x in (t.min(), t.max())}
-    if len(offsets) == 1:
-        local = (t + int(offsets.pop().total_seconds())).astype("datetime64[s]")
-        return np.datetime_as_string(local).tolist()
-    return [datetime.fromtimestamp(int(x), TEHRAN).replace(tzinfo=None).isoformat() for x in t]
+def _check_whole(name: str, value, low: int, high: int) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise _refuse(f"{name} must be a whole number from {low} to {high}, not {value!r}")
