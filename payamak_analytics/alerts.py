@@ -230,7 +230,9 @@ def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, 
         return None
     basis, base = found
     z = z_score(base["delivered"], base["answered"], window["delivered"], window["answered"])
-    drop = (base["delivered"] / base["answered"] - window["delivered"] / window["answered"]) if window["answered"] else 0
+    drop = (
+        (base["delivered"] / base["answered"] - window["delivered"] / window["answered"]) if window["answered"] else 0
+    )
     dropped = window["answered"] >= rules.min_volume and drop >= rules.drop and z >= rules.z
     moved = _moved_codes(window, base, rules)
     if not dropped and not moved:
@@ -508,9 +510,7 @@ def track(store: Store, firing: list[Alert], clear: set[str], now: datetime, rul
             alert.alert_id, alert.first_seen = int(row.alert_id), row.first_seen
             seen.append(alert)
     ending = [
-        row
-        for row in open_rows.itertuples()
-        if row.incident in clear and now - row.last_seen >= rules.clear_after
+        row for row in open_rows.itertuples() if row.incident in clear and now - row.last_seen >= rules.clear_after
     ]
     for alert in opened:
         alert.first_seen = alert.last_seen = now
@@ -573,9 +573,7 @@ def alerts_html(store: Store, *, lang: str = "en", active: bool = False, limit: 
     heading = ("هشدارها", "هشداری ثبت نشده است") if fa else ("Alerts", "No alert has been raised.")
     if frame.empty:
         return f'<section id="alerts"><h2>{heading[0]}</h2><p>{heading[1]}</p></section>'
-    names = (
-        ("شدت", "موضوع", "از", "تا", "وضعیت") if fa else ("Severity", "What", "First seen", "Last seen", "State")
-    )
+    names = ("شدت", "موضوع", "از", "تا", "وضعیت") if fa else ("Severity", "What", "First seen", "Last seen", "State")
     rows = []
     for row in frame.itertuples():
         state = ("ادامه دارد" if fa else "active") if pd.isna(row.ended_at) else _when(row.ended_at, fa)

@@ -199,6 +199,46 @@ def cmd_campaign(args) -> None:
         print(campaign.campaign_status(store, args.name).to_string(index=False))
 
 
+def cmd_watch(args) -> None:
+    """Sync on a schedule and alert; one log line a cycle on stderr (and in --log)."""
+    import logging
+
+    from .alerts import AlertRules
+    from .sinks import SmsSink, SmtpSink, WebhookSink
+    from .store import Store
+    from .watch import duration, watch
+
+    logger = logging.getLogger("payamak_analytics.watch")
+    for handler in [logging.StreamHandler(sys.stderr)] + ([logging.FileHandler(args.log)] if args.log else []):
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    rules = AlertRules(
+        window=duration(args.window), min_volume=args.min_volume, drop=args.drop, credit_days=args.credit_days
+    )
+    store, client = Store(args.db), _client(args)
+    sinks = []
+    if args.webhook:
+        sinks.append(WebhookSink(args.webhook, account=client.username))
+    if args.smtp:
+        sinks.append(SmtpSink(args.smtp, (args.mail_to or "").split(","), mail_from=args.mail_from))
+    if args.alert_sms:
+        numbers = args.alert_sms.split(",")
+        sinks.append(
+            SmsSink(
+                client,
+                store,
+                numbers,
+                line=args.alert_sms_from,
+                really_send=args.really_send,
+                per_hour=args.sms_per_hour,
+            )
+        )
+    reports = watch(client, store, every=args.every, sinks=sinks, rules=rules, once=args.once)
+    if args.once and reports and reports[-1].outcome != "ok":
+        raise SystemExit(1)
+
+
 def _numbers_from_csv(path: str) -> list[str]:
     """The first column of a CSV file (a header row, if any, is skipped)."""
     column = pd.read_csv(path, dtype=str, header=None, skip_blank_lines=True).iloc[:, 0].dropna().str.strip()
@@ -374,6 +414,25 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--db", default="data/payamak.duckdb")
         action.add_argument("--rate", type=float, default=2.0, help="sends a second at most")
     campaign.set_defaults(run=cmd_campaign)
+
+    watch = commands.add_parser("watch", help="sync on a schedule and raise alerts when delivery drops")
+    watch.add_argument("--db", default="data/payamak.duckdb")
+    watch.add_argument("--every", default="15m", help="time between cycles: 15m, 1h, 90s (default 15m)")
+    watch.add_argument("--once", action="store_true", help="run one cycle and exit (cron, systemd timers)")
+    watch.add_argument("--window", default="60m", help="the delivery window judged each cycle (default 60m)")
+    watch.add_argument("--min-volume", type=int, default=100, help="telecom answers a window needs (default 100)")
+    watch.add_argument("--drop", type=float, default=0.10, help="delivery-rate drop that alerts (default 0.10)")
+    watch.add_argument("--credit-days", type=float, default=3.0, help="alert when credit lasts fewer days")
+    watch.add_argument("--webhook", help="POST each alert and its end as JSON to this URL")
+    watch.add_argument("--smtp", help="HOST:PORT of a mail server (login from PAYAMAK_SMTP_USER/_PASSWORD)")
+    watch.add_argument("--mail-to", help="addresses, comma-separated")
+    watch.add_argument("--mail-from", help="sender address (default PAYAMAK_SMTP_FROM or payamak-watch@host)")
+    watch.add_argument("--alert-sms", help="on-call numbers, comma-separated: critical alerts by SMS (dry run)")
+    watch.add_argument("--alert-sms-from", help="the line alert SMS go out from (default the account's first)")
+    watch.add_argument("--really-send", action="store_true", help="send alert SMS for real (default: dry run)")
+    watch.add_argument("--sms-per-hour", type=int, default=4, help="at most this many alert SMS an hour")
+    watch.add_argument("--log", help="also append the log to this file")
+    watch.set_defaults(run=cmd_watch)
 
     commands.add_parser("credit", help="the account's credit").set_defaults(run=cmd_credit)
     inbox = commands.add_parser("inbox-count", help="how many received messages are unread (or --read)")

@@ -24,9 +24,10 @@ import math
 import os
 import smtplib
 import time
+from collections.abc import Callable
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Callable, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -121,16 +122,25 @@ class WebhookSink:
                 )
                 if answer.status_code < 500:
                     if answer.status_code >= 300:
-                        log.error("webhook %s refused alert #%s: HTTP %s", self._safe(self.url), notice.alert.alert_id,
-                                  answer.status_code)
+                        log.error(
+                            "webhook %s refused alert #%s: HTTP %s",
+                            self._safe(self.url),
+                            notice.alert.alert_id,
+                            answer.status_code,
+                        )
                     return
                 problem = f"HTTP {answer.status_code}"
             except requests.RequestException as error:
                 problem = type(error).__name__
             if attempt < self.retries:
                 time.sleep(2**attempt)
-        log.error("webhook %s: alert #%s not delivered after %d tries (%s)", self._safe(self.url),
-                  notice.alert.alert_id, self.retries + 1, problem)
+        log.error(
+            "webhook %s: alert #%s not delivered after %d tries (%s)",
+            self._safe(self.url),
+            notice.alert.alert_id,
+            self.retries + 1,
+            problem,
+        )
 
 
 class SmtpSink:
@@ -170,8 +180,9 @@ class SmtpSink:
                     smtp.login(user, os.environ.get("PAYAMAK_SMTP_PASSWORD", ""))
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as error:
-            log.error("email to %s for alert #%s failed: %s", ", ".join(self.mail_to), alert.alert_id,
-                      type(error).__name__)
+            log.error(
+                "email to %s for alert #%s failed: %s", ", ".join(self.mail_to), alert.alert_id, type(error).__name__
+            )
 
 
 class SmsSink:
@@ -219,8 +230,9 @@ class SmsSink:
         )
         held = len(self.numbers) - len(granted)
         if held:
-            log.warning("alert SMS: %d of %d numbers held back by the cap of %d an hour", held, len(self.numbers),
-                        self.per_hour)
+            log.warning(
+                "alert SMS: %d of %d numbers held back by the cap of %d an hour", held, len(self.numbers), self.per_hour
+            )
         if not granted:
             return
         text = self.text(notice)

@@ -21,10 +21,11 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Self
 
 import pandas as pd
 
@@ -83,7 +84,7 @@ class WatchLock:
         self.path = Path(f"{store.path}.watch.lock")
         self._file = None
 
-    def __enter__(self) -> "WatchLock":
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")
         try:
@@ -178,6 +179,9 @@ class Watch:
             urgent = rows[2]
         except PayamakError as failure:
             outcome, code, error = "failed", failure.code, _short(failure)
+        except Exception as failure:
+            log.exception("cycle failed")
+            outcome, error = "failed", type(failure).__name__
         risk = report_risk(
             self.store, now, min(previous, now), REPORT_WINDOW, self.rules.expiry_margin, max(self.every * 2, STALE)
         )
@@ -230,7 +234,9 @@ class Watch:
                 frames.append(_delivery_frame(page))
             else:
                 empty = _delivery_frame(DeliveryPage(int(batch.batch_id), 1, [], []))
-                save_delivery_pages(self.store, pd.concat([empty, *frames], ignore_index=True), [int(batch.batch_id)], now)
+                save_delivery_pages(
+                    self.store, pd.concat([empty, *frames], ignore_index=True), [int(batch.batch_id)], now
+                )
         return pages
 
     def _credit(self):
@@ -247,7 +253,7 @@ class Watch:
             for sink in self.sinks:
                 try:
                     sink.send(notice)
-                except Exception as failure:  # a sink never stops the watch; the alert is stored
+                except Exception as failure:  # noqa: BLE001 - a sink never stops the watch; the alert is stored
                     log.error("%r failed on alert #%s: %s", sink, notice.alert.alert_id, type(failure).__name__)
         return notices
 
