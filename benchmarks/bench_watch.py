@@ -56,9 +56,13 @@ def quiet(args) -> None:
         started = time.perf_counter()
         runner.cycle()  # the first sync: the month before the watch
         first = time.perf_counter() - started
-        for _ in range(cycles):
+        per_day = max(int(DAY / every.total_seconds()), 1)
+        for number in range(1, cycles + 1):
             admin(simulator, "POST", "clock", advance=every.total_seconds())
             runner.cycle()
+            if number % per_day == 0:
+                print(f"  day {number // per_day}: {len(alerts(store))} alerts, "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
         raised = alerts(store)
         answered = store.sql("SELECT count(*) AS n FROM deliveries WHERE status IN (1, 2, 3, 4, 8, 9, 12)")["n"][0]
         print(

@@ -3,8 +3,9 @@
 After each watch cycle, `evaluate` looks at the store and says which conditions hold (firing)
 and which were checked and found normal (clear); `track` turns that into incidents in the
 `alerts` table: a condition that starts firing opens ONE incident (one notice), later cycles
-only refresh its evidence and last-seen time, and it ends (one "ended" notice) once it has been
-clear for `clear_after`. A subject with too few messages to judge is neither: its incident stays
+only refresh its evidence and last-seen time, and it ends (one "ended" notice) once it is found
+clear: at once for the service, the credit and expiring reports, after `clear_after` (30 min)
+of calm for rates, which hover near their threshold as an incident fades. A subject with too few messages to judge is neither: its incident stays
 open, because unknown is not recovered.
 
 Delivery rate, per operator and then per line (the rule and its defaults):
@@ -50,6 +51,7 @@ EARLY_CODES = (6, 7, 10, 11)  # decided before the telecom holds the message
 NOT_PAST_QUEUE = (-5, -4, -3, -1, 0, 13)  # no decision yet (or none ever seen)
 SURGE_CODES = (2, 3, 6, 7, 9, 10, 11)
 SEVERITIES = ("warning", "critical")
+SETTLING = ("delivery/", "opt_out/")  # rates near a threshold: these end only after `clear_after` of calm
 Z_95 = 1.959964
 
 
@@ -510,7 +512,9 @@ def track(store: Store, firing: list[Alert], clear: set[str], now: datetime, rul
             alert.alert_id, alert.first_seen = int(row.alert_id), row.first_seen
             seen.append(alert)
     ending = [
-        row for row in open_rows.itertuples() if row.incident in clear and now - row.last_seen >= rules.clear_after
+        row
+        for row in open_rows.itertuples()
+        if row.incident in clear and (now - row.last_seen >= rules.clear_after or not row.incident.startswith(SETTLING))
     ]
     for alert in opened:
         alert.first_seen = alert.last_seen = now

@@ -81,7 +81,7 @@ class WatchLock:
     """An exclusive OS lock on `<store>.watch.lock` holding who took it (host, pid, start)."""
 
     def __init__(self, store: Store):
-        self.path = Path(f"{store.path}.watch.lock")
+        self.path = Path(f"{Path(store.path).resolve()}.watch.lock")  # one lock whatever path names the file
         self._file = None
 
     def __enter__(self) -> Self:

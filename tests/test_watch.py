@@ -309,21 +309,23 @@ def test_an_incident_opens_once_ends_once_and_shows_in_the_widget(tmp_path):
     now = datetime(2025, 11, 24, 3, 0, tzinfo=TEHRAN)
 
     def credit(days: float) -> Alert:
-        title = f"Credit runs out in about {days} days <soon>"
-        return Alert("credit", "credit", "warning", title, "اعتبار رو به پایان است", {"days_left": days})
+        title = f"Delivery dropped on MCI to {days} <soon>"  # a rate: it ends after a calm spell
+        return Alert("delivery/operator=MCI", "delivery_drop", "warning", title, "افت", {"days_left": days})
 
     widget = ActiveAlerts(store)
     assert [n.event for n in track(store, [credit(2.0)], set(), now, rules)] == ["raised"]
     assert track(store, [credit(1.5)], set(), now + timedelta(minutes=15), rules) == []  # the same incident
     widget.show()
-    assert "about 1.5 days &lt;soon&gt;" in widget.table.value  # fresh evidence, escaped
-    assert track(store, [], {"credit"}, now + timedelta(minutes=30), rules) == []  # clear, not for long enough
+    assert "MCI to 1.5 &lt;soon&gt;" in widget.table.value  # fresh evidence, escaped
+    assert (
+        track(store, [], {"delivery/operator=MCI"}, now + timedelta(minutes=30), rules) == []
+    )  # clear, not for long enough
     assert track(store, [], set(), now + timedelta(hours=3), rules) == []  # not judged: unknown is not recovered
-    ended = track(store, [], {"credit"}, now + timedelta(hours=4), rules)
+    ended = track(store, [], {"delivery/operator=MCI"}, now + timedelta(hours=4), rules)
     assert [n.event for n in ended] == ["ended"] and ended[0].alert.alert_id == 1
     widget.show()
     assert "No alert" in widget.table.value
     widget.active.value = False
-    assert "1.5 days" in widget.table.value
+    assert "MCI to 1.5" in widget.table.value
     assert [n.event for n in track(store, [credit(2.0)], set(), now + timedelta(hours=5), rules)] == ["raised"]
     assert len(alerts(store)) == 2 and len(alerts(store, active=True)) == 1
