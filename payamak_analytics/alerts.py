@@ -15,8 +15,10 @@ Delivery rate, per operator and then per line (the rule and its defaults):
   the telecom's answers later and at the same pace whether good or bad, so a window of young
   sends compares fairly with old ones; those early codes are watched as code surges instead;
 - the baseline is the account's own rate in the same hours of the week over the last four weeks
-  (`hour_of_week`); with fewer than `min_baseline` answers there, its known outcomes of the last
-  seven days (`recent`), then the other operators (or lines) in the same window (`others`);
+  (`hour_of_week`); with fewer than `min_baseline` (300) answers there, its own known outcomes of
+  the last seven days (`recent`, at least `min_volume`), and only for a subject with no such
+  history the other operators (or lines) in the same window (`others`): operators differ by
+  several points, so that last resort is the least exact and the alert says which was used;
 - raised when the window has at least `min_volume` (100) answers, the drop is at least `drop`
   (10 points) and a one-sided two-proportion z-test gives z >= `z` (4.0, p < 0.00004: one
   false alarm in tens of thousands of tests, about what four subjects checked every 15 minutes
@@ -61,7 +63,7 @@ class AlertRules:
 
     window: timedelta = timedelta(minutes=60)
     min_volume: int = 100  # telecom answers in the window, per subject
-    min_baseline: int = 300  # answers a baseline needs before it is used
+    min_baseline: int = 300  # answers the same-hours baseline needs before it is used
     drop: float = 0.10  # delivery-rate drop, in points of 1
     surge: float = 0.05  # rise of a failure code's share
     z: float = 4.0  # one-sided two-proportion z-test
@@ -196,9 +198,9 @@ def _sums(frame: pd.DataFrame) -> dict:
 
 def _baseline(cells: pd.DataFrame, mine, others, rules: AlertRules) -> tuple[str, dict] | None:
     """The first baseline with enough answers: same hours of the week, recent days, the others now."""
-    for period in ("hour_of_week", "recent"):
+    for period, needed in (("hour_of_week", rules.min_baseline), ("recent", rules.min_volume)):
         counts = _sums(cells[(cells["period"] == period) & mine])
-        if counts["answered"] >= rules.min_baseline:
+        if counts["answered"] >= needed:
             return period, counts
     counts = _sums(cells[(cells["period"] == "window") & others])
     return ("others", counts) if counts["answered"] >= rules.min_volume else None
