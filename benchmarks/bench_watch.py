@@ -56,6 +56,7 @@ def quiet(args) -> None:
         started = time.perf_counter()
         runner.cycle()  # the first sync: the month before the watch
         first = time.perf_counter() - started
+        print(f"  first cycle (the month before the watch): {first:.0f} s", flush=True)
         per_day = max(int(DAY / every.total_seconds()), 1)
         for number in range(1, cycles + 1):
             admin(simulator, "POST", "clock", advance=every.total_seconds())

@@ -43,7 +43,7 @@ import pandas as pd
 
 from . import codes
 from .analytics import CAMPAIGN_BATCHES, OPT_OUT_REPLIES
-from .dates import TEHRAN
+from .dates import TEHRAN, moment
 from .errors import InputError
 from .i18n import persian_digits
 from .store import Store, read_alerts, save_incidents
@@ -522,8 +522,8 @@ def track(store: Store, firing: list[Alert], clear: set[str], now: datetime, rul
         alert.first_seen = alert.last_seen = now
     ids = save_incidents(
         store,
-        [_row(a) for a in opened],
-        [_row(a) for a in seen],
+        [a.as_dict() for a in opened],
+        [a.as_dict() for a in seen],
         [int(row.alert_id) for row in ending],
         now,
     )
@@ -537,10 +537,6 @@ def track(store: Store, firing: list[Alert], clear: set[str], now: datetime, rul
         ended.ended_at = now
         notices.append(Notice("ended", ended))
     return notices
-
-
-def _row(alert: Alert) -> dict:
-    return alert.as_dict()
 
 
 def _from_row(row) -> Alert:
@@ -565,8 +561,6 @@ def _from_row(row) -> Alert:
 # --- reading alerts back ----------------------------------------------------------------------------------
 def alerts(store: Store, active: bool = False, since=None) -> pd.DataFrame:
     """The stored alerts as a DataFrame, newest first (`active`: incidents not yet ended)."""
-    from .dates import moment
-
     return read_alerts(store, active=active, since=None if since is None else moment(since))
 
 
