@@ -200,44 +200,50 @@ def cmd_campaign(args) -> None:
 
 
 def cmd_watch(args) -> None:
-    """Sync on a schedule and alert; one log line a cycle on stderr (and in --log)."""
+    """Sync on a schedule and alert; one log line a cycle on stderr (and in --log). Every option
+    is checked before the store is opened, so a mistake creates nothing."""
     import logging
 
     from .alerts import AlertRules
+    from .errors import InputError
+    from .phone import normalize
     from .sinks import SmsSink, SmtpSink, WebhookSink
     from .store import Store
     from .watch import duration, watch
 
-    logger = logging.getLogger("payamak_analytics.watch")
-    for handler in [logging.StreamHandler(sys.stderr)] + ([logging.FileHandler(args.log)] if args.log else []):
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    if (args.mail_to or args.mail_from) and not args.smtp:
+        raise InputError("--mail-to needs --smtp HOST:PORT.", "برای ایمیل --smtp لازم است")
+    if (args.really_send or args.alert_sms_from) and not args.alert_sms:
+        raise InputError("--really-send and --alert-sms-from need --alert-sms NUMBERS.", "--alert-sms لازم است")
+    if args.sms_per_hour < 1:
+        raise InputError("--sms-per-hour must be at least 1.", "سقف پیامک در ساعت باید دست کم ۱ باشد")
+    every = duration(args.every)
     rules = AlertRules(
         window=duration(args.window), min_volume=args.min_volume, drop=args.drop, credit_days=args.credit_days
     )
-    store, client = Store(args.db), _client(args)
-    sinks = []
-    if args.webhook:
-        sinks.append(WebhookSink(args.webhook, account=client.username))
+    client = _client(args)
+    sinks = [WebhookSink(args.webhook, account=client.username)] if args.webhook else []
     if args.smtp:
         sinks.append(SmtpSink(args.smtp, (args.mail_to or "").split(","), mail_from=args.mail_from))
-    if args.alert_sms:
-        numbers = args.alert_sms.split(",")
-        sinks.append(
-            SmsSink(
-                client,
-                store,
-                numbers,
-                line=args.alert_sms_from,
-                really_send=args.really_send,
-                per_hour=args.sms_per_hour,
-            )
+    numbers = [normalize(n) for n in args.alert_sms.split(",")] if args.alert_sms else []
+    try:
+        handlers = [logging.StreamHandler(sys.stderr)] + ([logging.FileHandler(args.log)] if args.log else [])
+    except OSError as error:
+        raise InputError(f"--log {args.log}: {error.strerror}; give a file path.", "فایل گزارش باز نشد") from None
+    logger = logging.getLogger("payamak_analytics.watch")
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    store = Store(args.db)
+    if numbers:
+        sink = SmsSink(
+            client, store, numbers, line=args.alert_sms_from, really_send=args.really_send, per_hour=args.sms_per_hour
         )
-    reports = watch(client, store, every=args.every, sinks=sinks, rules=rules, once=args.once)
+        sinks.append(sink)
+    reports = watch(client, store, every=every, sinks=sinks, rules=rules, once=args.once)
     if args.once and reports and reports[-1].outcome != "ok":
         raise SystemExit(1)
-
 
 def _numbers_from_csv(path: str) -> list[str]:
     """The first column of a CSV file (a header row, if any, is skipped)."""

@@ -332,3 +332,29 @@ def test_an_incident_opens_once_ends_once_and_shows_in_the_widget(tmp_path):
     assert "MCI to 1.5" in widget.table.value
     assert [n.event for n in track(store, [credit(2.0)], set(), now + timedelta(hours=5), rules)] == ["raised"]
     assert len(alerts(store)) == 2 and len(alerts(store, active=True)) == 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--every", "0"],
+        ["--every", "soon"],
+        ["--window=-1h"],
+        ["--drop", "2"],
+        ["--webhook", "hooks.example.com"],
+        ["--smtp", "mail.example.com"],
+        ["--mail-to", "a@example.com"],
+        ["--alert-sms", "12345"],
+        ["--really-send"],
+        ["--alert-sms", "09121234567", "--sms-per-hour", "0"],
+        ["--log", "/"],
+    ],
+)
+def test_bad_watch_options_create_nothing(options, tmp_path):
+    db = tmp_path / "store" / "watch.duckdb"
+    env = os.environ | {"PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PYTHONPATH": str(Path.cwd())}
+    command = [sys.executable, "-m", "payamak_analytics.cli", "--wsdl", "bundled", "watch", "--db", str(db), "--once"]
+    done = subprocess.run([*command, *options], check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert not (tmp_path / "store").exists()
