@@ -242,7 +242,7 @@ def cmd_watch(args) -> None:
         )
         sinks.append(sink)
     reports = watch(client, store, every=every, sinks=sinks, rules=rules, once=args.once)
-    if args.once and reports and reports[-1].outcome != "ok":
+    if args.once and (not reports or reports[-1].outcome != "ok"):
         raise SystemExit(1)
 
 def _numbers_from_csv(path: str) -> list[str]:

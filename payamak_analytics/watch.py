@@ -13,6 +13,7 @@ is logged and recorded, and the next cycle goes on where the sync stopped.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ from .errors import InputError, NotFoundError, PayamakError
 from .sinks import LogSink, Sink
 from .store import (
     Store,
+    read_alerts,
     read_watch_cycles,
     record_watch_cycle,
     report_risk,
@@ -203,7 +205,7 @@ class Watch:
             at_risk=risk["at_risk"],
             raised=sum(n.event == "raised" for n in notices),
             ended=sum(n.event == "ended" for n in notices),
-            active=int(self.store.sql("SELECT count(*) AS n FROM alerts WHERE ended_at IS NULL")["n"].iloc[0]),
+            active=len(read_alerts(self.store, active=True)),
             elapsed=time.perf_counter() - started,
         )
         fields = {k: v for k, v in vars(report).items() if k not in ("number", "active")}
@@ -264,10 +266,13 @@ class Watch:
         reports = []
         with WatchLock(self.store):
             log.info("watching %s every %s (Ctrl-C stops)", self.store.path, _format(self.every))
-            while not stop.is_set():
+            for attempt in itertools.count(1):
                 began = time.monotonic()
-                reports.append(self.cycle())
-                if cycles is not None and len(reports) >= cycles:
+                try:
+                    reports.append(self.cycle())
+                except Exception:  # the store itself failed (held by another process, disk full): try next time
+                    log.exception("cycle could not be recorded")
+                if stop.is_set() or (cycles is not None and attempt >= cycles):
                     break
                 stop.wait(max(0.0, self.every.total_seconds() - (time.monotonic() - began)))
         log.info("watch stopped after %d cycles", len(reports))
