@@ -125,7 +125,8 @@ class Context:
     every: timedelta
     credit: Decimal | None = None
     failing: list[tuple[datetime, int | None]] = field(default_factory=list)  # this failing streak: (clock, code)
-    at_risk: int = 0
+    at_risk: int = 0  # recipients whose report expires soon, not read lately
+    unreadable: int = 0  # recipients whose report expired unread since the cycle before
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -400,18 +401,23 @@ def service_alert(context: Context) -> Alert | str:
 
 
 def expiry_alert(context: Context, rules: AlertRules) -> Alert | str:
-    """Reports that expire within `expiry_margin` and that the store has not read lately."""
-    if context.at_risk <= 0:
+    """Reports that expire within `expiry_margin` and that the store has not read lately, or
+    that expired unread since the cycle before; clear once neither is so."""
+    if context.at_risk <= 0 and context.unreadable <= 0:
         return "clear"
     hours = rules.expiry_margin.total_seconds() / 3600
+    lost, lost_fa = "", ""
+    if context.unreadable:
+        lost = f"{context.unreadable:,} recipients' delivery reports expired unread since the last cycle; "
+        lost_fa = f"گزارش {persian_digits(f'{context.unreadable:,}')} گیرنده خوانده نشده منقضی شد؛ "
     return Alert(
         incident="reports_expiring",
         kind="reports_expiring",
-        severity="critical" if context.failing else "warning",
-        title=f"{context.at_risk:,} recipients' delivery reports expire within {hours:g} h unread: the store is behind",
-        title_fa=f"گزارش تحویل {persian_digits(f'{context.at_risk:,}')} گیرنده تا {persian_digits(f'{hours:g}')} "
-        "ساعت دیگر خوانده نشده منقضی می شود",
-        evidence={"recipients": context.at_risk, "within_hours": hours},
+        severity="critical" if context.failing or context.unreadable else "warning",
+        title=f"{lost}{context.at_risk:,} recipients' reports expire within {hours:g} h unread: the store is behind",
+        title_fa=f"{lost_fa}گزارش تحویل {persian_digits(f'{context.at_risk:,}')} گیرنده تا "
+        f"{persian_digits(f'{hours:g}')} ساعت دیگر خوانده نشده منقضی می شود",
+        evidence={"at_risk": context.at_risk, "within_hours": hours, "expired_unread": context.unreadable},
     )
 
 

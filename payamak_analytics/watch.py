@@ -187,7 +187,8 @@ class Watch:
         risk = report_risk(
             self.store, now, min(previous, now), REPORT_WINDOW, self.rules.expiry_margin, max(self.every * 2, STALE)
         )
-        context = Context(now, self.every, failing=_failing(history, now, outcome, code), at_risk=risk["at_risk"])
+        failing = _failing(history, now, outcome, code)
+        context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=risk["unreadable"])
         if outcome == "ok":
             context.credit = self._credit()
         notices = self._alerts(context)

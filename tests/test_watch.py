@@ -358,3 +358,31 @@ def test_bad_watch_options_create_nothing(options, tmp_path):
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.slow
+def test_a_store_falling_behind_raises_and_ends_its_alerts(quiet_simulator, tmp_path):
+    client = PanelClient("demo", "demo", wsdl=quiet_simulator.wsdl_url, max_retry_wait=0.05, timeout=5)
+    store = Store(tmp_path / "watch.duckdb")
+    runner = Watch(client, store, every=f"{CYCLE}s", now=sim_clock(quiet_simulator))
+    assert runner.cycle().urgent_pages > 0  # a new store reads the oldest readable reports first
+    send_traffic(client, random.Random(3), batches=3)
+    admin(quiet_simulator, "POST", "clock", advance=CYCLE)
+    assert runner.cycle().outcome == "ok"  # read while most recipients are still in flight
+    admin(quiet_simulator, "POST", "dark", seconds=600)
+    admin(quiet_simulator, "POST", "clock", advance=6.5 * 86400)  # days without a sync
+    behind = [runner.cycle()]
+    admin(quiet_simulator, "POST", "clock", advance=CYCLE)
+    behind.append(runner.cycle())
+    assert [c.outcome for c in behind] == ["failed", "failed"] and behind[1].at_risk > 0
+    raised = alerts(store, active=True).set_index("kind")
+    assert sorted(raised.index) == ["reports_expiring", "service"]
+    assert raised.loc["reports_expiring", "severity"] == "critical"
+    admin(quiet_simulator, "POST", "clock", advance=86400)  # day 7 passes with the service still dark
+    lost = runner.cycle()
+    assert lost.outcome == "failed" and lost.unreadable >= behind[1].at_risk > 0
+    admin(quiet_simulator, "DELETE", "dark")
+    admin(quiet_simulator, "POST", "clock", advance=CYCLE)
+    back = runner.cycle()
+    assert back.outcome == "ok" and back.at_risk == 0 and back.ended == 2
+    assert alerts(store, active=True).empty
