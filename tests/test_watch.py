@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 
 from payamak_analytics import PanelClient
 from payamak_analytics.alerts import AlertRules, Notice, alerts, alerts_html, wilson, z_score
-from payamak_analytics.errors import InputError
+from payamak_analytics.errors import InputError, SenderLineError
 from payamak_analytics.simulator import HistoryConfig, WorldConfig
 from payamak_analytics.sinks import SmsSink, SmtpSink, WebhookSink
 from payamak_analytics.store import Store
@@ -386,3 +386,19 @@ def test_a_store_falling_behind_raises_and_ends_its_alerts(quiet_simulator, tmp_
     back = runner.cycle()
     assert back.outcome == "ok" and back.at_risk == 0 and back.ended == 2
     assert alerts(store, active=True).empty
+
+
+def test_a_line_answering_inactive_is_one_alert(make_simulator, tmp_path):
+    from payamak_analytics.campaign import send_campaign
+
+    simulator = make_simulator(WorldConfig(history=HistoryConfig(messages=40, days=10), start=START, clock_speed=0.0))
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
+    store = Store(tmp_path / "watch.duckdb")
+    numbers = [f"0912{n:07d}" for n in range(150)]
+    with pytest.raises(SenderLineError, match="inactive"):
+        send_campaign(client, store, name="winter", from_number="30001111", numbers=numbers, text="Sale today")
+    runner = Watch(client, store, every=f"{CYCLE}s", now=sim_clock(simulator))
+    runner.cycle()
+    runner.cycle()
+    found = alerts(store)
+    assert found[["kind", "line", "code"]].values.tolist() == [["line_inactive", "30001111", 6]]
