@@ -273,9 +273,10 @@ class Watch:
                     reports.append(self.cycle())
                 except Exception:  # the store itself failed (held by another process, disk full): try next time
                     log.exception("cycle could not be recorded")
-                if stop.is_set() or (cycles is not None and attempt >= cycles):
+                if cycles is not None and attempt >= cycles:
                     break
-                stop.wait(max(0.0, self.every.total_seconds() - (time.monotonic() - began)))
+                if stop.wait(max(0.0, self.every.total_seconds() - (time.monotonic() - began))):
+                    break  # stopped during the cycle or the wait: no further cycle starts
         log.info("watch stopped after %d cycles", len(reports))
         return reports
 
