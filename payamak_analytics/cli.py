@@ -331,6 +331,52 @@ def cmd_campaign(args) -> None:
     print("Dry run: nothing was sent." if args.dry_run else campaign.campaign_status(store, plan.name).to_string(index=False))
 
 
+def cmd_watch(args) -> None:
+    """Sync on a schedule and alert; one log line a cycle on stderr (and in --log). Every option
+    is checked before the store is opened, so a mistake creates nothing."""
+    import logging
+
+    from .alerts import AlertRules
+    from .errors import InputError
+    from .phone import normalize
+    from .sinks import SmsSink, SmtpSink, WebhookSink
+    from .store import Store
+    from .watch import duration, watch
+
+    if (args.mail_to or args.mail_from) and not args.smtp:
+        raise InputError("--mail-to needs --smtp HOST:PORT.", "برای ایمیل --smtp لازم است")
+    if (args.really_send or args.alert_sms_from) and not args.alert_sms:
+        raise InputError("--really-send and --alert-sms-from need --alert-sms NUMBERS.", "--alert-sms لازم است")
+    if args.sms_per_hour < 1:
+        raise InputError("--sms-per-hour must be at least 1.", "سقف پیامک در ساعت باید دست کم ۱ باشد")
+    every = duration(args.every)
+    rules = AlertRules(
+        window=duration(args.window), min_volume=args.min_volume, drop=args.drop, credit_days=args.credit_days
+    )
+    client = _client(args)
+    sinks = [WebhookSink(args.webhook, account=client.username)] if args.webhook else []
+    if args.smtp:
+        sinks.append(SmtpSink(args.smtp, (args.mail_to or "").split(","), mail_from=args.mail_from))
+    numbers = [normalize(n) for n in args.alert_sms.split(",")] if args.alert_sms else []
+    try:
+        handlers = [logging.StreamHandler(sys.stderr)] + ([logging.FileHandler(args.log)] if args.log else [])
+    except OSError as error:
+        raise InputError(f"--log {args.log}: {error.strerror}; give a file path.", "فایل گزارش باز نشد") from None
+    logger = logging.getLogger("payamak_analytics.watch")
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    store = Store(args.db)
+    if numbers:
+        sink = SmsSink(
+            client, store, numbers, line=args.alert_sms_from, really_send=args.really_send, per_hour=args.sms_per_hour
+        )
+        sinks.append(sink)
+    reports = watch(client, store, every=every, sinks=sinks, rules=rules, once=args.once)
+    if args.once and (not reports or reports[-1].outcome != "ok"):
+        raise SystemExit(1)
+
 def _numbers_from_csv(path: str) -> list[str]:
     """The first column of a CSV file (a header row, if any, is skipped)."""
     from .errors import InputError
@@ -584,6 +630,25 @@ def build_parser() -> argparse.ArgumentParser:
         _one_line_usage_errors(action)
     _one_line_usage_errors(campaign)
     campaign.set_defaults(run=cmd_campaign)
+
+    watch = commands.add_parser("watch", help="sync on a schedule and raise alerts when delivery drops")
+    watch.add_argument("--db", default="data/payamak.duckdb")
+    watch.add_argument("--every", default="15m", help="time between cycles: 15m, 1h, 90s (default 15m)")
+    watch.add_argument("--once", action="store_true", help="run one cycle and exit (cron, systemd timers)")
+    watch.add_argument("--window", default="60m", help="the delivery window judged each cycle (default 60m)")
+    watch.add_argument("--min-volume", type=int, default=100, help="telecom answers a window needs (default 100)")
+    watch.add_argument("--drop", type=float, default=0.10, help="delivery-rate drop that alerts (default 0.10)")
+    watch.add_argument("--credit-days", type=float, default=3.0, help="alert when credit lasts fewer days")
+    watch.add_argument("--webhook", help="POST each alert and its end as JSON to this URL")
+    watch.add_argument("--smtp", help="HOST:PORT of a mail server (login from PAYAMAK_SMTP_USER/_PASSWORD)")
+    watch.add_argument("--mail-to", help="addresses, comma-separated")
+    watch.add_argument("--mail-from", help="sender address (default PAYAMAK_SMTP_FROM or payamak-watch@host)")
+    watch.add_argument("--alert-sms", help="on-call numbers, comma-separated: critical alerts by SMS (dry run)")
+    watch.add_argument("--alert-sms-from", help="the line alert SMS go out from (default the account's first)")
+    watch.add_argument("--really-send", action="store_true", help="send alert SMS for real (default: dry run)")
+    watch.add_argument("--sms-per-hour", type=int, default=4, help="at most this many alert SMS an hour")
+    watch.add_argument("--log", help="also append the log to this file")
+    watch.set_defaults(run=cmd_watch)
 
     commands.add_parser("credit", help="the account's credit").set_defaults(run=cmd_credit)
     inbox = commands.add_parser("inbox-count", help="how many received messages are unread (or --read)")

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import analytics, charts, i18n
+from .alerts import alerts_html
 from .dates import TEHRAN, window
 from .errors import InputError, NotFoundError
 from .i18n import bdi, digits, for_people
@@ -254,6 +255,7 @@ def write_report(
     by_line = analytics.delivery_report(store, by=["line"], **scope)
     columns = ["recipients", "known", "delivered_rate", "rate_low", "rate_high", "unknown_total", "expired"]
     out.paragraph(_unknown_line(overall, lang), "unknown")
+    out.parts.append(alerts_html(store, lang=lang, active=True))  # what `payamak watch` still finds wrong
     out.heading(_t("overall", lang))
     out.figure("outcomes", charts.outcome_distribution(overall, lang))
     out.table("overall", overall[columns])

@@ -409,3 +409,28 @@ class CampaignExplorer(w.VBox):
             self.message.value = f"Written: {html.escape(str(path))}"
         except Exception as error:
             self.message.value = _error_html(error)
+
+
+class ActiveAlerts(w.VBox):
+    """The watch's alerts that have not ended, newest first, in English or Persian; Refresh reads
+    the store again (a running `payamak watch` keeps it up to date)."""
+
+    def __init__(self, store: Store, *, lang: str = "en", active: bool = True):
+        self.store = store
+        self.lang = w.ToggleButtons(options=[("English", "en"), ("فارسی", "fa")], value=lang)
+        self.active = w.Checkbox(value=active, description="only active")
+        self.refresh = w.Button(description="Refresh", icon="refresh")
+        self.table = w.HTML()
+        for control in (self.lang, self.active):
+            control.observe(self.show, names="value")
+        self.refresh.on_click(self.show)
+        super().__init__([w.HBox([self.lang, self.active, self.refresh]), self.table])
+        self.show()
+
+    def show(self, _=None) -> None:
+        from .alerts import alerts_html
+
+        try:
+            self.table.value = alerts_html(self.store, lang=self.lang.value, active=self.active.value)
+        except Exception as error:
+            self.table.value = _error_html(error)

@@ -21,6 +21,7 @@ from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import InputError, StoreError
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
+from payamak_analytics.store.schema import MIGRATIONS
 from payamak_analytics.sync import SyncError, sync
 
 from .conftest import admin_post, kill_during, truth
@@ -260,7 +261,7 @@ def test_reads_and_export(live_simulator, tmp_path):
     deliveries = store.deliveries()
     assert {"batch_id", "row", "number", "operator", "status", "final", "line", "sent_at"} <= set(deliveries.columns)
     assert store.sql("SELECT count(*) AS n FROM batches WHERE recipients > ?", [50])["n"][0] > 0
-    assert store.schema_version == 3
+    assert store.schema_version == len(MIGRATIONS)
     paths = export_parquet(store, tmp_path / "parquet")
     assert (tmp_path / "parquet" / "messages").is_dir()
     months = list((tmp_path / "parquet" / "messages").glob("year=*/month=*/*.parquet"))

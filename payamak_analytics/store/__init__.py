@@ -2,12 +2,13 @@
 
 Every statement that writes the store, and every read outside the report queries of
 `analytics`, lives in this package: `core` (the file, connections, transactions, schema),
-`reads`, `sync_tables`, `campaign_tables`, `export`.
+`reads`, `sync_tables`, `campaign_tables`, `alert_tables`, `export`.
 """
 
 from __future__ import annotations
 
 from ..errors import StoreError, StoreLockedError
+from .alert_tables import AlertTables
 from .campaign_tables import CampaignTables
 from .core import StoreFile, default_path
 from .export import export_parquet
@@ -15,7 +16,7 @@ from .reads import Reads, direction_of
 from .sync_tables import SyncTables
 
 
-class Store(Reads, SyncTables, CampaignTables, StoreFile):
+class Store(Reads, SyncTables, CampaignTables, AlertTables, StoreFile):
     """The store at `path` (default: PAYAMAK_STORE, else data/payamak.duckdb); see StoreFile."""
 
 

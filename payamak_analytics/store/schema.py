@@ -126,6 +126,45 @@ MIGRATIONS = (
     ALTER TABLE sync_runs ADD COLUMN batches_unreadable INTEGER;
     ALTER TABLE sync_runs ADD COLUMN recipients_unreadable BIGINT;
     """,
+    """
+    CREATE TABLE alerts (
+        alert_id INTEGER PRIMARY KEY,
+        incident VARCHAR,                 -- what the incident is about: one open row per incident
+        kind VARCHAR,                     -- delivery_drop, code_surge, credit, line_inactive, service, ...
+        severity VARCHAR,                 -- warning, critical
+        operator VARCHAR,
+        line VARCHAR,
+        code INTEGER,
+        title VARCHAR,
+        title_fa VARCHAR,
+        evidence JSON,                    -- counts, rates with intervals, baseline used, codes that moved
+        first_seen TIMESTAMPTZ,
+        last_seen TIMESTAMPTZ,
+        ended_at TIMESTAMPTZ              -- NULL while the incident lasts
+    );
+    CREATE TABLE watch_cycles (
+        cycle_id INTEGER PRIMARY KEY,
+        clock TIMESTAMPTZ,                -- the cycle's "now" (the service's clock)
+        outcome VARCHAR,                  -- ok, failed
+        code INTEGER,                     -- the service's code when it refused (9 updating, 10 disabled)
+        error VARCHAR,
+        calls INTEGER,
+        rows_new BIGINT,
+        rows_updated BIGINT,
+        urgent_pages INTEGER,             -- report pages read first because they were closest to day 7
+        unreadable BIGINT,                -- recipients whose report expired unread since the cycle before
+        at_risk BIGINT,                   -- recipients whose report expires within a day, still unread
+        raised INTEGER,
+        ended INTEGER,
+        elapsed DOUBLE
+    );
+    CREATE TABLE alert_sms (
+        sent_at TIMESTAMPTZ,              -- wall clock: the hourly cap is about people's phones
+        number VARCHAR,
+        alert_id INTEGER,
+        dry_run BOOLEAN
+    );
+    """,
 )
 
 MESSAGE_COLUMNS = (

@@ -1,0 +1,141 @@
+"""What the watch writes and reads: alerts (one open row per incident), its cycles, and the
+alert SMS it claimed (so the hourly cap holds across cron runs and processes)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+ALERT_COLUMNS = (
+    "incident",
+    "kind",
+    "severity",
+    "operator",
+    "line",
+    "code",
+    "title",
+    "title_fa",
+    "evidence",
+    "first_seen",
+    "last_seen",
+    "ended_at",
+)
+
+
+class AlertTables:
+    """Named writes and reads of the watch's tables."""
+
+    def read_alerts(self, *, active: bool = False, since: datetime | None = None) -> pd.DataFrame:
+        """Stored alerts, newest first; `active`: only incidents that have not ended."""
+        where = ["ended_at IS NULL"] if active else []
+        params: list = []
+        if since is not None:
+            where.append("coalesce(ended_at, last_seen) >= ?")
+            params.append(since)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self.sql(f"SELECT * FROM alerts {clause} ORDER BY first_seen DESC, alert_id DESC", params)
+
+    def save_incidents(self, opened: list[dict], seen: list[dict], ended: list[int], now: datetime) -> list[int]:
+        """One cycle's incident changes in one transaction: new incidents (their ids; None for one
+        already open, as the check and the insert share the transaction), fresh evidence for those
+        still open, and the end of those that cleared."""
+        ids = []
+        with self.transaction() as con:
+            for alert in opened:
+                ids.append(_open_incident(con, alert))
+            for alert in seen:
+                con.execute(
+                    """UPDATE alerts SET last_seen = ?, severity = ?, kind = ?, title = ?, title_fa = ?, evidence = ?
+                       WHERE alert_id = ?""",
+                    [now, alert["severity"], alert["kind"], alert["title"], alert["title_fa"],
+                     json.dumps(alert["evidence"], ensure_ascii=False), alert["alert_id"]],
+                )  # fmt: skip
+            if ended:
+                con.execute(
+                    "UPDATE alerts SET ended_at = ? WHERE alert_id IN (SELECT unnest(?)) AND ended_at IS NULL",
+                    [now, ended],
+                )
+        return ids
+
+    def record_watch_cycle(self, cycle: dict) -> int:
+        """Append one watch cycle; returns its number."""
+        with self.transaction() as con:
+            cycle_id = con.execute("SELECT coalesce(max(cycle_id), 0) + 1 FROM watch_cycles").fetchone()[0]
+            columns = ["cycle_id", *cycle]
+            con.execute(
+                f"INSERT INTO watch_cycles ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [cycle_id, *cycle.values()],
+            )
+        return cycle_id
+
+    def read_watch_cycles(self, last: int = 100) -> pd.DataFrame:
+        """The newest `last` watch cycles, oldest first."""
+        return self.sql(
+            "SELECT * FROM (SELECT * FROM watch_cycles ORDER BY cycle_id DESC LIMIT ?) ORDER BY cycle_id", [last]
+        )
+
+    def urgent_batches(self, now: datetime, older_than: timedelta, window: timedelta) -> pd.DataFrame:
+        """Batches whose report is still readable (younger than `window`) but older than
+        `older_than`, with recipients whose status may still change: (batch_id, recipients,
+        complete, sent_at, pages to read), those closest to expiry first."""
+        self.add_batches_from_messages()
+        return self.sql(
+            """
+            SELECT b.batch_id, b.recipients, b.complete, b.sent_at,
+                   CASE WHEN b.complete THEN (SELECT list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1)
+                                              FROM deliveries d WHERE d.batch_id = b.batch_id AND NOT d.final)
+                        ELSE range(1, greatest(b.recipients, 1) + 1, 100) END AS pages
+            FROM batches b
+            WHERE b.sent_at > ? AND b.sent_at <= ? AND (NOT b.complete OR b.pending > 0)
+            ORDER BY b.sent_at, b.batch_id""",
+            [now - window, now - older_than],
+        )
+
+    def report_risk(
+        self, now: datetime, previous: datetime, window: timedelta, margin: timedelta, stale: timedelta
+    ) -> dict:
+        """Recipients whose report expired between `previous` and `now` unread for `stale` before
+        (lost for good), and those whose report expires within `margin`, unread for `stale` (at risk)."""
+        unread = """CASE WHEN NOT b.complete THEN b.recipients
+                         WHEN b.last_checked < least(b.sent_at + $window, $now) - $stale THEN b.pending ELSE 0 END"""
+        row = self.sql(
+            f"""
+            SELECT coalesce(sum(CASE WHEN b.sent_at <= $lost_to THEN {unread} END), 0) AS unreadable,
+                   coalesce(sum(CASE WHEN b.sent_at > $lost_to THEN {unread} END), 0) AS at_risk
+            FROM batches b WHERE b.sent_at > $lost_from AND b.sent_at <= $risk_to""",
+            {
+                "lost_from": previous - window,
+                "lost_to": now - window,
+                "risk_to": now - window + margin,
+                "window": window,
+                "now": now,
+                "stale": stale,
+            },
+        ).iloc[0]
+        return {"unreadable": int(row["unreadable"]), "at_risk": int(row["at_risk"])}
+
+    def claim_alert_sms(self, numbers: list[str], alert_id: int, dry_run: bool, cap: int, now: datetime) -> list[str]:
+        """The numbers that may get this alert's SMS without the last hour's count passing `cap`,
+        recorded before the send (a crash after the claim costs a message, never the cap)."""
+        with self.transaction() as con:
+            used = con.execute(
+                "SELECT count(*) FROM alert_sms WHERE sent_at > ? AND dry_run = ?", [now - timedelta(hours=1), dry_run]
+            ).fetchone()[0]
+            granted = numbers[: max(cap - used, 0)]
+            for number in granted:
+                con.execute("INSERT INTO alert_sms VALUES (?, ?, ?, ?)", [now, number, alert_id, dry_run])
+        return granted
+
+
+def _open_incident(con, alert: dict) -> int | None:
+    """Insert an incident unless one with its key is open; its new id, or None."""
+    if con.execute("SELECT 1 FROM alerts WHERE incident = ? AND ended_at IS NULL", [alert["incident"]]).fetchone():
+        return None
+    alert_id = con.execute("SELECT coalesce(max(alert_id), 0) + 1 FROM alerts").fetchone()[0]
+    values = [alert.get(c) for c in ALERT_COLUMNS]
+    values[ALERT_COLUMNS.index("evidence")] = json.dumps(alert["evidence"], ensure_ascii=False)
+    placeholders = ", ".join("?" * (len(ALERT_COLUMNS) + 1))
+    con.execute(f"INSERT INTO alerts (alert_id, {', '.join(ALERT_COLUMNS)}) VALUES ({placeholders})", [alert_id, *values])
+    return alert_id

@@ -1,0 +1,358 @@
+"""Keep the store synced on a schedule and raise the alarm: `payamak watch` and `watch()`.
+
+The service keeps delivery reports for seven days, so a store must be synced in time or lose
+them. A watch cycle: read first the reports closest to day 7 (young batches whose recipients
+may still change, oldest first), then sync everything else, count the recipients whose report
+expired unread, run the alert rules and tell the sinks what was raised or ended; one log line.
+
+One watch per store, by construction: an OS lock (flock) on `<store>.watch.lock`, which names
+its holder and dies with its process. A cycle that fails (the service dark, refusing, slow)
+is logged and recorded, and the next cycle goes on where the sync stopped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Self
+
+import pandas as pd
+
+from .alerts import AlertRules, Context, evaluate, track
+from .client import DeliveryPage
+from .client.panel import DELIVERY_PAGE
+from .dates import TEHRAN
+from .errors import InputError, NotFoundError, PayamakError
+from .sinks import LogSink, Sink
+from .store import Store
+from .sync import sync
+
+log = logging.getLogger("payamak_analytics.watch")
+REPORT_WINDOW = timedelta(days=7)
+URGENT_AGE = timedelta(days=5)  # reports at least this old are read before anything else
+STALE = timedelta(hours=1)  # a report not read for this long (or two cycles) counts as unread
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class WatchLockedError(PayamakError):
+    """Another watch holds this store."""
+
+
+def duration(value) -> timedelta:
+    """A duration as people write it: 15m, 1h, 90s, 2d, a number of seconds, or a timedelta."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _UNITS.get(text[-1:]) if text else None
+        try:
+            seconds = float(text[:-1] if unit else text) * (unit or 1)
+        except ValueError:
+            seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > 7 * 86400:
+        raise InputError(
+            f"{value!r} is not a duration between 1 second and 7 days: write 15m, 1h, 90s or 2d.",
+            "مدت را مانند 15m یا 1h بنویسید",
+        )
+    return timedelta(seconds=seconds)
+
+
+class WatchLock:
+    """An exclusive OS lock on `<store>.watch.lock` holding who took it (host, pid, start)."""
+
+    def __init__(self, store: Store):
+        self.path = Path(f"{Path(store.path).resolve()}.watch.lock")  # one lock whatever path names the file
+        self._file = None
+
+    def __enter__(self) -> Self:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise WatchLockedError(
+                f"Another watch is running on this store ({holder}). Stop it first, or watch another --db.",
+                "این پایگاه داده را یک watch دیگر در دست دارد",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = datetime.now(TEHRAN).isoformat(timespec="seconds")
+        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": started}))
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, as recorded in `watch_cycles` and logged in one line."""
+
+    number: int
+    clock: datetime
+    outcome: str  # ok, failed
+    code: int | None
+    error: str | None
+    calls: int
+    rows_new: int
+    rows_updated: int
+    urgent_pages: int
+    unreadable: int
+    at_risk: int
+    raised: int
+    ended: int
+    active: int
+    elapsed: float
+
+    def line(self) -> str:
+        head = f"cycle {self.number} {self.clock.astimezone(TEHRAN):%Y-%m-%d %H:%M} {self.outcome}"
+        if self.error:
+            head += f" ({self.error})"
+        return (
+            f"{head}: {self.calls} calls, {self.rows_new:,} new and {self.rows_updated:,} updated rows, "
+            f"{self.urgent_pages} urgent report pages, {self.unreadable:,} recipients no longer readable, "
+            f"{self.at_risk:,} at risk; alerts: {self.raised} raised, {self.ended} ended, {self.active} active; "
+            f"{self.elapsed:.1f} s"
+        )
+
+
+class Watch:
+    """The cycle and the loop around it, for one client and one store."""
+
+    def __init__(
+        self,
+        client,
+        store: Store,
+        *,
+        every="15m",
+        sinks: Iterable[Sink] = (),
+        rules: AlertRules | None = None,
+        now: Callable[[], datetime] | None = None,
+        workers: int = 4,
+        give_up_after: float = 120.0,
+    ):
+        self.client, self.store = client, store
+        self.give_up_after = give_up_after  # a cycle's sync ends after this long with no answer
+        self.every = duration(every)
+        self.sinks = [LogSink(), *sinks]
+        self.rules = rules or AlertRules()
+        self.now = now or (lambda: datetime.now(TEHRAN))
+        self.workers = workers
+
+    # --- one cycle ------------------------------------------------------------------------
+    def cycle(self) -> CycleReport:
+        started, now = time.perf_counter(), self.now()
+        calls_before = sum(self.client.calls.values())
+        history = self.store.read_watch_cycles(last=50)
+        previous = history["clock"].iloc[-1].to_pydatetime() if len(history) else now - self.every
+        outcome, code, error, urgent, rows = "ok", None, None, 0, (0, 0)
+        try:
+            rows = self._read(now)
+            urgent = rows[2]
+        except PayamakError as failure:
+            outcome, code, error = "failed", failure.code, _short(failure)
+        except Exception as failure:
+            log.exception("cycle failed")
+            outcome, error = "failed", type(failure).__name__
+        risk = self.store.report_risk(
+            now, min(previous, now), REPORT_WINDOW, self.rules.expiry_margin, max(self.every * 2, STALE)
+        )
+        failing = _failing(history, now, outcome, code)
+        context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=risk["unreadable"])
+        if outcome == "ok":
+            context.credit = self._credit()
+        notices = self._alerts(context)
+        report = CycleReport(
+            number=0,
+            clock=now,
+            outcome=outcome,
+            code=code,
+            error=error,
+            calls=sum(self.client.calls.values()) - calls_before,
+            rows_new=rows[0],
+            rows_updated=rows[1],
+            urgent_pages=urgent,
+            unreadable=risk["unreadable"],
+            at_risk=risk["at_risk"],
+            raised=sum(n.event == "raised" for n in notices),
+            ended=sum(n.event == "ended" for n in notices),
+            active=len(self.store.read_alerts(active=True)),
+            elapsed=time.perf_counter() - started,
+        )
+        fields = {k: v for k, v in vars(report).items() if k not in ("number", "active")}
+        report.number = self.store.record_watch_cycle(fields)
+        log.info(report.line())
+        return report
+
+    def _read(self, now: datetime) -> tuple[int, int, int]:
+        """New messages, then the reports closest to expiry, then everything else the sync reads."""
+        clock = self.now
+        first = sync(
+            self.client,
+            self.store,
+            deliveries=False,
+            progress=False,
+            workers=self.workers,
+            now=clock,
+            give_up_after=self.give_up_after,
+        )
+        urgent = self._urgent(now)
+        rest = sync(
+            self.client, self.store, progress=False, workers=self.workers, now=clock, give_up_after=self.give_up_after
+        )
+        return first.rows_new + rest.rows_new, first.rows_updated + rest.rows_updated, urgent
+
+    def _urgent(self, now: datetime) -> int:
+        """Read the pages of reports at least URGENT_AGE old whose recipients may still change,
+        oldest first, storing each batch as soon as it is read; returns the pages read."""
+        pages = 0
+        for batch in self.store.urgent_batches(now, URGENT_AGE, REPORT_WINDOW).itertuples():
+            frames = []
+            for index in batch.pages:
+                try:
+                    page = self.client.get_batch_delivery(int(batch.batch_id), int(index), DELIVERY_PAGE)
+                except NotFoundError:
+                    break  # the service does not know it (yet): the sync asks again later
+                pages += 1
+                frames.append(_delivery_frame(page))
+            else:
+                empty = _delivery_frame(DeliveryPage(int(batch.batch_id), 1, [], []))
+                self.store.save_delivery_pages(
+                    pd.concat([empty, *frames], ignore_index=True), [int(batch.batch_id)], [], now
+                )
+        return pages
+
+    def _credit(self):
+        try:
+            return self.client.get_credit()
+        except PayamakError as failure:
+            log.warning("credit not read: %s", _short(failure))
+            return None
+
+    def _alerts(self, context: Context) -> list:
+        firing, clear = evaluate(self.store, context, self.rules)
+        notices = track(self.store, firing, clear, context.now, self.rules)
+        for notice in notices:
+            for sink in self.sinks:
+                try:
+                    sink.send(notice)
+                except Exception as failure:  # noqa: BLE001 - a sink never stops the watch; the alert is stored
+                    log.error("%r failed on alert #%s: %s", sink, notice.alert.alert_id, type(failure).__name__)
+        return notices
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, cycles: int | None = None) -> list[CycleReport]:
+        """Cycles every `every` until `stop` is set or `cycles` are done; holds the store's watch lock."""
+        stop = stop or threading.Event()
+        reports = []
+        with WatchLock(self.store):
+            log.info("watching %s every %s (Ctrl-C stops)", self.store.path, _format(self.every))
+            for attempt in itertools.count(1):
+                began = time.monotonic()
+                try:
+                    reports.append(self.cycle())
+                except KeyboardInterrupt as interrupt:  # a stop asked during the sync: it kept what it read
+                    log.info("stopped during cycle %d: %s", attempt, interrupt)
+                    break
+                except Exception:  # the store itself failed (held by another process, disk full): try next time
+                    log.exception("cycle could not be recorded")
+                if cycles is not None and attempt >= cycles:
+                    break
+                if stop.wait(max(0.0, self.every.total_seconds() - (time.monotonic() - began))):
+                    break  # stopped during the cycle or the wait: no further cycle starts
+        log.info("watch stopped after %d cycles", len(reports))
+        return reports
+
+
+def _delivery_frame(page: DeliveryPage) -> pd.DataFrame:
+    """A report page as the store keeps it: one row a recipient with its operator and status."""
+    frame = page.to_frame().rename(columns={"batch_sms_id": "batch_id"})
+    frame["operator"] = frame["operator"].astype("string")
+    return frame[["batch_id", "row", "number", "operator", "status", "final"]]
+
+
+def _failing(history: pd.DataFrame, now: datetime, outcome: str, code: int | None) -> list:
+    """The streak of failed cycles that ends with this one (empty when this one worked)."""
+    if outcome == "ok":
+        return []
+    streak = [(now, code)]
+    for row in history.iloc[::-1].itertuples():
+        if row.outcome != "failed":
+            break
+        streak.insert(0, (row.clock.to_pydatetime(), None if pd.isna(row.code) else int(row.code)))
+    return streak
+
+
+def _short(error: PayamakError) -> str:
+    cause = error.__cause__ if isinstance(error.__cause__, PayamakError) else error
+    return str(cause).splitlines()[0][:200]
+
+
+def _format(every: timedelta) -> str:
+    seconds = int(every.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def watch(
+    client,
+    store: Store,
+    *,
+    every="15m",
+    sinks: Iterable[Sink] = (),
+    rules: AlertRules | None = None,
+    once: bool = False,
+    now: Callable[[], datetime] | None = None,
+    stop: threading.Event | None = None,
+) -> list[CycleReport]:
+    """Sync `store` from `client` every `every` and alert through `sinks` until stopped.
+
+    `once` runs one cycle (for cron or a systemd timer). From the main thread, SIGINT and SIGTERM
+    stop the watch cleanly: between cycles at once, during a cycle at its end (a second signal
+    interrupts it; the sync keeps what it committed). `now` is the clock (the service's, in tests).
+    """
+    runner = Watch(client, store, every=every, sinks=sinks, rules=rules, now=now)
+    stop = stop or threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return runner.run(stop, cycles=1 if once else None)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(number, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("%s: stopping after this cycle (again to stop now)", signal.Signals(number).name)
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        return runner.run(stop, cycles=1 if once else None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
