@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import errors
+from .wsdl.contract import contract
 
 
 @dataclass(frozen=True)
@@ -251,67 +252,8 @@ def delivery_status(code: int) -> DeliveryStatus:
 
 
 # --- enums of MessageInfo ---------------------------------------------------------------------
-ENUMS: dict[str, dict[str, int]] = {
-    "SMSDirectionType": {"None": -10, "In": 1, "Out": 2, "Schedule": 3, "Usance": 4},
-    "SMSLang": {"None": -10, "FA": 1, "EN": 2},
-    "SMSSendStatus": {"None": -10, "Sent": 1, "Error": 2, "BlockList": 3},
-    "SMSStatus": {
-        "None": -10,
-        **{
-            n: i
-            for i, n in enumerate(
-                (
-                    "Pending",
-                    "Illegal",
-                    "Sending",
-                    "NotApproved",
-                    "Sent",
-                    "Canceled",
-                    "Error",
-                    "NoCredit",
-                    "NotSent",
-                    "WaitForSend",
-                    "PendingDecCost",
-                    "InQueue",
-                    "ManyToManyCalcCost",
-                ),
-                start=1,
-            )
-        },
-    },
-    "SMSSendMethod": {
-        "None": -10,
-        **{
-            n: i
-            for i, n in enumerate(
-                (
-                    "Quick",
-                    "Test",
-                    "Regional",
-                    "Group",
-                    "WebService",
-                    "Announcement",
-                    "Secretary",
-                    "IntelligentSend",
-                    "CorrespondingSend",
-                    "CodeReader",
-                    "Poll",
-                    "Transfer",
-                    "Reply",
-                    "PhoneBook",
-                    "PostalCode",
-                    "SmsEvent",
-                    "IntelligentSecretary",
-                    "AddToPhoneBook",
-                    "InstantSms",
-                    "ScheduleSms",
-                    "UsanceSms",
-                ),
-                start=1,
-            )
-        },
-    },
-}
+# The newest generation's names: a client knows every value any deployment may write.
+ENUMS: dict[str, dict[str, int]] = {name: dict(values) for name, values in contract("latest").enums.items()}
 _ENUM_LOOKUP = {enum: {name.casefold(): name for name in names} for enum, names in ENUMS.items()}
 
 

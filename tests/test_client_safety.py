@@ -265,7 +265,7 @@ def test_values_out_of_contract_are_typed_errors(server, case):
 def test_unknown_names_and_codes_still_read_as_unknown(server):
     server.behaviours["/u"] = by_operation(
         {
-            "GetMessages": messages_answer([message_info(1, Status="Teleported", SendMethod="CancellationBy11")]),
+            "GetMessages": messages_answer([message_info(1, Status="Teleported", SendMethod="CarrierPigeon")]),
             "GetBatchDelivery": delivery_answer([NUMBER], ["42"]),
         }
     )
