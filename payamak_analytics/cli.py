@@ -17,7 +17,7 @@ from .errors import PayamakError
 from .store import Store
 from .wsdl import DEFAULT_GENERATION, GENERATIONS
 
-MESSAGE_COLUMNS = ["message_id", "action_datetime", "sender", "receiver", "count", "sent", "pages", "content"]
+SHOWN_MESSAGE_COLUMNS = ["message_id", "action_datetime", "sender", "receiver", "count", "sent", "pages", "content"]
 
 
 def _client(args) -> PanelClient:
@@ -462,7 +462,7 @@ def _table(frame: pd.DataFrame) -> str:
 
     if frame.empty:
         return "(none)"
-    shown = frame[MESSAGE_COLUMNS].copy()
+    shown = frame[SHOWN_MESSAGE_COLUMNS].copy()
     shown["content"] = shown["content"].str.replace("\n", " ").str.slice(0, 40)
     return for_people(shown, "en", "gregorian").to_string(index=False)
 

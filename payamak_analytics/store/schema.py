@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..client.columns import MESSAGE_COLUMNS as WIRE_COLUMNS
+
 MIGRATIONS = (
     """
     CREATE TABLE messages (
@@ -167,28 +169,5 @@ MIGRATIONS = (
     """,
 )
 
-MESSAGE_COLUMNS = (
-    "message_id",
-    "action_datetime",
-    "message_type",
-    "sender",
-    "receiver",
-    "content",
-    "pages",
-    "lang",
-    "flash",
-    "count",
-    "sent",
-    "not_sent",
-    "status",
-    "send_status",
-    "send_method",
-    "cost",
-    "tariff",
-    "title",
-    "desc",
-    "is_read",
-    "money_is_refunded",
-    "user_id",
-)
+MESSAGE_COLUMNS = tuple(WIRE_COLUMNS.values())  # the messages table holds every MessageInfo field
 TABLES = ("messages", "batches", "deliveries", "delivery_events", "sync_runs", "sync_state", "campaigns")
