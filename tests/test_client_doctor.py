@@ -140,3 +140,18 @@ def test_a_timeout_that_is_not_a_time_is_a_usage_error(tmp_path, value):
     done = payamak(f"--timeout={value}", "doctor", cwd=tmp_path, wsdl_url="http://127.0.0.1:9/x?wsdl")
     assert done.returncode == 2 and "--timeout" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_simulators_2020_generation_is_described_and_still_synced(make_simulator, tmp_path):
+    """`payamak simulate --contract 2020`: doctor names what that generation lacks, and the sync works."""
+    from payamak_analytics.store import Store
+    from payamak_analytics.sync import sync
+
+    simulator = make_simulator(contract="2020")
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+    found = by_name(client.diagnose(now=simulated_now(simulator)))
+    assert found["operations"].data["missing"] == ["GetMessagesByDateRange"]
+    assert found["message_fields"].data["missing"] == ["Cost", "SendMethod", "SendStatus"]
+    assert found["credentials"].status == "ok"
+    summary = sync(client, Store(tmp_path / "p.duckdb"), progress=False)
+    assert summary.rows_new > 0
