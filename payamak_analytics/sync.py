@@ -13,12 +13,10 @@ everything committed.
 from __future__ import annotations
 
 import math
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,6 +34,7 @@ from .errors import (
     TransportError,
 )
 from .patience import Breaker, OutageError, RateLimiter, patiently
+from .stopping import StopRequest
 from .store import Store
 from .walk import MessageWalk
 
@@ -101,7 +100,7 @@ class _Run:
         self.workers = workers
         self.limiter = RateLimiter(rate)
         self.breaker = Breaker(give_up_after)
-        self.stopping = threading.Event()
+        self.stop = StopRequest()  # its event is what waiting workers watch
         self.progress = progress
         self.summary = SyncSummary()
         self._lock = threading.Lock()
@@ -111,7 +110,7 @@ class _Run:
 
     def fetch(self, call: Callable, *args) -> Future:
         """`call(*args)` on a worker, patiently (see patience.patiently)."""
-        return self.pool.submit(patiently, call, args, self.breaker, self.limiter, self.stopping, self.requeued)
+        return self.pool.submit(patiently, call, args, self.breaker, self.limiter, self.stop.event, self.requeued)
 
     def requeued(self) -> None:
         with self._lock:
@@ -124,7 +123,9 @@ class _Run:
         self.summary.by_stream[stream] = self.summary.by_stream.get(stream, 0) + pages
 
     def check_stop(self) -> None:
-        if self.stopping.is_set():
+        """Between pages: a stop asked by a signal is passed on to the workers, and ends the run."""
+        if self.stop.asked():
+            self.stop.event.set()
             raise KeyboardInterrupt(f"interrupted; {self.summary.pages} pages kept; run the sync again to resume")
 
     def result(self, future: Future):
@@ -135,7 +136,7 @@ class _Run:
                 return future.result()
 
     def close(self) -> None:
-        self.stopping.set()  # workers waiting in the breaker return at once
+        self.stop.event.set()  # workers waiting in the breaker return at once
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -178,7 +179,7 @@ def sync(
     run_id = store.start_sync_run(run.now())
     outcome, error_text = "failed", None
     try:
-        with _signals_stop(run), store.holding():
+        with run.stop.on_signals(), store.holding():
             _sync_all(run, tuple(lines), since, deliveries)
         outcome = "ok"
     except KeyboardInterrupt as interrupt:
@@ -225,26 +226,6 @@ def _finish(run: _Run, run_id: int, outcome: str, error_text, client, calls_befo
     summary.elapsed = time.perf_counter() - started
     counters = {name: getattr(summary, name) for name in vars(summary) if name not in ("elapsed", "by_stream")}
     run.store.finish_sync_run(run_id, run.now(), outcome, counters, error_text)
-
-
-@contextmanager
-def _signals_stop(run: _Run) -> Iterator[None]:
-    """SIGINT and SIGTERM ask the run to stop at the next page boundary (never inside a write);
-    a second Ctrl-C interrupts at once. Only the main thread can take signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame) -> None:
-        run.stopping.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 # --- messages ---------------------------------------------------------------------------------

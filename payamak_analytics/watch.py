@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import signal
 import socket
 import threading
 import time
@@ -36,6 +35,7 @@ from .client.panel import DELIVERY_PAGE
 from .dates import TEHRAN
 from .errors import InputError, NotFoundError, PayamakError
 from .sinks import LogSink, Sink
+from .stopping import StopRequest
 from .store import Store
 from .sync import sync
 
@@ -265,27 +265,34 @@ class Watch:
         return notices
 
     # --- the loop ---------------------------------------------------------------------------
-    def run(self, stop: threading.Event | None = None, cycles: int | None = None) -> list[CycleReport]:
-        """Cycles every `every` until `stop` is set or `cycles` are done; holds the store's watch lock."""
-        stop = stop or threading.Event()
-        reports = []
+    def run(self, stop: threading.Event | StopRequest | None = None, cycles: int | None = None) -> list[CycleReport]:
+        """Cycles every `every` until a stop is asked or `cycles` are done; holds the store's watch lock.
+
+        A stop asked between cycles ends the wait at once; one asked during a cycle ends the
+        watch at the cycle's end (a sync stops at its next page and keeps what it read)."""
+        stop = stop if isinstance(stop, StopRequest) else StopRequest(stop)
+        reports: list[CycleReport] = []
         with WatchLock(self.store):
             log.info("watching %s every %s (Ctrl-C stops)", self.store.path, _format(self.every))
-            for attempt in itertools.count(1):
-                began = time.monotonic()
-                try:
-                    reports.append(self.cycle())
-                except KeyboardInterrupt as interrupt:  # a stop asked during the sync: it kept what it read
-                    log.info("stopped during cycle %d: %s", attempt, interrupt)
-                    break
-                except Exception:  # the store itself failed (held by another process, disk full): try next time
-                    log.exception("cycle could not be recorded")
-                if cycles is not None and attempt >= cycles:
-                    break
-                if stop.wait(max(0.0, self.every.total_seconds() - (time.monotonic() - began))):
-                    break  # stopped during the cycle or the wait: no further cycle starts
+            try:
+                self._loop(stop, cycles, reports)
+            except KeyboardInterrupt as interrupt:  # asked twice, or during a sync: what was read is kept
+                log.info("stopped during cycle %d: %s", len(reports) + 1, interrupt)
         log.info("watch stopped after %d cycles", len(reports))
         return reports
+
+    def _loop(self, stop: StopRequest, cycles: int | None, reports: list[CycleReport]) -> None:
+        for attempt in itertools.count(1):
+            began = time.monotonic()
+            try:
+                reports.append(self.cycle())
+            except Exception:  # the store itself failed (held by another process, disk full): try next time
+                log.exception("cycle could not be recorded")
+            if cycles is not None and attempt >= cycles:
+                return
+            if stop.asked() or stop.wait(max(0.0, self.every.total_seconds() - (time.monotonic() - began))):
+                log.info("stop asked: no further cycle starts")
+                return
 
 
 def _delivery_frame(page: DeliveryPage) -> pd.DataFrame:
@@ -338,21 +345,6 @@ def watch(
     interrupts it; the sync keeps what it committed). `now` is the clock (the service's, in tests).
     """
     runner = Watch(client, store, every=every, sinks=sinks, rules=rules, now=now)
-    stop = stop or threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        return runner.run(stop, cycles=1 if once else None)
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def on_signal(number, frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        log.info("%s: stopping after this cycle (again to stop now)", signal.Signals(number).name)
-        stop.set()
-
-    for sig in previous:
-        signal.signal(sig, on_signal)
-    try:
-        return runner.run(stop, cycles=1 if once else None)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    request = StopRequest(stop)
+    with request.on_signals():
+        return runner.run(request, cycles=1 if once else None)

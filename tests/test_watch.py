@@ -181,8 +181,7 @@ def test_going_dark_does_not_stop_the_watch(live_simulator, tmp_path):
         assert process.poll() is None
         _wait_for(lambda: _cycles(db) > before + 1 and _last_outcome(db) == "ok")
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=120)
+        err = _stop(process)
     assert process.returncode == 0, err
     assert "Traceback" not in err
     expected = truth(live_simulator, batches="0")
@@ -190,6 +189,36 @@ def test_going_dark_does_not_stop_the_watch(live_simulator, tmp_path):
     stored = store.sql("SELECT count(*) AS n FROM messages WHERE message_type = 'Out'")["n"].iloc[0]
     assert stored == expected["messages"]["sent"]  # caught up
     assert store.sql("SELECT count(*) AS n FROM deliveries")["n"].iloc[0] == expected["recipients"]
+
+
+@pytest.mark.slow
+def test_sigterm_at_any_moment_of_a_cycle_stops_the_watch_within_seconds(live_simulator, tmp_path):
+    """Cycles of a second, each mostly a sync: the signals land in the sync, between the two
+    syncs and in the wait, and each ends the watch cleanly."""
+    client = PanelClient("demo", "demo", wsdl=live_simulator.wsdl_url)
+    send_traffic(client, random.Random(2), batches=5)
+    for attempt, delay in enumerate((0.0, 0.3, 0.55, 0.8, 1.1)):
+        db = tmp_path / f"watch{attempt}.duckdb"
+        process = _cli(live_simulator, "--db", str(db), "--every", "1s")
+        try:
+            _wait_for(lambda: _cycles(db, "ok") >= 1, 120)  # noqa: B023 - used within the iteration
+            time.sleep(delay)
+        finally:
+            err = _stop(process)
+        assert process.returncode == 0, err
+        assert "watch stopped after" in err and "Traceback" not in err
+
+
+def _stop(process: subprocess.Popen, within: float = 30) -> str:
+    """SIGTERM, then the watch's stderr; a watch still running after `within` seconds is killed
+    and the test fails."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=within)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        err = process.communicate()[1]
+        pytest.fail(f"the watch was still running {within:g} s after SIGTERM; its log ends:\n{err[-2000:]}")
 
 
 def _cycles(db: Path, outcome: str | None = None) -> int:
@@ -227,8 +256,7 @@ def test_a_second_watch_on_the_same_store_refuses(live_simulator, tmp_path):
         assert "Another watch is running" in err and f'"pid": {first.pid}' in err
         _wait_for(lambda: _cycles(db) >= 1)
     finally:
-        first.send_signal(signal.SIGTERM)
-        _, err = first.communicate(timeout=120)
+        err = _stop(first)
     assert first.returncode == 0, err
     assert "watch stopped after 1 cycles" in err and "Traceback" not in err
     with WatchLock(Store(db)):  # the lock went with the process

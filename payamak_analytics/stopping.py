@@ -1,0 +1,72 @@
+"""Stopping on SIGINT and SIGTERM, with nothing in the signal handler that can block or be lost.
+
+Python runs a signal handler in the main thread between two bytecodes, possibly while that
+thread holds a lock: the one inside `threading.Event.wait`, or the one `Thread.start` takes.
+A handler that takes the same lock (`Event.set`, starting a thread) then waits for itself,
+forever; one that logs can meet its own half-written line. So the handler here only counts
+the signal; the code that waits asks `asked()`, in slices short enough to answer at once.
+
+Requests nest (a sync inside a watch cycle): a signal taken by the inner one is counted by
+every outer one too, so a stop the inner work had no chance to act on still ends the outer.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+POLL = 0.1  # seconds: how soon a wait notices a signal
+
+
+class StopRequest:
+    """A stop asked by a signal (counted by the handler) or by another thread (`event`)."""
+
+    def __init__(self, event: threading.Event | None = None):
+        self.event = event or threading.Event()
+        self.signals = 0
+        self.outer: StopRequest | None = None  # the request whose signals block this one is inside
+
+    def asked(self) -> bool:
+        return self.signals > 0 or self.event.is_set() or (self.outer is not None and self.outer.asked())
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; whether a stop was asked (returns as soon as it is)."""
+        deadline = time.monotonic() + seconds
+        while not self.asked():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.event.wait(min(left, POLL))
+        return True
+
+    @contextmanager
+    def on_signals(self) -> Iterator[None]:
+        """Within this block, SIGINT and SIGTERM ask a stop; a second signal raises
+        KeyboardInterrupt at once. Outside the main thread, nothing changes."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {number: signal.getsignal(number) for number in SIGNALS}
+        enclosing = getattr(previous[signal.SIGTERM], "__self__", None)
+        self.outer = enclosing if isinstance(enclosing, StopRequest) else None
+        for number in SIGNALS:
+            signal.signal(number, self._on_signal)
+        try:
+            yield
+        finally:
+            for number, earlier in previous.items():
+                signal.signal(number, earlier)
+
+    def _on_signal(self, number: int, frame) -> None:
+        counts = []
+        request: StopRequest | None = self
+        while request is not None:
+            request.signals += 1
+            counts.append(request.signals)
+            request = request.outer
+        if max(counts) > 1:
+            raise KeyboardInterrupt(f"{signal.Signals(number).name} again: stopped at once")
