@@ -25,17 +25,6 @@ def _client(args) -> PanelClient:
     return PanelClient(wsdl=args.wsdl, endpoint=args.endpoint, timeout=args.timeout, call_budget=2 * args.timeout)
 
 
-def _seconds(text: str) -> float:
-    """--timeout: a finite number of seconds above zero (a usage error otherwise)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0, like 30")
-    return value
-
-
 def cmd_doctor(args) -> int:
     """Read-only checks of the account and the deployment; 1 when something blocks use."""
     from .client.doctor import unreachable
@@ -108,22 +97,6 @@ def _epoch(text: str) -> float:
     if not 0 <= value <= 4_102_444_800:
         raise argparse.ArgumentTypeError(f"{text!r} is not epoch seconds between 1970 and 2100")
     return value
-
-
-def _clock_speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 0 (a frozen clock) to 1000000")
-    return value
-
-
-def _account_count(text: str) -> int:
-    if not text.strip().isdigit() or not 0 <= int(text) <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 0 to 100")
-    return int(text)
 
 
 DEMO_DAYS = 90
@@ -470,19 +443,21 @@ def _table(frame: pd.DataFrame) -> str:
 STORE_HELP = "the store's DuckDB file (default: PAYAMAK_STORE, else data/payamak.duckdb)"
 
 
-def _positive(kind):
-    """An argparse type: a number above zero."""
+def _bounded(kind: type, low: float, high: float, *, above: bool = False):
+    """An argparse type: a `kind` number from `low` (strictly above it, with `above`) to `high`;
+    anything else (a word, nan, inf, a number out of range) is a usage error that names the range."""
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {name} above 0: give one such as 4")
+        if value is None or not (value > low if above else value >= low) or not value <= high:
+            what = "a whole number" if kind is int else "a number"
+            span = f"{'above' if above else 'from'} {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what} {span}")
         return value
 
-    name = "a whole number" if kind is int else "a number"
     return parse
 
 
@@ -502,7 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="WSDL address (default: PAYAMAK_WSDL, else the real service); 'bundled' for the copy in this package",
     )
     parser.add_argument("--endpoint", help="service address, overriding the WSDL's (default: PAYAMAK_ENDPOINT)")
-    parser.add_argument("--timeout", type=_seconds, default=30.0, help="seconds one attempt of a call may take")
+    parser.add_argument(
+        "--timeout", type=_bounded(float, 0, 3600, above=True), default=30.0, help="seconds one attempt of a call may take"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     sim = commands.add_parser(
@@ -511,12 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the local panel until stopped. The same --seed and --start give the same history.",
     )
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    sim.add_argument("--port", type=_bounded(int, 0, 65535), default=0, help="0 picks a free port")
     sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--days", type=int, default=90)
-    sim.add_argument("--messages", type=int, default=20_000, help="records in the history (sent + received)")
+    sim.add_argument("--days", type=_bounded(int, 1, 3650), default=90)
     sim.add_argument(
-        "--clock-speed", type=_clock_speed, default=1.0, help="simulated seconds per wall second; 0 freezes"
+        "--messages", type=_bounded(int, 0, 10_000_000), default=20_000, help="records in the history (sent + received)"
+    )
+    sim.add_argument(
+        "--clock-speed", type=_bounded(float, 0, 1_000_000), default=1.0, help="simulated seconds per wall second; 0 freezes"
     )
     sim.add_argument(
         "--start",
@@ -532,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
         "each record once the clock reaches it",
     )
     sim.add_argument(
-        "--accounts", type=_account_count, default=0, help="extra accounts demo1..demoN (password = user name)"
+        "--accounts", type=_bounded(int, 0, 100), default=0, help="extra accounts demo1..demoN (password = user name)"
     )
     sim.add_argument(
         "--admin",
@@ -540,10 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="enable /_sim/truth, /_sim/clock?advance=S, /_sim/switch, /_sim/dark?seconds=S, "
         "/_sim/forget?batch_id=N&times=K, /_sim/incident?operator=MCI&status=6&rate=0.3[&line=L]",
     )
-    sim.add_argument("--threads", type=int, default=8)
-    for name in ("latency-ms", "jitter-ms", "fail-rate", "fault-rate", "drop-rate", "slow-rate"):
-        sim.add_argument(f"--{name}", type=float, default=0.0)
-    sim.add_argument("--slow-seconds", type=float, default=35.0)
+    sim.add_argument("--threads", type=_bounded(int, 1, 256), default=8)
+    for name in ("latency-ms", "jitter-ms"):
+        sim.add_argument(f"--{name}", type=_bounded(float, 0, 600_000), default=0.0)
+    for name in ("fail-rate", "fault-rate", "drop-rate", "slow-rate"):
+        sim.add_argument(f"--{name}", type=_bounded(float, 0, 1), default=0.0, help="a share, from 0 to 1")
+    sim.add_argument("--slow-seconds", type=_bounded(float, 0, 3600), default=35.0)
     sim.add_argument("--fault-operations", metavar="OP[,OP...]", help="only these operations meet the faults")
     sim.add_argument(
         "--contract",
@@ -555,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=cmd_simulate)
 
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
-    demo.add_argument("--messages", type=int, default=5_000, help="records in the simulated history")
+    demo.add_argument("--messages", type=_bounded(int, 1, 1_000_000), default=5_000, help="records in the simulated history")
     demo.add_argument("--db", default=None, help=STORE_HELP)
     demo.add_argument("--out", default="reports", help="folder of the HTML report")
     demo.set_defaults(run=cmd_demo)
@@ -563,15 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="bring the local DuckDB copy up to date")
     sync.add_argument("--db", default=None, help=STORE_HELP)
     sync.add_argument("--line", action="append", help="only this line (repeatable)")
-    sync.add_argument("--workers", type=_positive(int), default=8, help="calls at once (1 or more)")
+    sync.add_argument("--workers", type=_bounded(int, 1, 64), default=8, help="calls at once (1 to 64)")
     sync.add_argument(
         "--since", help="how far back a first sync reaches: 2025-03-21, 1404-01-01, 2025-03-21T08:30, 7d, yesterday"
     )
-    sync.add_argument("--rate", type=_positive(float), help="at most this many calls a second")
+    sync.add_argument("--rate", type=_bounded(float, 0, 1000, above=True), help="at most this many calls a second")
     sync.add_argument("--no-deliveries", action="store_true", help="messages only, no delivery reports")
     sync.add_argument(
         "--give-up-after",
-        type=_positive(float),
+        type=_bounded(float, 0, 7 * 86_400, above=True),
         default=120.0,
         metavar="SECONDS",
         help="stop when the service has answered nothing successfully for this long (default 120)",
@@ -626,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--calendar", choices=["jalali", "gregorian"], default="jalali")
     for action in (send_campaign, resume, status):
         action.add_argument("--db", default=None, help=STORE_HELP)
-        action.add_argument("--rate", type=_positive(float), default=2.0, help="sends a second at most")
+        action.add_argument("--rate", type=_bounded(float, 0, 100, above=True), default=2.0, help="sends a second at most")
         _one_line_usage_errors(action)
     _one_line_usage_errors(campaign)
     campaign.set_defaults(run=cmd_campaign)

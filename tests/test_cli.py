@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from payamak_analytics.cli import main
+
 from .conftest import truth
 
 
@@ -61,3 +63,28 @@ def test_errors_are_one_readable_line(shared_simulator, args, code):
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and code in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sync", "--workers", "100000"),
+        ("sync", "--workers", "0"),
+        ("sync", "--give-up-after", "inf"),
+        ("sync", "--rate", "nan"),
+        ("campaign", "status", "x", "--rate", "-1"),
+        ("simulate", "--fail-rate", "1.5"),
+        ("simulate", "--threads", "0"),
+        ("simulate", "--port", "70000"),
+        ("simulate", "--messages", "-5"),
+        ("--timeout", "0", "credit"),
+    ],
+)
+def test_a_number_out_of_its_range_is_a_usage_error_before_anything_starts(tmp_path, monkeypatch, capsys, args):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "give a" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no store, no file
