@@ -8,6 +8,7 @@ import threading
 
 from waitress.server import create_server
 
+from ..errors import InputError
 from .faults import DarkGate, FaultConfig, FaultyApp
 from .soap import SERVICE_PATH, SoapApp
 from .world import World, WorldConfig
@@ -34,7 +35,13 @@ class Simulator:
         threads: int = 8,
         contract: str = "2022",
     ):
-        self.world = world if isinstance(world, World) else World(world)
+        self.world = world if isinstance(world, World) else World(world, generation=contract)
+        if self.world.generation != contract:
+            raise InputError(
+                f"The world produces the values of the {self.world.generation} contract but the simulator would "
+                f"serve the {contract} one: build it as World(config, generation={contract!r}).",
+                "نسل قرارداد جهان شبیه ساز با نسل سرویس یکی نیست",
+            )
         app = SoapApp(self.world, admin=admin, contract=contract)
         self.faults = FaultyApp(app, faults) if faults and faults.any else None
         self._server = create_server(
