@@ -68,7 +68,7 @@ class Simulator:
         """Serve in this thread until interrupted (Ctrl-C)."""
         self._server.run()
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         self._thread = threading.Thread(target=self._server.run, name="payamak-simulator", daemon=True)
         self._thread.start()
         return self
@@ -87,7 +87,7 @@ class Simulator:
         self._thread = None
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, parse_qsl
 from xml.sax.saxutils import escape
