@@ -81,3 +81,63 @@ def test_the_served_wsdl_is_the_real_services_byte_for_byte(served):
     assert ours == REFERENCE_WSDL.read_bytes().rstrip(b"\r\n")
     at_home = requests.get(served.url + "?wsdl", timeout=10).content
     assert at_home == ours.replace(wsdl.REAL_ADDRESS.encode(), served.url.encode())
+
+
+# --- what follows the operation's element ------------------------------------------------------
+DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
+WRAPPER = GET_CREDIT[GET_CREDIT.index("<GetCredit") : GET_CREDIT.index("</s:Body>")]
+SEND = (
+    '<SendSMS xmlns="http://tempuri.org/"><userName>demo</userName><password>demo</password>'
+    "<fromNumber>10002188</fromNumber><toNumbers><string "
+    'xmlns="http://schemas.microsoft.com/2003/10/Serialization/Arrays">09121234567</string></toNumbers>'
+    "<messageContent>hi</messageContent><isFlash>false</isFlash></SendSMS>"
+)
+
+
+def envelope(body: str, after_body: str = "") -> bytes:
+    return f'<s:Envelope xmlns:s="{SOAP}"><s:Body>{body}</s:Body>{after_body}</s:Envelope>'.encode()
+
+
+def fault_of(response) -> tuple[str, str]:
+    assert response.status_code == 500, response.content
+    root = etree.fromstring(response.content)
+    code = root.find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault/faultcode")
+    prefix, _, local = code.text.partition(":")
+    return f"{{{code.nsmap[prefix]}}}{local}", root.findtext(f"{{{SOAP}}}Body/{{{SOAP}}}Fault/faultstring")
+
+
+@pytest.mark.parametrize(
+    "body, after_body, closing, found",
+    [
+        (WRAPPER + "<x/>", "", "Body", "element 'x' from namespace ''"),
+        (WRAPPER + '<p:GetCredit xmlns:p="http://tempuri.org/"/>', "", "Body", "element 'p:GetCredit' from namespace"),
+        (WRAPPER + "junk", "", "Body", "text 'junk'"),
+        (WRAPPER, "<x/>", "Envelope", "element 'x' from namespace ''"),
+        (WRAPPER, "junk", "Envelope", "text 'junk'"),
+    ],
+)
+def test_anything_after_the_operations_element_fails_the_request(served, body, after_body, closing, found):
+    code, text = fault_of(post(served, envelope(body, after_body), "text/xml; charset=utf-8"))
+    assert code == f"{{{DISPATCHER}}}DeserializationFailed"
+    assert (
+        "Error in deserializing body of request message for operation 'GetCredit'. "
+        f"End element '{closing}' from namespace '{SOAP}' expected. Found {found}"
+    ) in text
+    assert "Line 1, position " in text
+
+
+def test_a_send_with_something_after_it_never_goes_out(make_simulator):
+    simulator = make_simulator()
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"http://tempuri.org/ISendService/SendSMS"'}
+    twice = requests.post(simulator.url, data=envelope(SEND + SEND), headers=headers, timeout=30)
+    assert fault_of(twice)[0] == f"{{{DISPATCHER}}}DeserializationFailed"
+    assert len(simulator.world.sends) == 0
+    once = requests.post(simulator.url, data=envelope(f"{SEND} <!-- sent by a tool -->\n"), headers=headers, timeout=30)
+    assert once.status_code == 200 and len(simulator.world.sends) == 1  # comments and white space are passed over
+
+
+def test_an_empty_body_with_something_after_it_is_a_bad_request(served):
+    response = post(served, envelope("", "<x/>"), "text/xml; charset=utf-8")
+    assert (response.status_code, response.content) == (400, b"")
+    empty = post(served, envelope(""), "text/xml; charset=utf-8")  # no parameters: every one is null
+    assert etree.fromstring(empty.content).findtext(".//{http://tempuri.org/}GetCreditResult") == "-1"

@@ -508,4 +508,44 @@ def read_parameters(operation: Operation, body: etree._Element, data: bytes) -> 
                 values[field.name] = _parameter(node, field, data)
                 expected = i + 1
                 break
+    _check_ends(operation, body, wrapper, data)
     return {f.name: DEFAULTS.get(f.type) if values[f.name] is None else values[f.name] for f in operation.request}
+
+
+def _first_after(element: etree._Element) -> tuple[str, etree._Element] | None:
+    """The first text ("text", its owner) or element ("element", it) after `element` inside its
+    parent; comments and processing instructions are passed over, as the reader passes them."""
+    node = element
+    while node is not None:
+        if (node.tail or "").strip(XML_SPACE):
+            return "text", node
+        node = node.getnext()
+        if node is not None and isinstance(node.tag, str):
+            return "element", node
+    return None
+
+
+def _check_ends(operation: Operation, body: etree._Element, wrapper: etree._Element | None, data: bytes) -> None:
+    """After the wrapper the formatter reads the end of the Body, then of the Envelope: anything
+    else there fails the request (DeserializationFailed). A request with an empty Body is never
+    read by the formatter; the encoder's own reader refuses trailing content then (400)."""
+    for inner, closing in ((wrapper, body), (body, body.getparent())):
+        found = _first_after(inner) if inner is not None else None
+        if found is None:
+            continue
+        if wrapper is None:
+            raise HttpRefusal("400 Bad Request")
+        kind, node = found
+        if kind == "text":
+            line, position = _where(data, node, "tail")
+            what = f"text '{node.tail.strip(XML_SPACE)}'"
+        else:
+            line, position = _where(data, node)
+            name = etree.QName(node)
+            shown = f"{node.prefix}:{name.localname}" if node.prefix else name.localname
+            what = f"element '{shown}' from namespace '{name.namespace or ''}'"
+        raise deserialization_failed(
+            f"Error in deserializing body of request message for operation '{operation.name}'. End element "
+            f"'{etree.QName(closing).localname}' from namespace '{ENVELOPE}' expected. Found {what}. "
+            f"Line {line}, position {position}."
+        )
