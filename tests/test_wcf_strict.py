@@ -59,6 +59,12 @@ AGREEMENTS = {
 }
 
 
+@pytest.mark.parametrize("charset", ["unicodeFFFE", "utf-32", "utf8", "windows-1256"])
+def test_a_charset_the_text_encoder_does_not_take_is_415(served, charset):
+    response = post(served, GET_CREDIT.encode(), f"text/xml; charset={charset}")
+    assert response.status_code == 415 and response.content == b""
+
+
 @pytest.mark.parametrize("case", MISMATCHES)
 def test_an_encoding_the_bytes_do_not_have_is_a_bad_request(served, case):
     data, content_type = MISMATCHES[case]

@@ -28,8 +28,8 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
 ADDRESSING_NONE = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
 EXPECTED_CONTENT_TYPE = "text/xml; charset=utf-8"
+# The charsets WCF's text encoder takes (any letter case); "utf-16" names either byte order.
 CHARSETS = {"utf-8": "utf-8", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be"}
-CHARSETS["unicodefffe"] = "utf-16-be"
 XML_SPACE = " \t\r\n"
 
 PARSER = etree.XMLParser(
