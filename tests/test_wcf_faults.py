@@ -108,3 +108,17 @@ def test_a_send_meeting_an_internal_service_fault_is_unknown_and_never_resent(ma
     with pytest.raises(errors.SendOutcomeUnknownError):
         client.send_sms(LINE, ["09121234567"], "one more")
     assert client.calls["SendSMS"] == 1
+
+
+def test_a_sync_through_internal_service_faults_stores_what_the_panel_holds(make_simulator, tmp_path):
+    from payamak_analytics.store import Store
+    from payamak_analytics.sync import sync
+
+    simulator = make_simulator(world_config(messages=300, days=3), FaultConfig(fault_rate=0.25, seed=8), threads=8)
+    store = Store(tmp_path / "faulty.duckdb")
+    summary = sync(client_of(simulator, read_attempts=8), store, progress=False)
+    assert summary.retries > 0
+    held = truth(simulator, batches=0)
+    assert len(store.messages("sent")) == held["messages"]["sent"]
+    statuses = store.deliveries()["status"].value_counts()
+    assert {str(k): int(v) for k, v in statuses.items()} == held["recipients_by_status"]

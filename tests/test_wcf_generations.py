@@ -150,3 +150,5 @@ def test_a_world_of_another_generation_is_refused_by_the_simulator():
         Simulator(world, contract="latest")
     with pytest.raises(errors.InputError, match="no contract generation"):
         World(world_config(messages=50), generation="2023")
+    with pytest.raises(errors.InputError, match="no contract generation '2023'"):
+        Simulator(world, contract="2023")

@@ -9,6 +9,7 @@ import threading
 from waitress.server import create_server
 
 from ..errors import InputError
+from ..wsdl.contract import GENERATIONS
 from .faults import DarkGate, FaultConfig, FaultyApp
 from .soap import SERVICE_PATH, SoapApp
 from .world import World, WorldConfig
@@ -35,6 +36,11 @@ class Simulator:
         threads: int = 8,
         contract: str = "2022",
     ):
+        if contract not in GENERATIONS:
+            raise InputError(
+                f"There is no contract generation {contract!r}; choose one of {', '.join(GENERATIONS)}.",
+                "چنین نسلی از قرارداد سرویس وجود ندارد",
+            )
         self.world = world if isinstance(world, World) else World(world, generation=contract)
         if self.world.generation != contract:
             raise InputError(
