@@ -122,3 +122,17 @@ def test_a_sync_through_internal_service_faults_stores_what_the_panel_holds(make
     assert len(store.messages("sent")) == held["messages"]["sent"]
     statuses = store.deliveries()["status"].value_counts()
     assert {str(k): int(v) for k, v in statuses.items()} == held["recipients_by_status"]
+
+
+def test_a_request_wcf_refuses_first_gets_its_refusal_not_an_injected_fault(make_simulator):
+    """An exception inside the operation needs the operation to be reached: a wrong SOAPAction is
+    still a contract filter mismatch, an unreadable content type still 415, when every call throws."""
+    simulator = make_simulator(faults=FaultConfig(fault_rate=1.0))
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"http://tempuri.org/ISendService/Nothing"'}
+    refused = requests.post(simulator.url, data=GET_CREDIT, headers=headers, timeout=30)
+    assert refused.status_code == 500 and b"a:ActionNotSupported" in refused.content
+    soap12 = requests.post(
+        simulator.url, data=GET_CREDIT, headers={"Content-Type": "application/soap+xml; charset=utf-8"}, timeout=30
+    )
+    assert (soap12.status_code, soap12.content) == (415, b"") and "Content-Type" not in soap12.headers
+    assert post_credit(simulator).content == INTERNAL_SERVICE_FAULT

@@ -2,9 +2,10 @@
 
 Drops and stalls happen after the operation ran, as on a real network: the send went out
 but its answer never arrived. HTTP errors happen before it, so nothing was done. A Fault is
-what WCF answers for an exception inside the service (InternalServiceFault, details off): the
+what WCF answers for an exception inside the operation (InternalServiceFault, details off): the
 exception may come before the operation did its work or after (the send went out, the answer
-failed), so half of the injected Faults come after it ran.
+failed), so half of the injected Faults come after it ran; a request WCF refuses before the
+operation (a wrong SOAPAction, an unreadable body) gets that refusal instead.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from .soap import XML_HEADERS, SoapApp
-from .wcf import internal_fault
+from .soap import SoapApp, answer
 from .world import World
 
 # What HTTP.sys answers for an IIS site whose application pool is down.
@@ -133,14 +133,8 @@ class FaultyApp:
             )
             start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(page)))])
             return [page]
-        status, body = self.app.handle_soap(environ) if fate != "fault" else ("", b"")
-        if fate.startswith("fault"):
-            body = internal_fault().body()
-            start_response("500 Internal Server Error", XML_HEADERS + [("Content-Length", str(len(body)))])
-            return [body]
+        throws = {"fault": "before", "fault after": "after"}.get(fate)
+        status, body = self.app.handle_soap(environ, throws)
         if fate == "slow":
             time.sleep(self.config.slow_seconds)
-        start_response(status, XML_HEADERS + [("Content-Length", str(len(body)))])
-        if fate == "drop":
-            return [body[: len(body) // 2]]  # fewer bytes than promised: the server closes the connection
-        return [body]
+        return answer(start_response, status, body, cut=fate == "drop")
