@@ -262,3 +262,83 @@ def enum_name(enum: str, raw: str | None) -> str | None:
     if raw is None:
         return None
     return _ENUM_LOOKUP[enum].get(raw.strip().casefold(), "Unknown")
+
+
+# What each enum value means, in English and Persian; "Unknown" is a value this toolkit has not seen.
+_NOT_SET = ("Not set", "تعیین نشده")
+ENUM_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
+    "SMSDirectionType": {
+        "None": _NOT_SET,
+        "In": ("Received", "دریافتی"),
+        "Out": ("Sent", "ارسالی"),
+        "Schedule": ("Scheduled", "زمان بندی شده"),
+        "Usance": ("Due-date (usance) send", "ارسال سررسیدی"),
+    },
+    "SMSLang": {"None": _NOT_SET, "FA": ("Persian", "فارسی"), "EN": ("English", "انگلیسی")},
+    "SMSSendStatus": {
+        "None": _NOT_SET,
+        "Sent": ("Sent", "ارسال شده"),
+        "Error": ("Error", "خطا"),
+        "BlockList": ("On the block list", "در فهرست سیاه"),
+    },
+    "SMSStatus": {
+        "None": _NOT_SET,
+        "Pending": ("Waiting for approval", "در انتظار تایید"),
+        "Illegal": ("Illegal content", "غیرمجاز"),
+        "Sending": ("Sending", "در حال ارسال"),
+        "NotApproved": ("Not approved", "تایید نشده"),
+        "Sent": ("Sent", "ارسال شده"),
+        "Canceled": ("Cancelled", "لغو شده"),
+        "Error": ("Error", "خطا"),
+        "NoCredit": ("Not enough credit", "اعتبار ناکافی"),
+        "NotSent": ("Not sent", "ارسال نشده"),
+        "WaitForSend": ("Waiting for its send time", "در انتظار زمان ارسال"),
+        "PendingDecCost": ("Waiting for its cost to be deducted", "در انتظار کسر هزینه"),
+        "InQueue": ("In the send queue", "در صف ارسال"),
+        "ManyToManyCalcCost": (
+            "Like-to-like send: its cost is being calculated (newer deployments)",
+            "ارسال نظیر به نظیر: در حال محاسبه هزینه",
+        ),
+    },
+    "SMSSendMethod": {
+        "None": _NOT_SET,
+        "Quick": ("Quick send", "ارسال سریع"),
+        "Test": ("Test send", "ارسال آزمایشی"),
+        "Regional": ("Regional send", "ارسال منطقه ای"),
+        "Group": ("Group send", "ارسال گروهی"),
+        "WebService": ("Web service", "وب سرویس"),
+        "Announcement": ("Announcement", "اطلاع رسانی"),
+        "Secretary": ("SMS secretary", "منشی پیامکی"),
+        "IntelligentSend": ("Smart send", "ارسال هوشمند"),
+        "CorrespondingSend": ("Like-to-like send", "ارسال نظیر به نظیر"),
+        "CodeReader": ("Code reader", "کدخوان"),
+        "Poll": ("Poll", "نظرسنجی"),
+        "Transfer": ("Transfer", "انتقال"),
+        "Reply": ("Reply", "پاسخ"),
+        "PhoneBook": ("Phone book send", "ارسال از دفترچه تلفن"),
+        "PostalCode": ("Send by postal code", "ارسال بر اساس کد پستی"),
+        "SmsEvent": ("SMS event", "رویداد پیامکی"),
+        "IntelligentSecretary": ("Smart secretary", "منشی هوشمند"),
+        "AddToPhoneBook": ("Added to the phone book", "افزودن به دفترچه تلفن"),
+        "InstantSms": ("Instant SMS", "پیامک آنی"),
+        "ScheduleSms": ("Scheduled SMS", "پیامک زمان بندی شده"),
+        "UsanceSms": ("Due-date (usance) SMS", "پیامک سررسیدی"),
+        "AgeAndGender": ("Targeted by age and gender (newer deployments)", "ارسال بر اساس سن و جنسیت"),
+        "System": ("System message (newer deployments)", "پیام سیستمی"),
+        "BirthdaySms": ("Birthday SMS (newer deployments)", "پیامک تولد"),
+        "KioskSms": ("Kiosk SMS (newer deployments)", "پیامک کیوسک"),
+        "CancellationBy11": ("Opt-out confirmation after 11 (newer deployments)", "تایید لغو عضویت با ۱۱"),
+    },
+}
+
+
+def enum_text(enum: str, raw: str | None, lang: str = "en") -> str | None:
+    """What a MessageInfo enum value means, in English (`en`) or Persian (`fa`), read as
+    `enum_name` reads it; a value never seen before says so, with the value as it came."""
+    name = enum_name(enum, raw)
+    if name is None:
+        return None
+    found = ENUM_TEXTS[enum].get(name)
+    if found is None:
+        return f"مقدار ناشناخته {raw.strip()}" if lang == "fa" else f"Unknown value {raw.strip()!r}"
+    return found[1] if lang == "fa" else found[0]

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
-from ..codes import enum_name
+from ..codes import enum_name, enum_text
 from ..dates import TEHRAN
 from ..errors import AnswerError
 
@@ -133,3 +133,14 @@ def cast_messages(frame: pd.DataFrame) -> pd.DataFrame:
 def cast_deliveries(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with the canonical dtypes of a delivery frame (the columns it has)."""
     return frame.astype({c: d for c, d in DELIVERY_DTYPES.items() if c in frame.columns})
+
+
+def explain_enums(frame: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A copy of a messages frame whose enum columns (status, send_method, ...) say what their
+    values mean, in English (`en`) or Persian (`fa`), for people rather than code."""
+    shown = frame.copy()
+    for column, kind in MESSAGE_KINDS.items():
+        if kind.startswith("enum:") and column in shown.columns:
+            values = shown[column].astype("object")
+            shown[column] = [None if pd.isna(v) else enum_text(kind[5:], str(v), lang) for v in values]
+    return shown

@@ -1,7 +1,11 @@
 """Seeded network trouble in front of the SOAP endpoint: latency, 5xx, Faults, drops, stalls.
 
 Drops and stalls happen after the operation ran, as on a real network: the send went out
-but its answer never arrived. Errors and Faults happen before it, so nothing was done.
+but its answer never arrived. HTTP errors happen before it, so nothing was done. A Fault is
+what WCF answers for an exception inside the operation (InternalServiceFault, details off): the
+exception may come before the operation did its work or after (the send went out, the answer
+failed), so half of the injected Faults come after it ran; a request WCF refuses before the
+operation (a wrong SOAPAction, an unreadable body) gets that refusal instead.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from .soap import XML_HEADERS, SoapApp, fault_body
+from .soap import SoapApp, answer
 from .world import World
 
 # What HTTP.sys answers for an IIS site whose application pool is down.
@@ -22,6 +26,17 @@ UNAVAILABLE = (
     b"<HTML><HEAD><TITLE>Service Unavailable</TITLE>\r\n"
     b'<META HTTP-EQUIV="Content-Type" Content="text/html; charset=us-ascii"></HEAD>\r\n'
     b"<BODY><h2>Service Unavailable</h2>\r\n<hr><p>HTTP Error 503. The service is unavailable.</p>\r\n</BODY></HTML>\r\n"
+)
+# What IIS answers when the site itself fails before WCF reads the request (custom errors on).
+SERVER_ERROR = (
+    b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\r\n'
+    b'<html xmlns="http://www.w3.org/1999/xhtml">\r\n<head>\r\n'
+    b'<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"/>\r\n'
+    b"<title>500 - Internal server error.</title>\r\n</head>\r\n<body>\r\n"
+    b'<div id="header"><h1>Server Error</h1></div>\r\n<div id="content">\r\n <div class="content-container"><fieldset>\r\n'
+    b"  <h2>500 - Internal server error.</h2>\r\n"
+    b"  <h3>There is a problem with the resource you are looking for, and it cannot be displayed.</h3>\r\n"
+    b" </fieldset></div>\r\n</div>\r\n</body>\r\n</html>\r\n"
 )
 
 
@@ -55,8 +70,8 @@ class DarkGate:
 class FaultConfig:
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
-    fail_rate: float = 0.0  # HTTP 500 or 503 with no SOAP body
-    fault_rate: float = 0.0  # a SOAP Fault
+    fail_rate: float = 0.0  # HTTP 500 or 503 from IIS, with its HTML page and no SOAP body
+    fault_rate: float = 0.0  # WCF's InternalServiceFault (half of them after the operation ran)
     drop_rate: float = 0.0  # the connection closes in the middle of the body
     slow_rate: float = 0.0  # the answer comes after `slow_seconds`, past a client's timeout
     slow_seconds: float = 35.0
@@ -79,6 +94,7 @@ class FaultyApp:
         self.injected: Counter[str] = Counter()
 
     def _draw(self) -> tuple[str, float]:
+        """The request's fate and delay; a Fault's fate says whether the operation ran first."""
         c = self.config
         with self.lock:
             delay = max(0.0, c.latency_ms + self.random.uniform(-c.jitter_ms, c.jitter_ms)) / 1000
@@ -92,6 +108,8 @@ class FaultyApp:
             ):
                 if roll < rate:
                     fate = name
+                    if name == "fault" and roll >= rate / 2:
+                        fate = "fault after"
                     break
                 roll -= rate
             self.injected[fate] += 1
@@ -106,17 +124,17 @@ class FaultyApp:
         fate, delay = self._draw()
         time.sleep(delay)
         if fate == "fail":
-            status = self.random.choice(["500 Internal Server Error", "503 Service Unavailable"])
-            start_response(status, [("Content-Type", "text/html"), ("Content-Length", "21")])
-            return [b"<h1>Server Error</h1>"]
-        if fate == "fault":
-            body = fault_body("The service is temporarily unable to process the request.", "s:Server")
-            start_response("500 Internal Server Error", XML_HEADERS + [("Content-Length", str(len(body)))])
-            return [body]
-        status, body = self.app.handle_soap(environ)
+            with self.lock:
+                unavailable = self.random.random() < 0.5
+            status, content_type, page = (
+                ("503 Service Unavailable", "text/html; charset=us-ascii", UNAVAILABLE)
+                if unavailable
+                else ("500 Internal Server Error", "text/html", SERVER_ERROR)
+            )
+            start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(page)))])
+            return [page]
+        throws = {"fault": "before", "fault after": "after"}.get(fate)
+        status, body = self.app.handle_soap(environ, throws)
         if fate == "slow":
             time.sleep(self.config.slow_seconds)
-        start_response(status, XML_HEADERS + [("Content-Length", str(len(body)))])
-        if fate == "drop":
-            return [body[: len(body) // 2]]  # fewer bytes than promised: the server closes the connection
-        return [body]
+        return answer(start_response, status, body, cut=fate == "drop")

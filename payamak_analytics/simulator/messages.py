@@ -1,6 +1,7 @@
 """MessageInfo rows: the values GetMessages answers with, in the contract's element order.
 
-A row is a tuple of strings (None: nil), built from a history's columns or a run-time send.
+A row is a tuple of strings (None: nil), built from a history's columns or a run-time send;
+with `newer`, as a deployment of the latest generation writes it (see `latest.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from decimal import Decimal
 import numpy as np
 
 from ..dates import TEHRAN
+from . import latest
 from .history import CAMPAIGN, OUT, History, recipient_numbers
 
 USER_ID = 48213
@@ -37,7 +39,13 @@ def tehran_times(epoch_seconds: np.ndarray) -> list[str]:
 
 
 def history_rows(
-    h: History, lines: tuple[str, ...], index: np.ndarray, now: float, incidents: tuple, tariffs: Tariffs
+    h: History,
+    lines: tuple[str, ...],
+    index: np.ndarray,
+    now: float,
+    incidents: tuple,
+    tariffs: Tariffs,
+    newer: bool = False,
 ) -> list[tuple]:
     """Rows of history records as the clock `now` shows them (read flags, NotSent under incidents)."""
     if len(index) == 0:
@@ -54,7 +62,16 @@ def history_rows(
             sent = count - int(not_sent[k])
             rows.append(
                 _out_row(
-                    h, i, when[k], contents[k], line, count, sent, "0" + str(single[k]) if count == 1 else None, tariffs
+                    h,
+                    i,
+                    when[k],
+                    contents[k],
+                    line,
+                    count,
+                    sent,
+                    "0" + str(single[k]) if count == 1 else None,
+                    tariffs,
+                    newer,
                 )
             )
         else:
@@ -66,7 +83,13 @@ def history_rows(
     return rows
 
 
-def _out_row(h: History, i: int, when: str, content: str, line: str, count: int, sent: int, receiver, tariffs):
+def _send_method(h: History, i: int, newer: bool) -> str:
+    if int(h.kind[i]) != CAMPAIGN:
+        return "WebService"
+    return latest.campaign_method(h.config.seed, int(h.campaign[i])) if newer else "Group"
+
+
+def _out_row(h: History, i: int, when: str, content: str, line: str, count: int, sent: int, receiver, tariffs, newer):
     parts, tariff = int(h.parts[i]), tariffs.of(bool(h.persian[i]))
     campaign = int(h.kind[i]) == CAMPAIGN
     return (
@@ -84,7 +107,7 @@ def _out_row(h: History, i: int, when: str, content: str, line: str, count: int,
         str(count - sent),
         str(parts),
         receiver,
-        "Group" if campaign else "WebService",
+        _send_method(h, i, newer),
         "Sent",
         line,
         str(sent),
@@ -95,7 +118,9 @@ def _out_row(h: History, i: int, when: str, content: str, line: str, count: int,
     )
 
 
-def scheduled_rows(h: History, lines: tuple[str, ...], index: np.ndarray, tariffs: Tariffs) -> list[tuple]:
+def scheduled_rows(
+    h: History, lines: tuple[str, ...], index: np.ndarray, tariffs: Tariffs, newer: bool = False
+) -> list[tuple]:
     """Campaign records still waiting for their time: nothing sent, nothing charged yet."""
     if len(index) == 0:
         return []
@@ -107,14 +132,14 @@ def scheduled_rows(h: History, lines: tuple[str, ...], index: np.ndarray, tariff
         rows.append(
             (when[k], contents[k], "0", str(int(h.recipients[i])), None, "false", "true")
             + ("FA" if h.persian[i] else "EN", str(h.first_id + i), "Schedule", "false", "0", str(parts), None)
-            + ("Group", "None", lines[h.line[i]], "0", "WaitForSend", str(tariff))
+            + (_send_method(h, i, newer), "None", lines[h.line[i]], "0", "WaitForSend", str(tariff))
             + (f"Campaign {int(h.campaign[i]) + 1}", str(USER_ID))
         )
     return rows
 
 
-def runtime_row(send, not_sent: int) -> tuple:
-    """The row of a send made while the simulator runs."""
+def runtime_row(send, not_sent: int, now: float | None = None, newer: bool = False) -> tuple:
+    """The row of a send made while the simulator runs, as the clock `now` shows it."""
     count = len(send.numbers)
     sent = count - not_sent
     return (
@@ -136,7 +161,7 @@ def runtime_row(send, not_sent: int) -> tuple:
         "Sent",
         send.line,
         str(sent),
-        "Sent",
+        latest.runtime_status(send.many_to_many, now - send.t) if newer and now is not None else "Sent",
         str(send.tariff),
         None,
         str(USER_ID),

@@ -8,6 +8,8 @@ import threading
 
 from waitress.server import create_server
 
+from ..errors import InputError
+from ..wsdl.contract import GENERATIONS
 from .faults import DarkGate, FaultConfig, FaultyApp
 from .soap import SERVICE_PATH, SoapApp
 from .world import World, WorldConfig
@@ -34,7 +36,18 @@ class Simulator:
         threads: int = 8,
         contract: str = "2022",
     ):
-        self.world = world if isinstance(world, World) else World(world)
+        if contract not in GENERATIONS:
+            raise InputError(
+                f"There is no contract generation {contract!r}; choose one of {', '.join(GENERATIONS)}.",
+                "چنین نسلی از قرارداد سرویس وجود ندارد",
+            )
+        self.world = world if isinstance(world, World) else World(world, generation=contract)
+        if self.world.generation != contract:
+            raise InputError(
+                f"The world produces the values of the {self.world.generation} contract but the simulator would "
+                f"serve the {contract} one: build it as World(config, generation={contract!r}).",
+                "نسل قرارداد جهان شبیه ساز با نسل سرویس یکی نیست",
+            )
         app = SoapApp(self.world, admin=admin, contract=contract)
         self.faults = FaultyApp(app, faults) if faults and faults.any else None
         self._server = create_server(
@@ -61,7 +74,7 @@ class Simulator:
         """Serve in this thread until interrupted (Ctrl-C)."""
         self._server.run()
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         self._thread = threading.Thread(target=self._server.run, name="payamak-simulator", daemon=True)
         self._thread.start()
         return self
@@ -80,7 +93,7 @@ class Simulator:
         self._thread = None
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:

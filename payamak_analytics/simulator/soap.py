@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from urllib.parse import parse_qs, parse_qsl
 from xml.sax.saxutils import escape
@@ -33,7 +32,7 @@ from .world import World
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_BODY_BYTES", "SERVICE_PATH", "XML_HEADERS", "SoapApp", "fault_body"]
+__all__ = ["MAX_BODY_BYTES", "SERVICE_PATH", "XML_HEADERS", "SoapApp", "answer", "fault_body"]
 
 ARRAYS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
 SERVICE_PATH = "/SendService.svc"
@@ -178,12 +177,14 @@ class SoapApp:
             start_response("405 Method Not Allowed", [("Allow", "GET, POST"), ("Content-Length", "0")])
             return [b""]
         status, body = self.handle_soap(environ)
-        return _answer(start_response, status, "text/xml; charset=utf-8" if body else None, body)
+        return answer(start_response, status, body)
 
-    def handle_soap(self, environ) -> tuple[str, bytes]:
-        """The status line and body answering one SOAP POST."""
+    def handle_soap(self, environ, throws: str | None = None) -> tuple[str, bytes]:
+        """The status line and body answering one SOAP POST. `throws` ("before" or "after") makes
+        the operation throw before or after it did its work, once WCF has read and dispatched the
+        request: a request refused earlier gets its refusal, as it would from WCF."""
         try:
-            return "200 OK", self._call(environ)
+            return "200 OK", self._call(environ, throws)
         except HttpRefusal as refusal:
             return refusal.status, b""
         except Fault as fault:
@@ -192,14 +193,18 @@ class SoapApp:
             log.exception("simulator failed on a request")
             return "500 Internal Server Error", internal_fault().body()
 
-    def _call(self, environ) -> bytes:
+    def _call(self, environ, throws: str | None = None) -> bytes:
         envelope = read_envelope(_read_body(environ), environ.get("CONTENT_TYPE"))
         operation = dispatch(self.contract, environ.get("HTTP_SOAPACTION"))
         arguments = read_body(envelope, operation)
         check_headers(envelope.headers)
+        if throws == "before":
+            raise internal_fault()
         values = HANDLERS[operation.name](self.world, arguments)
         with self.world.lock:
             self.world.calls[operation.name] += 1
+        if throws == "after":
+            raise internal_fault()
         return self.writer.response(operation, values)
 
     def _document(self, environ, start_response):
@@ -234,6 +239,13 @@ def _answer(start_response, status: str, content_type: str | None, body: bytes):
     headers = [("Content-Type", content_type)] if content_type else []
     start_response(status, headers + [("Content-Length", str(len(body)))])
     return [body]
+
+
+def answer(start_response, status: str, body: bytes, cut: bool = False):
+    """Send a SOAP POST's answer: XML when there is a body, nothing but the status when refused;
+    `cut` sends half of the promised bytes, as a connection that closes in the middle does."""
+    _answer(start_response, status, "text/xml; charset=utf-8" if body else None, body)
+    return [body[: len(body) // 2]] if cut else [body]
 
 
 def _read_body(environ) -> bytes:

@@ -40,7 +40,7 @@ def account_truth(world, username: str, with_batches: bool = True, with_numbers:
     runtime = [s for s in list(world.sends.values()) if s.username == username]
     for send in runtime:
         course = send.course(world.seed)
-        statuses = send.statuses(world.seed, now)
+        statuses = world.reported(send.message_id, np.arange(len(send.numbers)), send.statuses(world.seed, now))
         by_status.update(statuses.tolist())
         if with_batches:
             batches[str(send.message_id)] = _batch(
@@ -76,7 +76,7 @@ def account_truth(world, username: str, with_batches: bool = True, with_numbers:
 def _history_block(world, h: History, lines, index, now, by_status: Counter, batches: dict | None) -> None:
     owner, row = h.expand(index)
     course = h.course(owner, row, world.incidents, lines)
-    statuses = course.status(now - h.t[owner])
+    statuses = world.reported(h.first_id + owner, row, course.status(now - h.t[owner]))
     values, counts = np.unique(statuses, return_counts=True)
     by_status.update(dict(zip(values.tolist(), counts.tolist())))
     if batches is None:

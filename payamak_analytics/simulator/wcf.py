@@ -28,8 +28,8 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
 ADDRESSING_NONE = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
 EXPECTED_CONTENT_TYPE = "text/xml; charset=utf-8"
-CHARSETS = {"utf-8": "utf-8", "utf-16": "utf-16-le", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be"}
-CHARSETS["unicodefffe"] = "utf-16-be"
+# The charsets WCF's text encoder takes (any letter case); "utf-16" names either byte order.
+CHARSETS = {"utf-8": "utf-8", "utf-16": "utf-16", "utf-16le": "utf-16-le", "utf-16be": "utf-16-be"}
 XML_SPACE = " \t\r\n"
 
 PARSER = etree.XMLParser(
@@ -133,19 +133,38 @@ def encoding_of(content_type: str | None) -> str | None:
     return CHARSETS.get(charset) if charset else None
 
 
-def _decode(body: bytes, encoding: str | None) -> str:
-    """The body's text: by its byte order mark, else as UTF-16 when its first character says so
-    (as .NET's reader detects it), else in the content type's charset, else UTF-8."""
+DECLARED = re.compile(r"""\A\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+
+
+def _detected(body: bytes) -> tuple[str, int]:
+    """The encoding the bytes themselves show (a byte order mark, else a UTF-16 first character,
+    as .NET's reader detects it; else UTF-8) and the length of the mark."""
     for mark, name in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if body.startswith(mark):
-            return body[len(mark) :].decode(name)
+            return name, len(mark)
     for start, name in ((b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le")):
         if body.startswith(start):
-            return body.decode(name)
-    return body.decode(encoding or "utf-8")
+            return name, 0
+    return "utf-8", 0
 
 
-DECLARED = re.compile(r"""\A\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+def _agrees(named: str, actual: str) -> bool:
+    """Whether an encoding named by a charset or a declaration ("utf-16": either byte order) is `actual`."""
+    return actual.startswith(named) if named == "utf-16" else named == actual
+
+
+def _decode(body: bytes, encoding: str | None) -> str:
+    """The body's text, in the encoding its bytes show; when the content type names a charset,
+    the bytes must be in it, and a declaration must name the encoding the bytes are in: .NET's
+    reader refuses a mismatch (400), it never reads past one."""
+    actual, start = _detected(body)
+    if encoding is not None and not _agrees(encoding, actual):
+        raise HttpRefusal("400 Bad Request")
+    text = body[start:].decode(actual)
+    declared = DECLARED.match(text)
+    if declared and not _agrees(CHARSETS.get(declared.group(1).lower(), "?"), actual):
+        raise HttpRefusal("400 Bad Request")
+    return text
 
 
 @dataclass
@@ -167,8 +186,7 @@ def read_envelope(body: bytes, content_type: str | None) -> Envelope:
         text = _decode(body, encoding)
     except UnicodeDecodeError:
         raise HttpRefusal("400 Bad Request") from None
-    declared = DECLARED.match(text)
-    if "<!doctype" in text.lower() or (declared and declared.group(1).lower() not in CHARSETS):
+    if "<!doctype" in text.lower():
         raise HttpRefusal("400 Bad Request")
     data = text.encode("utf-8")
     try:
@@ -490,4 +508,44 @@ def read_parameters(operation: Operation, body: etree._Element, data: bytes) -> 
                 values[field.name] = _parameter(node, field, data)
                 expected = i + 1
                 break
+    _check_ends(operation, body, wrapper, data)
     return {f.name: DEFAULTS.get(f.type) if values[f.name] is None else values[f.name] for f in operation.request}
+
+
+def _first_after(element: etree._Element) -> tuple[str, etree._Element] | None:
+    """The first text ("text", its owner) or element ("element", it) after `element` inside its
+    parent; comments and processing instructions are passed over, as the reader passes them."""
+    node = element
+    while node is not None:
+        if (node.tail or "").strip(XML_SPACE):
+            return "text", node
+        node = node.getnext()
+        if node is not None and isinstance(node.tag, str):
+            return "element", node
+    return None
+
+
+def _check_ends(operation: Operation, body: etree._Element, wrapper: etree._Element | None, data: bytes) -> None:
+    """After the wrapper the formatter reads the end of the Body, then of the Envelope: anything
+    else there fails the request (DeserializationFailed). A request with an empty Body is never
+    read by the formatter; the encoder's own reader refuses trailing content then (400)."""
+    for inner, closing in ((wrapper, body), (body, body.getparent())):
+        found = _first_after(inner) if inner is not None else None
+        if found is None:
+            continue
+        if wrapper is None:
+            raise HttpRefusal("400 Bad Request")
+        kind, node = found
+        if kind == "text":
+            line, position = _where(data, node, "tail")
+            what = f"text '{node.tail.strip(XML_SPACE)}'"
+        else:
+            line, position = _where(data, node)
+            name = etree.QName(node)
+            shown = f"{node.prefix}:{name.localname}" if node.prefix else name.localname
+            what = f"element '{shown}' from namespace '{name.namespace or ''}'"
+        raise deserialization_failed(
+            f"Error in deserializing body of request message for operation '{operation.name}'. End element "
+            f"'{etree.QName(closing).localname}' from namespace '{ENVELOPE}' expected. Found {what}. "
+            f"Line {line}, position {position}."
+        )

@@ -22,6 +22,8 @@ import numpy as np
 from .. import text as sms_text
 from ..dates import TEHRAN
 from ..errors import InputError
+from ..wsdl.contract import DEFAULT_GENERATION, GENERATIONS
+from . import latest
 from .history import (
     FINAL_STATUSES,
     IN,
@@ -108,6 +110,7 @@ class Send:
     persian: bool
     tariff: Decimal
     incidents: tuple[Incident, ...] = ()  # those running when it was sent
+    many_to_many: bool = False  # a like-to-like send: one text per recipient
 
     def course(self, seed: int) -> Course:
         """The course of every recipient; a number that was not a mobile was never sent (11)."""
@@ -177,9 +180,12 @@ def extra_account_lines(k: int) -> tuple[str, str]:
 
 
 class World:
-    def __init__(self, config: WorldConfig | None = None):
+    def __init__(self, config: WorldConfig | None = None, generation: str = DEFAULT_GENERATION):
         self.config = config or WorldConfig()
         _check_config(self.config)
+        if generation not in GENERATIONS:
+            raise _refuse(f"no contract generation {generation!r}; choose one of {', '.join(GENERATIONS)}")
+        self.generation = generation  # the contract generation whose values the world produces
         self.seed = self.config.history.seed
         self.clock = Clock(self.config.start, self.config.clock_speed)
         limit = self.config.daily_limit
@@ -233,7 +239,9 @@ class World:
         return ",".join(account.lines) if account else "-1"
 
     # --- sending --------------------------------------------------------------------------
-    def _send(self, username, password, line, numbers, texts, flash, bulk) -> tuple[int, Send | None]:
+    def _send(
+        self, username, password, line, numbers, texts, flash, bulk, many_to_many=False
+    ) -> tuple[int, Send | None]:
         account = self.account(username, password)
         if account is None:
             return 1, None
@@ -283,6 +291,7 @@ class World:
                 persian,
                 tariff,
                 tuple(i for i in self.incidents if i.running),
+                many_to_many,
             )
             self.sends[send.message_id] = send
             self.next_id += 1
@@ -303,7 +312,7 @@ class World:
         texts = list(texts or [])
         if len(texts) != len(numbers or []):
             return 5, 0
-        code, send = self._send(username, password, line, numbers, texts, flash, bulk=True)
+        code, send = self._send(username, password, line, numbers, texts, flash, bulk=True, many_to_many=True)
         return code, send.message_id if send else 0
 
     # --- delivery -------------------------------------------------------------------------
@@ -326,11 +335,18 @@ class World:
         """Numbers and statuses at `now` of every recipient of a sent record the account owns."""
         send = self.sends.get(message_id)
         if send is not None:
-            return send.numbers, send.statuses(self.seed, now)
+            rows = np.arange(len(send.numbers))
+            return send.numbers, self.reported(message_id, rows, send.statuses(self.seed, now))
         h, i = self._history_record(account, message_id, now)
         owner, row = h.expand(np.array([i]))
         numbers = ["0" + str(n) for n in h.numbers(owner, row)]
-        return numbers, h.statuses(owner, row, now, self.incidents, account.lines)
+        return numbers, self.reported(message_id, row, h.statuses(owner, row, now, self.incidents, account.lines))
+
+    def reported(self, message_id, row, statuses: np.ndarray) -> np.ndarray:
+        """Delivery statuses as a deployment of the world's generation reports them."""
+        if self.generation != latest.GENERATION:
+            return statuses
+        return latest.delivery_statuses(self.seed, message_id, row, statuses)
 
     def _forgets(self, batch_id: int) -> bool:
         """Whether this call for the batch is one of those an admin asked to answer -2."""
@@ -388,9 +404,10 @@ class World:
         if len(index) == 0:
             return []
         h = self.histories[account.username]
+        newer = self.generation == latest.GENERATION
         if direction == SCHEDULE:
-            return scheduled_rows(h, account.lines, index, self.tariffs)
-        return history_rows(h, account.lines, index, now, self.incidents, self.tariffs)
+            return scheduled_rows(h, account.lines, index, self.tariffs, newer)
+        return history_rows(h, account.lines, index, now, self.incidents, self.tariffs, newer)
 
     def _runtime_sends(self, account: Account, direction: int, lines: tuple[str, ...]) -> list[Send]:
         if direction != OUT:
@@ -402,7 +419,8 @@ class World:
         return sorted(sends, key=lambda s: -s.message_id)
 
     def runtime_row(self, send: Send) -> tuple:
-        return runtime_row(send, send.not_sent(self.seed))
+        newer = self.generation == latest.GENERATION
+        return runtime_row(send, send.not_sent(self.seed), self.clock.now(), newer)
 
     def get_messages(self, username, password, direction, lines, index, count) -> list[tuple] | None:
         """A page of MessageInfo rows, newest first: received (1), sent (2), scheduled (3) or
