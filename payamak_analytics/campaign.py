@@ -349,7 +349,7 @@ def sole_sender(store: Store, name: str) -> HolderLock:
     )
 
 
-def _outcome_of(error: BaseException) -> str:
+def send_outcome(error: BaseException) -> str:
     """What a failed send means for its chunk: planned (provably not sent; try again later),
     failed (the service refused it) or unknown (anything else: it may have gone out)."""
     if isinstance(error, NOT_SENT_RETRY):
@@ -395,7 +395,7 @@ def _send_planned(client: PanelClient, store: Store, name: str, rate: float | No
 def _journal_failure(store: Store, name: str, chunk: int, error: BaseException) -> None:
     """Record what the failed send means; a store that cannot be written then leaves the chunk
     in flight (resume counts it unknown) and never hides the send's own error."""
-    outcome = _outcome_of(error)
+    outcome = send_outcome(error)
     code = getattr(error, "code", None) if outcome == FAILED else None
     advice = {
         UNKNOWN: "it may have gone out: run resume to check it against the sent messages",
