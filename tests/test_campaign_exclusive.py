@@ -135,14 +135,7 @@ def test_a_send_and_a_resume_in_two_threads_of_one_process_exclude_each_other(ma
 
 
 def test_a_sender_in_another_pid_namespace_is_still_the_only_sender(simulator, tmp_path):
-    unshare = shutil.which("unshare")
-    probe = (
-        subprocess.run([unshare or "unshare", "--pid", "--fork", "true"], check=False, capture_output=True)
-        if unshare
-        else None
-    )
-    if probe is None or probe.returncode != 0:
-        pytest.skip("no PID namespaces here (needs unshare and the right to use it)")
+    unshare = pid_namespaces()
     store = Store(tmp_path / "p.duckdb")
     send_campaign(
         client_of(simulator), store, name="ns", from_number=LINE, numbers=numbers(5), text=TEXT, progress=False
@@ -221,3 +214,46 @@ def test_an_unfinished_campaign_is_not_sent_again_under_a_new_name(make_simulato
         same_as_unfinished=True,  # said in so many words
     )
     assert len(times_sent(simulator)) == 150
+
+
+def pid_namespaces() -> str:
+    """The unshare command, or skip where PID namespaces cannot be made."""
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "--pid", "--fork", "true"], check=False).returncode != 0:
+        pytest.skip("no PID namespaces here (needs unshare and the right to use it)")
+    return unshare
+
+
+@pytest.mark.slow
+def test_a_store_held_from_outside_its_pid_namespace_is_waited_for(tmp_path):
+    """Seen from inside a namespace, DuckDB names the holder "PID 0" and no program."""
+    store = Store(tmp_path / "p.duckdb")
+    inside = [pid_namespaces(), "--pid", "--fork", "--mount-proc", sys.executable, "-c", READ, str(store.path)]
+    for hold, wait, expected in ((6, 30, "read 0"), (60, 0.3, "StoreLockedError")):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_FILE, str(store.path), str(hold)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout.readline().strip() == "holding"
+            reader = subprocess.run(inside + [str(wait)], capture_output=True, text=True, timeout=60, check=False)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert reader.stdout.strip() == expected, reader.stderr
+
+
+HOLD_FILE = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+READ = """
+import sys
+from payamak_analytics.errors import PayamakError
+from payamak_analytics.store import Store
+try:
+    print("read", Store(sys.argv[1], lock_wait=float(sys.argv[2])).sql("SELECT count(*) AS n FROM campaigns")["n"][0])
+except PayamakError as error:
+    print(type(error).__name__)
+"""
