@@ -43,7 +43,7 @@ from .errors import (
     SenderLineError,
     ServiceUnavailableError,
 )
-from .locks import HolderLock
+from .locks import HolderLock, holder_name
 from .patience import RateLimiter
 from .store import Store
 
@@ -51,8 +51,9 @@ log = logging.getLogger("payamak_analytics.campaign")
 PLANNED, IN_FLIGHT, SENT, FAILED, UNKNOWN = "planned", "in_flight", "sent", "failed", "unknown"
 LOOKBACK = 5000  # newest sent messages of the line searched for an unknown chunk's record
 # When the search stops at LOOKBACK, a chunk with no record there counts as absent only if the
-# oldest message read is older than the campaign by this much (panels' clocks drift): the
-# clock bounds how far to look, it never rules a record in or out.
+# messages read span the campaign's start with this much to spare on the older side (panels'
+# clocks drift): the clock bounds how far to look, it never rules a record in or out, and a
+# panel clock that does not agree with ours leaves the chunk in doubt.
 LOOKBACK_MARGIN = pd.Timedelta(days=1)
 # Proven not sent, and worth trying again later: the client never reached the service, or the
 # service refused for now (a limit, an update). Proven not sent, for good: the service refused.
@@ -192,8 +193,9 @@ def send_campaign(
             code=8,
         )
     with sole_sender(store, plan.name):
-        _refuse_twin(store, plan, same_as_unfinished)
-        store.create_campaign(_campaign_row(plan, flash), plan.chunks)
+        with _sole_creator(store, plan):  # two new names for one content: the second sees the first
+            _refuse_twin(store, plan, same_as_unfinished)
+            store.create_campaign(_campaign_row(plan, flash), plan.chunks)
         _send_planned(client, store, plan.name, rate, progress)
     return plan
 
@@ -279,14 +281,14 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
     if chunks.empty:
         return []
     recent = client.messages_frame("sent", [campaign["line"]], limit=LOOKBACK)
-    reached = len(recent) < LOOKBACK or recent["action_datetime"].min() < (
-        pd.Timestamp(campaign["created_at"]) - LOOKBACK_MARGIN
-    )
-    lookalikes = recent[(recent["content"] == campaign["text"]) & ~recent["message_id"].isin(store.claimed_batches())]
+    reached = len(recent) < LOOKBACK or _spans(recent["action_datetime"], campaign["created_at"])
+    same_text = recent["content"].map(lambda content: _plain(content) == _plain(campaign["text"]), na_action="ignore")
+    lookalikes = recent[same_text.fillna(False).astype(bool) & ~recent["message_id"].isin(store.claimed_batches())]
     recipients = _Recipients(client)
     found = []
     for chunk, numbers in chunks.itertuples(index=False):
-        ids = [int(i) for i in lookalikes.loc[lookalikes["count"] == len(numbers), "message_id"]][::-1]  # oldest first
+        same_count = (lookalikes["count"] == len(numbers)).fillna(False).astype(bool)
+        ids = [int(i) for i in lookalikes.loc[same_count, "message_id"]][::-1]  # oldest first
         match, doubtful = _prove(recipients, set(numbers), ids)
         doubt = None
         if match is None and doubtful:
@@ -299,6 +301,18 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
             lookalikes = lookalikes[lookalikes["message_id"] != match]
         found.append(UnknownChunk(int(chunk), list(numbers), match, doubt))
     return found
+
+
+def _plain(text: str) -> str:
+    """A text as the panel may have stored it: NFC, one kind of line break, no outer spaces."""
+    return unicodedata.normalize("NFC", str(text)).replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _spans(times: pd.Series, start) -> bool:
+    """Whether messages at `times` reach from before `start` (with the margin) to after it."""
+    start = pd.Timestamp(start)
+    oldest, newest = times.min(), times.max()
+    return bool(pd.notna(start) and pd.notna(oldest) and oldest < start - LOOKBACK_MARGIN <= newest)
 
 
 class _Recipients:
@@ -341,10 +355,24 @@ def sole_sender(store: Store, name: str) -> HolderLock:
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return HolderLock(
         f"{Path(store.path).resolve()}.campaign-{digest}.lock",
-        lambda holder: CampaignLockedError(
-            f"Campaign {name!r} is being sent by another process or thread ({holder}). Wait for it to finish, "
-            "or stop it, then resume.",
-            f"کمپین در حال ارسال توسط فرایند دیگری است ({holder})",
+        lambda written: CampaignLockedError(
+            f"Campaign {name!r} is being sent by another process or thread ({holder_name(written)}). Wait for it "
+            "to finish, or stop it, then resume.",
+            f"کمپین در حال ارسال توسط فرایند دیگری است ({holder_name(written)})",
+        ),
+    )
+
+
+def _sole_creator(store: Store, plan: CampaignPlan) -> HolderLock:
+    """A lock on the campaign's content (line, text, numbers) while it is checked and written."""
+    content = "\n".join([plan.from_number, plan.text, *sorted(plan.numbers)])
+    digest = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return HolderLock(
+        f"{Path(store.path).resolve()}.content-{digest}.lock",
+        lambda written: CampaignLockedError(
+            f"A campaign with the same line, text and numbers is being written now ({holder_name(written)}): "
+            "wait for it, then resume it instead. Nothing was sent.",
+            "کمپینی با همین خط، متن و شماره‌ها هم اکنون در حال ثبت است",
         ),
     )
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Self
 
 from .dates import TEHRAN
-from .errors import PayamakError
+from .errors import PayamakError, StoreError
 
 
 class HolderLock:
-    """Held from `__enter__` to `__exit__`; `refused(holder)` builds the error raised when
-    another open file holds it (holder: what the file says about it)."""
+    """Held from `__enter__` to `__exit__`; `refused(written)` builds the error raised when
+    another open file holds it (written: what the holder wrote in the file; `holder_name` reads it)."""
 
     def __init__(self, path: str | Path, refused: Callable[[str], PayamakError]):
         self.path = Path(path)
@@ -32,12 +32,19 @@ class HolderLock:
         self._file = None
 
     def __enter__(self) -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as error:
+            raise StoreError(
+                f"The lock file {self.path} cannot be opened ({error.strerror}): check that this user may write "
+                "in the store's folder. Nothing was started.",
+                "فایل قفل کنار پایگاه داده باز نشد؛ دسترسی نوشتن را بررسی کنید",
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _named(_written(handle))
+            holder = _written(handle)
             handle.close()
             raise self._refused(holder) from None
         except BaseException:
@@ -81,7 +88,7 @@ def _written(handle) -> str:
     return ""
 
 
-def _named(written: str) -> str:
+def holder_name(written: str) -> str:
     """The holder as its lock file names it: "PID 12 on host since ...", or what the file says."""
     try:
         holder = json.loads(written)

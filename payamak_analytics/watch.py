@@ -74,7 +74,8 @@ class WatchLock(HolderLock):
         super().__init__(  # one lock whatever path names the file
             f"{Path(store.path).resolve()}.watch.lock",
             lambda holder: WatchLockedError(
-                f"Another watch is running on this store ({holder}). Stop it first, or watch another --db.",
+                f"Another watch is running on this store ({holder.strip() or 'another process'}). Stop it first, "
+                "or watch another --db.",
                 "این پایگاه داده را یک watch دیگر در دست دارد",
             ),
         )
