@@ -251,7 +251,11 @@ def resume_campaign(
         doubts = _settle_unknowns(client, store, name, campaign, decide)
         _send_planned(client, store, name, rate, progress)
         if doubts:
-            store.set_campaign_state(name, "stopped", "; ".join(doubts))
+            store.set_campaign_state(
+                name,
+                "stopped",
+                "; ".join(doubts) + ". Resume will not send these again: check them in the panel's sent messages.",
+            )
     return store.campaign_status(name)
 
 
