@@ -434,7 +434,11 @@ def _journal_failure(store: Store, name: str, chunk: int, error: BaseException) 
         PLANNED: "it was not sent: run resume to go on",
         FAILED: "the service refused it",
     }[outcome]
-    detail = getattr(error, "message_en", None) or type(error).__name__
+    detail = (  # an unknown outcome in words of its own: the transport's advice (try again) does not fit it
+        f"no answer proves whether it went out ({type(error).__name__})"
+        if outcome == UNKNOWN
+        else getattr(error, "message_en", None) or type(error).__name__
+    )
     try:
         store.journal_move(name, chunk, IN_FLIGHT, outcome, code=code)
         store.set_campaign_state(name, "stopped", f"chunk {chunk}: {detail} ({advice}).")

@@ -56,6 +56,8 @@ def two_unknown_chunks(make_simulator, store: Store):
     with pytest.raises(errors.SendOutcomeUnknownError):
         resume_campaign(client_of(slow, timeout=0.5), store, "c", decide=lambda u: "leave", rate=None, progress=False)
     assert {everyone.index(n) // 100 for n in times_sent(healthy)} == {1}  # only chunk 1 went out
+    reason = store.campaign("c")["stop_reason"]
+    assert "run resume to check it" in reason and "try again" not in reason.lower()
     return healthy, everyone
 
 
