@@ -254,7 +254,8 @@ def resume_campaign(
             store.set_campaign_state(
                 name,
                 "stopped",
-                "; ".join(doubts) + ". Resume will not send these again: check them in the panel's sent messages.",
+                "; ".join(doubts)
+                + ". Resume does not offer them for sending while that holds: check them in the panel's sent messages.",
             )
     return store.campaign_status(name)
 
