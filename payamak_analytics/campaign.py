@@ -1,46 +1,60 @@
 """Campaign sends: a long list in chunks of 100, journaled in the store, never sent twice.
 
 The plan is checked in full (line, text, numbers) before anything is written, then written
-with every chunk. One process at a time may send a campaign (a holder claimed in the store,
-naming its host and pid; a dead holder is replaced). A chunk is claimed (planned -> in flight,
-only while still planned) and committed before its send, then marked sent with its batchSmsId.
+with every chunk. One sender at a time per campaign, by construction: a kernel lock (flock) on
+`<store>.campaign-<name>.lock`, held from before the journal is written until the send or
+resume ends, per open file (two threads exclude each other) and dropped when its process dies.
+A chunk is claimed (planned -> in flight, only while still planned) and committed before its
+send, then marked sent with its batchSmsId; a move that does not apply stops the campaign.
 A send is "not sent" only when it provably never reached the service (the client's transport
 error, a refusal code); anything else (a lost answer, a crash, any unexpected error) makes the
-chunk "unknown": never resent on its own, `resume_campaign` matches it against the account's
-newest sent messages and asks the person what to do.
+chunk "unknown": never resent on its own. `resume_campaign` looks for it among the account's
+sent messages and takes a sent record as the chunk's only when that record's recipients (read
+with GetBatchDelivery) are exactly the chunk's numbers; each record is taken by one chunk at
+most, and a chunk that may be a record it cannot read is never offered for sending again.
 """
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import logging
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from . import phone
-from .client import MAX_RECIPIENTS, PanelClient
+from .client import DELIVERY_PAGE, MAX_RECIPIENTS, PanelClient
 from .dates import TEHRAN
 from .errors import (
     AccountStateError,
+    CampaignLockedError,
     ContentError,
     CredentialsError,
     CreditError,
     InputError,
     LimitError,
     NotSentError,
+    PayamakError,
     SenderLineError,
     ServiceUnavailableError,
 )
+from .locks import HolderLock, holder_name
 from .patience import RateLimiter
 from .store import Store
 
+log = logging.getLogger("payamak_analytics.campaign")
 PLANNED, IN_FLIGHT, SENT, FAILED, UNKNOWN = "planned", "in_flight", "sent", "failed", "unknown"
-HEARTBEAT_SECONDS = 20.0  # the holder renews its claim this often (its lease is longer)
+LOOKBACK = 5000  # newest sent messages of the line searched for an unknown chunk's record
+# When the search stops at LOOKBACK, a chunk with no record there counts as absent only if the
+# messages read span the campaign's start with this much to spare on the older side (panels'
+# clocks drift): the clock bounds how far to look, it never rules a record in or out, and a
+# panel clock that does not agree with ours leaves the chunk in doubt.
+LOOKBACK_MARGIN = pd.Timedelta(days=1)
 # Proven not sent, and worth trying again later: the client never reached the service, or the
 # service refused for now (a limit, an update). Proven not sent, for good: the service refused.
 NOT_SENT_RETRY = (NotSentError, InputError, LimitError, ServiceUnavailableError)
@@ -83,11 +97,18 @@ class CampaignPlan:
 
 @dataclass(frozen=True)
 class UnknownChunk:
-    """A chunk that may have gone out, and the sent record that looks like it, if any."""
+    """A chunk that may have gone out: the sent record proven to be it, if any, and if none,
+    why it cannot be told that it did not go out (then it is never offered for sending again)."""
 
     chunk: int
     numbers: list[str]
-    match: int | None  # the batchSmsId of a sent record with the same line, text and count
+    match: int | None  # the batchSmsId of the one sent record whose recipients are this chunk's numbers
+    doubt: str | None = None
+
+    @property
+    def resendable(self) -> bool:
+        """Proven not among the sent messages: no record is it, and none that might be is left."""
+        return self.match is None and self.doubt is None
 
 
 def check_text(text) -> None:
@@ -150,12 +171,16 @@ def send_campaign(
     rate: float | None = 2.0,
     dry_run: bool = False,
     progress: bool = True,
+    same_as_unfinished: bool = False,
 ) -> CampaignPlan:
     """Plan, journal and send a campaign with SendBatchSms, 100 numbers a call.
 
     A dry run checks and returns the plan and sends nothing. Raises CreditError before any send
-    when the credit cannot cover the campaign.
+    when the credit cannot cover the campaign, and InputError when an unfinished campaign has
+    the same line, text and numbers (resume that one; `same_as_unfinished=True` sends anyway).
     """
+    if not isinstance(flash, bool):
+        raise InputError(f"flash must be True or False, not {flash!r}.", "مقدار flash باید درست یا نادرست باشد")
     plan = plan_campaign(client, name=name, from_number=from_number, numbers=numbers, text=text)
     if dry_run:
         return plan
@@ -167,11 +192,20 @@ def send_campaign(
             operation="SendBatchSms",
             code=8,
         )
-    row = {
+    with sole_sender(store, plan.name):
+        with _sole_creator(store, plan):  # two new names for one content: the second sees the first
+            _refuse_twin(store, plan, same_as_unfinished)
+            store.create_campaign(_campaign_row(plan, flash), plan.chunks)
+        _send_planned(client, store, plan.name, rate, progress)
+    return plan
+
+
+def _campaign_row(plan: CampaignPlan, flash: bool) -> dict:
+    return {
         "name": plan.name,
         "line": plan.from_number,
         "text": plan.text,
-        "flash": bool(flash),
+        "flash": flash,
         "recipients": len(plan.numbers),
         "invalid_numbers": len(plan.invalid),
         "duplicates": plan.duplicates,
@@ -180,10 +214,18 @@ def send_campaign(
         "encoding": plan.encoding,
         "created_at": datetime.now(TEHRAN),
     }
-    store.create_campaign(row, plan.chunks)
-    with _sole_sender(store, plan.name):
-        _send_planned(client, store, plan.name, rate, progress)
-    return plan
+
+
+def _refuse_twin(store: Store, plan: CampaignPlan, same_as_unfinished: bool) -> None:
+    """A new name for a campaign that is not finished would send its sent chunks again."""
+    twin = None if same_as_unfinished else store.unfinished_twin(plan.from_number, plan.text, plan.numbers)
+    if twin is not None:
+        raise InputError(
+            f"Campaign {twin!r} has the same line, text and numbers and is not finished: resume it "
+            f"(payamak campaign resume {twin}) instead of sending its numbers again under a new name. "
+            "To send them all again anyway, pass same_as_unfinished=True (--same-as-unfinished). Nothing was sent.",
+            f"کمپین {twin} با همین خط، متن و شماره‌ها تمام نشده است؛ آن را ادامه دهید",
+        )
 
 
 def resume_campaign(
@@ -197,51 +239,114 @@ def resume_campaign(
 ) -> pd.DataFrame:
     """Go on with a stopped campaign from its first planned chunk; returns its status.
 
-    Refused (CampaignLockedError) while another live process sends it. Chunks a dead sender
-    left in flight become unknown. For each unknown chunk `decide` is asked, given the chunk and
-    the sent record that matches it by line, text and count (if any), and answers "sent" (take
-    the match as this chunk), "resend", or "leave" (the default: it stays unknown and is reported).
+    Refused (CampaignLockedError) while another sender holds it. Chunks a dead sender left in
+    flight become unknown. `decide` is asked about each unknown chunk that has a proven match
+    (answer "sent" to take it as this chunk's send) or is proven absent from the sent messages
+    (answer "resend"); "leave" (the default) keeps it unknown. A chunk that might be a sent
+    record that cannot be read is not asked about: it stays unknown, with the reason.
     """
     campaign = store.campaign(name)
-    with _sole_sender(store, name):
+    with sole_sender(store, name):
         store.move_chunks(name, IN_FLIGHT, UNKNOWN)  # their sender is gone: they may have gone out
-        _settle_unknowns(client, store, name, campaign, decide)
+        doubts = _settle_unknowns(client, store, name, campaign, decide)
         _send_planned(client, store, name, rate, progress)
+        if doubts:
+            store.set_campaign_state(
+                name,
+                "stopped",
+                "; ".join(doubts)
+                + ". Resume does not offer them for sending while that holds: check them in the panel's sent messages.",
+            )
     return store.campaign_status(name)
 
 
-def _settle_unknowns(client: PanelClient, store: Store, name: str, campaign: dict, decide) -> None:
+def _settle_unknowns(client: PanelClient, store: Store, name: str, campaign: dict, decide) -> list[str]:
+    """Journal what `decide` answers for each chunk it may be asked about; the doubts of the rest."""
+    doubts = []
     for unknown in unknown_chunks(client, store, name, campaign):
+        if unknown.doubt is not None:
+            log.warning("campaign %s chunk %d stays unknown: %s", name, unknown.chunk, unknown.doubt)
+            doubts.append(f"chunk {unknown.chunk} stays unknown: {unknown.doubt}")
+            continue
         choice = decide(unknown) if decide else "leave"
         if choice == "sent" and unknown.match is not None:
-            store.move_chunk(name, unknown.chunk, UNKNOWN, SENT, batch_id=unknown.match)
-        elif choice == "resend":
-            store.move_chunk(name, unknown.chunk, UNKNOWN, PLANNED)
+            store.journal_move(name, unknown.chunk, UNKNOWN, SENT, batch_id=unknown.match)
+        elif choice == "resend" and unknown.resendable:
+            store.journal_move(name, unknown.chunk, UNKNOWN, PLANNED)
+    return doubts
 
 
 def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict | None = None) -> list[UnknownChunk]:
-    """The chunks that may or may not have gone out, each with its likely match among the
-    account's newest sent messages (same line, same text, same count, not claimed by a chunk)."""
+    """The chunks that may or may not have gone out, each with the sent record proven to be it:
+    same line, text and count, not any chunk's yet, and GetBatchDelivery's numbers equal to the
+    chunk's. A look-alike whose numbers cannot be read (or are only part of the chunk's) is a
+    doubt; so is a search of the sent messages that may not reach back to the campaign."""
     campaign = campaign or store.campaign(name)
     chunks = store.chunks(name, UNKNOWN)
     if chunks.empty:
         return []
-    claimed = store.claimed_batches()
-    recent = client.messages_frame("sent", [campaign["line"]], limit=3000)
-    since = pd.Timestamp(campaign["created_at"]) - pd.Timedelta(minutes=10)  # the panel's clock may differ a little
-    recent = recent[
-        (recent["content"] == campaign["text"])
-        & (recent["action_datetime"] >= since)
-        & ~recent["message_id"].isin(claimed)
-    ]
+    recent = client.messages_frame("sent", [campaign["line"]], limit=LOOKBACK)
+    reached = len(recent) < LOOKBACK or _spans(recent["action_datetime"], campaign["created_at"])
+    same_text = recent["content"].map(lambda content: _plain(content) == _plain(campaign["text"]), na_action="ignore")
+    lookalikes = recent[same_text.fillna(False).astype(bool) & ~recent["message_id"].isin(store.claimed_batches())]
+    recipients = _Recipients(client)
     found = []
     for chunk, numbers in chunks.itertuples(index=False):
-        candidates = recent[recent["count"] == len(numbers)]
-        match = int(candidates["message_id"].iloc[-1]) if len(candidates) else None  # the oldest unclaimed one
+        same_count = (lookalikes["count"] == len(numbers)).fillna(False).astype(bool)
+        ids = [int(i) for i in lookalikes.loc[same_count, "message_id"]][::-1]  # oldest first
+        match, doubtful = _prove(recipients, set(numbers), ids)
+        doubt = None
+        if match is None and doubtful:
+            doubt = (
+                f"sent record(s) {', '.join(map(str, doubtful))} look like it and their recipients could not be read"
+            )
+        elif match is None and not reached:
+            doubt = f"the newest {LOOKBACK:,} sent messages do not reach back to the campaign's start"
         if match is not None:
-            recent = recent[recent["message_id"] != match]
-        found.append(UnknownChunk(int(chunk), list(numbers), match))
+            lookalikes = lookalikes[lookalikes["message_id"] != match]
+        found.append(UnknownChunk(int(chunk), list(numbers), match, doubt))
     return found
+
+
+def _plain(text: str) -> str:
+    """A text as the panel may have stored it: NFC, one kind of line break, no outer spaces."""
+    return unicodedata.normalize("NFC", str(text)).replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _spans(times: pd.Series, start) -> bool:
+    """Whether messages at `times` reach from before `start` (with the margin) to after it."""
+    start = pd.Timestamp(start)
+    oldest, newest = times.min(), times.max()
+    return bool(pd.notna(start) and pd.notna(oldest) and oldest < start - LOOKBACK_MARGIN <= newest)
+
+
+class _Recipients:
+    """A sent record's recipients by GetBatchDelivery, read once; None where they cannot be read."""
+
+    def __init__(self, client: PanelClient):
+        self.client = client
+        self.known: dict[int, frozenset[str] | None] = {}
+
+    def __call__(self, batch: int) -> frozenset[str] | None:
+        if batch not in self.known:
+            try:
+                page = self.client.get_batch_delivery(batch, 1, DELIVERY_PAGE)
+                self.known[batch] = frozenset(phone.normalize_many(page.numbers)[0])
+            except PayamakError:
+                self.known[batch] = None
+        return self.known[batch]
+
+
+def _prove(recipients: _Recipients, wanted: set[str], candidates: list[int]) -> tuple[int | None, list[int]]:
+    """(the candidate whose recipients are exactly `wanted`, the candidates that might still be it)."""
+    doubtful = []
+    for batch in candidates:
+        got = recipients(batch)
+        if got == wanted:
+            return batch, []
+        if got is None or got < wanted:  # unreadable, or a report still partial: it may be this chunk
+            doubtful.append(batch)
+    return None, doubtful
 
 
 def campaign_status(store: Store, name: str) -> pd.DataFrame:
@@ -249,27 +354,35 @@ def campaign_status(store: Store, name: str) -> pd.DataFrame:
     return store.campaign_status(name)
 
 
-@contextmanager
-def _sole_sender(store: Store, name: str) -> Iterator[None]:
-    """This process as the campaign's only sender, renewing its claim until the block ends."""
-    store.claim_campaign(name)
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
-            store.renew_campaign_claim(name)
-
-    heartbeat = threading.Thread(target=renew, name=f"campaign-{name}-heartbeat", daemon=True)
-    heartbeat.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        heartbeat.join()
-        store.release_campaign(name)
+def sole_sender(store: Store, name: str) -> HolderLock:
+    """The kernel lock that makes its holder the campaign's only sender (CampaignLockedError
+    naming the holder otherwise). Its file is named by a digest: any name is a safe file name."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return HolderLock(
+        f"{Path(store.path).resolve()}.campaign-{digest}.lock",
+        lambda written: CampaignLockedError(
+            f"Campaign {name!r} is being sent by another process or thread ({holder_name(written)}). Wait for it "
+            "to finish, or stop it, then resume.",
+            f"کمپین در حال ارسال توسط فرایند دیگری است ({holder_name(written)})",
+        ),
+    )
 
 
-def _outcome_of(error: BaseException) -> str:
+def _sole_creator(store: Store, plan: CampaignPlan) -> HolderLock:
+    """A lock on the campaign's content (line, text, numbers) while it is checked and written."""
+    content = "\n".join([plan.from_number, plan.text, *sorted(plan.numbers)])
+    digest = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return HolderLock(
+        f"{Path(store.path).resolve()}.content-{digest}.lock",
+        lambda written: CampaignLockedError(
+            f"A campaign with the same line, text and numbers is being written now ({holder_name(written)}): "
+            "wait for it, then resume it instead. Nothing was sent.",
+            "کمپینی با همین خط، متن و شماره‌ها هم اکنون در حال ثبت است",
+        ),
+    )
+
+
+def send_outcome(error: BaseException) -> str:
     """What a failed send means for its chunk: planned (provably not sent; try again later),
     failed (the service refused it) or unknown (anything else: it may have gone out)."""
     if isinstance(error, NOT_SENT_RETRY):
@@ -295,8 +408,7 @@ def _send_planned(client: PanelClient, store: Store, name: str, rate: float | No
     )
     for chunk, numbers in chunks:
         limiter.wait()
-        if not store.move_chunk(name, chunk, PLANNED, IN_FLIGHT):
-            continue  # no longer planned: another state was recorded for it
+        store.journal_move(name, chunk, PLANNED, IN_FLIGHT)
         try:
             result = client.send_batch_sms(
                 campaign["line"], list(numbers), campaign["text"], flash=bool(campaign["flash"])
@@ -304,7 +416,7 @@ def _send_planned(client: PanelClient, store: Store, name: str, rate: float | No
         except BaseException as error:
             _journal_failure(store, name, int(chunk), error)
             raise
-        store.move_chunk(name, chunk, IN_FLIGHT, SENT, batch_id=result.batch_sms_id)
+        store.journal_move(name, chunk, IN_FLIGHT, SENT, batch_id=result.batch_sms_id)
     left = store.chunks_not_sent(name)
     store.set_campaign_state(
         name,
@@ -314,13 +426,24 @@ def _send_planned(client: PanelClient, store: Store, name: str, rate: float | No
 
 
 def _journal_failure(store: Store, name: str, chunk: int, error: BaseException) -> None:
-    outcome = _outcome_of(error)
+    """Record what the failed send means; a store that cannot be written then leaves the chunk
+    in flight (resume counts it unknown) and never hides the send's own error."""
+    outcome = send_outcome(error)
     code = getattr(error, "code", None) if outcome == FAILED else None
-    store.move_chunk(name, chunk, IN_FLIGHT, outcome, code=code)
     advice = {
         UNKNOWN: "it may have gone out: run resume to check it against the sent messages",
         PLANNED: "it was not sent: run resume to go on",
         FAILED: "the service refused it",
     }[outcome]
-    detail = getattr(error, "message_en", None) or type(error).__name__
-    store.set_campaign_state(name, "stopped", f"chunk {chunk}: {detail} ({advice}).")
+    detail = (  # an unknown outcome in words of its own: the transport's advice (try again) does not fit it
+        f"no answer proves whether it went out ({type(error).__name__})"
+        if outcome == UNKNOWN
+        else getattr(error, "message_en", None) or type(error).__name__
+    )
+    try:
+        store.journal_move(name, chunk, IN_FLIGHT, outcome, code=code)
+        store.set_campaign_state(name, "stopped", f"chunk {chunk}: {detail} ({advice}).")
+    except PayamakError as journal:
+        error.add_note(
+            f"The journal could not record chunk {chunk} as {outcome} ({journal}); resume counts it unknown."
+        )

@@ -278,6 +278,8 @@ def cmd_campaign(args) -> None:
         client, store = _client(args), Store(args.db, create=False)
         status = campaign.resume_campaign(client, store, args.name, decide=_decider(args), rate=args.rate)
         print(status.to_string(index=False))
+        if store.campaign(args.name)["stop_reason"]:
+            print(store.campaign(args.name)["stop_reason"])
         return
     numbers = _numbers_from_csv(args.numbers)
     campaign.check_text(args.text)
@@ -297,6 +299,7 @@ def cmd_campaign(args) -> None:
             text=args.text,
             flash=args.flash,
             rate=args.rate,
+            same_as_unfinished=args.same_as_unfinished,
         )
     print(plan)
     if plan.invalid:
@@ -377,9 +380,9 @@ def _decider(args):
 
     def decide(unknown) -> str:
         where = (
-            f"it looks like sent batch {unknown.match} (same line, text and count)"
+            f"sent batch {unknown.match} has the same line, text and recipients"
             if unknown.match is not None
-            else "no sent message matches it"
+            else "it is not among the account's sent messages"
         )
         if not sys.stdin.isatty():
             print(f"chunk {unknown.chunk} ({len(unknown.numbers)} numbers) may or may not have gone out: {where}.")
@@ -588,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
     send_campaign.add_argument("--text", required=True)
     send_campaign.add_argument("--flash", action="store_true")
     send_campaign.add_argument("--dry-run", action="store_true", help="check, count and cost; send nothing")
+    send_campaign.add_argument(
+        "--same-as-unfinished",
+        action="store_true",
+        help="send even though an unfinished campaign has the same line, text and numbers (resume that one instead)",
+    )
     resume = actions.add_parser("resume", help="go on with a stopped campaign")
     resume.add_argument("name")
     resume.add_argument(

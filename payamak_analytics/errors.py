@@ -139,3 +139,7 @@ class SyncError(PayamakError):
 
 class CampaignLockedError(PayamakError):
     """Another live process is sending this campaign: one sender per campaign at a time."""
+
+
+class JournalConflictError(PayamakError):
+    """A campaign's journal did not change as its one sender expected: nothing more is sent."""

@@ -12,20 +12,15 @@ is logged and recorded, and the next cycle goes on where the sync stopped.
 
 from __future__ import annotations
 
-import fcntl
 import itertools
-import json
 import logging
 import math
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Self
 
 import pandas as pd
 
@@ -34,6 +29,7 @@ from .client import DeliveryPage
 from .client.panel import DELIVERY_PAGE
 from .dates import TEHRAN
 from .errors import InputError, NotFoundError, PayamakError
+from .locks import HolderLock
 from .sinks import LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
@@ -71,41 +67,18 @@ def duration(value) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-class WatchLock:
+class WatchLock(HolderLock):
     """An exclusive OS lock on `<store>.watch.lock` holding who took it (host, pid, start)."""
 
     def __init__(self, store: Store):
-        self.path = Path(f"{Path(store.path).resolve()}.watch.lock")  # one lock whatever path names the file
-        self._file = None
-
-    def __enter__(self) -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise WatchLockedError(
-                f"Another watch is running on this store ({holder}). Stop it first, or watch another --db.",
+        super().__init__(  # one lock whatever path names the file
+            f"{Path(store.path).resolve()}.watch.lock",
+            lambda holder: WatchLockedError(
+                f"Another watch is running on this store ({holder.strip() or 'another process'}). Stop it first, "
+                "or watch another --db.",
                 "این پایگاه داده را یک watch دیگر در دست دارد",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        started = datetime.now(TEHRAN).isoformat(timespec="seconds")
-        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": started}))
-        handle.flush()
-        self._file = handle
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._file is not None:
-            self._file.seek(0)
-            self._file.truncate()
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+            ),
+        )
 
 
 @dataclass

@@ -17,6 +17,7 @@ from IPython.display import HTML, display
 
 from . import analytics, charts, i18n, phone
 from . import text as sms_text
+from .campaign import PLANNED, UNKNOWN, send_outcome
 from .client import PanelClient
 from .dates import window
 from .errors import PayamakError
@@ -29,6 +30,12 @@ AUTO_DIRECTION = w.HTML(
     "<style>.payamak-auto-dir textarea, .payamak-auto-dir input { unicode-bidi: plaintext; text-align: start; }</style>"
 )
 INACTIVE_LINE = 6  # the service's answer to a send from an inactive line
+UNKNOWN_OUTCOME = (
+    '<div style="color:#b00">The send may or may not have gone out: no answer proves either. Do not send it '
+    "again before you check: click Check sent messages (or change the form to send something else).</div>"
+    '<div dir="rtl" style="color:#b00">معلوم نیست پیامک ارسال شده یا نه؛ پیش از ارسال دوباره، پیامک های ارسالی را '
+    "بررسی کنید</div>"
+)
 
 
 def _auto_direction(widget: w.Widget) -> w.Widget:
@@ -48,7 +55,11 @@ def _error_html(error: Exception) -> str:
 
 class SendTestMessage(w.VBox):
     """Send a test message to a few numbers. Dry run is on until you turn it off; above
-    `confirm_above` recipients a send asks for confirmation first."""
+    `confirm_above` recipients a send asks for confirmation first.
+
+    A form that was sent, or whose send may have gone out, cannot be sent again (Send is locked,
+    and a click that reaches the handler anyway is refused) until the form changes or its outcome
+    is checked; a click while a send runs is ignored."""
 
     def __init__(
         self,
@@ -64,6 +75,8 @@ class SendTestMessage(w.VBox):
         self.confirm_above = confirm_above
         self.poll_every, self.polls = poll_every, polls
         self.rec_ids: list[int] = []
+        self.locked: str | None = None  # why Send is locked: "sent" or "unknown", None when it is not
+        self.sending = threading.Lock()  # held while a send runs
         self.follower: threading.Thread | None = None
         self.stop_following = threading.Event()  # set it to end a follow before its last poll
         self.seen: list[dict[int, int]] = []  # the statuses of each poll, rec id -> code
@@ -83,14 +96,17 @@ class SendTestMessage(w.VBox):
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.confirm_button = w.Button(description="Yes, send", button_style="warning", layout=w.Layout(display="none"))
         self.check_button = w.Button(description="Follow delivery", disabled=True)
+        self.check_sent_button = w.Button(description="Check sent messages", layout=w.Layout(display="none"))
         self.result = w.HTML()
         self.recipients.observe(self._check_numbers, "value")
         self.text.observe(self._count, "value")
-        for control in (self.recipients, self.text, self.dry_run, self.line):
+        for control in (self.recipients, self.text, self.dry_run, self.line, self.flash):
+            control.observe(self._unlock, "value")
             control.observe(self._label_button, "value")
         self.send_button.on_click(self._send_clicked)
         self.confirm_button.on_click(lambda _: self._send(confirmed=True))
         self.check_button.on_click(self._check_delivery)
+        self.check_sent_button.on_click(self._check_sent)
         self._show_credit()
         self._count()
         self._label_button()
@@ -104,7 +120,7 @@ class SendTestMessage(w.VBox):
                 self.counter,
                 w.HBox([self.flash, self.dry_run]),
                 self.credit,
-                w.HBox([self.send_button, self.confirm_button, self.check_button]),
+                w.HBox([self.send_button, self.confirm_button, self.check_button, self.check_sent_button]),
                 self.result,
             ]
         )
@@ -143,7 +159,14 @@ class SendTestMessage(w.VBox):
             messages = sms_text.analyze(self.text.value).parts * len(valid)
             self.send_button.description = f"Send {messages:,} SMS"
             self.send_button.button_style, self.send_button.icon = "danger", "paper-plane"
-        self.send_button.disabled = self._sender() is None
+        if self.locked:
+            self.send_button.description = "Sent" if self.locked == "sent" else "Outcome unknown"
+        self.send_button.disabled = self._sender() is None or self.locked is not None
+
+    def _unlock(self, _=None) -> None:
+        """A changed form is a new message: it may be sent."""
+        self.locked = None
+        self.check_sent_button.layout.display = "none"
 
     def _show_credit(self) -> None:
         try:
@@ -189,6 +212,23 @@ class SendTestMessage(w.VBox):
         self._send(confirmed=False)
 
     def _send(self, confirmed: bool) -> None:
+        """One send at a time; a click that arrives while one runs, or after this form was sent
+        (a double click's second event comes after the first send ends), sends nothing."""
+        if not self.sending.acquire(blocking=False):
+            return
+        try:
+            if self.locked is not None:
+                self.result.value += (
+                    '<div style="color:#b00">Not sent again: this form was just sent (or may have been). '
+                    "Change it, or check its outcome first.</div>"
+                )
+                return
+            self._send_form(confirmed)
+        finally:
+            self.sending.release()
+            self._label_button()
+
+    def _send_form(self, confirmed: bool) -> None:
         self.confirm_button.layout.display = "none"
         self.send_button.disabled = True
         try:
@@ -213,27 +253,62 @@ class SendTestMessage(w.VBox):
                 self.result.value = f"Send to {len(plan.numbers)} numbers? Confirm to go on."
                 self.confirm_button.layout.display = None
                 return
-            sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=self.flash.value)
-            self.rec_ids = [r.rec_id for r in sent.recipients if r.sent]
-            rows = "".join(
-                f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{'sent' if r.sent else 'NOT sent'}</td></tr>"
-                for r in sent.recipients
-            )
-            self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
-            self.check_button.disabled = not self.rec_ids
-            self._show_credit()
-        except Exception as error:  # shown in the widget, never as a traceback
+        except Exception as error:  # shown in the widget, never as a traceback; nothing left
             self.result.value = _error_html(error)
-            if isinstance(error, PayamakError) and error.code == INACTIVE_LINE and self._sender():
+            return
+        self._send_plan(plan)
+
+    def _send_plan(self, plan) -> None:
+        """The one call that may send: from here on, a failure is unknown unless it proves otherwise."""
+        try:
+            sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=self.flash.value)
+        except Exception as error:  # shown in the widget, never as a traceback
+            outcome = send_outcome(error)
+            if outcome == UNKNOWN:
+                self.locked = "unknown"
+                self.result.value = UNKNOWN_OUTCOME
+                self.check_sent_button.layout.display = None
+                return
+            self.result.value = _error_html(error)
+            if outcome != PLANNED and error.code == INACTIVE_LINE and self._sender():
                 self.inactive_lines.add(self._sender())
                 self._offer_lines()
-        finally:
-            self._label_button()
+            return
+        self.locked = "sent"
+        self.rec_ids = [r.rec_id for r in sent.recipients if r.sent]
+        rows = "".join(
+            f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{'sent' if r.sent else 'NOT sent'}</td></tr>"
+            for r in sent.recipients
+        )
+        self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
+        self.check_button.disabled = not self.rec_ids
+        self._show_credit()
+
+    def _check_sent(self, _=None) -> None:
+        """After an unknown outcome: the line's newest sent messages with this text; then Send is free."""
+        valid, _ = self._numbers()
+        try:
+            recent = self.client.messages_frame("sent", [self._sender()], limit=200)
+        except Exception as error:  # shown in the widget, never as a traceback; Send stays locked
+            self.result.value = UNKNOWN_OUTCOME + _error_html(error)
+            return
+        same = recent[(recent["content"] == self.text.value) & (recent["count"] == len(valid))]
+        if same.empty:
+            found = "No sent message on this line has this text and this many recipients: it did not go out."
+        else:
+            records = ", ".join(f"{m} at {t:%Y-%m-%d %H:%M}" for m, t in same[["message_id", "action_datetime"]].values)
+            found = f"Sent messages with this text and this many recipients: {html.escape(records)}. It went out."
+        self.result.value = f"<div>{found} Send is unlocked.</div>"
+        self._unlock()
+        self._label_button()
 
     def _check_delivery(self, _=None) -> None:
-        """Poll GetDelivery in the background until every status is final (or `polls` polls)."""
+        """Poll GetDelivery in the background until every status is final (or `polls` polls);
+        the outcome is then known, so Send is free again."""
         if self.follower is not None and self.follower.is_alive():
             return
+        self._unlock()
+        self._label_button()
         self.seen = []
         self.stop_following.clear()
         self.follower = threading.Thread(target=self._follow, args=(list(self.rec_ids),), daemon=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 
 from payamak_analytics import PanelClient, analytics
+from payamak_analytics.simulator import FaultConfig, HistoryConfig, WorldConfig
 from payamak_analytics.store import Store
 from payamak_analytics.widgets import CampaignExplorer, SendTestMessage, SyncButton
 
@@ -151,3 +154,49 @@ def test_sync_button_and_campaign_explorer(simulator, tmp_path):
     assert f"{promo:,} Recipients" in explorer.message.value
     explorer.export_button.click()
     assert len(pd.read_csv(tmp_path / "range.csv")) >= 1
+
+
+def sends_to(simulator, number: str) -> int:
+    """How often the service (the simulator's own record) sent to `number`."""
+    return sum(send.numbers.count(number) for send in simulator.world.sends.values())
+
+
+def test_an_unknown_outcome_locks_send_until_the_sent_messages_are_checked(make_simulator):
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
+    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
+    widget = SendTestMessage(PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05))
+    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "test unknown", False
+    widget.send_button.click()  # the answer is lost: the send went out
+    assert "may or may not have gone out" in widget.result.value
+    assert "try again" not in widget.result.value.lower()
+    assert widget.send_button.disabled and widget.send_button.description == "Outcome unknown"
+    widget.send_button.click()  # a second click that reaches the handler anyway
+    widget.confirm_button.click()
+    assert sends_to(healthy, "09121234567") == 1 and "Not sent again" in widget.result.value
+    widget.check_sent_button.click()
+    assert "It went out" in widget.result.value and not widget.send_button.disabled
+
+
+def test_a_sent_form_is_not_sent_again_until_it_changes(widget, simulator):
+    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "once", False
+    widget.send_button.click()
+    assert sends_to(simulator, "09121234567") == 1 and widget.send_button.disabled
+    widget.send_button.click()  # a double click's second event, handled after the first send ended
+    assert sends_to(simulator, "09121234567") == 1 and "Not sent again" in widget.result.value
+    widget.text.value = "once more"  # a new message: Send is free
+    assert not widget.send_button.disabled
+    widget.send_button.click()
+    assert sends_to(simulator, "09121234567") == 2
+
+
+def test_a_click_while_a_send_runs_is_ignored(make_simulator):
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
+    slow = make_simulator(healthy.world, FaultConfig(latency_ms=800, operations=("SendSMS",)))
+    widget = SendTestMessage(PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=10))
+    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "one click", False
+    clicks = [threading.Thread(target=widget.send_button.click) for _ in range(3)]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join(timeout=30)
+    assert sends_to(healthy, "09121234567") == 1

@@ -1,21 +1,19 @@
-"""The campaign journal: campaigns, their chunks, and the one process allowed to send each.
+"""The campaign journal: campaigns and their chunks.
 
 A chunk changes state only by a conditional UPDATE (planned -> in_flight only while planned),
-so two senders can never both claim it; and a campaign has one holder at a time, claimed in
-a transaction (DuckDB lets one process write the file at a time, so the claim is atomic).
+so two senders can never both claim it, and a move that does not apply raises: the one sender
+(campaign.py holds a kernel lock per campaign) never goes on from a state it did not expect.
+A batch id is taken by at most one chunk of any campaign, checked in the same UPDATE.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
 from ..dates import TEHRAN
-from ..errors import CampaignLockedError, InputError, NotFoundError
-from .processes import ProcessId
-
-LEASE = timedelta(minutes=2)  # a holder on another host that has not renewed for this long is dead
+from ..errors import InputError, JournalConflictError, NotFoundError
 
 
 def _now() -> datetime:
@@ -46,52 +44,26 @@ class CampaignTables:
                 [[row["name"], k, chunk, row["created_at"]] for k, chunk in enumerate(chunks)],
             )
 
+    def unfinished_twin(self, line: str, text: str, numbers: list[str]) -> str | None:
+        """The name of a campaign not yet wholly sent with this line, text and set of numbers."""
+        candidates = self.sql(
+            """SELECT c.name, flatten(list(k.numbers)) AS numbers FROM campaigns c
+               JOIN campaign_chunks k ON k.campaign = c.name
+               WHERE c.line = ? AND c.text = ?
+               GROUP BY c.name HAVING bool_or(k.state <> 'sent') ORDER BY c.name""",
+            [line, text],
+        )
+        wanted = sorted(numbers)
+        for name, theirs in candidates.itertuples(index=False):
+            if sorted(theirs) == wanted:
+                return name
+        return None
+
     def campaign(self, name: str) -> dict:
         found = self.sql("SELECT * FROM campaigns WHERE name = ?", [name])
         if found.empty:
             raise NotFoundError(f"No campaign named {name!r} in {self.path}.", "کمپینی با این نام پیدا نشد")
         return found.iloc[0].to_dict()
-
-    # --- one sender at a time -------------------------------------------------------------
-    def claim_campaign(self, name: str) -> None:
-        """Make this process the campaign's only sender, or raise CampaignLockedError naming
-        the live holder. A holder whose process has ended (same host) or whose lease ran out
-        (another host) is replaced."""
-        me, now = ProcessId.current(), _now()
-        with self.transaction() as con:
-            held = con.execute(
-                "SELECT host, pid, process_start, heartbeat FROM campaign_holders WHERE campaign = ?", [name]
-            ).fetchone()
-            if held is not None:
-                holder = ProcessId(held[0], held[1], held[2])
-                alive = holder.alive()
-                if holder != me and (alive or (alive is None and held[3] > now - LEASE)):
-                    raise CampaignLockedError(
-                        f"Campaign {name!r} is being sent by {holder} (since {held[3]:%Y-%m-%d %H:%M:%S}). "
-                        "Wait for it to finish, or stop that process, then resume.",
-                        f"کمپین در حال ارسال توسط فرایند دیگری است ({holder})",
-                    )
-            con.execute(
-                """INSERT INTO campaign_holders VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign) DO UPDATE SET
-                   host = excluded.host, pid = excluded.pid, process_start = excluded.process_start,
-                   claimed_at = excluded.claimed_at, heartbeat = excluded.heartbeat""",
-                [name, me.host, me.pid, me.start, now, now],
-            )
-
-    def renew_campaign_claim(self, name: str) -> None:
-        me = ProcessId.current()
-        with self.transaction() as con:
-            con.execute(
-                "UPDATE campaign_holders SET heartbeat = ? WHERE campaign = ? AND host = ? AND pid = ?",
-                [_now(), name, me.host, me.pid],
-            )
-
-    def release_campaign(self, name: str) -> None:
-        me = ProcessId.current()
-        with self.transaction() as con:
-            con.execute(
-                "DELETE FROM campaign_holders WHERE campaign = ? AND host = ? AND pid = ?", [name, me.host, me.pid]
-            )
 
     # --- chunks ---------------------------------------------------------------------------
     def chunks(self, name: str, state: str) -> pd.DataFrame:
@@ -112,15 +84,39 @@ class CampaignTables:
     def move_chunk(
         self, name: str, chunk: int, from_state: str, to_state: str, *, batch_id: int | None = None, code=None
     ) -> bool:
-        """One chunk from `from_state` to `to_state`, only if it is still in `from_state`
-        (an atomic claim); returns whether it moved."""
+        """One chunk from `from_state` to `to_state`, only if it is still in `from_state` and
+        `batch_id` (if given) is no chunk's yet: an atomic claim; returns whether it moved."""
         with self.transaction() as con:
             moved = con.execute(
-                """UPDATE campaign_chunks SET state = ?, batch_id = coalesce(?, batch_id), code = ?, updated_at = ?
-                   WHERE campaign = ? AND chunk = ? AND state = ? RETURNING chunk""",
-                [to_state, batch_id, code, _now(), name, int(chunk), from_state],
+                """UPDATE campaign_chunks SET state = $to, batch_id = coalesce($batch, batch_id), code = $code,
+                       updated_at = $now
+                   WHERE campaign = $name AND chunk = $chunk AND state = $from
+                     AND ($batch IS NULL OR NOT EXISTS (SELECT 1 FROM campaign_chunks WHERE batch_id = $batch))
+                   RETURNING chunk""",
+                {
+                    "to": to_state,
+                    "batch": None if batch_id is None else int(batch_id),
+                    "code": code,
+                    "now": _now(),
+                    "name": name,
+                    "chunk": int(chunk),
+                    "from": from_state,
+                },
             ).fetchall()
         return bool(moved)
+
+    def journal_move(
+        self, name: str, chunk: int, from_state: str, to_state: str, *, batch_id: int | None = None, code=None
+    ) -> None:
+        """`move_chunk` for the campaign's sender, which expects every move to apply: raises
+        JournalConflictError when it does not (nothing is changed then)."""
+        if not self.move_chunk(name, chunk, from_state, to_state, batch_id=batch_id, code=code):
+            taken = "" if batch_id is None else f", or batch {batch_id} is already another chunk's"
+            raise JournalConflictError(
+                f"Chunk {chunk} of campaign {name!r} is no longer {from_state}{taken}: its journal was changed "
+                f"outside this sender. Nothing more was sent; check `payamak campaign status {name}`.",
+                "دفتر کمپین بیرون از این فرستنده تغییر کرده است؛ چیزی ارسال نشد",
+            )
 
     def set_campaign_state(self, name: str, state: str, reason: str | None = None) -> None:
         with self.transaction() as con:

@@ -32,7 +32,7 @@ CONNECTION_CONFIG = {"threads": "2"}
 # page and needs little); readers (reports) keep DuckDB's default.
 WRITER_MEMORY = "64MB"
 WRITER_WAIT = 120.0  # seconds the held writer waits for another process to let go of the file
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+_HOLDER_PID = re.compile(r"PID (\d+)")  # named in DuckDB's message when it can tell (0 across PID namespaces)
 
 
 def default_path(base: str | Path | None = None) -> Path:
@@ -57,6 +57,21 @@ def check_path(path: Path, *, create: bool) -> None:
             raise StoreError(f"{path} is not a DuckDB file: choose a new path for the store, or the store's own file.")
     elif not create:
         raise StoreError(f"There is no store at {path}: run `payamak sync` first, or pass --db with the store's path.")
+
+
+def _locked_by_another(path: Path, error: Exception) -> bool:
+    """Whether opening failed because another process holds the file: the kernel lists a lock
+    on it (Linux's /proc/locks, which hides holders outside this PID namespace), or DuckDB's
+    message speaks of a lock (its wording and the holder it names vary; "PID 0" across namespaces)."""
+    if "lock" in str(error).lower():
+        return True
+    try:
+        status = path.stat()
+        with open("/proc/locks", encoding="ascii", errors="replace") as listed:
+            locks = listed.read().split()
+    except OSError:
+        return False
+    return f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}" in locks
 
 
 def _lock_until(descriptor: int, mode: int, deadline: float) -> bool:
@@ -134,23 +149,25 @@ class StoreFile:
             os.close(descriptor)
 
     def _connect_until(self, deadline: float, patience: float, reader: bool) -> duckdb.DuckDBPyConnection:
+        unexplained = 0  # failures with no lock on the file: one more try, as its holder may just have let go
         while True:
             try:
                 con = duckdb.connect(str(self.path), config=CONNECTION_CONFIG)
                 con.execute("SET TimeZone = 'Asia/Tehran'")
                 return con
             except duckdb.IOException as error:
-                holder = _LOCK_HOLDER.search(str(error))
-                if holder is None:
+                unexplained = 0 if _locked_by_another(self.path, error) else unexplained + 1
+                if unexplained > 1:
                     raise StoreError(
                         f"{self.path} could not be opened as a store: {error}. Check the path (--db)."
                     ) from None
                 if time.monotonic() >= deadline:
+                    pid = _HOLDER_PID.search(str(error))
+                    holder = f"PID {pid[1]}" if pid and pid[1] != "0" else "a process it cannot name"
                     raise StoreLockedError(
-                        f"{self.path} is in use by another process (PID {holder['pid']}, {holder['program']}) and "
-                        f"was not released within {patience:g} s. Wait for it to finish or stop it, then "
-                        "try again.",
-                        f"پایگاه داده در دست فرایند دیگری است (PID {holder['pid']})",
+                        f"{self.path} is in use by another process ({holder}) and was not released within "
+                        f"{patience:g} s. Wait for it to finish or stop it, then try again.",
+                        f"پایگاه داده در دست فرایند دیگری است ({holder})",
                     ) from None
                 time.sleep(0.002 if reader else 0.01)
 
