@@ -43,14 +43,38 @@ def default_path(base: str | Path | None = None) -> Path:
     return Path(base or ".") / DEFAULT_NAME
 
 
+# Closing any descriptor of a file drops every POSIX lock this process holds on it, DuckDB's
+# included. So the store's first bytes are read only while no descriptor of this process refers
+# to the file, and no thread opens it meanwhile.
+_FILE_GATE = threading.Lock()
+
+
+def _open_here(path: Path) -> bool:
+    """Whether a descriptor of this process refers to the file (true when it cannot be told)."""
+    found = path.stat()
+    try:
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return True
+    for descriptor in descriptors:
+        try:
+            other = os.stat(f"/proc/self/fd/{descriptor}")
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (found.st_dev, found.st_ino):
+            return True
+    return False
+
+
 def check_path(path: Path, *, create: bool) -> None:
-    """Refuse, before anything is created, a path that cannot be (or does not hold) a store."""
+    """Refuse, before anything is created, a path that cannot be (or does not hold) a store.
+    Its first bytes are read only when that cannot drop a lock (see `_FILE_GATE`)."""
     if path.is_dir():
         raise StoreError(f"{path} is a folder; give the path of a DuckDB file (e.g. {DEFAULT_NAME}).")
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise StoreError(f"{path} lies under {parent}, which is a file, not a folder: choose another path.")
-    if path.exists():
+    if path.exists() and not _open_here(path):
         with open(path, "rb") as file:
             head = file.read(12)
         if head[8:12] != DUCKDB_MAGIC:
@@ -101,7 +125,8 @@ class StoreFile:
         self.path = Path(path) if path is not None else default_path()
         self.lock_wait = lock_wait
         self.hold_seconds = hold_seconds
-        check_path(self.path, create=create)
+        with _FILE_GATE:
+            check_path(self.path, create=create)
         self._held: duckdb.DuckDBPyConnection | None = None
         self._held_since = 0.0
         self._holding = 0
@@ -152,7 +177,8 @@ class StoreFile:
         unexplained = 0  # failures with no lock on the file: one more try, as its holder may just have let go
         while True:
             try:
-                con = duckdb.connect(str(self.path), config=CONNECTION_CONFIG)
+                with _FILE_GATE:
+                    con = duckdb.connect(str(self.path), config=CONNECTION_CONFIG)
                 con.execute("SET TimeZone = 'Asia/Tehran'")
                 return con
             except duckdb.IOException as error:
