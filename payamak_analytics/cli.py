@@ -326,6 +326,8 @@ def cmd_campaign(args) -> None:
             rate=args.rate,
         )
     print(plan)
+    if plan.warning:
+        print(f"Warning: {plan.warning}")
     if plan.invalid:
         print(f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}")
     print("Dry run: nothing was sent." if args.dry_run else campaign.campaign_status(store, plan.name).to_string(index=False))
@@ -438,6 +440,8 @@ def cmd_send(args) -> None:
         f"{len(plan.numbers)} recipient(s), {info.characters} characters, {info.encoding}, "
         f"{info.parts} part(s): {plan.messages} SMS"
     )
+    if plan.warning:
+        print(f"Warning: {plan.warning}")
     if args.dry_run:
         print("Dry run: nothing was sent.")
         return
