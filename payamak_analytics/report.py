@@ -63,11 +63,13 @@ TEXT = {
     "times_note": (
         (
             "{usable} recipients with a usable time, {in_flight} still in flight (censored), {sparse} left out: "
-            "the polls around them were over 24 hours apart."
+            "a sync first read their batch over 30 minutes after its send, when most had already ended. "
+            "A figure the polls cannot pin down (bounds wider than itself) is not given."
         ),
         (
             "{usable} گیرنده با زمان قابل‌استفاده، {in_flight} هنوز در حال ارسال (سانسورشده)، {sparse} کنار گذاشته: "
-            "بررسی‌های پیرامونشان بیش از ۲۴ ساعت فاصله داشتند."
+            "همگام‌سازی دستهٔ آن‌ها را بیش از ۳۰ دقیقه پس از ارسال برای نخستین بار خواند، وقتی بیشترشان پایان یافته بودند. "
+            "رقمی که بررسی‌ها نمی‌توانند مشخصش کنند (کران‌هایی پهن‌تر از خودش) آورده نمی‌شود."
         ),
     ),
     "replies_line": ("{replies} replies, {opt_outs} of them opt-outs", "{replies} پاسخ، {opt_outs} از آن‌ها لغو عضویت"),
