@@ -126,6 +126,12 @@ def _account_count(text: str) -> int:
     return int(text)
 
 
+def _history_size(text: str) -> int:
+    if not text.strip().isdigit() or not 100 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of records from 100 to 1000000")
+    return int(text)
+
+
 def cmd_demo(args) -> None:
     from . import demo
     from .report import write_report
@@ -509,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=cmd_simulate)
 
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
-    demo.add_argument("--messages", type=int, default=None, help="records in the simulated history (3000)")
+    demo.add_argument("--messages", type=_history_size, default=None, help="records in the simulated history (3000)")
     demo.add_argument("--db", default=None, help=STORE_HELP)
     demo.add_argument("--out", default="reports", help="folder of the HTML report")
     demo.set_defaults(run=cmd_demo)
