@@ -146,7 +146,7 @@ def cmd_demo(args) -> None:
         store = Store(args.db)
         print(
             f"Living through the history into {store.path}: a sync every six simulated days (before any "
-            "report expires), and after each campaign of the last week a few syncs in its first hours",
+            "report expires), and every 15 minutes for three hours after its newest campaign",
             flush=True,
         )
         demo.live_through(simulator, client, store, report=lambda line: print(line, flush=True))
