@@ -111,16 +111,19 @@ def turnbull(
     return Turnbull(left, right, mass)
 
 
-def envelope(lower, upper, weights, q: float) -> tuple[float, float]:
+def envelope(lower, upper, weights, q: float) -> tuple[np.ndarray, np.ndarray]:
     """(earliest, latest) the sample's q-quantile can be, whatever happened inside the intervals:
     the lower end by which a share q had possibly ended, the upper end by which it certainly had
-    (inf when too few had ended)."""
-    total = weights.sum()
-    by_lower = np.argsort(lower, kind="stable")
-    earliest = lower[by_lower][np.searchsorted(np.cumsum(weights[by_lower]), q * total - 1e-9)]
-    by_upper = np.argsort(upper, kind="stable")
-    reached = np.searchsorted(np.cumsum(weights[by_upper]), q * total - 1e-9)
-    return float(earliest), float(upper[by_upper][reached]) if reached < len(upper) else np.inf
+    (inf when too few had ended). `weights` may hold one sample a row (a bootstrap at once)."""
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    needed = q * weights.sum(axis=1, keepdims=True) - 1e-9
+    ends = []
+    for values in (lower, upper):
+        order = np.argsort(values, kind="stable")
+        reached = np.cumsum(weights[:, order], axis=1) >= needed
+        at = np.asarray(values, dtype=float)[order][reached.argmax(axis=1)]
+        ends.append(np.where(reached.any(axis=1), at, np.inf))
+    return ends[0], ends[1]
 
 
 def quantile_intervals(
@@ -134,13 +137,13 @@ def quantile_intervals(
     lower, upper, weights = (np.asarray(v, dtype=float) for v in (lower, upper, weights))
     fit = turnbull(lower, upper, weights)
     rng = np.random.default_rng(seed)
-    resampled = [rng.multinomial(int(weights.sum()), weights / weights.sum()) for _ in range(resamples)]
+    resampled = rng.multinomial(int(weights.sum()), weights / weights.sum(), size=resamples)
     answers = []
     for q in quantiles:
-        earliest, latest = envelope(lower, upper, weights, q)
-        ends = np.array([envelope(lower, upper, w.astype(float), q) for w in resampled])
-        low = min(float(np.percentile(ends[:, 0], 2.5)), earliest)
-        high = max(float(np.percentile(ends[:, 1], 97.5)), latest)
+        (earliest,), (latest,) = envelope(lower, upper, weights, q)
+        earliests, latests = envelope(lower, upper, resampled, q)
+        low = min(float(np.percentile(earliests, 2.5)), earliest)
+        high = max(float(np.percentile(latests, 97.5)), latest)
         estimate = float(np.clip(fit.quantile(q), earliest, latest))
         if not np.isfinite(high):
             low = high = float("nan")
