@@ -315,6 +315,9 @@ def campaign_summary(
     )
 
 
+# A recipient's lower bound is the last read of its page (100 rows) proven by a change recorded
+# on that page before it was seen final: a sync that did not read the page (another line, no
+# deliveries, stopped early) can never narrow the interval past the truth.
 TIMES_SQL = """
     WITH mine AS (SELECT d.batch_id, d."row", d.operator, d.status, d.expired, d.last_checked, b.sent_at
                   FROM deliveries d JOIN batches b USING (batch_id)
@@ -323,12 +326,15 @@ TIMES_SQL = """
                     min(e.observed_at) FILTER (e.status IN (SELECT unnest($final))) AS final_at,
                     min(e.observed_at) AS first_seen
              FROM delivery_events e WHERE e.batch_id IN (SELECT unnest($batches)) AND e.status <> -3 GROUP BY 1, 2),
+    page_reads AS (SELECT DISTINCT e.batch_id, (e."row" - 1) // 100 AS page, e.observed_at
+                   FROM delivery_events e WHERE e.batch_id IN (SELECT unnest($batches))),
     flying AS (SELECT e.batch_id, e."row", max(e.observed_at) AS flying_at
                FROM delivery_events e JOIN seen s USING (batch_id, "row")
                WHERE e.status NOT IN (SELECT unnest($final)) AND e.status NOT IN (-3, -1)
                  AND (s.final_at IS NULL OR e.observed_at < s.final_at) GROUP BY 1, 2)
     SELECT m.batch_id, m."row", m.operator, m.sent_at, s.final_at, s.first_seen, f.flying_at, m.expired, m.last_checked,
-           (SELECT max(r.started_at) FROM sync_runs r WHERE r.outcome = 'ok' AND r.finished_at < s.final_at)
+           (SELECT max(p.observed_at) FROM page_reads p
+            WHERE p.batch_id = m.batch_id AND p.page = (m."row" - 1) // 100 AND p.observed_at < s.final_at)
                AS previous_poll
     FROM mine m LEFT JOIN seen s USING (batch_id, "row") LEFT JOIN flying f USING (batch_id, "row")
     WHERE s.first_seen IS NOT NULL"""
@@ -357,7 +363,7 @@ def _fit(rows: pd.DataFrame) -> estimates.Turnbull:
     return estimates.turnbull(pairs["lower"], pairs["upper"], pairs["n"])
 
 
-def _intervals(store: Store, batch_ids) -> pd.DataFrame:
+def final_intervals(store: Store, batch_ids) -> pd.DataFrame:
     """Per recipient seen by a sync: operator, and (lower, upper] in minutes after the send,
     rounded outward to GRID (upper inf: still in flight, censored); `late` when its batch was
     first read over FIRST_LOOK after the send."""
@@ -392,7 +398,7 @@ def time_to_final(store: Store, batch_ids, *, by_operator: bool = True):
     flight, or were left out; and the estimated share final by minute for each group. A statistic
     whose bounds are wider than itself (polls too sparse around it to say anything) is left
     empty (NaN); where the median is, no curve is drawn."""
-    rows = _intervals(store, batch_ids)
+    rows = final_intervals(store, batch_ids)
     groups = [("all", rows)] + ([(op, g) for op, g in rows.groupby("operator")] if by_operator else [])
     table, curves = [], []
     for group, everyone in groups:

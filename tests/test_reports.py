@@ -209,6 +209,27 @@ def test_time_to_final_matches_the_simulators_truth(polled):
     assert set(table["group"]) >= {"all", "MCI", "Irancell"} and len(curve)
 
 
+def test_a_sync_that_did_not_read_a_batch_never_narrows_its_times(tmp_path):
+    """Polls at 5 min, then a sync of messages only at 65 min, then a full one at 125 min: every
+    recipient's interval still holds the moment the simulator made its status final."""
+    config = WorldConfig(history=HistoryConfig(messages=60, days=30), start=START, clock_speed=0.0)
+    with Simulator(config, admin=True, threads=8) as simulator:
+        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+        store = Store(tmp_path / "p.duckdb")
+        numbers = [f"0912{i:07d}" for i in range(100)]
+        batch = client.send_batch_sms("50001234", numbers, "حراج پاییزه").batch_sms_id
+        for advance, deliveries in ((300, True), (3600, False), (3600, True)):
+            admin_post(simulator, "clock", advance=advance)
+            sync(client, store, progress=False, deliveries=deliveries, now=_simulated_now(simulator))
+        send = simulator.world.sends[batch]
+        final_after = send.course(simulator.world.seed).final_after / 60
+    rows = analytics.final_intervals(store, [batch])
+    ended = rows[rows["upper"] < np.inf]
+    assert len(ended) > 80
+    truth = final_after[ended["row"].to_numpy() - 1]
+    assert ((ended["lower"] < truth) & (truth <= ended["upper"])).all()
+
+
 def test_quantile_bounds_hold_what_mixed_poll_schedules_cannot_tell():
     """Two groups polled on different grids (every 30 min from 5, every 35 from 20) and one in ten
     looked at once at random: the Turnbull fit gathers mass into narrow innermost cells, but the
