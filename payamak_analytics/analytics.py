@@ -315,6 +315,9 @@ def campaign_summary(
     )
 
 
+# A recipient's lower bound is the last read of its page (100 rows) proven by a change recorded
+# on that page before it was seen final: a sync that did not read the page (another line, no
+# deliveries, stopped early) can never narrow the interval past the truth.
 TIMES_SQL = """
     WITH mine AS (SELECT d.batch_id, d."row", d.operator, d.status, d.expired, d.last_checked, b.sent_at
                   FROM deliveries d JOIN batches b USING (batch_id)
@@ -323,16 +326,23 @@ TIMES_SQL = """
                     min(e.observed_at) FILTER (e.status IN (SELECT unnest($final))) AS final_at,
                     min(e.observed_at) AS first_seen
              FROM delivery_events e WHERE e.batch_id IN (SELECT unnest($batches)) AND e.status <> -3 GROUP BY 1, 2),
+    page_reads AS (SELECT DISTINCT e.batch_id, (e."row" - 1) // 100 AS page, e.observed_at
+                   FROM delivery_events e WHERE e.batch_id IN (SELECT unnest($batches))),
     flying AS (SELECT e.batch_id, e."row", max(e.observed_at) AS flying_at
                FROM delivery_events e JOIN seen s USING (batch_id, "row")
                WHERE e.status NOT IN (SELECT unnest($final)) AND e.status NOT IN (-3, -1)
                  AND (s.final_at IS NULL OR e.observed_at < s.final_at) GROUP BY 1, 2)
-    SELECT m.operator, m.sent_at, s.final_at, s.first_seen, f.flying_at, m.expired, m.last_checked,
-           (SELECT max(r.started_at) FROM sync_runs r WHERE r.outcome = 'ok' AND r.finished_at < s.final_at)
+    SELECT m.batch_id, m."row", m.operator, m.sent_at, s.final_at, s.first_seen, f.flying_at, m.expired, m.last_checked,
+           (SELECT max(p.observed_at) FROM page_reads p
+            WHERE p.batch_id = m.batch_id AND p.page = (m."row" - 1) // 100 AND p.observed_at < s.final_at)
                AS previous_poll
     FROM mine m LEFT JOIN seen s USING (batch_id, "row") LEFT JOIN flying f USING (batch_id, "row")
     WHERE s.first_seen IS NOT NULL"""
-MAX_POLL_GAP = timedelta(hours=6)  # a status bracketed by polls further apart tells too little
+# A batch tells the time to final only if a sync first read it soon after its send: one first
+# read hours later holds recipients first seen already final, with no time worth the name. The
+# choice is by batch, from when the syncs ran, never from the recipients' own times (which would
+# select on the very time being estimated).
+FIRST_LOOK = timedelta(minutes=30)
 # Interval ends are rounded outward to this grid (minutes): each interval still holds the true time,
 # and the estimator works on a few hundred cells however many recipients there are.
 GRID = np.unique(
@@ -348,20 +358,15 @@ def _outward(lower: pd.Series, upper: pd.Series) -> tuple[np.ndarray, np.ndarray
     return low, high
 
 
-def _fit(usable: pd.DataFrame) -> estimates.Turnbull:
-    pairs = usable.groupby(["lower", "upper"]).size().reset_index(name="n")
+def _fit(rows: pd.DataFrame) -> estimates.Turnbull:
+    pairs = rows.groupby(["lower", "upper"]).size().reset_index(name="n")
     return estimates.turnbull(pairs["lower"], pairs["upper"], pairs["n"])
 
 
-def time_to_final(store: Store, batch_ids, *, by_operator: bool = True, max_gap: timedelta = MAX_POLL_GAP):
-    """The time from send to final status, per recipient an interval between the last poll that
-    saw it in flight (or the send) and the first that saw it final; still in flight: censored.
-
-    Returns (table, curves): median and p90 with 95% bounds per group ("all", then operators),
-    with how many recipients were usable, still in flight, or bracketed by polls over `max_gap`
-    apart (left out); and the estimated share final by minute for each group. Where the usable
-    intervals are typically wider than the median they would estimate, the polls were too sparse
-    to say anything: the figures are left empty (NaN) and no curve is drawn."""
+def final_intervals(store: Store, batch_ids) -> pd.DataFrame:
+    """Per recipient seen by a sync: operator, and (lower, upper] in minutes after the send,
+    rounded outward to GRID (upper inf: still in flight, censored); `late` when its batch was
+    first read over FIRST_LOOK after the send."""
     with store.connect() as con:
         rows = con.execute(
             TIMES_SQL,
@@ -378,35 +383,55 @@ def time_to_final(store: Store, batch_ids, *, by_operator: bool = True, max_gap:
     )
     upper = minutes("final_at").where(final, np.inf)
     rows["lower"], rows["upper"] = _outward(lower.fillna(0), upper)
-    rows["sparse"] = final & (rows["upper"] - rows["lower"] > max_gap.total_seconds() / 60)
+    first_look = rows.groupby("batch_id")["first_seen"].transform("min") - rows["sent_at"]
+    rows["late"] = first_look > FIRST_LOOK
+    return rows
+
+
+def time_to_final(store: Store, batch_ids, *, by_operator: bool = True):
+    """The time from send to final status, per recipient an interval between the last poll that
+    saw it in flight (or the send) and the first that saw it final; still in flight: censored.
+
+    Only batches a sync first read within FIRST_LOOK of their send are used (the others are
+    counted as left out). Returns (table, curves): median and p90 with 95% bounds per group
+    ("all", then operators), with how many recipients reached a final status, were still in
+    flight, or were left out; and the estimated share final by minute for each group. A statistic
+    whose bounds are wider than itself (polls too sparse around it to say anything) is left
+    empty (NaN); where the median is, no curve is drawn."""
+    rows = final_intervals(store, batch_ids)
     groups = [("all", rows)] + ([(op, g) for op, g in rows.groupby("operator")] if by_operator else [])
     table, curves = [], []
-    for group, part in groups:
-        usable = part[~part["sparse"]]
+    for group, everyone in groups:
+        part = everyone[~everyone["late"]]
         row = {
             "group": group,
-            "usable": int((usable["upper"] < np.inf).sum()),
-            "in_flight": int((usable["upper"] == np.inf).sum()),
-            "too_sparse": int(part["sparse"].sum()),
+            "usable": int((part["upper"] < np.inf).sum()),
+            "in_flight": int((part["upper"] == np.inf).sum()),
+            "too_sparse": int(everyone["late"].sum()),
         }
-        closed = usable[usable["upper"] < np.inf]
-        width = float((closed["upper"] - closed["lower"]).median()) if len(closed) else np.inf
-        fit = _fit(usable) if row["usable"] >= MIN_KNOWN else None
-        if fit is None or not width <= fit.quantile(0.5):  # polls coarser than the times: nothing to say
-            table += [
-                row | {"statistic": q, "minutes": np.nan, "minutes_low": np.nan, "minutes_high": np.nan}
-                for q in ("median", "p90")
-            ]
-            continue
-        pairs = usable.groupby(["lower", "upper"]).size().reset_index(name="n")
-        answers = estimates.quantile_intervals(pairs["lower"], pairs["upper"], pairs["n"])
-        for q, (value, low, high) in zip(("median", "p90"), answers):
+        answers = _quantiles(part) if row["usable"] >= MIN_KNOWN else {}
+        for q in ("median", "p90"):
+            value, low, high = answers.get(q, (np.nan, np.nan, np.nan))
             table.append(row | {"statistic": q, "minutes": value, "minutes_low": low, "minutes_high": high})
-        grid = np.linspace(0, max(float(pairs["upper"].replace(np.inf, np.nan).max()), 1), 200)
-        curves.append(pd.DataFrame({"group": group, "minutes": grid, "share": fit.cdf(grid)}))
+        if not np.isnan(answers.get("median", (np.nan,))[0]):
+            fit = _fit(part)
+            finite = part["upper"].replace(np.inf, np.nan)
+            grid = np.linspace(0, max(float(finite.quantile(0.99)), 1), 200)
+            curves.append(pd.DataFrame({"group": group, "minutes": grid, "share": fit.cdf(grid)}))
     columns = ["group", "statistic", "minutes", "minutes_low", "minutes_high", "usable", "in_flight", "too_sparse"]
     curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["group", "minutes", "share"])
     return pd.DataFrame(table, columns=columns), curve
+
+
+def _quantiles(part: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
+    """Median and p90 (estimate, low, high), each NaN where its bounds are wider than itself."""
+    pairs = part.groupby(["lower", "upper"]).size().reset_index(name="n")
+    answers = estimates.quantile_intervals(pairs["lower"], pairs["upper"], pairs["n"])
+    said = {}
+    for q, (value, low, high) in zip(("median", "p90"), answers, strict=True):
+        sparse = not (high - low <= max(value, 1.0))  # NaN bounds count as sparse
+        said[q] = (np.nan, np.nan, np.nan) if sparse else (value, low, high)
+    return said
 
 
 @dataclass

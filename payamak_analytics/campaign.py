@@ -75,6 +75,7 @@ class CampaignPlan:
     encoding: str
     credit: float
     blacklisted: int | None  # None where the deployment has no ExtractTelecomBlacklistNumbers
+    unallocated: list[str]  # numbers libphonenumber calls invalid: still sent, worth a check
 
     @property
     def chunks(self) -> list[list[str]]:
@@ -91,8 +92,13 @@ class CampaignPlan:
             f"campaign {self.name!r} from {self.from_number}: {len(self.numbers):,} recipients in "
             f"{len(self.chunks)} chunks, {len(self.invalid)} invalid and {self.duplicates} duplicate numbers left "
             f"out, {self.parts} part(s) {self.encoding} = {self.messages:,} SMS (credit {self.credit:,.0f}), "
-            f"on the telecom blacklist: {blacklisted}"
+            f"on the telecom blacklist: {blacklisted}, outside the number plan (still sent): {len(self.unallocated):,}"
         )
+
+    @property
+    def warning(self) -> str:
+        """One line about the numbers outside the number plan, or "" when there are none."""
+        return phone.unallocated_note(self.unallocated)
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,7 @@ def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Itera
         checked.text_info.encoding,
         float(client.get_credit()),
         blacklisted,
+        phone.unallocated(valid),
     )
 
 

@@ -99,64 +99,15 @@ def _epoch(text: str) -> float:
     return value
 
 
-DEMO_DAYS = 90
-DEMO_COARSE = 6 * 86_400  # a sync every six simulated days reads every report before it expires (7 days)
-DEMO_CLOSE_DAYS = 1  # and on the last day,
-DEMO_CLOSE_STEP = 1_800  # a sync every half hour: polls closer than the times to final they bracket
-
-
-def demo_steps() -> list[int]:
-    """The clock advances (seconds) between the demo's syncs, from day one to the history's end."""
-    coarse = (DEMO_DAYS - 1 - DEMO_CLOSE_DAYS) * 86_400
-    steps = [DEMO_COARSE] * (coarse // DEMO_COARSE) + ([coarse % DEMO_COARSE] if coarse % DEMO_COARSE else [])
-    return steps + [DEMO_CLOSE_STEP] * (DEMO_CLOSE_DAYS * 86_400 // DEMO_CLOSE_STEP)
-
-
-def _demo_world(messages: int):
-    """The demo's simulator: a clock that starts on the history's first day and shows each
-    record once it reaches it, frozen between the demo's own advances."""
-    import time
-
-    from .simulator import HistoryConfig, WorldConfig
-
-    end = time.time()
-    return WorldConfig(
-        history=HistoryConfig(days=DEMO_DAYS, messages=messages),
-        start=end - sum(demo_steps()),
-        history_end=end,
-        clock_speed=0.0,
-    )
-
-
-def _live_through(simulator, client, store) -> None:
-    """Sync as a careful user would: often enough that no report expires unread (every six
-    simulated days), every half hour on the last day, until the clock reaches the history's end."""
-    from datetime import datetime
-
-    import requests
-
-    from .dates import TEHRAN
-    from .sync import sync
-
-    def now():
-        return datetime.fromtimestamp(simulator.world.clock.now(), TEHRAN)
-
-    admin = simulator.url.rsplit("/", 1)[0] + "/_sim/clock"
-    steps = demo_steps()
-    sync(client, store, progress=False, now=now)
-    for done, step in enumerate(steps, start=1):
-        requests.post(admin, params={"advance": step}, timeout=30).raise_for_status()
-        sync(client, store, progress=False, now=now)
-        if done % 10 == 0 or done == len(steps):
-            print(f"  {now():%Y-%m-%d %H:%M} (simulated), {done}/{len(steps)} syncs", flush=True)
 
 
 def cmd_demo(args) -> None:
+    from . import demo
     from .report import write_report
     from .simulator import Simulator
 
-    config = _demo_world(args.messages)
-    print(f"Starting the local panel (simulator) with a {DEMO_DAYS}-day history ...", flush=True)
+    config = demo.world_config(args.messages or demo.MESSAGES)
+    print(f"Starting the local panel (simulator) with a {demo.DAYS}-day history ...", flush=True)
     with Simulator(config, threads=16, admin=True) as simulator:
         client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
         print(f"Service: {simulator.wsdl_url}")
@@ -164,9 +115,10 @@ def cmd_demo(args) -> None:
         store = Store(args.db)
         print(
             f"Living through the history into {store.path}: a sync every six simulated days (before any "
-            "report expires), every half hour on the last day"
+            "report expires), and every 15 minutes for three hours after its newest campaign",
+            flush=True,
         )
-        _live_through(simulator, client, store)
+        demo.live_through(simulator, client, store, report=lambda line: print(line, flush=True))
         print("The five newest sent messages:")
         print(_table(client.messages_frame("sent", limit=5)))
     print("Recipients by outcome:")
@@ -302,6 +254,8 @@ def cmd_campaign(args) -> None:
             same_as_unfinished=args.same_as_unfinished,
         )
     print(plan)
+    if plan.warning:
+        print(f"Warning: {plan.warning}")
     if plan.invalid:
         print(f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}")
     print("Dry run: nothing was sent." if args.dry_run else campaign.campaign_status(store, plan.name).to_string(index=False))
@@ -414,6 +368,8 @@ def cmd_send(args) -> None:
         f"{len(plan.numbers)} recipient(s), {info.characters} characters, {info.encoding}, "
         f"{info.parts} part(s): {plan.messages} SMS"
     )
+    if plan.warning:
+        print(f"Warning: {plan.warning}")
     if args.dry_run:
         print("Dry run: nothing was sent.")
         return
@@ -539,7 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=cmd_simulate)
 
     demo = commands.add_parser("demo", help="run the toolkit against a built-in simulator")
-    demo.add_argument("--messages", type=_bounded(int, 1, 1_000_000), default=5_000, help="records in the simulated history")
+    demo.add_argument(
+        "--messages", type=_bounded(int, 100, 1_000_000), default=None, help="records in the simulated history (3000)"
+    )
     demo.add_argument("--db", default=None, help=STORE_HELP)
     demo.add_argument("--out", default="reports", help="folder of the HTML report")
     demo.set_defaults(run=cmd_demo)

@@ -6,7 +6,13 @@ Wilson's score interval for a proportion: unlike the normal approximation it sta
 Newcombe's hybrid score interval for a difference of two proportions is built from the two
 Wilson intervals, so "campaign vs baseline" is called out only when that interval excludes 0.
 Turnbull's self-consistency (EM) estimator gives the nonparametric maximum-likelihood
-distribution of a time known only to lie in an interval (L, R]; R = inf is right-censored.
+distribution of a time known only to lie in an interval (L, R]; R = inf is right-censored. Its
+mass lives on the innermost intervals (a lower end followed by an upper end, nothing between);
+where polls of different schedules mix, it may gather mass that lies anywhere in a wider interval
+into one narrow innermost one. So a quantile's bounds do not come from the fit: whatever the
+distribution inside the intervals, the sample's q-quantile lies between the time by which a
+share q had possibly ended (lower ends) and the time by which a share q had certainly ended
+(upper ends); a bootstrap of those two adds the sampling error.
 """
 
 from __future__ import annotations
@@ -76,8 +82,10 @@ def turnbull(
 ) -> Turnbull:
     """Fit the NPMLE to intervals (lower, upper] (upper = inf: still waiting), each with a weight.
 
-    Self-consistency iterations over the cells between consecutive ends; each costs O(rows +
-    cells) with cumulative sums, so a bootstrap of a few hundred fits stays well under a second.
+    Self-consistency iterations over the cells between consecutive ends, with mass only on the
+    innermost ones (a cell that starts at no lower end, or ends at no upper end, is covered by
+    fewer intervals than its neighbour and holds none); each iteration costs O(rows + cells)
+    with cumulative sums, so a bootstrap of a few hundred fits stays well under a second.
     """
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     weights = np.ones(len(lower)) if weights is None else np.asarray(weights, dtype=float)
@@ -87,7 +95,8 @@ def turnbull(
     last = np.where(
         np.isfinite(upper), np.searchsorted(edges, upper), len(edges)
     )  # one past the cell ending at `upper`
-    mass = np.full(len(edges), 1 / len(edges)) if start is None else start.copy()
+    innermost = np.isin(left, lower) & np.isin(right, upper)  # inf is in `upper` if any still wait
+    mass = innermost / innermost.sum() if start is None else start.copy()
     share = weights / weights.sum()
     for _ in range(iterations):
         cumulative = np.concatenate([[0.0], np.cumsum(mass)])
@@ -102,28 +111,41 @@ def turnbull(
     return Turnbull(left, right, mass)
 
 
+def envelope(lower, upper, weights, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """(earliest, latest) the sample's q-quantile can be, whatever happened inside the intervals:
+    the lower end by which a share q had possibly ended, the upper end by which it certainly had
+    (inf when too few had ended). `weights` may hold one sample a row (a bootstrap at once)."""
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    needed = q * weights.sum(axis=1, keepdims=True) - 1e-9
+    ends = []
+    for values in (lower, upper):
+        order = np.argsort(values, kind="stable")
+        reached = np.cumsum(weights[:, order], axis=1) >= needed
+        at = np.asarray(values, dtype=float)[order][reached.argmax(axis=1)]
+        ends.append(np.where(reached.any(axis=1), at, np.inf))
+    return ends[0], ends[1]
+
+
 def quantile_intervals(
-    lower, upper, weights, quantiles=(0.5, 0.9), *, resamples: int = 60, seed: int = 0
+    lower, upper, weights, quantiles=(0.5, 0.9), *, resamples: int = 200, seed: int = 0
 ) -> list[tuple[float, float, float]]:
-    """For each q: (estimate, low, high), the q-quantile of the Turnbull fit and a 95% bootstrap
-    percentile interval (recipients resampled with replacement, as multinomial weights over the
-    distinct intervals). Bounds are NaN when over 2.5% of resamples never reach q."""
+    """For each q: (estimate, low, high). The estimate is the Turnbull fit's q-quantile, kept
+    inside the sample's envelope (see `envelope`); the 95% interval runs from the 2.5th percentile
+    of the bootstrap samples' earliest to the 97.5th of their latest (recipients resampled with
+    replacement, as multinomial weights over the distinct intervals), so it holds both what the
+    polls cannot tell and the sampling error. Bounds are NaN where too few had ended to say."""
     lower, upper, weights = (np.asarray(v, dtype=float) for v in (lower, upper, weights))
     fit = turnbull(lower, upper, weights)
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(resamples):
-        resampled = rng.multinomial(int(weights.sum()), weights / weights.sum())
-        refit = turnbull(lower, upper, resampled, start=fit.mass, iterations=200)
-        draws.append([refit.quantile(q) for q in quantiles])
-    draws = np.array(draws).reshape(resamples, len(quantiles))
+    resampled = rng.multinomial(int(weights.sum()), weights / weights.sum(), size=resamples)
     answers = []
-    for column, q in enumerate(quantiles):
-        values = draws[:, column]
-        if np.isnan(values).mean() > 0.025:
-            answers.append((fit.quantile(q), float("nan"), float("nan")))
-        else:
-            answers.append(
-                (fit.quantile(q), float(np.nanpercentile(values, 2.5)), float(np.nanpercentile(values, 97.5)))
-            )
+    for q in quantiles:
+        (earliest,), (latest,) = envelope(lower, upper, weights, q)
+        earliests, latests = envelope(lower, upper, resampled, q)
+        low = min(float(np.percentile(earliests, 2.5)), earliest)
+        high = max(float(np.percentile(latests, 97.5)), latest)
+        estimate = float(np.clip(fit.quantile(q), earliest, latest))
+        if not np.isfinite(high):
+            low = high = float("nan")
+        answers.append((estimate, low, high))
     return answers

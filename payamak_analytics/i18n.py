@@ -68,7 +68,10 @@ LABELS = {
     "share": ("Share", "سهم"),
     "statistic": ("Statistic", "شاخص"),
     "group": ("Operator", "اپراتور"),
-    "too_sparse": ("Left out: polls over 24 h apart", "کنار گذاشته: بررسی‌ها بیش از ۲۴ ساعت فاصله"),
+    "too_sparse": (
+        "Left out: first read over 30 min after the send",
+        "کنار گذاشته: نخستین خوانش بیش از ۳۰ دقیقه پس از ارسال",
+    ),
     "minutes": ("Minutes", "دقیقه"),
     "minutes_low": ("Lower bound (min)", "کران پایین (دقیقه)"),
     "minutes_high": ("Upper bound (min)", "کران بالا (دقیقه)"),

@@ -75,11 +75,28 @@ def operator(number: str) -> str:
     return CARRIERS.get(name, name or "Unknown")
 
 
+def _parsed(canonical: str) -> phonenumbers.PhoneNumber:
+    """A number already in the canonical form, as libphonenumber's object (no parsing needed)."""
+    return phonenumbers.PhoneNumber(country_code=98, national_number=int(canonical[1:]))
+
+
 def is_allocated(number: str) -> bool:
     """Whether libphonenumber knows `number` as a valid Iranian number (after normalisation)."""
-    return phonenumbers.is_valid_number(phonenumbers.parse(normalize(number), "IR"))
+    return phonenumbers.is_valid_number(_parsed(normalize(number)))
 
 
 def unallocated(numbers: Iterable[str]) -> list[str]:
-    """The numbers (already normalised) libphonenumber calls invalid: a warning for plans and widgets."""
-    return [n for n in numbers if not is_allocated(n)]
+    """The numbers libphonenumber calls invalid or unallocated, in order: a warning for plans and
+    widgets, never a refusal. Each is normalised first (InputError for a non-number)."""
+    return [n for n in numbers if not phonenumbers.is_valid_number(_parsed(normalize(n)))]
+
+
+def unallocated_note(numbers: list[str], shown: int = 10) -> str:
+    """One line naming the numbers outside the number plan as libphonenumber knows it, or ""."""
+    if not numbers:
+        return ""
+    more = f" and {len(numbers) - shown:,} more" if len(numbers) > shown else ""
+    return (
+        f"{len(numbers):,} number(s) are not in the number plan as libphonenumber knows it "
+        f"({', '.join(numbers[:shown])}{more}): they will still be sent; check them for typos."
+    )

@@ -51,23 +51,27 @@ TEXT = {
             "Every rate is delivered over recipients whose outcome is known, with its 95% interval (Wilson) "
             "and its count; groups under 30 known outcomes are faded and called too few. Times to final "
             "lie between the last poll that saw a recipient in flight and the first that saw it final; "
-            "they are estimated with Turnbull's interval-censored estimator (bounds: 95% bootstrap)."
+            "they are estimated with Turnbull's interval-censored estimator; the 95% bounds hold both what the "
+            "polls cannot tell (the earliest and latest the figure can be) and the sampling error (bootstrap)."
         ),
         (
             "هر نرخ، تحویل‌شده از گیرندگانی است که نتیجه‌شان معلوم است، با بازهٔ ۹۵٪ (ویلسون) و شمارش آن؛ "
             "گروه‌های کمتر از ۳۰ نتیجهٔ معلوم کم‌رنگ‌اند و «برای داوری کم» نامیده می‌شوند. زمان تا وضعیت نهایی "
             "میان آخرین بررسی‌ای که گیرنده را در حال ارسال دید و نخستین بررسی‌ای که آن را نهایی دید است و با "
-            "برآوردگر ترنبول برای داده‌های بازه‌ای برآورد می‌شود (کران‌ها: بوت‌استرپ ۹۵٪)."
+            "برآوردگر ترنبول برای داده‌های بازه‌ای برآورد می‌شود؛ کران‌های ۹۵٪ هم آنچه بررسی‌ها نمی‌توانند بگویند "
+            "(زودترین و دیرترین مقدار ممکن) و هم خطای نمونه‌گیری (بوت‌استرپ) را در بر می‌گیرند."
         ),
     ),
     "times_note": (
         (
             "{usable} recipients with a usable time, {in_flight} still in flight (censored), {sparse} left out: "
-            "the polls around them were over 24 hours apart."
+            "a sync first read their batch over 30 minutes after its send, when most had already ended. "
+            "A figure the polls cannot pin down (bounds wider than itself) is not given."
         ),
         (
             "{usable} گیرنده با زمان قابل‌استفاده، {in_flight} هنوز در حال ارسال (سانسورشده)، {sparse} کنار گذاشته: "
-            "بررسی‌های پیرامونشان بیش از ۲۴ ساعت فاصله داشتند."
+            "همگام‌سازی دستهٔ آن‌ها را بیش از ۳۰ دقیقه پس از ارسال برای نخستین بار خواند، وقتی بیشترشان پایان یافته بودند. "
+            "رقمی که بررسی‌ها نمی‌توانند مشخصش کنند (کران‌هایی پهن‌تر از خودش) آورده نمی‌شود."
         ),
     ),
     "replies_line": ("{replies} replies, {opt_outs} of them opt-outs", "{replies} پاسخ، {opt_outs} از آن‌ها لغو عضویت"),

@@ -53,6 +53,11 @@ def _error_html(error: Exception) -> str:
     return f'<div style="color:#b00">Something went wrong: {html.escape(str(error))}</div>'
 
 
+def _warning_html(warning: str) -> str:
+    """A plan's warning (numbers outside the number plan) in amber, or nothing."""
+    return f'<div style="color:#b60">{html.escape(warning)}</div>' if warning else ""
+
+
 class SendTestMessage(w.VBox):
     """Send a test message to a few numbers. Dry run is on until you turn it off; above
     `confirm_above` recipients a send asks for confirmation first.
@@ -247,10 +252,12 @@ class SendTestMessage(w.VBox):
                 self.result.value = (
                     f"Dry run: would send {plan.text_info.parts} part(s) to {len(plan.numbers)} "
                     f"number(s) from {plan.from_number} ({plan.messages} SMS). Nothing was sent."
+                    + _warning_html(plan.warning)
                 )
                 return
             if len(plan.numbers) > self.confirm_above and not confirmed:
-                self.result.value = f"Send to {len(plan.numbers)} numbers? Confirm to go on."
+                question = f"Send to {len(plan.numbers)} numbers? Confirm to go on."
+                self.result.value = question + _warning_html(plan.warning)
                 self.confirm_button.layout.display = None
                 return
         except Exception as error:  # shown in the widget, never as a traceback; nothing left

@@ -69,6 +69,15 @@ def test_dry_run_sends_nothing_and_reports_bad_numbers(simulator, tmp_path):
     assert store.sql("SELECT count(*) AS n FROM campaigns")["n"][0] == 0
 
 
+def test_a_campaign_plan_flags_numbers_outside_the_number_plan_without_leaving_them_out(simulator, tmp_path):
+    raw = numbers(20) + ["09065551234", "0941-123-4567", "09981234567", "09991234567"]
+    store = Store(tmp_path / "p.duckdb")
+    plan = send_campaign(client_of(simulator), store, name="t", from_number=LINE, numbers=raw, text=TEXT, dry_run=True)
+    assert len(plan.numbers) == 24 and plan.invalid == []
+    assert plan.unallocated == ["09065551234", "09411234567"]  # 0998 1 and 0999 1 are allocated
+    assert "outside the number plan (still sent): 2" in str(plan) and "09065551234" in plan.warning
+
+
 def test_invalid_and_duplicate_numbers_are_not_sent(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     raw = ["09121234567", "9121234567", "+98 912 123 4567", "0935123456", "09351234567", "abc"]

@@ -43,6 +43,12 @@ def test_send_dry_run_sends_nothing(simulator):
     assert "SendSMS" not in truth(simulator, batches=0)["calls"]
 
 
+def test_send_dry_run_warns_of_numbers_outside_the_number_plan(simulator):
+    result = payamak(simulator, "send", "--from", "10002188", "--to", "09065551234,09121234567", "--text", "hi", "--dry-run")
+    assert result.returncode == 0 and "Warning: 1 number(s) are not in the number plan" in result.stdout
+    assert "09065551234" in result.stdout and "SendSMS" not in truth(simulator, batches=0)["calls"]
+
+
 def test_send_and_delivery(simulator):
     result = payamak(simulator, "send", "--from", "10002188", "--to", "09121234567", "--text", "hi")
     assert result.returncode == 0 and "sent" in result.stdout

@@ -55,6 +55,18 @@ def test_account_methods(client, simulator):
     assert client.check_sms_content("قمار") is False
 
 
+def test_plan_send_flags_numbers_outside_the_number_plan_and_still_sends_them(client, simulator):
+    """09065551234 and 0941 123 4567 are well-formed but unallocated for libphonenumber: a warning, not a refusal."""
+    plan = client.plan_send(LINE, ["09065551234", "۰۹۴۱ ۱۲۳ ۴۵۶۷", "09121234567", "+98 935 123 4567"], "hi")
+    assert plan.numbers == ["09065551234", "09411234567", "09121234567", "09351234567"]
+    assert plan.unallocated == ["09065551234", "09411234567"]
+    assert "2 number(s) are not in the number plan" in plan.warning and "09411234567" in plan.warning
+    assert sends_served(simulator) == 0
+    assert client.plan_send(LINE, ["09121234567", "09901234567"], "hi").warning == ""
+    result = client.send_sms(plan.from_number, plan.numbers, plan.text)
+    assert result.sent_count == 4
+
+
 def test_send_sms_and_delivery(client, simulator):
     result = client.send_sms(LINE, ["0912 123 4567", "+989351234567"], "سلام")
     assert [r.number for r in result.recipients] == ["09121234567", "09351234567"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import phonenumbers
 import pytest
 from phonenumbers import carrier
@@ -9,6 +10,8 @@ from phonenumbers import carrier
 from payamak_analytics import phone, text
 from payamak_analytics.errors import InputError
 from payamak_analytics.i18n import persian_digits
+from payamak_analytics.simulator import HistoryConfig
+from payamak_analytics.simulator.history import IN, OPERATOR_PREFIXES, OUT, History, operator_of
 
 
 @pytest.mark.parametrize(
@@ -105,3 +108,32 @@ def test_encoding_and_parts(message, encoding, parts):
 
 def test_cost_estimate():
     assert text.estimate_cost("س" * 71, 10, tariff=1.5) == 30
+
+
+def _simulated_numbers() -> np.ndarray:
+    """Every recipient and every sender of a 90-day simulated history (as int 9xxxxxxxxx)."""
+    history = History(HistoryConfig(messages=20_000, days=90), end=1_760_000_000.0)
+    sent = np.flatnonzero(history.direction == OUT)
+    received = np.flatnonzero(history.direction == IN)
+    return np.concatenate([history.numbers(*history.expand(sent)), history.peer[received]])
+
+
+def test_the_simulator_draws_only_numbers_libphonenumber_gives_the_same_operator():
+    """The simulator keeps its own table, but every number it can produce is valid for libphonenumber
+    and issued by the operator the simulator says: each drawn three-digit range is checked in full
+    down to the digits libphonenumber's data distinguishes, and a sample of real draws one by one."""
+    numbers = _simulated_numbers()
+    assert len(numbers) > 100_000
+    drawn = set((numbers // 10_000_000).tolist())
+    table = {prefix: name for name, prefixes in OPERATOR_PREFIXES.items() for prefix in prefixes}
+    assert drawn == set(table)  # every range of the table is drawn, and nothing outside it
+    for prefix in sorted(drawn):
+        for head in range(100):  # libphonenumber's patterns and carrier keys read at most five digits
+            for tail in (0, 99999):
+                number = f"0{prefix}{head:02d}{tail:05d}"
+                assert phone.is_allocated(number), number
+                assert phone.operator(number) == table[prefix], number
+    names = list(OPERATOR_PREFIXES)
+    sample = np.random.default_rng(1).choice(numbers, 3000, replace=False)
+    for number, index in zip(sample, operator_of(sample), strict=True):
+        assert phone.is_allocated(f"0{number}") and phone.operator(f"0{number}") == names[index]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from payamak_analytics import PanelClient, analytics, codes, estimates, i18n
+from payamak_analytics import PanelClient, analytics, codes, demo, estimates, i18n
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import InputError, NotFoundError
 from payamak_analytics.report import write_report
@@ -204,8 +204,93 @@ def test_time_to_final_matches_the_simulators_truth(polled):
     for statistic, q in (("median", 0.5), ("p90", 0.9)):
         estimate, real = overall.loc[statistic, "minutes"], truth.quantile(q)
         assert abs(estimate - real) <= 10, (statistic, estimate, real)
-        assert overall.loc[statistic, "minutes_low"] <= estimate <= overall.loc[statistic, "minutes_high"]
+        assert overall.loc[statistic, "minutes_low"] <= min(estimate, real)
+        assert max(estimate, real) <= overall.loc[statistic, "minutes_high"]
     assert set(table["group"]) >= {"all", "MCI", "Irancell"} and len(curve)
+
+
+def test_a_sync_that_did_not_read_a_batch_never_narrows_its_times(tmp_path):
+    """Polls at 5 min, then a sync of messages only at 65 min, then a full one at 125 min: every
+    recipient's interval still holds the moment the simulator made its status final."""
+    config = WorldConfig(history=HistoryConfig(messages=60, days=30), start=START, clock_speed=0.0)
+    with Simulator(config, admin=True, threads=8) as simulator:
+        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+        store = Store(tmp_path / "p.duckdb")
+        numbers = [f"0912{i:07d}" for i in range(100)]
+        batch = client.send_batch_sms("50001234", numbers, "حراج پاییزه").batch_sms_id
+        for advance, deliveries in ((300, True), (3600, False), (3600, True)):
+            admin_post(simulator, "clock", advance=advance)
+            sync(client, store, progress=False, deliveries=deliveries, now=_simulated_now(simulator))
+        send = simulator.world.sends[batch]
+        final_after = send.course(simulator.world.seed).final_after / 60
+    rows = analytics.final_intervals(store, [batch])
+    ended = rows[rows["upper"] < np.inf]
+    assert len(ended) > 80
+    truth = final_after[ended["row"].to_numpy() - 1]
+    assert ((ended["lower"] < truth) & (truth <= ended["upper"])).all()
+
+
+def test_quantile_bounds_hold_what_mixed_poll_schedules_cannot_tell():
+    """Two groups polled on different grids (every 30 min from 5, every 35 from 20) and one in ten
+    looked at once at random: the Turnbull fit gathers mass into narrow innermost cells, but the
+    bounds still hold the sample's true median and p90."""
+    rng = np.random.default_rng(3)
+    times = 1 + rng.uniform(0, 10, 6000) + rng.exponential(60, 6000)
+    grids = [5 + 30 * np.arange(40), 20 + 35 * np.arange(40)]
+    lower, upper = np.zeros(6000), np.full(6000, np.inf)
+    for k, t in enumerate(times):
+        if k % 10 == 9:  # one look at a random moment: current status only
+            look = rng.uniform(0, 300)
+            lower[k], upper[k] = (0, look) if t <= look else (look, np.inf)
+            continue
+        grid = grids[k % 2]
+        after = np.searchsorted(grid, t)
+        lower[k], upper[k] = (grid[after - 1] if after else 0), grid[after]
+    pairs = pd.DataFrame({"lower": lower, "upper": upper}).value_counts().reset_index(name="n")
+    answers = estimates.quantile_intervals(pairs["lower"], pairs["upper"], pairs["n"])
+    for (estimate, low, high), q in zip(answers, (0.5, 0.9), strict=True):
+        real = np.quantile(times, q)
+        assert low <= real <= high and low <= estimate <= high, (q, estimate, low, high, real)
+    median_low, median_high = answers[0][1:]
+    assert median_high - median_low <= 45, answers  # and they still say something
+
+
+def test_the_demo_syncs_before_any_report_expires_and_watches_its_newest_campaign():
+    start, end = START - 90 * 86_400, START
+    for newest in (end - 5 * 86_400, end - 3600):  # watched in full, even past the history's end
+        moments = demo.schedule(start, end, [start + 3 * 86_400, newest])
+        gaps = np.diff([start, *moments])
+        assert end in moments and moments[-1] == max(end, newest + demo.WATCH)
+        assert (gaps > 0).all() and gaps.max() < 7 * 86_400
+        watched = [round(m - newest) for m in moments if 0 < m - newest <= demo.WATCH]
+        assert watched == list(range(demo.WATCH_STEP, demo.WATCH + 1, demo.WATCH_STEP))
+        assert len(moments) <= 30  # a couple of seconds each: the demo stays well under three minutes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_demos_way_of_syncing_states_time_to_final_close_to_the_truth(tmp_path):
+    """A 10-day history lived through as the demo does: the watched campaign's median and p90
+    lie within 15 minutes (the watch's poll spacing) of the simulator's truth, inside their bounds."""
+    with Simulator(demo.world_config(400, days=10, end=START), admin=True, threads=8) as simulator:
+        store = Store(tmp_path / "p.duckdb")
+        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+        demo.live_through(simulator, client, store, report=lambda line: None)
+        history = simulator.world.history
+        watched = demo.campaign_starts(history)[-1]
+        batches = store.sql(
+            "SELECT batch_id FROM batches WHERE epoch(sent_at) BETWEEN ? AND ?", [watched, watched + 600]
+        )["batch_id"]
+        owner, row = history.expand(batches.to_numpy() - history.first_id)
+    course = history.course(owner, row)
+    final = np.isin(course.final, [c for c, st in codes.DELIVERY_STATUSES.items() if st.final and c > 0])
+    truth = np.sort(np.where(final, course.final_after / 60, np.inf))
+    overall = analytics.time_to_final(store, batches)[0].query("group == 'all'").set_index("statistic")
+    assert overall.loc["median", "usable"] >= 300
+    for statistic, q in (("median", 0.5), ("p90", 0.9)):
+        real = truth[int(q * len(truth))]
+        estimate, low, high = overall.loc[statistic, ["minutes", "minutes_low", "minutes_high"]]
+        assert abs(estimate - real) <= 15 and low <= real <= high, (statistic, estimate, low, high, real)
 
 
 def test_sparse_polls_say_so_instead_of_a_line(once):

@@ -65,6 +65,14 @@ def test_numbers_outside_the_number_plan_are_flagged_not_refused(widget):
     assert "number plan" in widget.problems.value
 
 
+def test_a_dry_run_names_the_numbers_outside_the_number_plan(widget, simulator):
+    widget.recipients.value = "09121234567, 09411234567"
+    widget.text.value = "hello"
+    widget.send_button.click()
+    assert "Nothing was sent" in widget.result.value and "09411234567" in widget.result.value
+    assert "number plan" in widget.result.value and sends(simulator) == 0
+
+
 def test_text_boxes_take_the_direction_of_their_text(widget):
     assert "payamak-auto-dir" in widget.text._dom_classes and "payamak-auto-dir" in widget.recipients._dom_classes
     assert "unicode-bidi: plaintext" in widget.children[0].value

@@ -20,7 +20,7 @@ from typing import Self
 
 import pandas as pd
 
-from .. import codes
+from .. import codes, phone
 from .. import text as sms_text
 from ..errors import (
     AnswerError,
@@ -138,9 +138,10 @@ class PanelClient:
 
     # --- sending --------------------------------------------------------------------------
     def plan_send(self, from_number, to_numbers, text: str) -> SendPlan:
-        """Check a send without making it: numbers normalised, text counted. Raises InputError."""
+        """Check a send without making it: numbers normalised, text counted, numbers outside the
+        number plan flagged (a warning: they are still sent). Raises InputError."""
         line, numbers, text = check.line(from_number), check.recipients(to_numbers), check.message_text(text)
-        return SendPlan(line, numbers, text, sms_text.analyze(text))
+        return SendPlan(line, numbers, text, sms_text.analyze(text), phone.unallocated(numbers))
 
     @staticmethod
     def _outgoing(line: str, numbers: list[str], flash) -> dict:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..codes import DeliveryStatus, delivery_status
 from ..dates import TEHRAN
-from ..phone import operator
+from ..phone import operator, unallocated_note
 from ..text import TextInfo
 from .columns import DELIVERY_DTYPES, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
 
@@ -23,11 +23,19 @@ class SendPlan:
     numbers: list[str]
     text: str
     text_info: TextInfo
+    # well-formed numbers libphonenumber calls invalid: sent all the same (allocations change
+    # faster than any table), but worth a look for a typo first
+    unallocated: list[str] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
         """SMS parts the send takes: parts x recipients."""
         return self.text_info.parts * len(self.numbers)
+
+    @property
+    def warning(self) -> str:
+        """One line about the numbers outside the number plan, or "" when there are none."""
+        return unallocated_note(self.unallocated)
 
 
 @dataclass(frozen=True)
