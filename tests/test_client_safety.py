@@ -287,11 +287,12 @@ def test_an_html_page_with_status_200_is_not_a_wrong_password(server):
 
 
 # --- a send is "not sent" only when it provably never ran -------------------------------------
-SENDS = {
+SENDS = {  # only the dispatcher's faults before dispatch prove the operation never ran
     "a:DeserializationFailed": errors.NotSentError,
     "a:ActionNotSupported": errors.NotSentError,
-    "s:MustUnderstand": errors.NotSentError,
-    "s:Client": errors.NotSentError,
+    "s:MustUnderstand": errors.SendOutcomeUnknownError,
+    "s:VersionMismatch": errors.SendOutcomeUnknownError,
+    "s:Client": errors.SendOutcomeUnknownError,  # FaultException thrown inside the operation
     "a:InternalServiceFault": errors.SendOutcomeUnknownError,
     "s:Server": errors.SendOutcomeUnknownError,
 }

@@ -1,21 +1,41 @@
-"""Keeping the password out of sight: a Secret that never shows itself, and log redaction."""
+"""Keeping the password out of sight: a Secret that never shows itself, the scrubbing of every
+text that may echo it, and log redaction for every logger of the package.
+
+Every Secret made in this process is remembered (weakly), so that any text from the outside (a
+fault's words, a value, a Location header, a log line) can be scrubbed of each of them in each
+form a server may echo it in: as is, XML-escaped, or URL-encoded.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import weakref
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from xml.sax.saxutils import escape
 
 _PASSWORD_ELEMENT = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)(.*?)(</)", re.IGNORECASE | re.DOTALL)
 REDACTED = "***"
+SHORTEST = 3  # a secret shorter than this is not scrubbed from texts (it would eat ordinary words)
 
 
 class Secret:
     """A password that shows itself as *** in reprs, logs, tracebacks and notebook outputs."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value", "forms")
 
     def __init__(self, value: str):
         self._value = value
+        self.forms = _forms(value) if isinstance(value, str) else ()
+        if self.forms:
+            with _LOCK:
+                _KNOWN.add(self)
+
+    @classmethod
+    def of(cls, value) -> Secret | None:
+        """`value` as a Secret (a Secret stays itself; None stays None)."""
+        return value if value is None or isinstance(value, Secret) else cls(value)
 
     def reveal(self) -> str:
         return self._value
@@ -26,28 +46,99 @@ class Secret:
     __str__ = __repr__
 
 
+_KNOWN: weakref.WeakSet[Secret] = weakref.WeakSet()
+_LOCK = threading.Lock()
+
+
+def _forms(value: str) -> tuple[str, ...]:
+    """The ways a server may write `value` back: as is, XML-escaped, URL-encoded; longest first."""
+    if len(value) < SHORTEST:
+        return ()
+    xml = escape(value, {'"': "&quot;", "'": "&apos;"})
+    encoded = {quote(value, safe=""), quote_plus(value, safe="")}
+    encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
+    return tuple(sorted({value, escape(value), xml, *encoded}, key=len, reverse=True))
+
+
+def scrub(text: str) -> str:
+    """`text` without any secret of this process, in any form it may have been echoed in."""
+    if not isinstance(text, str) or not text:
+        return text
+    with _LOCK:
+        forms = [form for secret in list(_KNOWN) for form in secret.forms]
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def scrub_error(error: BaseException) -> BaseException:
+    """`error` with every text it holds (its message, its args and string attributes) scrubbed, in place."""
+    error.args = tuple(scrub(a) if isinstance(a, str) else a for a in error.args)
+    for name, value in list(vars(error).items()):
+        if isinstance(value, str):
+            setattr(error, name, scrub(value))
+    return error
+
+
+def shown_url(url: str) -> str:
+    """`url` fit to show: any user name and password in it replaced by ***."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{REDACTED}@{host}")) if "@" in parts.netloc else url
+    except ValueError:
+        return re.sub(r"//[^/@]*@", f"//{REDACTED}@", url)
+
+
+def url_secret(url: str | None) -> Secret | None:
+    """The password a URL carries in its user-info (http://user:pass@host/), as a Secret to scrub."""
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:
+        return None
+    return Secret(password) if password else None
+
+
 def redact(text: str) -> str:
-    """`text` with the content of every <password> element replaced by ***."""
-    return _PASSWORD_ELEMENT.sub(rf"\g<1>{REDACTED}\g<3>", text)
+    """`text` with the content of every <password> element replaced by ***, and every known
+    secret scrubbed."""
+    return scrub(_PASSWORD_ELEMENT.sub(rf"\g<1>{REDACTED}\g<3>", text))
 
 
-class RedactPasswords(logging.Filter):
-    """Rewrites log records (zeep's DEBUG dumps of every envelope) without the password."""
+WATCHED = ("payamak_analytics", "zeep", "urllib3", "requests")
 
-    def filter(self, record: logging.LogRecord) -> bool:
+
+def clean(record: logging.LogRecord) -> logging.LogRecord:
+    """`record` with its message redacted (rendered once, then kept as plain text)."""
+    try:
         message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
+    except Exception:  # noqa: BLE001 (a broken format is the logging module's to report, not ours)
+        return record
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    return record
 
 
-_FILTER = RedactPasswords()
+_installed = False
 
 
 def install_log_redaction() -> None:
-    """Attach the filter to the loggers that print request bodies (idempotent)."""
-    for name in ("zeep.transports", "payamak_analytics"):
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+    """Redact every record of the package's loggers (children included) and of the HTTP and SOAP
+    libraries below it, whatever handler prints it: the records are cleaned where they are made
+    (idempotent)."""
+    global _installed
+    with _LOCK:
+        if _installed:
+            return
+        _installed = True
+        made = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = made(*args, **kwargs)
+        return clean(record) if record.name.startswith(WATCHED) else record
+
+    logging.setLogRecordFactory(factory)
