@@ -35,7 +35,7 @@ from .columns import MESSAGE_COLUMNS
 from .doctor import Diagnosis, diagnose
 from .pages import Paged, delivery_reply, message_columns, messages_frame, too_many_rows
 from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
-from .safety import Secret, install_log_redaction, shown_url
+from .safety import Secret, install_log_redaction, seals_errors, shown_url
 from .settings import Settings
 from .validate import DELIVERY_PAGE, MAX_RECIPIENTS, MESSAGES_PAGE, RECEIVED, SENT  # noqa: F401 (sync and campaign read them here)
 from .wire import Wire
@@ -45,6 +45,7 @@ MODELS = "http://schemas.datacontract.org/2004/07/SMSPanel.Domain.Models"
 _SPLIT = re.compile(r"[,;\s]+")
 
 
+@seals_errors
 class PanelClient:
     """A client of one panel account.
 

@@ -1,19 +1,22 @@
 """Keeping the password out of sight: a Secret that never shows itself, the scrubbing of every
 text that may echo it, and log redaction for every logger of the package.
 
-Every Secret made in this process is remembered (weakly), so that any text from the outside (a
+Every Secret made in this process is remembered, so that any text from the outside (a
 fault's words, a value, a Location header, a log line) can be scrubbed of each of them in each
 form a server may echo it in: as is, XML-escaped, or URL-encoded.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
 import threading
-import weakref
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
+
+from ..errors import PayamakError
 
 _PASSWORD_ELEMENT = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)(.*?)(</)", re.IGNORECASE | re.DOTALL)
 REDACTED = "***"
@@ -23,14 +26,11 @@ SHORTEST = 3  # a secret shorter than this is not scrubbed from texts (it would 
 class Secret:
     """A password that shows itself as *** in reprs, logs, tracebacks and notebook outputs."""
 
-    __slots__ = ("__weakref__", "_value", "forms")
+    __slots__ = ("_value",)
 
     def __init__(self, value: str):
         self._value = value
-        self.forms = _forms(value) if isinstance(value, str) else ()
-        if self.forms:
-            with _LOCK:
-                _KNOWN.add(self)
+        remember(value)
 
     @classmethod
     def of(cls, value) -> Secret | None:
@@ -46,8 +46,17 @@ class Secret:
     __str__ = __repr__
 
 
-_KNOWN: weakref.WeakSet[Secret] = weakref.WeakSet()
+# The forms of every secret seen in this process: kept for its life, as an error or a log line
+# may outlive the client whose password it echoes.
+_KNOWN: set[str] = set()
 _LOCK = threading.Lock()
+
+
+def remember(value) -> None:
+    """Scrub `value` (a text) from every text shown from now on, in this process."""
+    if isinstance(value, str):
+        with _LOCK:
+            _KNOWN.update(_forms(value))
 
 
 def _forms(value: str) -> tuple[str, ...]:
@@ -65,8 +74,8 @@ def scrub(text: str) -> str:
     if not isinstance(text, str) or not text:
         return text
     with _LOCK:
-        forms = [form for secret in list(_KNOWN) for form in secret.forms]
-    for form in sorted(forms, key=len, reverse=True):
+        forms = sorted(_KNOWN, key=len, reverse=True)
+    for form in forms:
         if form in text:
             text = text.replace(form, REDACTED)
     return text
@@ -81,6 +90,35 @@ def scrub_error(error: BaseException) -> BaseException:
     return error
 
 
+def sealed(error: BaseException) -> BaseException:
+    """`error` scrubbed, and cut from what it passed through: its chain (the Python error it
+    replaced still holds the text it failed on) and its frames (they held the answer's bytes)."""
+    scrub_error(error)
+    error.__cause__ = error.__context__ = None
+    error.__suppress_context__ = True
+    return error.with_traceback(None)
+
+
+def seals_errors(cls: type) -> type:
+    """`cls` with every public method raising its PayamakErrors sealed (see `sealed`)."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, _sealing(member))
+    return cls
+
+
+def _sealing(method):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except PayamakError as error:
+            failure = sealed(error)
+        raise failure
+
+    return call
+
+
 def shown_url(url: str) -> str:
     """`url` fit to show: any user name and password in it replaced by ***."""
     if not isinstance(url, str) or "@" not in url:
@@ -93,13 +131,14 @@ def shown_url(url: str) -> str:
         return re.sub(r"//[^/@]*@", f"//{REDACTED}@", url)
 
 
-def url_secret(url: str | None) -> Secret | None:
-    """The password a URL carries in its user-info (http://user:pass@host/), as a Secret to scrub."""
+def remember_url_password(url: str | None) -> None:
+    """Make the password a URL carries in its user-info (http://user:pass@host/) a secret to scrub."""
     try:
         password = urlsplit(url).password if url else None
     except ValueError:
-        return None
-    return Secret(password) if password else None
+        return
+    if password:
+        remember(password)
 
 
 def redact(text: str) -> str:

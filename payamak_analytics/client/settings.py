@@ -13,13 +13,13 @@ from dotenv import dotenv_values, find_dotenv
 from ..dates import TEHRAN
 from ..errors import InputError
 from ..wsdl import WSDL_PATH
-from .safety import Secret, url_secret
+from .safety import Secret, remember_url_password, shown_url
 
 REAL_WSDL = "http://payamak-service.ir/SendService.svc?wsdl"
 ENVIRONMENT = ("PAYAMAK_USERNAME", "PAYAMAK_PASSWORD", "PAYAMAK_WSDL", "PAYAMAK_ENDPOINT")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """A client's configuration. The password is a `Secret`: no repr, log or error shows it.
 
@@ -39,16 +39,19 @@ class Settings:
     max_retry_wait: float = 5.0
     cache_wsdl: bool = True
     service_zone: ZoneInfo = TEHRAN
-    url_secrets: tuple[Secret, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown |= {"wsdl": shown_url(self.wsdl), "endpoint": shown_url(self.endpoint)}
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def __post_init__(self) -> None:
         if not isinstance(self.password, Secret):
             object.__setattr__(self, "password", Secret(self.password))
         if not isinstance(self.password.reveal(), str) or not isinstance(self.username, str):
             raise InputError("The user name and the password must be texts.", "نام کاربری و رمز عبور باید متن باشند")
-        # http://user:pass@host/: that password is scrubbed from every error and log too
-        found = (url_secret(address) for address in (self.wsdl, self.endpoint))
-        object.__setattr__(self, "url_secrets", tuple(secret for secret in found if secret is not None))
+        for address in (self.wsdl, self.endpoint):  # http://user:pass@host/: scrubbed from errors and logs too
+            remember_url_password(address)
         if self.wsdl == "bundled":
             object.__setattr__(self, "wsdl", str(WSDL_PATH))
         if self.call_budget is None and _seconds(self.timeout) and isinstance(self.read_attempts, int):
@@ -78,7 +81,7 @@ class Settings:
     ) -> Settings:
         """Arguments first, then the environment, then a `.env` file in the working directory."""
         password = Secret.of(password or None)  # first, so that no frame below holds it bare
-        known = {f.name for f in fields(cls) if f.init}
+        known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
             raise InputError(f"Unknown client options: {', '.join(unknown)}.", "گزینه ناشناخته برای کلاینت")

@@ -50,7 +50,7 @@ from ..errors import (
     UnsupportedOperationError,
 )
 from .envelope import NEVER_RAN, read_reply, response_element
-from .safety import scrub, scrub_error, shown_url
+from .safety import scrub, sealed, shown_url
 from .settings import Settings
 
 log = logging.getLogger("payamak_analytics.client")
@@ -612,7 +612,7 @@ class Wire:
                 error = failure
             never_ran = isinstance(error, SoapFaultError) and error.fault_code in NEVER_RAN
         error = error if policy.read else self._send_error(operation, error, never_ran)
-        return scrub_error(error)
+        return sealed(error)
 
     def _envelope(self, operation: str, params: dict) -> _Sealed:
         """The request bytes; the password goes in last, into bytes that never show themselves."""
