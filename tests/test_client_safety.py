@@ -411,6 +411,8 @@ BAD_INPUT = {
     "zero limit": lambda c: c.messages_frame("sent", limit=0),
     "negative limit": lambda c: c.messages_frame("sent", limit=-3),
     "float limit": lambda c: c.messages_frame("sent", limit=2.5),
+    "flash as a text": lambda c: c.send_batch_sms(LINE, [NUMBER], "hi", flash="false"),
+    "flash as a number": lambda c: c.send_sms(LINE, [NUMBER], "hi", flash=1),
     "texts consumed once": lambda c: c.send_like_to_like(LINE, [NUMBER, "09351234567"], (t for t in ["a", "b", "c"])),
 }
 
