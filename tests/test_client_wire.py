@@ -431,3 +431,15 @@ def test_the_simulators_description_loads_whole(simulator):
     client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, cache_wsdl=False)
     assert client.get_credit() >= 0 and len(client.wire.zeep.transport.documents) >= 2
     assert json.dumps(sorted(client.operations))
+
+
+def test_a_password_echoed_as_a_tag_name_is_scrubbed_whatever_its_case():
+    def tag(request, connection):
+        body = f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><Hunter2Secret/></s:Body></s:Envelope>'
+        connection.sendall(http("200 OK", body.encode()))
+
+    with HostileServer({"/tag": tag}) as server:
+        client = PanelClient("demo", "Hunter2Secret", wsdl="bundled", endpoint=server.url("tag"), timeout=2)
+        with pytest.raises(errors.AnswerError, match=r"<\*\*\*>") as caught:
+            client.get_credit()
+    assert "hunter2secret" not in everything_shown(caught.value).lower()

@@ -49,14 +49,19 @@ class Secret:
 # The forms of every secret seen in this process: kept for its life, as an error or a log line
 # may outlive the client whose password it echoes.
 _KNOWN: set[str] = set()
+_pattern: re.Pattern | None = None
 _LOCK = threading.Lock()
 
 
 def remember(value) -> None:
     """Scrub `value` (a text) from every text shown from now on, in this process."""
-    if isinstance(value, str):
-        with _LOCK:
-            _KNOWN.update(_forms(value))
+    global _pattern
+    forms = set(_forms(value)) if isinstance(value, str) else set()
+    with _LOCK:
+        if not forms <= _KNOWN:
+            _KNOWN.update(forms)
+            alternatives = "|".join(re.escape(form) for form in sorted(_KNOWN, key=len, reverse=True))
+            _pattern = re.compile(alternatives, re.IGNORECASE)  # a tag name or a hex escape may change its case
 
 
 def _forms(value: str) -> tuple[str, ...]:
@@ -65,20 +70,15 @@ def _forms(value: str) -> tuple[str, ...]:
         return ()
     xml = escape(value, {'"': "&quot;", "'": "&apos;"})
     encoded = {quote(value, safe=""), quote_plus(value, safe="")}
-    encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
     return tuple(sorted({value, escape(value), xml, *encoded}, key=len, reverse=True))
 
 
 def scrub(text: str) -> str:
     """`text` without any secret of this process, in any form it may have been echoed in."""
-    if not isinstance(text, str) or not text:
+    pattern = _pattern
+    if not isinstance(text, str) or not text or pattern is None:
         return text
-    with _LOCK:
-        forms = sorted(_KNOWN, key=len, reverse=True)
-    for form in forms:
-        if form in text:
-            text = text.replace(form, REDACTED)
-    return text
+    return pattern.sub(REDACTED, text)
 
 
 def scrub_error(error: BaseException) -> BaseException:
