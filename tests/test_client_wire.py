@@ -388,7 +388,7 @@ def test_url_user_info_is_hidden_in_errors_repr_and_logs(caplog):
         with pytest.raises(errors.TransportError) as caught:
             client.get_credit()
         assert server.requests[0].headers["authorization"].startswith("Basic ")  # the credentials still work
-    shown = str(caught.value) + repr(vars(caught.value)) + repr(client) + repr(client.settings)
+    shown = str(caught.value) + repr(vars(caught.value)) + repr(client) + repr(client.settings) + client.endpoint
     assert "BasicPass99" not in shown + caplog.text and "***@127.0.0.1" in repr(client)
 
 

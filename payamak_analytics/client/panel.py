@@ -63,7 +63,7 @@ class PanelClient:
         self.settings = settings
         self.wire = Wire(settings)
         self.username = settings.username
-        self.endpoint = self.wire.endpoint
+        self.endpoint = shown_url(self.wire.endpoint)  # what is shown and stored: never a URL's user-info
         self.operations = self.wire.operations
         message_type = self.wire.zeep.get_type(f"{{{MODELS}}}MessageInfo")
         declared = {name.lower() for name, _ in message_type.elements}
@@ -78,7 +78,7 @@ class PanelClient:
         """Never raises, even on a client that failed half-way through being built."""
         username = getattr(self, "username", None)
         endpoint = getattr(self, "endpoint", None)
-        return f"PanelClient(username={username!r}, endpoint={shown_url(endpoint)!r})"
+        return f"PanelClient(username={username!r}, endpoint={endpoint!r})"
 
     @property
     def calls(self) -> Counter:
