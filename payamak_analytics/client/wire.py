@@ -610,6 +610,14 @@ class Wire:
                 return self._read(operation, policy, answer)
             except TransportError as failure:
                 error = failure
+            except Exception as failure:  # noqa: BLE001 (an answer no reader foresaw is still a typed error)
+                error = AnswerError(
+                    f"The answer could not be read ({type(failure).__name__}); the service (or a proxy on the "
+                    "way) answered out of contract.",
+                    "پاسخ سرویس خوانده نشد",
+                    operation=operation,
+                    retryable=False,
+                )
             never_ran = isinstance(error, SoapFaultError) and error.fault_code in NEVER_RAN
         error = error if policy.read else self._send_error(operation, error, never_ran)
         return sealed(error)
