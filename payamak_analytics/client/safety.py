@@ -13,7 +13,7 @@ import inspect
 import logging
 import re
 import threading
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 from ..errors import PayamakError
@@ -139,6 +139,7 @@ def remember_url_password(url: str | None) -> None:
         return
     if password:
         remember(password)
+        remember(unquote(password))  # as written in the URL, and as meant
 
 
 def redact(text: str) -> str:
