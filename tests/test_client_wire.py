@@ -327,6 +327,7 @@ def run_cli(*args: str, endpoint: str, tmp_path: Path) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.slow
 def test_doctor_and_the_command_line_stay_clean_when_the_service_echoes(tmp_path):
     with HostileServer(echoing(FORMS["as is"])) as server:
         doctor = run_cli(
