@@ -287,11 +287,12 @@ def test_an_html_page_with_status_200_is_not_a_wrong_password(server):
 
 
 # --- a send is "not sent" only when it provably never ran -------------------------------------
-SENDS = {
+SENDS = {  # only the dispatcher's faults before dispatch prove the operation never ran
     "a:DeserializationFailed": errors.NotSentError,
     "a:ActionNotSupported": errors.NotSentError,
-    "s:MustUnderstand": errors.NotSentError,
-    "s:Client": errors.NotSentError,
+    "s:MustUnderstand": errors.SendOutcomeUnknownError,
+    "s:VersionMismatch": errors.SendOutcomeUnknownError,
+    "s:Client": errors.SendOutcomeUnknownError,  # FaultException thrown inside the operation
     "a:InternalServiceFault": errors.SendOutcomeUnknownError,
     "s:Server": errors.SendOutcomeUnknownError,
 }
@@ -410,6 +411,8 @@ BAD_INPUT = {
     "zero limit": lambda c: c.messages_frame("sent", limit=0),
     "negative limit": lambda c: c.messages_frame("sent", limit=-3),
     "float limit": lambda c: c.messages_frame("sent", limit=2.5),
+    "flash as a text": lambda c: c.send_batch_sms(LINE, [NUMBER], "hi", flash="false"),
+    "flash as a number": lambda c: c.send_sms(LINE, [NUMBER], "hi", flash=1),
     "texts consumed once": lambda c: c.send_like_to_like(LINE, [NUMBER, "09351234567"], (t for t in ["a", "b", "c"])),
 }
 

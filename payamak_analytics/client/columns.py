@@ -19,6 +19,7 @@ import pandas as pd
 from ..codes import enum_name, enum_text
 from ..dates import TEHRAN
 from ..errors import AnswerError
+from .safety import scrub
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -72,6 +73,7 @@ DELIVERY_DTYPES = {
 
 
 def _refuse(text: str, kind: str, operation: str, field: str) -> AnswerError:
+    text = scrub(text)  # a value echoed from the request may be the password
     shown = text if len(text) <= 60 else text[:57] + "..."
     return AnswerError(
         f"The answer's {field} was {shown!r}, which is not a {kind} as the contract says. "

@@ -25,6 +25,7 @@ from ..i18n import persian_digits
 from .columns import MESSAGE_KINDS
 from .envelope import PARSER
 from .pages import message_columns
+from .safety import scrub, shown_url
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
 WSDL_NS = "{http://schemas.xmlsoap.org/wsdl/}"
@@ -69,8 +70,10 @@ class Diagnosis:
         return {**asdict(self), "blocking": self.blocking}
 
     def write_json(self, path) -> Path:
+        """The report as JSON, scrubbed of every secret (a server may have echoed one into any text)."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
+        path.write_text(scrub(text), encoding="utf-8")
         return path
 
     def table(self, lang: str = "en") -> str:
@@ -85,7 +88,7 @@ class Diagnosis:
             for c in self.checks
         ]
         width = [max(len(row[i]) for row in rows) for i in range(2)]
-        return "\n".join(f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)
+        return scrub("\n".join(f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows))
 
 
 def contract_facts(documents: Iterable[bytes]) -> dict:
@@ -228,7 +231,7 @@ def clock_check(client, texts: dict[str, list], now: datetime | None = None) -> 
 
 def diagnose(client, now: datetime | None = None) -> Diagnosis:
     """Every check, each one's failure kept as its result rather than stopping the others."""
-    checks = [Check("address", "ok", f"{client.endpoint} answers", "سرویس پاسخ می دهد")]
+    checks = [Check("address", "ok", f"{shown_url(client.endpoint)} answers", "سرویس پاسخ می دهد")]
     newest = functools.cache(lambda: newest_texts(client))
     steps = [
         lambda: account_checks(client),
@@ -250,11 +253,11 @@ def diagnose(client, now: datetime | None = None) -> Diagnosis:
         )
     )
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-    return Diagnosis(client.username, client.settings.wsdl, client.endpoint, stamp, checks)
+    return Diagnosis(client.username, shown_url(client.settings.wsdl), shown_url(client.endpoint), stamp, checks)
 
 
 def unreachable(username: str, wsdl_address: str, error: PayamakError) -> Diagnosis:
     """The report when not even the service description could be read."""
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
     check = Check("address", "fail", str(error), error.message_fa or str(error))
-    return Diagnosis(username, wsdl_address, "", stamp, [check])
+    return Diagnosis(username, shown_url(wsdl_address), "", stamp, [check])

@@ -11,6 +11,7 @@ from lxml import etree
 
 from ..errors import AnswerError, SoapFaultError
 from .columns import wire_value
+from .safety import scrub
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
@@ -18,16 +19,15 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
 ADDRESSING_NONE = "http://schemas.microsoft.com/ws/2005/05/addressing/none"  # basicHttpBinding's ActionNotSupported
 
-# Faults WCF raises before the operation runs: the request was refused whole.
+# Faults WCF's dispatcher raises before the operation runs: the request was refused whole. A
+# Client (Sender) fault is what `throw new FaultException(...)` inside an operation gives, after
+# it may have done its work, so it proves nothing; nor do MustUnderstand or VersionMismatch.
 NEVER_RAN = frozenset(
     f"{{{ns}}}{name}"
     for ns, name in (
         (DISPATCHER, "DeserializationFailed"),
         (DISPATCHER, "ActionNotSupported"),
         (ADDRESSING_NONE, "ActionNotSupported"),
-        (SOAP_ENV, "MustUnderstand"),
-        (SOAP_ENV, "VersionMismatch"),
-        (SOAP_ENV, "Client"),
     )
 )
 # Faults of a service that ran into trouble: asking again may help a read.
@@ -48,7 +48,7 @@ def parse_envelope(raw: bytes, operation: str) -> etree._Element:
     try:
         root = etree.fromstring(raw, PARSER)
     except etree.XMLSyntaxError as error:
-        message = error.msg
+        message = scrub(error.msg)
         raise AnswerError(
             f"The answer was not complete XML (cut off, or not SOAP at all): {message}.",
             "پاسخ سرویس ناقص یا نامعتبر بود",
@@ -80,9 +80,9 @@ def fault_code(fault: etree._Element) -> str:
 
 
 def fault_error(fault: etree._Element, operation: str) -> SoapFaultError:
-    code = fault_code(fault)
+    code = scrub(fault_code(fault))
     found = child(fault, "faultstring")
-    text = ((found.text if found is not None else "") or "").strip() or "no faultstring"
+    text = scrub(((found.text if found is not None else "") or "").strip()) or "no faultstring"
     return SoapFaultError(
         f"The service answered with a SOAP Fault ({code}): {text}",
         f"خطای سرویس: {text}",

@@ -35,7 +35,7 @@ from .columns import MESSAGE_COLUMNS
 from .doctor import Diagnosis, diagnose
 from .pages import Paged, delivery_reply, message_columns, messages_frame, too_many_rows
 from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
-from .safety import install_log_redaction
+from .safety import Secret, install_log_redaction, seals_errors, shown_url
 from .settings import Settings
 from .validate import DELIVERY_PAGE, MAX_RECIPIENTS, MESSAGES_PAGE, RECEIVED, SENT  # noqa: F401 (sync and campaign read them here)
 from .wire import Wire
@@ -45,6 +45,7 @@ MODELS = "http://schemas.datacontract.org/2004/07/SMSPanel.Domain.Models"
 _SPLIT = re.compile(r"[,;\s]+")
 
 
+@seals_errors
 class PanelClient:
     """A client of one panel account.
 
@@ -55,13 +56,14 @@ class PanelClient:
     included. Other options: see `Settings`.
     """
 
-    def __init__(self, username: str | None = None, password: str | None = None, **options):
-        settings = options.pop("settings", None) or Settings.load(username, password, **options)
+    def __init__(self, username: str | None = None, password: str | Secret | None = None, **options):
+        password = Secret.of(password or None)  # first, so that no frame below holds it bare
         install_log_redaction()
+        settings = options.pop("settings", None) or Settings.load(username, password, **options)
         self.settings = settings
         self.wire = Wire(settings)
         self.username = settings.username
-        self.endpoint = self.wire.endpoint
+        self.endpoint = shown_url(self.wire.endpoint)  # what is shown and stored: never a URL's user-info
         self.operations = self.wire.operations
         message_type = self.wire.zeep.get_type(f"{{{MODELS}}}MessageInfo")
         declared = {name.lower() for name, _ in message_type.elements}
@@ -73,7 +75,10 @@ class PanelClient:
             )
 
     def __repr__(self) -> str:
-        return f"PanelClient(username={self.username!r}, endpoint={self.endpoint!r})"
+        """Never raises, even on a client that failed half-way through being built."""
+        username = getattr(self, "username", None)
+        endpoint = getattr(self, "endpoint", None)
+        return f"PanelClient(username={username!r}, endpoint={endpoint!r})"
 
     @property
     def calls(self) -> Counter:

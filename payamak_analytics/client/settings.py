@@ -13,13 +13,13 @@ from dotenv import dotenv_values, find_dotenv
 from ..dates import TEHRAN
 from ..errors import InputError
 from ..wsdl import WSDL_PATH
-from .safety import Secret
+from .safety import Secret, remember_url_password, shown_url
 
 REAL_WSDL = "http://payamak-service.ir/SendService.svc?wsdl"
 ENVIRONMENT = ("PAYAMAK_USERNAME", "PAYAMAK_PASSWORD", "PAYAMAK_WSDL", "PAYAMAK_ENDPOINT")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """A client's configuration. The password is a `Secret`: no repr, log or error shows it.
 
@@ -40,9 +40,18 @@ class Settings:
     cache_wsdl: bool = True
     service_zone: ZoneInfo = TEHRAN
 
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown |= {"wsdl": shown_url(self.wsdl), "endpoint": shown_url(self.endpoint)}
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     def __post_init__(self) -> None:
         if not isinstance(self.password, Secret):
             object.__setattr__(self, "password", Secret(self.password))
+        if not isinstance(self.password.reveal(), str) or not isinstance(self.username, str):
+            raise InputError("The user name and the password must be texts.", "نام کاربری و رمز عبور باید متن باشند")
+        for address in (self.wsdl, self.endpoint):  # http://user:pass@host/: scrubbed from errors and logs too
+            remember_url_password(address)
         if self.wsdl == "bundled":
             object.__setattr__(self, "wsdl", str(WSDL_PATH))
         if self.call_budget is None and _seconds(self.timeout) and isinstance(self.read_attempts, int):
@@ -71,11 +80,12 @@ class Settings:
         **options,
     ) -> Settings:
         """Arguments first, then the environment, then a `.env` file in the working directory."""
+        password = Secret.of(password or None)  # first, so that no frame below holds it bare
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
             raise InputError(f"Unknown client options: {', '.join(unknown)}.", "گزینه ناشناخته برای کلاینت")
-        found = {**dotenv_values(find_dotenv(usecwd=True)), **os.environ}
+        found = _configured()
         username = username or found.get("PAYAMAK_USERNAME")
         password = password or found.get("PAYAMAK_PASSWORD")
         if not username or not password:
@@ -91,6 +101,13 @@ class Settings:
             endpoint=endpoint or found.get("PAYAMAK_ENDPOINT") or None,
             **{k: v for k, v in options.items() if v is not None},
         )
+
+
+def _configured() -> dict:
+    """The environment over a `.env` file, the password in it as a Secret."""
+    found = {**dotenv_values(find_dotenv(usecwd=True)), **os.environ}
+    found["PAYAMAK_PASSWORD"] = Secret.of(found.get("PAYAMAK_PASSWORD") or None)
+    return found
 
 
 def _seconds(value) -> bool:

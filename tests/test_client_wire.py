@@ -1,0 +1,446 @@
+"""The wire under faults of the network itself: "not sent" is what the connection proved, every
+failure of an exchange is typed, names and handshakes fit in the deadline, the service
+description has one budget, and no secret a server echoes reaches an error, a log or a report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from urllib.parse import quote
+from xml.sax.saxutils import escape, unescape
+
+import pytest
+
+from payamak_analytics import PanelClient, errors
+
+from .hostile_server import SOAP_ENV, HostileServer, Request, answer, http, read_request, soap
+
+SECRET = "S3cret-پسورد&<x> ok"
+LINE, NUMBER = "10002188", "09121234567"
+ROOT = Path(__file__).resolve().parents[1]
+WSDL_NS, XSD = "http://schemas.xmlsoap.org/wsdl/", "http://www.w3.org/2001/XMLSchema"
+
+
+def client_of(url: str, **options) -> PanelClient:
+    options = {"timeout": 2, "max_retry_wait": 0.05, **options}
+    return PanelClient("demo", SECRET, wsdl="bundled", endpoint=url, **options)
+
+
+def everything_shown(error: BaseException) -> str:
+    """All an error lets anyone see: its text, attributes, chain, and the locals of every frame it
+    passed through (this test's own frames left out)."""
+    seen = ""
+    while error is not None:
+        tb = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        seen += "".join(traceback.TracebackException(type(error), error, tb, capture_locals=True).format())
+        seen += str(error) + repr(vars(error)) + repr(error.args)
+        for frame, _ in traceback.walk_tb(tb):
+            seen += "".join(
+                bytes(v).decode("utf-8", "replace") if isinstance(v, bytes) else repr(v)
+                for v in frame.f_locals.values()
+            )
+        error = error.__context__ or error.__cause__
+    return seen
+
+
+def assert_no_secret(text: str) -> None:
+    for form in (SECRET, escape(SECRET), quote(SECRET, safe="")):
+        assert form not in text
+
+
+# --- a TLS service on loopback, with a certificate made for the test ---------------------------
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> Path:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + [
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(folder / "key.pem"),
+            "-out",
+            str(folder / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return folder
+
+
+class TLSService:
+    """Reads each request whole over TLS (so the operation ran), then answers by `mode`:
+    "garble" writes a TLS record that fails its integrity check; "ok" answers the send."""
+
+    def __init__(self, folder: Path, mode: str):
+        self.mode, self.received = mode, []
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.listener.getsockname()[1]}/svc"
+
+    def serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(raw,), daemon=True).start()
+
+    def handle(self, raw: socket.socket) -> None:
+        try:
+            connection = self.context.wrap_socket(raw, server_side=True)
+            request = read_request(connection)
+            if request is None:
+                return
+            self.received.append(request)
+            if self.mode == "garble":
+                socket.socket(fileno=os.dup(connection.fileno())).sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+                time.sleep(1)
+                return
+            connection.sendall(
+                http(
+                    "200 OK",
+                    soap(
+                        request.operation,
+                        f"<{request.operation}Result>0</{request.operation}Result><batchSmsId>7</batchSmsId>",
+                    ),
+                )
+            )
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            raw.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def trusted(certificate, monkeypatch) -> Path:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate / "cert.pem"))
+    return certificate
+
+
+# --- "not sent" only when no byte of the request was written --------------------------------------
+def test_a_tls_error_after_the_request_ran_is_unknown_not_unsent(trusted):
+    service = TLSService(trusted, "garble")
+    try:
+        client = client_of(service.url, read_attempts=2)
+        with pytest.raises(errors.SendOutcomeUnknownError):
+            client.send_batch_sms(LINE, [NUMBER], "hi")
+        assert len(service.received) == 1 and client.calls["SendBatchSms"] == 1  # it ran, once
+        with pytest.raises(errors.TransportError) as caught:
+            client.get_credit()
+        assert not isinstance(caught.value, errors.NotSentError) and client.calls["GetCredit"] == 2  # a read retries
+    finally:
+        service.close()
+
+
+def test_a_tls_service_that_answers_is_used(trusted):
+    service = TLSService(trusted, "ok")
+    try:
+        assert client_of(service.url).send_batch_sms(LINE, [NUMBER], "hi").batch_sms_id == 7
+    finally:
+        service.close()
+
+
+def dripping_handshake(request_seen: list) -> socket.socket:
+    """A TCP server that answers a TLS hello with a record header promising 64 KB, then one byte
+    every 0.3 s: the handshake never ends."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drip(connection: socket.socket) -> None:
+        try:
+            request_seen.append(connection.recv(65536))
+            connection.sendall(b"\x16\x03\x03\xff\xff")
+            for _ in range(100):
+                connection.sendall(b"\x00")
+                time.sleep(0.3)
+        except OSError:
+            pass
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_a_dripped_tls_handshake_fits_in_the_deadline_and_means_not_sent(trusted):
+    hellos: list = []
+    listener = dripping_handshake(hellos)
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/svc"
+    try:
+        client = client_of(url, timeout=1, call_budget=2)
+        started = time.monotonic()
+        with pytest.raises(errors.NotSentError):  # the handshake never finished: nothing was written
+            client.send_batch_sms(LINE, [NUMBER], "hi")
+        with pytest.raises(errors.TransportError):
+            client.get_credit()
+        assert time.monotonic() - started < 6  # generous: 1 s for the send, a 2 s budget for the read
+        assert hellos and all(hello[:1] == b"\x16" for hello in hellos)  # only TLS hellos reached it
+    finally:
+        listener.close()
+
+
+def test_a_slow_name_resolution_fits_in_the_deadline_and_never_writes_late(monkeypatch):
+    """A resolver slower than the deadline: the call gives up in time, and when the name finally
+    resolves, the abandoned attempt writes nothing."""
+    real = socket.getaddrinfo
+    resolved = threading.Event()
+
+    def slow(host, *args, **kwargs):
+        if host == "payamak.slow.test":
+            time.sleep(2.5)
+            resolved.set()
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    with HostileServer(
+        {"/svc": answer("200 OK", soap("SendBatchSms", "<SendBatchSmsResult>0</SendBatchSmsResult>"))}
+    ) as server:
+        port = server.server.server_address[1]
+        client = client_of(f"http://payamak.slow.test:{port}/svc", timeout=1, call_budget=1)
+        started = time.monotonic()
+        with pytest.raises(errors.NotSentError, match="deadline"):
+            client.send_batch_sms(LINE, [NUMBER], "hi")
+        assert time.monotonic() - started < 2  # generous: the deadline is 1 s, the resolver takes 2.5 s
+        assert resolved.wait(5)
+        time.sleep(0.5)
+        assert server.requests == []  # the late answer of the resolver led to nothing being sent
+
+
+def test_a_connection_closed_after_the_request_was_read_is_unknown():
+    def read_then_close(request: Request, connection: socket.socket) -> None:
+        connection.shutdown(socket.SHUT_RDWR)
+
+    with HostileServer({"/svc": read_then_close}) as server:
+        with pytest.raises(errors.SendOutcomeUnknownError):
+            client_of(server.url("svc")).send_sms(LINE, [NUMBER], "hi")
+        assert len(server.requests) == 1
+
+
+# --- every exception of an exchange is typed, the envelope nowhere ------------------------------
+@pytest.mark.parametrize("where", ["http://[::1/x", "http://exa mple.com/\x00", "//[bad"])
+def test_a_malformed_redirect_is_a_typed_error_without_the_envelope(where):
+    with HostileServer({"/r": answer("302 Found", b"", ("Location", where))}) as server:
+        client = client_of(server.url("r"))
+        for call, kind in (
+            (client.get_credit, errors.RedirectRefusedError),
+            (lambda: client.send_batch_sms(LINE, [NUMBER], "hi"), errors.SendOutcomeUnknownError),
+        ):
+            with pytest.raises(kind) as caught:
+                call()
+            assert_no_secret(everything_shown(caught.value))
+
+
+# --- a secret a server echoes is scrubbed from errors, logs, the report and the command line ----
+def echoing(form):
+    """A server that writes the request's password back, in `form`, into each place a text can go."""
+
+    def password(request: Request) -> str:
+        body = request.body.decode()
+        start = body.index("password>") + len("password>")
+        return form(unescape(body[start : body.index("</", start)]))
+
+    def fault(request, connection):
+        body = (
+            f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><s:Fault><faultcode>s:Server</faultcode>'
+            f"<faultstring>Login failed: {escape(password(request))}</faultstring></s:Fault></s:Body></s:Envelope>"
+        )
+        connection.sendall(http("500 Internal Server Error", body.encode()))
+
+    def value(request, connection):
+        result = f"<{request.operation}Result>{escape(password(request))}</{request.operation}Result>"
+        connection.sendall(http("200 OK", soap(request.operation, result)))
+
+    def location(request, connection):
+        connection.sendall(http("302 Found", b"", ("Location", f"http://login.example/?p={password(request)}")))
+
+    return {"/fault": fault, "/value": value, "/location": location}
+
+
+FORMS = {"as is": lambda raw: raw, "xml-escaped": escape, "url-encoded": lambda raw: quote(raw, safe="")}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("path", ["fault", "value", "location"])
+def test_an_echoed_password_reaches_no_error_and_no_log(form, path, caplog):
+    caplog.set_level(logging.DEBUG)
+    with HostileServer(echoing(FORMS[form])) as server:
+        client = client_of(server.url(path), read_attempts=2)
+        for call in (client.get_credit, lambda: client.send_sms(LINE, [NUMBER], "hi")):
+            with pytest.raises(errors.TransportError) as caught:
+                call()
+            assert_no_secret(everything_shown(caught.value))
+    assert_no_secret(caplog.text + "".join(r.getMessage() for r in caplog.records))
+    if path == "fault":  # the retry of the read was logged, scrubbed
+        assert any("Login failed: ***" in r.getMessage() for r in caplog.records)
+
+
+def test_every_logger_of_the_package_is_redacted(caplog):
+    client_of("http://127.0.0.1:9/x")  # a client exists: its secret is known
+    caplog.set_level(logging.DEBUG)
+    for name in ("payamak_analytics", "payamak_analytics.client", "payamak_analytics.campaign.deep.child"):
+        logging.getLogger(name).warning("echoed %s and %s", SECRET, quote(SECRET, safe=""))
+    assert len(caplog.records) == 3
+    assert_no_secret(caplog.text)
+
+
+def run_cli(*args: str, endpoint: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PAYAMAK_USERNAME": "demo",
+        "PAYAMAK_PASSWORD": SECRET,
+        "PAYAMAK_WSDL": "bundled",
+        "PAYAMAK_ENDPOINT": endpoint,
+    }
+    command = [sys.executable, "-m", "payamak_analytics.cli", "--timeout", "2", *args]
+    return subprocess.run(
+        command, check=False, env=environment, capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+
+
+@pytest.mark.slow
+def test_doctor_and_the_command_line_stay_clean_when_the_service_echoes(tmp_path):
+    with HostileServer(echoing(FORMS["as is"])) as server:
+        doctor = run_cli(
+            "doctor", "--json", str(tmp_path / "doctor.json"), endpoint=server.url("fault"), tmp_path=tmp_path
+        )
+        credit = run_cli("credit", endpoint=server.url("fault"), tmp_path=tmp_path)
+    report = (tmp_path / "doctor.json").read_text(encoding="utf-8")
+    assert doctor.returncode == 1 and "Login failed" in report
+    assert credit.returncode == 1 and "Login failed: ***" in credit.stderr and "Traceback" not in credit.stderr
+    assert_no_secret(doctor.stdout + doctor.stderr + report + credit.stdout + credit.stderr)
+
+
+# --- the password is a Secret from the first line of the entry points -----------------------------
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"wsdl": "http://127.0.0.1:9/x?wsdl", "cache_wsdl": False, "timeout": 1},
+        {"wsdl": "bundled", "endpoint": "http://127.0.0.1:9/x", "timeout": 0},
+        {"wsdl": "bundled", "no_such_option": 1},
+    ],
+)
+@pytest.mark.parametrize("given", ["argument", "environment"])
+def test_a_client_that_cannot_be_built_holds_no_password_in_its_frames(options, given, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PAYAMAK_USERNAME", "demo")
+    monkeypatch.setenv("PAYAMAK_PASSWORD", SECRET)
+    with pytest.raises(errors.PayamakError) as caught:
+        PanelClient(password=SECRET if given == "argument" else None, **options)
+    shown = everything_shown(caught.value)
+    assert SECRET not in shown and escape(SECRET) not in shown
+    assert given == "environment" or "Secret('***')" in shown  # the argument was wrapped at once
+
+
+def test_repr_never_raises_even_half_built():
+    half = PanelClient.__new__(PanelClient)
+    assert repr(half) == "PanelClient(username=None, endpoint=None)"
+
+
+# --- credentials in a URL are never shown -------------------------------------------------------
+def test_url_user_info_is_hidden_in_errors_repr_and_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(errors.TransportError) as caught:
+        PanelClient(
+            "demo",
+            "pw",
+            wsdl="http://svcuser:BasicPass99@127.0.0.1:9/SendService.svc?wsdl",
+            cache_wsdl=False,
+            timeout=1,
+        )
+    shown = str(caught.value) + repr(vars(caught.value)) + repr(caught.value.args)
+    assert "BasicPass99" not in shown and "***@127.0.0.1" in str(caught.value)
+    with HostileServer(
+        {"/svc": answer("503 Service Unavailable", b"down BasicPass99", content_type="text/plain")}
+    ) as server:
+        url = server.url("svc").replace("http://", "http://svcuser:BasicPass99@")
+        client = PanelClient(
+            "demo", "pw", wsdl="bundled", endpoint=url, timeout=1, read_attempts=2, max_retry_wait=0.05
+        )
+        with pytest.raises(errors.TransportError) as caught:
+            client.get_credit()
+        assert server.requests[0].headers["authorization"].startswith("Basic ")  # the credentials still work
+    shown = str(caught.value) + repr(vars(caught.value)) + repr(client) + repr(client.settings) + client.endpoint
+    assert "BasicPass99" not in shown + caplog.text and "***@127.0.0.1" in repr(client)
+
+
+# --- one budget for the whole service description -----------------------------------------------
+def chain(server: HostileServer, late: float = 0.0, padding: int = 0):
+    """A WSDL whose schemas import one another endlessly: ?xsd=1 -> ?xsd=2 -> ..."""
+
+    def behaviour(request, connection):
+        query = request.path.split("?", 1)[-1]
+        n = 0 if query == "wsdl" else int(query.split("=")[1])
+        schema = (
+            f'<xsd:schema xmlns:xsd="{XSD}" targetNamespace="urn:n{n}"><xsd:import namespace="urn:n{n + 1}" '
+            f'schemaLocation="{server.url("svc")}?xsd={n + 1}"/><!--{"x" * padding}--></xsd:schema>'
+        )
+        document = (
+            f'<wsdl:definitions xmlns:wsdl="{WSDL_NS}" targetNamespace="http://tempuri.org/"><wsdl:types>'
+            f"{schema}</wsdl:types></wsdl:definitions>"
+            if n == 0
+            else schema
+        )
+        time.sleep(late)
+        connection.sendall(http("200 OK", document.encode()))
+
+    return behaviour
+
+
+@pytest.mark.parametrize("late, padding", [(0.0, 0), (0.0, 1_000_000), (0.6, 0)])
+def test_a_description_that_never_ends_is_refused_within_its_budget(late, padding):
+    with HostileServer() as server:
+        server.behaviours["/svc"] = chain(server, late, padding)
+        with pytest.raises(errors.TransportError) as caught:
+            PanelClient("demo", "pw", wsdl=server.url("svc") + "?wsdl", cache_wsdl=False, timeout=1, call_budget=2)
+        assert "documents" in str(caught.value) or "description" in str(caught.value)
+        fetched = len(server.requests)
+    assert fetched <= 32 and (late == 0 or fetched <= 4)  # 2 s of budget holds at most 4 documents 0.6 s late
+    assert padding == 0 or fetched <= 17  # 16 MB for the whole description
+
+
+def test_the_simulators_description_loads_whole(simulator):
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, cache_wsdl=False)
+    assert client.get_credit() >= 0 and len(client.wire.zeep.transport.documents) >= 2
+    assert json.dumps(sorted(client.operations))
+
+
+def test_a_password_echoed_as_a_tag_name_is_scrubbed_whatever_its_case():
+    def tag(request, connection):
+        body = f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><Hunter2Secret/></s:Body></s:Envelope>'
+        connection.sendall(http("200 OK", body.encode()))
+
+    with HostileServer({"/tag": tag}) as server:
+        client = PanelClient("demo", "Hunter2Secret", wsdl="bundled", endpoint=server.url("tag"), timeout=2)
+        with pytest.raises(errors.AnswerError, match=r"<\*\*\*>") as caught:
+            client.get_credit()
+    assert "hunter2secret" not in everything_shown(caught.value).lower()
