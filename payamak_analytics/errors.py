@@ -139,3 +139,11 @@ class SyncError(PayamakError):
 
 class CampaignLockedError(PayamakError):
     """Another live process is sending this campaign: one sender per campaign at a time."""
+
+
+class AlertDeliveryError(PayamakError):
+    """A sink could not deliver an alert now; the watch keeps it and tries again next cycle."""
+
+
+class AlertRefusedError(AlertDeliveryError):
+    """The receiver refused an alert for good (an HTTP 4xx, an SMTP 5xx): it is kept, not retried."""

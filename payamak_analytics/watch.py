@@ -34,7 +34,7 @@ from .client import DeliveryPage
 from .client.panel import DELIVERY_PAGE
 from .dates import TEHRAN
 from .errors import InputError, NotFoundError, PayamakError
-from .sinks import LogSink, Sink
+from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
 from .sync import sync
@@ -42,7 +42,9 @@ from .sync import sync
 log = logging.getLogger("payamak_analytics.watch")
 REPORT_WINDOW = timedelta(days=7)
 URGENT_AGE = timedelta(days=5)  # reports at least this old are read before anything else
+URGENT_GROUP = 20  # report pages stored together
 STALE = timedelta(hours=1)  # a report not read for this long (or two cycles) counts as unread
+SINK_BUDGET = 15.0  # seconds a cycle gives its sinks at most (half the cycle, if that is shorter)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -154,11 +156,14 @@ class Watch:
         now: Callable[[], datetime] | None = None,
         workers: int = 4,
         give_up_after: float = 120.0,
+        sink_budget: float | None = None,
     ):
         self.client, self.store = client, store
         self.give_up_after = give_up_after  # a cycle's sync ends after this long with no answer
         self.every = duration(every)
-        self.sinks = [LogSink(), *sinks]
+        self.log = LogSink()
+        budget = sink_budget if sink_budget is not None else min(SINK_BUDGET, self.every.total_seconds() / 2)
+        self.dispatcher = Dispatcher(store, sinks, budget=budget)
         self.rules = rules or AlertRules()
         self.now = now or (lambda: datetime.now(TEHRAN))
         self.workers = workers
@@ -227,24 +232,33 @@ class Watch:
         return first.rows_new + rest.rows_new, first.rows_updated + rest.rows_updated, urgent
 
     def _urgent(self, now: datetime) -> int:
-        """Read the pages of reports at least URGENT_AGE old whose recipients may still change,
-        oldest first, storing each batch as soon as it is read; returns the pages read."""
-        pages = 0
-        for batch in self.store.urgent_batches(now, URGENT_AGE, REPORT_WINDOW).itertuples():
-            frames = []
+        """Read the pages of reports at least URGENT_AGE old whose recipients may still change and
+        that were not read within STALE, oldest first; stored every URGENT_GROUP pages (a stop or
+        a failure keeps what was stored). Returns the pages read."""
+        pages, frames, done = 0, [], []
+        urgent = self.store.urgent_batches(now, URGENT_AGE, REPORT_WINDOW, min(STALE, self.every))
+        for batch in urgent.itertuples():
+            read = []
             for index in batch.pages:
                 try:
                     page = self.client.get_batch_delivery(int(batch.batch_id), int(index), DELIVERY_PAGE)
                 except NotFoundError:
                     break  # the service does not know it (yet): the sync asks again later
-                pages += 1
-                frames.append(_delivery_frame(page))
+                read.append(_delivery_frame(page))
             else:
-                empty = _delivery_frame(DeliveryPage(int(batch.batch_id), 1, [], []))
-                self.store.save_delivery_pages(
-                    pd.concat([empty, *frames], ignore_index=True), [int(batch.batch_id)], [], now
-                )
+                frames += read
+                done.append(int(batch.batch_id))
+                pages += len(read)
+            if len(frames) >= URGENT_GROUP:
+                self._store_urgent(frames, done, now)
+                frames, done = [], []
+        if done:
+            self._store_urgent(frames, done, now)
         return pages
+
+    def _store_urgent(self, frames: list[pd.DataFrame], batches: list[int], now: datetime) -> None:
+        empty = _delivery_frame(DeliveryPage(batches[0], 1, [], []))
+        self.store.save_delivery_pages(pd.concat([empty, *frames], ignore_index=True), batches, [], now)
 
     def _credit(self):
         try:
@@ -257,11 +271,11 @@ class Watch:
         firing, clear = evaluate(self.store, context, self.rules)
         notices = track(self.store, firing, clear, context.now, self.rules)
         for notice in notices:
-            for sink in self.sinks:
-                try:
-                    sink.send(notice)
-                except Exception as failure:  # noqa: BLE001 - a sink never stops the watch; the alert is stored
-                    log.error("%r failed on alert #%s: %s", sink, notice.alert.alert_id, type(failure).__name__)
+            self.log.send(notice)
+        try:
+            self.dispatcher.dispatch(notices)
+        except PayamakError as failure:  # the outbox not written (the store held): the alerts are stored
+            log.error("alert notices not handed to the sinks: %s", _short(failure))
         return notices
 
     # --- the loop ---------------------------------------------------------------------------
