@@ -429,7 +429,7 @@ def opt_out_alerts(store: Store, now: datetime, rules: AlertRules) -> tuple[list
     recent = frame[frame["first_sent"] >= now - timedelta(days=2)]
     past = frame[frame["first_sent"] < now - timedelta(days=2)]
     base_n, base_x = int(past["recipients"].sum()), int(past["opt_outs"].sum())
-    firing, clear = [], set()
+    firing, clear = [], {f"opt_out/campaign={c}" for c in past["campaign_id"]}  # judged only in their first two days
     for row in recent.itertuples():
         incident = f"opt_out/campaign={row.campaign_id}"
         if row.recipients < rules.opt_out_min or base_n < rules.min_baseline:
