@@ -16,8 +16,9 @@ fill up as the weeks go by.
 1. `--days` of this with no incident: every alert raised counts as a false alarm.
 2. Then `--incidents` staged incidents, one after the other on the same store: 50% of new sends to
    one operator (MCI or Irancell, in turn) rejected (9) from a random moment between 9:00 and
-   21:00; how many cycles until the watch raises an alert about that operator, then the incident
-   is cleared and the watch runs until the alert has ended and a few calm hours more.
+   21:00 (within three hours of the last one, or the next morning); how many cycles until the
+   watch raises an alert about that operator; then the incident is cleared and the watch runs two
+   hours more (the alert should have ended by then).
 """
 
 from __future__ import annotations
@@ -127,8 +128,10 @@ def quiet_weeks(runner: Watch, account: Account, store: Store, days: int) -> Non
 
 def staged_incident(runner: Watch, account: Account, store: Store, operator: str, max_cycles: int) -> int | None:
     """Cycles until an alert names `operator` (None: not within `max_cycles`); then cleared and ended."""
-    now = clock(account.simulator)
-    start = now.replace(hour=9, minute=0, second=0) + timedelta(days=1, minutes=account.rng.uniform(0, 12 * 60))
+    start = clock(account.simulator) + timedelta(minutes=account.rng.uniform(15, 180))
+    if not 9 <= start.hour < 21:  # the next morning: at night too few messages go out to judge
+        morning = start.replace(hour=9, minute=0, second=0) + timedelta(days=start.hour >= 21)
+        start = morning + timedelta(minutes=account.rng.uniform(0, 180))
     while clock(account.simulator) < start - runner.every:
         account.live_cycle()
         runner.cycle()
@@ -144,12 +147,12 @@ def staged_incident(runner: Watch, account: Account, store: Store, operator: str
             found = cycle
             break
     admin(account.simulator, "DELETE", "incident")
-    for _ in range(int(timedelta(hours=6) / runner.every)):
+    for _ in range(int(timedelta(hours=2) / runner.every)):
         account.live_cycle()
         runner.cycle()
     stray = alerts(store)
     stray = stray[~stray["alert_id"].isin(known) & (stray["operator"] != operator)]
-    print(f"  {start:%a %H:%M} {operator}: detected after {found} cycle(s); still active 6 h after the end: "
+    print(f"  {start:%a %H:%M} {operator}: detected after {found} cycle(s); still active 2 h after the end: "
           f"{len(alerts(store, active=True))}; other alerts meanwhile: {list(stray['title'])}", flush=True)  # fmt: skip
     return found
 

@@ -367,7 +367,12 @@ def cmd_watch(args) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    store = Store(args.db)
+    try:
+        store = Store(args.db)
+    except OSError as error:  # a folder that cannot be made or written
+        raise InputError(
+            f"--db {args.db}: {error.strerror}; give a path in a folder you may write.", "مسیر پایگاه داده نوشتنی نیست"
+        ) from None
     if numbers:
         sink = SmsSink(
             client, store, numbers, line=args.alert_sms_from, really_send=args.really_send, per_hour=args.sms_per_hour

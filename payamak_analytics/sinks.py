@@ -124,8 +124,9 @@ class WebhookSink:
         try:
             answer = self.session.post(
                 self._url, data=body, headers=headers, timeout=(min(self.timeout, 5.0), self.timeout),
-                allow_redirects=False,
+                allow_redirects=False, stream=True,
             )  # fmt: skip
+            answer.close()  # the answer's body is not read: a receiver cannot make the watch hold gigabytes
         except requests.RequestException as error:
             failure = type(error).__name__  # raised below, outside this block: its message may hold the URL
         if answer is None:
@@ -133,7 +134,9 @@ class WebhookSink:
         if answer.status_code < 300:
             return
         problem = f"webhook {_safe_url(self._url)} answered HTTP {answer.status_code}"
-        if 400 <= answer.status_code < 500 and answer.status_code not in (408, 425, 429):
+        if answer.status_code < 400:  # a redirect is not followed: the login would go with it
+            raise AlertRefusedError(f"{problem} (a redirect): give --webhook the final URL")
+        if answer.status_code < 500 and answer.status_code not in (408, 425, 429):
             raise AlertRefusedError(problem)
         raise AlertDeliveryError(problem)
 
@@ -296,9 +299,9 @@ class Dispatcher:
         self._outcomes: list[tuple[int, str, str | None]] = []
         self._guard = threading.Lock()
 
-    def dispatch(self, notices: list[Notice]) -> int:
-        """Queue `notices` for every sink and deliver what is owed within the budget; returns
-        how many notices are still waiting for a sink."""
+    def dispatch(self, notices: list[Notice], stop: Callable[[], bool] = lambda: False) -> int:
+        """Queue `notices` for every sink and deliver what is owed within the budget (or until
+        `stop()` says so); returns how many notices are still waiting for a sink."""
         if not self.sinks:
             return 0
         deadline = time.monotonic() + self.budget
@@ -317,8 +320,8 @@ class Dispatcher:
             worker = threading.Thread(target=self._work, args=(name, owed, deadline), daemon=True)
             self._busy[name] = worker
             worker.start()
-        for worker in list(self._busy.values()):
-            worker.join(max(0.0, deadline - time.monotonic()))
+        while any(w.is_alive() for w in self._busy.values()) and time.monotonic() < deadline and not stop():
+            time.sleep(0.05)
         self._record()
         left = len(self.store.waiting_notices(list(self.sinks)))
         if left:

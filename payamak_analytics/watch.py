@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -33,7 +34,8 @@ from .alerts import AlertRules, Context, evaluate, track
 from .client import DeliveryPage
 from .client.panel import DELIVERY_PAGE
 from .dates import TEHRAN
-from .errors import InputError, NotFoundError, PayamakError
+from .errors import InputError, NotFoundError, PayamakError, StoreError
+from .i18n import latin_digits
 from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
@@ -41,11 +43,17 @@ from .sync import sync
 
 log = logging.getLogger("payamak_analytics.watch")
 REPORT_WINDOW = timedelta(days=7)
-URGENT_AGE = timedelta(days=5)  # reports at least this old are read before anything else
+URGENT_AGE = timedelta(days=5)  # reports at least this old (or expiring within two cycles) are read first
 URGENT_GROUP = 20  # report pages stored together
 STALE = timedelta(hours=1)  # a report not read for this long (or two cycles) counts as unread
 SINK_BUDGET = 15.0  # seconds a cycle gives its sinks at most (half the cycle, if that is shorter)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]*)")
+_UNITS = {
+    "": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+}  # fmt: skip
 
 
 class WatchLockedError(PayamakError):
@@ -53,21 +61,19 @@ class WatchLockedError(PayamakError):
 
 
 def duration(value) -> timedelta:
-    """A duration as people write it: 15m, 1h, 90s, 2d, a number of seconds, or a timedelta."""
+    """A duration as people write it: 15m, 1h, 90s, 2d (also 15 min, 2 hours, ۱۵m), a number of
+    seconds, or a timedelta."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        text = str(value).strip().lower()
-        unit = _UNITS.get(text[-1:]) if text else None
-        try:
-            seconds = float(text[:-1] if unit else text) * (unit or 1)
-        except ValueError:
-            seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0 or seconds > 7 * 86400:
+        found = _DURATION.fullmatch("".join(latin_digits(str(value)).lower().split()))
+        unit = _UNITS.get(found[2]) if found else None
+        seconds = float(found[1]) * unit if unit else math.nan
+    if not math.isfinite(seconds) or seconds < 1 or seconds > 7 * 86400:
         raise InputError(
-            f"{value!r} is not a duration between 1 second and 7 days: write 15m, 1h, 90s or 2d.",
+            f"{str(value)[:40]!r} is not a duration between 1 second and 7 days: write 15m, 1h, 90s or 2d.",
             "مدت را مانند 15m یا 1h بنویسید",
         )
     return timedelta(seconds=seconds)
@@ -81,8 +87,15 @@ class WatchLock:
         self._file = None
 
     def __enter__(self) -> Self:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as error:
+            raise StoreError(
+                f"The watch's lock {self.path} cannot be written ({error.strerror}): watch a store in a folder you "
+                "may write.",
+                "قفل watch نوشته نشد",
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -164,6 +177,7 @@ class Watch:
         self.log = LogSink()
         budget = sink_budget if sink_budget is not None else min(SINK_BUDGET, self.every.total_seconds() / 2)
         self.dispatcher = Dispatcher(store, sinks, budget=budget)
+        self.stop = StopRequest()  # the running loop's: the sinks stop waiting when it is asked
         self.rules = rules or AlertRules()
         self.now = now or (lambda: datetime.now(TEHRAN))
         self.workers = workers
@@ -232,11 +246,12 @@ class Watch:
         return first.rows_new + rest.rows_new, first.rows_updated + rest.rows_updated, urgent
 
     def _urgent(self, now: datetime) -> int:
-        """Read the pages of reports at least URGENT_AGE old whose recipients may still change and
-        that were not read within STALE, oldest first; stored every URGENT_GROUP pages (a stop or
+        """Read the pages of reports at least URGENT_AGE old (or that expire within two cycles)
+        whose recipients may still change and that were not read within STALE, oldest first; stored every URGENT_GROUP pages (a stop or
         a failure keeps what was stored). Returns the pages read."""
         pages, frames, done = 0, [], []
-        urgent = self.store.urgent_batches(now, URGENT_AGE, REPORT_WINDOW, min(STALE, self.every))
+        older_than = max(timedelta(0), min(URGENT_AGE, REPORT_WINDOW - 2 * self.every))
+        urgent = self.store.urgent_batches(now, older_than, REPORT_WINDOW, min(STALE, self.every))
         for batch in urgent.itertuples():
             read = []
             for index in batch.pages:
@@ -273,7 +288,7 @@ class Watch:
         for notice in notices:
             self.log.send(notice)
         try:
-            self.dispatcher.dispatch(notices)
+            self.dispatcher.dispatch(notices, stop=self.stop.asked)
         except PayamakError as failure:  # the outbox not written (the store held): the alerts are stored
             log.error("alert notices not handed to the sinks: %s", _short(failure))
         return notices
@@ -285,6 +300,7 @@ class Watch:
         A stop asked between cycles ends the wait at once; one asked during a cycle ends the
         watch at the cycle's end (a sync stops at its next page and keeps what it read)."""
         stop = stop if isinstance(stop, StopRequest) else StopRequest(stop)
+        self.stop = stop
         reports: list[CycleReport] = []
         with WatchLock(self.store):
             log.info("watching %s every %s (Ctrl-C stops)", self.store.path, _format(self.every))
