@@ -304,23 +304,25 @@ class Dispatcher:
         `stop()` says so); returns how many notices are still waiting for a sink."""
         if not self.sinks:
             return 0
-        deadline = time.monotonic() + self.budget
-        self._record()
+        busy = {name for name, worker in self._busy.items() if worker.is_alive()}  # before _record: a worker
+        self._record()  # that had ended has recorded its outcomes, so none of its notices is sent again
         rows = [
             {"alert_id": n.alert.alert_id, "event": n.event, "sink": name, "notice": _notice_json(n)}
             for n in notices
             for name in self.sinks
         ]
         self.store.queue_notices(rows, datetime.now(TEHRAN))
-        waiting = self.store.waiting_notices(list(self.sinks))
+        waiting, started = self.store.waiting_notices(list(self.sinks)), []
+        deadline = time.monotonic() + self.budget  # the sinks' own time: the store's work above is not theirs
         for name, owed in waiting.groupby("sink", sort=False):
-            if name in self._busy and self._busy[name].is_alive():
+            if name in busy:
                 log.warning("%s is still busy with an earlier alert: its %d waiting wait on", name, len(owed))
                 continue
             worker = threading.Thread(target=self._work, args=(name, owed, deadline), daemon=True)
             self._busy[name] = worker
             worker.start()
-        while any(w.is_alive() for w in self._busy.values()) and time.monotonic() < deadline and not stop():
+            started.append(worker)
+        while any(w.is_alive() for w in started) and time.monotonic() < deadline and not stop():
             time.sleep(0.05)
         self._record()
         left = len(self.store.waiting_notices(list(self.sinks)))
@@ -332,8 +334,8 @@ class Dispatcher:
         """Deliver `owed` in order until the deadline; at the first notice that fails, stop (the
         sink is down: the rest waits with it)."""
         sink = self.sinks[name]
-        for row in owed.itertuples():
-            if time.monotonic() >= deadline:
+        for number, row in enumerate(owed.itertuples()):
+            if number and time.monotonic() >= deadline:  # the first is always tried, however late it starts
                 return
             state, error = self._attempt(sink, _notice_from_json(row.notice), deadline)
             with self._guard:

@@ -95,7 +95,7 @@ def test_a_hanging_webhook_does_not_hold_the_cycle_and_its_alert_arrives_once(ho
     store = Store(tmp_path / "s.duckdb")
     dispatcher = Dispatcher(store, [WebhookSink(hook.url(), timeout=60)], budget=0.5)
     assert dispatcher.dispatch([notice(1)]) == 1  # returned while the receiver still holds the request
-    assert hook.arrived.is_set() and not hook.release.is_set() and hook.bodies == []
+    assert hook.arrived.wait(30) and not hook.release.is_set() and hook.bodies == []
     assert dispatcher.dispatch([notice(2)]) == 2  # the sink is still busy: nothing is sent beside it
     hook.release.set()
     for _ in range(20):
@@ -106,6 +106,13 @@ def test_a_hanging_webhook_does_not_hold_the_cycle_and_its_alert_arrives_once(ho
     assert dispatcher.dispatch([notice(1)]) == 0 and len(hook.bodies) == 2  # never twice
     outbox = store.read_outbox()
     assert list(outbox["state"]) == ["delivered", "delivered"]
+
+
+def test_a_stop_ends_the_wait_for_a_hanging_webhook(hooks, tmp_path):
+    hook = hooks(hold=True)
+    dispatcher = Dispatcher(Store(tmp_path / "s.duckdb"), [WebhookSink(hook.url(), timeout=600)], budget=600)
+    assert dispatcher.dispatch([notice(1)], stop=hook.arrived.is_set) == 1  # not the 600 s budget
+    assert not hook.release.is_set() and hook.bodies == []
 
 
 def test_a_failing_webhook_keeps_the_alert_for_the_next_cycle_and_the_next_process(hooks, tmp_path):
