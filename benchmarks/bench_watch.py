@@ -177,7 +177,9 @@ def main() -> None:
         account = Account(client, simulator, every, args.peak, random.Random(args.seed))
         started = time.perf_counter()
         runner.cycle()
-        print(f"first cycle (a new store reads the five weeks before): {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"first cycle (a new store reads the five weeks before): {time.perf_counter() - started:.0f} s", flush=True
+        )
         quiet_weeks(runner, account, store, args.days)
         found = [
             staged_incident(runner, account, store, ("MCI", "Irancell")[k % 2], args.max_cycles)

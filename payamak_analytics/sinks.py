@@ -1,9 +1,17 @@
 """Where alerts go: the log (and so the terminal), a webhook, email, and SMS through the panel.
 
-A sink is anything with `send(notice)`. A sink that fails logs one line and never stops the
-watch: the alert is in the store either way (`payamak_analytics.alerts.alerts(store)`).
+A sink is anything with `send(notice)` that raises when it could not deliver. The log gets
+every notice at once; the other sinks get theirs through `Dispatcher`: queued in the store,
+delivered by each sink in its own thread within a budget per cycle (15 s at most), and what a
+sink could not take is tried again next cycle, and by the next process after a restart. A
+sink never stops or stretches the watch, and the alert is in the store either way
+(`payamak_analytics.alerts.alerts(store)`; what each sink owes: `store.read_outbox()`).
 
-The webhook's payload, one JSON POST per raised alert and one per ended alert:
+The webhook's payload, one JSON POST per raised alert and one per ended alert, with the header
+`Idempotency-Key: payamak-alert-<alert_id>-<event>` (the same on every try: a receiver that
+sees it twice, after a timeout whose answer was lost, may drop the second). 2xx is delivered;
+a redirect or another 4xx (but 408, 425, 429) is refused for good and kept as refused; anything
+else is tried again:
 
     {"event": "raised" | "ended", "alert_id": 3, "incident": "delivery/operator=MCI",
      "kind": "delivery_drop", "severity": "warning" | "critical",

@@ -148,7 +148,6 @@ class AlertTables:
                 con.execute("INSERT INTO alert_sms VALUES (?, ?, ?, ?)", [now, number, alert_id, dry_run])
         return granted
 
-
     def queue_notices(self, rows: list[dict], now: datetime) -> int:
         """Queue (alert_id, event, sink, notice) rows for delivery; one already queued is left as
         it is (a notice goes to a sink once). Returns how many were queued."""
@@ -157,7 +156,9 @@ class AlertTables:
             queued = 0
             for row in rows:
                 key = [row["alert_id"], row["event"], row["sink"]]
-                if con.execute("SELECT 1 FROM alert_outbox WHERE alert_id = ? AND event = ? AND sink = ?", key).fetchone():
+                if con.execute(
+                    "SELECT 1 FROM alert_outbox WHERE alert_id = ? AND event = ? AND sink = ?", key
+                ).fetchone():
                     continue
                 delivery_id = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM alert_outbox").fetchone()[0]
                 con.execute(
@@ -205,5 +206,7 @@ def _open_incident(con, alert: dict) -> int | None:
     values = [alert.get(c) for c in ALERT_COLUMNS]
     values[ALERT_COLUMNS.index("evidence")] = json.dumps(alert["evidence"], ensure_ascii=False)
     placeholders = ", ".join("?" * (len(ALERT_COLUMNS) + 1))
-    con.execute(f"INSERT INTO alerts (alert_id, {', '.join(ALERT_COLUMNS)}) VALUES ({placeholders})", [alert_id, *values])
+    con.execute(
+        f"INSERT INTO alerts (alert_id, {', '.join(ALERT_COLUMNS)}) VALUES ({placeholders})", [alert_id, *values]
+    )
     return alert_id
