@@ -18,9 +18,10 @@ Delivery rate, per operator and then per line (the rule and its defaults):
   (`hour_of_week`); with fewer than `min_baseline` (300) answers there, the same hours of the
   day over the last seven days (`hour_of_day`), then all hours of those days (`recent`, at least
   `min_volume`), and only for a subject with no such history the other operators (or lines) in
-  the same window (`others`). The last two are blind to the night's dip or compare operators
-  that differ by several points, so they need twice the drop (and twice the code rise) to alert;
-  the alert says which baseline was used;
+  the same window (`others`). These fallbacks may differ from the window in hour (delivery dips
+  at night), in mix (bulk campaigns lose blacklisted numbers before the telecom, so their
+  answers look better than single sends') or in operator, so they need twice the drop (and
+  twice the code rise) to alert; the alert says which baseline was used;
 - raised when the window has at least `min_volume` (100) answers, the drop is at least `drop`
   (10 points) and a one-sided two-proportion z-test gives z >= `z` (4.0, p < 0.00004: one
   false alarm in tens of thousands of tests, about what four subjects checked every 15 minutes
@@ -281,13 +282,14 @@ def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, 
     )
 
 
-# (description, in Persian, margin): a baseline blind to the hour of the day (delivery dips at
-# night) or comparing different operators needs twice the drop or rise before it alerts.
+# (description, in Persian, margin): only the same hours of the week match the window's hour and
+# mix of sends (campaigns in the morning, codes and notices all day); a fallback baseline needs
+# twice the drop or rise before it alerts.
 BASELINES = {
     "hour_of_week": (
         "the same hours of the week over the last four weeks", "همین ساعت های هفته در چهار هفته گذشته", 1.0
     ),
-    "hour_of_day": ("the same hours of the day over the last seven days", "همین ساعت های روز در هفت روز گذشته", 1.0),
+    "hour_of_day": ("the same hours of the day over the last seven days", "همین ساعت های روز در هفت روز گذشته", 2.0),
     "recent": ("the account's known outcomes of the last seven days, all hours", "نتیجه های هفت روز گذشته", 2.0),
     "others": ("the other operators (or lines) in the same window", "اپراتورها یا خط های دیگر در همین بازه", 2.0),
 }  # fmt: skip
