@@ -1,11 +1,24 @@
 """Would the watch's default rules wake anyone on a normal week, and how fast do they see trouble?
 
-    python benchmarks/bench_watch.py quiet --days 28 --every 1h      # false alarms, no incident
-    python benchmarks/bench_watch.py incident --runs 3               # cycles to detect 50% rejections on MCI
+    python benchmarks/bench_watch.py --days 28 --every 15m --incidents 6
 
-Both run the real watch (sync over SOAP into a DuckDB file, then the alert rules) against the
-simulator on its own clock, which the script advances between cycles. The history before the
-watch starts gives the rules their four weeks of baseline.
+One process, one store, the real watch (two syncs over SOAP into a DuckDB file, then every alert
+rule with its defaults) against the simulator on its own clock, which the script moves forward
+as the cycles go. Each cycle the account sends what an account sends at that hour of the week:
+one-time codes and order notices to 100 recipients at a time, of every operator, from its
+service line (busy from 9 to 22, little at night, less on Thursday and Friday), and a campaign
+(bulk sends, which lose the blacklisted numbers as 7) of 2,000 on its promotional line at 11:00
+every day but Friday. The store
+starts empty: the first cycle reads the five weeks of history before the clock (their reports
+past day 7 have expired, as they would have for a new store), and the hour-of-week baselines
+fill up as the weeks go by.
+
+1. `--days` of this with no incident: every alert raised counts as a false alarm.
+2. Then `--incidents` staged incidents, one after the other on the same store: 50% of new sends to
+   one operator (MCI or Irancell, in turn) rejected (9) from a random moment between 9:00 and
+   21:00 (within three hours of the last one, or the next morning); how many cycles until the
+   watch raises an alert about that operator; then the incident is cleared and the watch runs two
+   hours more (the alert should have ended by then).
 """
 
 from __future__ import annotations
@@ -15,20 +28,68 @@ import random
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import requests
 
 from payamak_analytics import PanelClient
 from payamak_analytics.alerts import alerts
+from payamak_analytics.dates import TEHRAN
 from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store
 from payamak_analytics.watch import Watch, duration
 
 START = 1_764_000_000.0  # 2025-11-24 19:30 Tehran
-DAY = 86400
-MCI, IRANCELL = ("0912", "0919", "0991"), ("0935", "0936", "0901")
+PREFIXES = (("0912", "0919", "0991", "0990"), ("0935", "0936", "0901"), ("0921",), ("0998",))
+OPERATOR_MIX = (0.55, 0.35, 0.07, 0.03)  # MCI, Irancell, Rightel, MVNO
+SERVICE_LINE, PROMO_LINE = "10002188", "50001234"
+TEXTS = ("Your order has shipped. Track: mediashop.ir/t", "کد تایید شما: ۴۸۲۱۹۳\nمدیا شاپ")
+CAMPAIGN_TEXT = "حراج زمستانه مدیا شاپ! تا ۴۰٪ تخفیف فقط تا جمعه.\nلغو۱۱"
+
+
+def hourly_share(moment: datetime) -> float:
+    """The account's volume at this hour of the week, as a share of its busiest hour."""
+    hour = moment.hour
+    share = 0.05 if hour < 7 else 0.4 if hour < 9 else 1.0 if hour < 22 else 0.3
+    return share * {4: 0.7, 5: 0.4}.get(moment.isoweekday(), 1.0)  # Thursday, Friday
+
+
+class Account:
+    """The traffic one cycle sends, on the simulator's clock, spread over the cycle."""
+
+    def __init__(self, client: PanelClient, simulator: Simulator, every: timedelta, peak: int, rng: random.Random):
+        self.client, self.simulator, self.every, self.peak, self.rng = client, simulator, every, peak, rng
+        self.sent = 0
+
+    def numbers(self, count: int) -> list[str]:
+        found: set[str] = set()
+        while len(found) < count:
+            operator = self.rng.choices(PREFIXES, OPERATOR_MIX)[0]
+            found.add(f"{self.rng.choice(operator)}{self.rng.randrange(10**7):07d}")
+        return sorted(found)
+
+    def live_cycle(self) -> None:
+        """Send this cycle's batches at moments spread over it, leaving the clock one cycle on."""
+        now = clock(self.simulator)
+        expected = self.peak * hourly_share(now) * self.every.total_seconds() / 900
+        batches = [(self.client.send_sms, SERVICE_LINE, self.rng.choice(TEXTS))] * _poisson(self.rng, expected)
+        if now.hour == 11 and now.minute < self.every.total_seconds() / 60 and now.isoweekday() != 5:
+            batches += [(self.client.send_batch_sms, PROMO_LINE, CAMPAIGN_TEXT)] * 20
+        step = self.every.total_seconds() / (len(batches) + 1)
+        for send, line, text in batches:
+            advance(self.simulator, step)
+            send(line, self.numbers(100), text)
+            self.sent += 100
+        advance(self.simulator, self.every.total_seconds() - step * len(batches))
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    count, total = 0, rng.expovariate(1.0)
+    while total < mean:
+        count += 1
+        total += rng.expovariate(1.0)
+    return count
 
 
 def admin(simulator: Simulator, method: str, path: str, **params) -> dict:
@@ -37,107 +98,95 @@ def admin(simulator: Simulator, method: str, path: str, **params) -> dict:
     return answer.json()
 
 
-def world(days_after: int, messages: int, seed: int) -> WorldConfig:
-    """35 days of history before the clock and `days_after` more that the clock lives through."""
-    history = HistoryConfig(seed=seed, days=35 + days_after, messages=messages, campaign_share=0.9)
-    return WorldConfig(history=history, start=START, clock_speed=0.0, history_end=START + days_after * DAY)
-
-
-def quiet(args) -> None:
-    every = duration(args.every)
-    cycles = int(args.days * DAY / every.total_seconds())
-    with (
-        Simulator(world(args.days, args.messages, args.seed), admin=True, threads=8) as simulator,
-        tempfile.TemporaryDirectory() as folder,
-    ):
-        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
-        store = Store(Path(folder) / "quiet.duckdb")
-        runner = Watch(client, store, every=every, now=lambda: _clock(simulator))
-        started = time.perf_counter()
-        runner.cycle()  # the first sync: the month before the watch
-        first = time.perf_counter() - started
-        print(f"  first cycle (the month before the watch): {first:.0f} s", flush=True)
-        per_day = max(int(DAY / every.total_seconds()), 1)
-        for number in range(1, cycles + 1):
-            admin(simulator, "POST", "clock", advance=every.total_seconds())
-            runner.cycle()
-            if number % per_day == 0:
-                print(f"  day {number // per_day}: {len(alerts(store))} alerts, "
-                      f"{time.perf_counter() - started:.0f} s", flush=True)
-        raised = alerts(store)
-        answered = store.sql("SELECT count(*) AS n FROM deliveries WHERE status IN (1, 2, 3, 4, 8, 9, 12)")["n"][0]
-        print(
-            f"quiet: {args.days} simulated days, {cycles} cycles every {args.every}, seed {args.seed}, "
-            f"{args.messages} history records ({answered:,} recipients answered by the telecom)"
-        )
-        print(f"  alerts raised: {len(raised)} {dict(Counter(raised['kind'])) if len(raised) else ''}")
-        for row in raised.itertuples():
-            print(f"    {row.first_seen:%Y-%m-%d %H:%M} {row.kind} {row.title}")
-        print(
-            f"  first cycle (initial sync) {first:.0f} s, then {time.perf_counter() - started - first:.0f} s "
-            f"for {cycles} cycles"
-        )
-
-
-def incident(args) -> None:
-    counts = []
-    for run in range(args.runs):
-        counts.append(_detect(args, seed=args.seed + run, rng=random.Random(run)))
-        print(f"  run {run + 1}: detected after {counts[-1]} cycle(s)")
-    found = [c for c in counts if c is not None]
-    print(
-        f"incident: 50% of sends to MCI rejected (9), cycles every {args.every}, {args.batches * 100} recipients "
-        f"a cycle; detected in {len(found)}/{len(counts)} runs, cycles needed: {counts}"
-    )
-
-
-def _detect(args, seed: int, rng: random.Random) -> int | None:
-    every = duration(args.every)
-    with (
-        Simulator(world(2, args.messages, seed), admin=True, threads=8) as simulator,
-        tempfile.TemporaryDirectory() as folder,
-    ):
-        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
-        store = Store(Path(folder) / "incident.duckdb")
-        runner = Watch(client, store, every=every, now=lambda: _clock(simulator))
-        admin(simulator, "POST", "clock", advance=rng.uniform(0, DAY))  # the incident at a random hour
-        runner.cycle()
-
-        def step() -> None:
-            for _ in range(args.batches):
-                numbers = [f"{rng.choice(MCI + IRANCELL)}{rng.randrange(10**7):07d}" for _ in range(100)]
-                client.send_batch_sms("10002188", numbers, "Your order has shipped.")
-            admin(simulator, "POST", "clock", advance=every.total_seconds())
-            runner.cycle()
-
-        for _ in range(4):  # an hour of ordinary traffic first
-            step()
-        early = len(alerts(store))
-        admin(simulator, "POST", "incident", operator="MCI", status=9, rate=0.5)
-        for cycle in range(1, args.max_cycles + 1):
-            step()
-            found = alerts(store)
-            if (found["operator"] == "MCI").any():
-                return cycle if early == 0 else -cycle
-    return None
-
-
-def _clock(simulator: Simulator) -> datetime:
+def clock(simulator: Simulator) -> datetime:
     return datetime.fromisoformat(admin(simulator, "GET", "clock")["clock"])
+
+
+def advance(simulator: Simulator, seconds: float) -> None:
+    admin(simulator, "POST", "clock", advance=seconds)
+
+
+def quiet_weeks(runner: Watch, account: Account, store: Store, days: int) -> None:
+    cycles = int(days * 86400 / runner.every.total_seconds())
+    per_day = max(int(86400 / runner.every.total_seconds()), 1)
+    started = time.perf_counter()
+    for number in range(1, cycles + 1):
+        account.live_cycle()
+        runner.cycle()
+        if number % per_day == 0:
+            print(f"  day {number // per_day}: {len(alerts(store))} alerts, {account.sent:,} recipients sent, "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+    raised = alerts(store)
+    answered = store.sql("SELECT count(*) AS n FROM deliveries WHERE status IN (1, 2, 3, 4, 8, 9, 12)")["n"][0]
+    print(f"quiet: {days} simulated days, {cycles} cycles every {runner.every}, {account.sent:,} recipients sent, "
+          f"{answered:,} telecom answers in the store")  # fmt: skip
+    print(f"  false alarms: {len(raised)} {dict(Counter(raised['kind'])) if len(raised) else ''}")
+    for row in raised.itertuples():
+        print(f"    {row.first_seen.astimezone(TEHRAN):%Y-%m-%d %H:%M} {row.kind} {row.title}")
+    print(f"  {time.perf_counter() - started:.0f} s for {cycles} cycles", flush=True)
+
+
+def staged_incident(runner: Watch, account: Account, store: Store, operator: str, max_cycles: int) -> int | None:
+    """Cycles until an alert names `operator` (None: not within `max_cycles`); then cleared and ended."""
+    start = clock(account.simulator) + timedelta(minutes=account.rng.uniform(15, 180))
+    if not 9 <= start.hour < 21:  # the next morning: at night too few messages go out to judge
+        morning = start.replace(hour=9, minute=0, second=0) + timedelta(days=start.hour >= 21)
+        start = morning + timedelta(minutes=account.rng.uniform(0, 180))
+    while clock(account.simulator) < start - runner.every:
+        account.live_cycle()
+        runner.cycle()
+    known = set(alerts(store)["alert_id"])
+    admin(account.simulator, "POST", "incident", operator=operator, status=9, rate=0.5)
+    found = None
+    for cycle in range(1, max_cycles + 1):
+        account.live_cycle()
+        runner.cycle()
+        fresh = alerts(store)
+        fresh = fresh[~fresh["alert_id"].isin(known)]
+        if (fresh["operator"] == operator).any():
+            found = cycle
+            break
+    admin(account.simulator, "DELETE", "incident")
+    for _ in range(int(timedelta(hours=2) / runner.every)):
+        account.live_cycle()
+        runner.cycle()
+    stray = alerts(store)
+    stray = stray[~stray["alert_id"].isin(known) & (stray["operator"] != operator)]
+    print(f"  {start:%a %H:%M} {operator}: detected after {found} cycle(s); still active 2 h after the end: "
+          f"{len(alerts(store, active=True))}; other alerts meanwhile: {list(stray['title'])}", flush=True)  # fmt: skip
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["quiet", "incident"])
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--every", default="15m")
-    parser.add_argument("--messages", type=int, default=1500)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batches", type=int, default=10, help="batches of 100 the account sends a cycle")
+    parser.add_argument("--peak", type=float, default=8, help="batches of 100 an account sends in a busy 15 minutes")
+    parser.add_argument("--incidents", type=int, default=6)
     parser.add_argument("--max-cycles", type=int, default=8)
+    parser.add_argument("--history", type=int, default=3000, help="history records in the five weeks before")
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    (quiet if args.scenario == "quiet" else incident)(args)
+    every = duration(args.every)
+    history = HistoryConfig(seed=args.seed, days=35, messages=args.history)
+    world = WorldConfig(history=history, start=START, clock_speed=0.0)
+    with Simulator(world, admin=True, threads=8) as simulator, tempfile.TemporaryDirectory() as folder:
+        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
+        store = Store(Path(folder) / "watch.duckdb")
+        runner = Watch(client, store, every=every, now=lambda: clock(simulator))
+        account = Account(client, simulator, every, args.peak, random.Random(args.seed))
+        started = time.perf_counter()
+        runner.cycle()
+        print(
+            f"first cycle (a new store reads the five weeks before): {time.perf_counter() - started:.0f} s", flush=True
+        )
+        quiet_weeks(runner, account, store, args.days)
+        found = [
+            staged_incident(runner, account, store, ("MCI", "Irancell")[k % 2], args.max_cycles)
+            for k in range(args.incidents)
+        ]
+        print(f"incidents: 50% of sends to one operator rejected (9), cycles every {args.every}: "
+              f"detected in {sum(f is not None for f in found)}/{len(found)}, cycles needed {found}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,10 +15,13 @@ Delivery rate, per operator and then per line (the rule and its defaults):
   the telecom's answers later and at the same pace whether good or bad, so a window of young
   sends compares fairly with old ones; those early codes are watched as code surges instead;
 - the baseline is the account's own rate in the same hours of the week over the last four weeks
-  (`hour_of_week`); with fewer than `min_baseline` (300) answers there, its own known outcomes of
-  the last seven days (`recent`, at least `min_volume`), and only for a subject with no such
-  history the other operators (or lines) in the same window (`others`): operators differ by
-  several points, so that last resort is the least exact and the alert says which was used;
+  (`hour_of_week`); with fewer than `min_baseline` (300) answers there, the same hours of the
+  day over the last seven days (`hour_of_day`), then all hours of those days (`recent`, at least
+  `min_volume`), and only for a subject with no such history the other operators (or lines) in
+  the same window (`others`). These fallbacks may differ from the window in hour (delivery dips
+  at night), in mix (bulk campaigns lose blacklisted numbers before the telecom, so their
+  answers look better than single sends') or in operator, so they need twice the drop (and
+  twice the code rise) to alert; the alert says which baseline was used;
 - raised when the window has at least `min_volume` (100) answers, the drop is at least `drop`
   (10 points) and a one-sided two-proportion z-test gives z >= `z` (4.0, p < 0.00004: one
   false alarm in tens of thousands of tests, about what four subjects checked every 15 minutes
@@ -166,6 +169,7 @@ def _cells(store: Store, now: datetime, rules: AlertRules) -> pd.DataFrame:
         local = moment.astimezone(TEHRAN)
         hours.add((local.isoweekday() % 7) * 24 + local.hour)
         moment += timedelta(minutes=30)
+    hours_of_day = sorted({h % 24 for h in hours})
     code_columns = ", ".join(f"count(*) FILTER (status = {c}) AS c{c}" for c in SURGE_CODES)
     return store.sql(
         f"""
@@ -175,6 +179,8 @@ def _cells(store: Store, now: datetime, rules: AlertRules) -> pd.DataFrame:
             SELECT 'window' AS period, * FROM r WHERE sent_at >= $window_from
             UNION ALL SELECT 'hour_of_week', * FROM r
                 WHERE sent_at < $base_to AND list_contains($hours, (isodow(sent_at) % 7) * 24 + hour(sent_at))
+            UNION ALL SELECT 'hour_of_day', * FROM r
+                WHERE sent_at >= $recent_from AND sent_at < $base_to AND list_contains($hours_of_day, hour(sent_at))
             UNION ALL SELECT 'recent', * FROM r WHERE sent_at >= $recent_from AND sent_at < $base_to)
         SELECT period, operator, line,
                count(*) FILTER (status NOT IN {NOT_PAST_QUEUE}) AS past_queue,
@@ -188,6 +194,7 @@ def _cells(store: Store, now: datetime, rules: AlertRules) -> pd.DataFrame:
             "base_to": now - timedelta(days=1),
             "recent_from": now - timedelta(days=7),
             "hours": sorted(hours),
+            "hours_of_day": hours_of_day,
         },
     )
 
@@ -198,8 +205,13 @@ def _sums(frame: pd.DataFrame) -> dict:
 
 
 def _baseline(cells: pd.DataFrame, mine, others, rules: AlertRules) -> tuple[str, dict] | None:
-    """The first baseline with enough answers: same hours of the week, recent days, the others now."""
-    for period, needed in (("hour_of_week", rules.min_baseline), ("recent", rules.min_volume)):
+    """The first baseline with enough answers: the same hours of the week, the same hours of the
+    last days, all hours of the last days, the others now."""
+    for period, needed in (
+        ("hour_of_week", rules.min_baseline),
+        ("hour_of_day", rules.min_baseline),
+        ("recent", rules.min_volume),
+    ):
         counts = _sums(cells[(cells["period"] == period) & mine])
         if counts["answered"] >= needed:
             return period, counts
@@ -207,7 +219,7 @@ def _baseline(cells: pd.DataFrame, mine, others, rules: AlertRules) -> tuple[str
     return ("others", counts) if counts["answered"] >= rules.min_volume else None
 
 
-def _moved_codes(now: dict, base: dict, rules: AlertRules) -> list[dict]:
+def _moved_codes(now: dict, base: dict, rules: AlertRules, margin: float = 1.0) -> list[dict]:
     moved = []
     for code in SURGE_CODES:
         of = "past_queue" if code in EARLY_CODES else "answered"
@@ -216,7 +228,7 @@ def _moved_codes(now: dict, base: dict, rules: AlertRules) -> list[dict]:
             continue
         z = -z_score(x_base, n_base, x_now, n_now)
         rise = x_now / n_now - x_base / n_base
-        if rise >= rules.surge and z >= rules.z:
+        if rise >= rules.surge * margin and z >= rules.z:
             status = codes.delivery_status(code)
             moved.append(
                 {"code": code, "name": status.name, "meaning": status.en, "meaning_fa": status.fa, "over": of}
@@ -238,8 +250,9 @@ def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, 
     drop = (
         (base["delivered"] / base["answered"] - window["delivered"] / window["answered"]) if window["answered"] else 0
     )
-    dropped = window["answered"] >= rules.min_volume and drop >= rules.drop and z >= rules.z
-    moved = _moved_codes(window, base, rules)
+    margin = BASELINES[basis][2]
+    dropped = window["answered"] >= rules.min_volume and drop >= rules.drop * margin and z >= rules.z
+    moved = _moved_codes(window, base, rules, margin)
     if not dropped and not moved:
         return "clear"
     (kind, name), value = next(iter(subject.items())), None
@@ -247,7 +260,8 @@ def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, 
         "rule": f"{'delivery rate drop' if dropped else 'failure code surge'}, z >= {rules.z:g}",
         "window": {"from": (now - rules.window).isoformat(), "to": now.isoformat()}
         | rate(window["delivered"], window["answered"]),
-        "baseline": {"kind": basis, "description": BASELINES[basis][0]} | rate(base["delivered"], base["answered"]),
+        "baseline": {"kind": basis, "description": BASELINES[basis][0], "margin": margin}
+        | rate(base["delivered"], base["answered"]),
         "drop": drop,
         "z": z,
         "codes": moved,
@@ -268,11 +282,17 @@ def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, 
     )
 
 
+# (description, in Persian, margin): only the same hours of the week match the window's hour and
+# mix of sends (campaigns in the morning, codes and notices all day); a fallback baseline needs
+# twice the drop or rise before it alerts.
 BASELINES = {
-    "hour_of_week": ("the same hours of the week over the last four weeks", "همین ساعت های هفته در چهار هفته گذشته"),
-    "recent": ("the account's known outcomes of the last seven days", "نتیجه های شناخته شده هفت روز گذشته"),
-    "others": ("the other operators (or lines) in the same window", "اپراتورها یا خط های دیگر در همین بازه"),
-}
+    "hour_of_week": (
+        "the same hours of the week over the last four weeks", "همین ساعت های هفته در چهار هفته گذشته", 1.0
+    ),
+    "hour_of_day": ("the same hours of the day over the last seven days", "همین ساعت های روز در هفت روز گذشته", 2.0),
+    "recent": ("the account's known outcomes of the last seven days, all hours", "نتیجه های هفت روز گذشته", 2.0),
+    "others": ("the other operators (or lines) in the same window", "اپراتورها یا خط های دیگر در همین بازه", 2.0),
+}  # fmt: skip
 
 
 def _delivery_titles(kind: str, name: str, dropped: bool, moved: list[dict], value: str | None) -> tuple[str, str]:
@@ -429,7 +449,7 @@ def opt_out_alerts(store: Store, now: datetime, rules: AlertRules) -> tuple[list
     recent = frame[frame["first_sent"] >= now - timedelta(days=2)]
     past = frame[frame["first_sent"] < now - timedelta(days=2)]
     base_n, base_x = int(past["recipients"].sum()), int(past["opt_outs"].sum())
-    firing, clear = [], set()
+    firing, clear = [], {f"opt_out/campaign={c}" for c in past["campaign_id"]}  # judged only in their first two days
     for row in recent.itertuples():
         incident = f"opt_out/campaign={row.campaign_id}"
         if row.recipients < rules.opt_out_min or base_n < rules.min_baseline:

@@ -265,6 +265,7 @@ def cmd_watch(args) -> None:
     """Sync on a schedule and alert; one log line a cycle on stderr (and in --log). Every option
     is checked before the store is opened, so a mistake creates nothing."""
     import logging
+    import os
 
     from .alerts import AlertRules
     from .errors import InputError
@@ -284,7 +285,8 @@ def cmd_watch(args) -> None:
         window=duration(args.window), min_volume=args.min_volume, drop=args.drop, credit_days=args.credit_days
     )
     client = _client(args)
-    sinks = [WebhookSink(args.webhook, account=client.username)] if args.webhook else []
+    webhook = args.webhook or os.environ.get("PAYAMAK_WEBHOOK_URL")  # a URL with a login stays out of `ps`
+    sinks = [WebhookSink(webhook, account=client.username)] if webhook else []
     if args.smtp:
         sinks.append(SmtpSink(args.smtp, (args.mail_to or "").split(","), mail_from=args.mail_from))
     numbers = [normalize(n) for n in args.alert_sms.split(",")] if args.alert_sms else []
@@ -297,7 +299,12 @@ def cmd_watch(args) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    store = Store(args.db)
+    try:
+        store = Store(args.db)
+    except OSError as error:  # a folder that cannot be made or written
+        raise InputError(
+            f"--db {args.db}: {error.strerror}; give a path in a folder you may write.", "مسیر پایگاه داده نوشتنی نیست"
+        ) from None
     if numbers:
         sink = SmsSink(
             client, store, numbers, line=args.alert_sms_from, really_send=args.really_send, per_hour=args.sms_per_hour
@@ -586,7 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--min-volume", type=int, default=100, help="telecom answers a window needs (default 100)")
     watch.add_argument("--drop", type=float, default=0.10, help="delivery-rate drop that alerts (default 0.10)")
     watch.add_argument("--credit-days", type=float, default=3.0, help="alert when credit lasts fewer days")
-    watch.add_argument("--webhook", help="POST each alert and its end as JSON to this URL")
+    watch.add_argument(
+        "--webhook", help="POST each alert and its end as JSON to this URL (default: PAYAMAK_WEBHOOK_URL)"
+    )
     watch.add_argument("--smtp", help="HOST:PORT of a mail server (login from PAYAMAK_SMTP_USER/_PASSWORD)")
     watch.add_argument("--mail-to", help="addresses, comma-separated")
     watch.add_argument("--mail-from", help="sender address (default PAYAMAK_SMTP_FROM or payamak-watch@host)")

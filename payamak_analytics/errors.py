@@ -143,3 +143,11 @@ class CampaignLockedError(PayamakError):
 
 class JournalConflictError(PayamakError):
     """A campaign's journal did not change as its one sender expected: nothing more is sent."""
+
+
+class AlertDeliveryError(PayamakError):
+    """A sink could not deliver an alert now; the watch keeps it and tries again next cycle."""
+
+
+class AlertRefusedError(AlertDeliveryError):
+    """The receiver refused an alert for good (an HTTP 4xx, an SMTP 5xx): it is kept, not retried."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,17 +30,26 @@ from .client import DeliveryPage
 from .client.panel import DELIVERY_PAGE
 from .dates import TEHRAN
 from .errors import InputError, NotFoundError, PayamakError
+from .i18n import latin_digits
 from .locks import HolderLock
-from .sinks import LogSink, Sink
+from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
 from .sync import sync
 
 log = logging.getLogger("payamak_analytics.watch")
 REPORT_WINDOW = timedelta(days=7)
-URGENT_AGE = timedelta(days=5)  # reports at least this old are read before anything else
+URGENT_AGE = timedelta(days=5)  # reports at least this old (or expiring within two cycles) are read first
+URGENT_GROUP = 20  # report pages stored together
 STALE = timedelta(hours=1)  # a report not read for this long (or two cycles) counts as unread
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SINK_BUDGET = 15.0  # seconds a cycle gives its sinks at most (half the cycle, if that is shorter)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]*)")
+_UNITS = {
+    "": 1, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+}  # fmt: skip
 
 
 class WatchLockedError(PayamakError):
@@ -47,21 +57,19 @@ class WatchLockedError(PayamakError):
 
 
 def duration(value) -> timedelta:
-    """A duration as people write it: 15m, 1h, 90s, 2d, a number of seconds, or a timedelta."""
+    """A duration as people write it: 15m, 1h, 90s, 2d (also 15 min, 2 hours, ۱۵m), a number of
+    seconds, or a timedelta."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        text = str(value).strip().lower()
-        unit = _UNITS.get(text[-1:]) if text else None
-        try:
-            seconds = float(text[:-1] if unit else text) * (unit or 1)
-        except ValueError:
-            seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0 or seconds > 7 * 86400:
+        found = _DURATION.fullmatch("".join(latin_digits(str(value)).lower().split()))
+        unit = _UNITS.get(found[2]) if found else None
+        seconds = float(found[1]) * unit if unit else math.nan
+    if not math.isfinite(seconds) or seconds < 1 or seconds > 7 * 86400:
         raise InputError(
-            f"{value!r} is not a duration between 1 second and 7 days: write 15m, 1h, 90s or 2d.",
+            f"{str(value)[:40]!r} is not a duration between 1 second and 7 days: write 15m, 1h, 90s or 2d.",
             "مدت را مانند 15m یا 1h بنویسید",
         )
     return timedelta(seconds=seconds)
@@ -127,11 +135,15 @@ class Watch:
         now: Callable[[], datetime] | None = None,
         workers: int = 4,
         give_up_after: float = 120.0,
+        sink_budget: float | None = None,
     ):
         self.client, self.store = client, store
         self.give_up_after = give_up_after  # a cycle's sync ends after this long with no answer
         self.every = duration(every)
-        self.sinks = [LogSink(), *sinks]
+        self.log = LogSink()
+        budget = sink_budget if sink_budget is not None else min(SINK_BUDGET, self.every.total_seconds() / 2)
+        self.dispatcher = Dispatcher(store, sinks, budget=budget)
+        self.stop = StopRequest()  # the running loop's: the sinks stop waiting when it is asked
         self.rules = rules or AlertRules()
         self.now = now or (lambda: datetime.now(TEHRAN))
         self.workers = workers
@@ -200,24 +212,34 @@ class Watch:
         return first.rows_new + rest.rows_new, first.rows_updated + rest.rows_updated, urgent
 
     def _urgent(self, now: datetime) -> int:
-        """Read the pages of reports at least URGENT_AGE old whose recipients may still change,
-        oldest first, storing each batch as soon as it is read; returns the pages read."""
-        pages = 0
-        for batch in self.store.urgent_batches(now, URGENT_AGE, REPORT_WINDOW).itertuples():
-            frames = []
+        """Read the pages of reports at least URGENT_AGE old (or that expire within two cycles)
+        whose recipients may still change and that were not read within STALE, oldest first; stored every URGENT_GROUP pages (a stop or
+        a failure keeps what was stored). Returns the pages read."""
+        pages, frames, done = 0, [], []
+        older_than = max(timedelta(0), min(URGENT_AGE, REPORT_WINDOW - 2 * self.every))
+        urgent = self.store.urgent_batches(now, older_than, REPORT_WINDOW, min(STALE, self.every))
+        for batch in urgent.itertuples():
+            read = []
             for index in batch.pages:
                 try:
                     page = self.client.get_batch_delivery(int(batch.batch_id), int(index), DELIVERY_PAGE)
                 except NotFoundError:
                     break  # the service does not know it (yet): the sync asks again later
-                pages += 1
-                frames.append(_delivery_frame(page))
+                read.append(_delivery_frame(page))
             else:
-                empty = _delivery_frame(DeliveryPage(int(batch.batch_id), 1, [], []))
-                self.store.save_delivery_pages(
-                    pd.concat([empty, *frames], ignore_index=True), [int(batch.batch_id)], [], now
-                )
+                frames += read
+                done.append(int(batch.batch_id))
+                pages += len(read)
+            if len(frames) >= URGENT_GROUP:
+                self._store_urgent(frames, done, now)
+                frames, done = [], []
+        if done:
+            self._store_urgent(frames, done, now)
         return pages
+
+    def _store_urgent(self, frames: list[pd.DataFrame], batches: list[int], now: datetime) -> None:
+        empty = _delivery_frame(DeliveryPage(batches[0], 1, [], []))
+        self.store.save_delivery_pages(pd.concat([empty, *frames], ignore_index=True), batches, [], now)
 
     def _credit(self):
         try:
@@ -230,11 +252,11 @@ class Watch:
         firing, clear = evaluate(self.store, context, self.rules)
         notices = track(self.store, firing, clear, context.now, self.rules)
         for notice in notices:
-            for sink in self.sinks:
-                try:
-                    sink.send(notice)
-                except Exception as failure:  # noqa: BLE001 - a sink never stops the watch; the alert is stored
-                    log.error("%r failed on alert #%s: %s", sink, notice.alert.alert_id, type(failure).__name__)
+            self.log.send(notice)
+        try:
+            self.dispatcher.dispatch(notices, stop=self.stop.asked)
+        except PayamakError as failure:  # the outbox not written (the store held): the alerts are stored
+            log.error("alert notices not handed to the sinks: %s", _short(failure))
         return notices
 
     # --- the loop ---------------------------------------------------------------------------
@@ -244,6 +266,7 @@ class Watch:
         A stop asked between cycles ends the wait at once; one asked during a cycle ends the
         watch at the cycle's end (a sync stops at its next page and keeps what it read)."""
         stop = stop if isinstance(stop, StopRequest) else StopRequest(stop)
+        self.stop = stop
         reports: list[CycleReport] = []
         with WatchLock(self.store):
             log.info("watching %s every %s (Ctrl-C stops)", self.store.path, _format(self.every))

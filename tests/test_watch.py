@@ -155,6 +155,31 @@ def test_staged_incident_gives_one_alert_and_one_end(quiet_simulator, webhook, s
     assert "MCI" in alerts_html(store) and 'dir="rtl"' in alerts_html(store, lang="fa")
 
 
+@pytest.mark.slow
+def test_four_quiet_weeks_raise_no_alert(quiet_simulator, tmp_path):
+    """Four simulated weeks with no incident: no alert of any kind.
+
+    Coarser than a real watch to stay near a minute: a cycle every 50 hours (so the cycles fall at
+    every hour of the day in turn), each after an hour of ordinary traffic (1,000 recipients of
+    MCI and Irancell). `benchmarks/bench_watch.py` measures the same with
+    15-minute cycles and traffic every cycle."""
+    client = PanelClient("demo", "demo", wsdl=quiet_simulator.wsdl_url, max_retry_wait=0.05)
+    store = Store(tmp_path / "watch.duckdb")
+    runner = Watch(client, store, every="50h", now=sim_clock(quiet_simulator))
+    rng = random.Random(8)
+    runner.cycle()
+    for _ in range(13):
+        admin(quiet_simulator, "POST", "clock", advance=49 * 3600)
+        for _ in range(10):
+            numbers = sorted({f"{rng.choice(MCI + IRANCELL)}{rng.randrange(10**7):07d}" for _ in range(100)})
+            client.send_sms("10002188", numbers, "Your order has shipped.")
+            admin(quiet_simulator, "POST", "clock", advance=360)
+        assert runner.cycle().outcome == "ok"
+    assert alerts(store).empty, alerts(store)[["first_seen", "title"]]
+    judged = store.sql("SELECT count(*) AS n FROM deliveries WHERE status = 1")["n"].iloc[0]
+    assert judged > 10_000  # the rules had the volume to judge every cycle
+
+
 @pytest.fixture
 def live_simulator(make_simulator):
     """A month of light history; the clock runs with the wall clock, as a real service's does."""

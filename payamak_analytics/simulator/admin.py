@@ -9,6 +9,8 @@ of range, unknown or repeated gets 400 with a one-line reason, and the state sta
     POST   /_sim/dark?seconds=S[&documents=1]  /  DELETE /_sim/dark  SOAP calls (and the WSDL) answer 503
     POST   /_sim/forget?batch_id=N&times=K                GetBatchDelivery answers -2 the next K times
     POST   /_sim/incident?operator=MCI&status=6&rate=0.3[&line=50001234]  /  DELETE /_sim/incident
+    POST   /_sim/replies?batch_id=N&share=0.2[&text=...]  that share of a run-time send's recipients
+           write back to its line from now on, a minute apart (default: opt-out words, لغو and 11)
 """
 
 from __future__ import annotations
@@ -128,6 +130,10 @@ def _incident(world: World, operator: str, status: int, rate: float, line: str |
     return _incidents_answer(world)
 
 
+def _replies(world: World, batch_id: int, share: float, text: str | None = None) -> dict:
+    return {"batch_id": batch_id, "replies": world.stage_replies(batch_id, share, text)}
+
+
 def _end_incidents(world: World) -> dict:
     world.end_incidents()
     return _incidents_answer(world)
@@ -155,6 +161,10 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         _incident,
     ),
     ("DELETE", "/_sim/incident"): Endpoint({}, _end_incidents),
+    ("POST", "/_sim/replies"): Endpoint(
+        {"batch_id": Param(whole, required=True), "share": Param(number, required=True), "text": Param(word)},
+        _replies,
+    ),
 }
 
 

@@ -30,6 +30,7 @@ from .history import (
     LINES,
     NOT_SENT,
     OPERATOR_PREFIXES,
+    OPT_OUT_TEXTS,
     OUT,
     Course,
     History,
@@ -39,7 +40,7 @@ from .history import (
     is_blacklisted,
     operator_named,
 )
-from .messages import Tariffs, history_rows, runtime_row, scheduled_rows
+from .messages import USER_ID, Tariffs, history_rows, runtime_row, scheduled_rows, tehran_times
 from .truth import account_truth
 
 REC_ID_ROWS = 1000  # a recId is message id * 1000 + row
@@ -49,6 +50,7 @@ MAX_ACCOUNTS = 100
 MAX_RECORDS = 10_000_000  # history records over all accounts
 MAX_DARK_SECONDS = 86400.0
 MAX_INCIDENTS = 1000
+MAX_REPLIES = 1_000_000
 MAX_FORGET_TIMES = 100_000
 SCHEDULE, USANCE = 3, 4
 
@@ -126,6 +128,25 @@ class Send:
 
     def not_sent(self, seed: int) -> int:
         return int(np.isin(self.course(seed).final, NOT_SENT).sum())
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message a recipient of a run-time send wrote back to its line (staged by an admin)."""
+
+    message_id: int
+    t: float
+    username: str
+    line: str
+    sender: str
+    text: str
+
+    def row(self) -> tuple:
+        """Its MessageInfo row, as a received history record's (unread)."""
+        when = tehran_times(np.array([int(self.t)]))[0]
+        return (when, self.text, "0", "1", None, "false", "false", "FA", str(self.message_id), "In", "false") + (
+            "0", "1", self.line, "None", "None", self.sender, "0", "None", "0", None, str(USER_ID),
+        )  # fmt: skip
 
 
 @dataclass
@@ -211,6 +232,7 @@ class World:
         self.system_updating = False  # sends answer 9
         self.webservice_disabled = False  # sends answer 10
         self.sends: dict[int, Send] = {}
+        self.replies: list[Reply] = []  # staged by an admin: recipients writing back
         last = list(self.histories.values())[-1]
         self.next_id = last.first_id + len(last)
         self.calls: Counter[str] = Counter()
@@ -409,7 +431,15 @@ class World:
             return scheduled_rows(h, account.lines, index, self.tariffs, newer)
         return history_rows(h, account.lines, index, now, self.incidents, self.tariffs, newer)
 
-    def _runtime_sends(self, account: Account, direction: int, lines: tuple[str, ...]) -> list[Send]:
+    def _runtime_sends(self, account: Account, direction: int, lines: tuple[str, ...]) -> list[Send | Reply]:
+        if direction == IN:
+            with self.lock:
+                now = self.clock.now()
+                replies = [
+                    r for r in self.replies
+                    if r.username == account.username and r.t <= now and (not lines or r.line in lines)
+                ]  # fmt: skip
+            return sorted(replies, key=lambda r: -r.message_id)
         if direction != OUT:
             return []
         with self.lock:
@@ -418,7 +448,9 @@ class World:
             ]
         return sorted(sends, key=lambda s: -s.message_id)
 
-    def runtime_row(self, send: Send) -> tuple:
+    def runtime_row(self, send: Send | Reply) -> tuple:
+        if isinstance(send, Reply):
+            return send.row()
         newer = self.generation == latest.GENERATION
         return runtime_row(send, send.not_sent(self.seed), self.clock.now(), newer)
 
@@ -525,6 +557,27 @@ class World:
             self.incidents = self.incidents + (incident,)
         return incident
 
+    def stage_replies(self, batch_id: int, share: float, text: str | None = None) -> int:
+        """From the clock's now on, `share` of the recipients of run-time send `batch_id` write
+        back to its line, one a minute apart: `text`, or by default the opt-out words people use
+        (لغو, 11, لغو۱۱, ۱۱ in turn). Returns how many replies were staged."""
+        if not (isinstance(share, (int, float)) and math.isfinite(share) and 0 < share <= 1):
+            raise _refuse(f"share must be a fraction more than 0 and at most 1, not {share!r}")
+        with self.lock:
+            send = self.sends.get(batch_id)
+            if send is None:
+                raise _refuse(f"no send made while the simulator runs has the id {batch_id}; reply to one of those")
+            numbers = [n for n, ok in zip(send.numbers, send.valid) if ok]
+            chosen = numbers[: round(share * len(numbers))]
+            if len(self.replies) + len(chosen) > MAX_REPLIES:
+                raise _refuse(f"at most {MAX_REPLIES} staged replies over a simulator's life; restart it for more")
+            now = self.clock.now()
+            for k, number in enumerate(chosen):
+                words = text if text is not None else OPT_OUT_TEXTS[k % len(OPT_OUT_TEXTS)]
+                self.replies.append(Reply(self.next_id, now + 60 * k, send.username, send.line, number, words))
+                self.next_id += 1
+        return len(chosen)
+
     def end_incidents(self) -> int:
         """Ends every running incident now; the sends they already touched keep their fate."""
         with self.lock:
@@ -569,7 +622,13 @@ class World:
         """What a correct sync of `username` must reproduce, at the current clock."""
         if username not in self.accounts:
             raise _refuse(f"no account {username!r}; accounts: {', '.join(self.accounts)}")
-        return account_truth(self, username, with_batches, with_numbers)
+        found = account_truth(self, username, with_batches, with_numbers)
+        with self.lock:
+            now = self.clock.now()
+            replies = sum(r.username == username and r.t <= now for r in self.replies)
+        found["messages"]["received"] += replies  # staged replies are never read
+        found["messages"]["received_unread"] += replies
+        return found
 
 
 def _check_whole(name: str, value, low: int, high: int) -> None:

@@ -1,5 +1,6 @@
-"""What the watch writes and reads: alerts (one open row per incident), its cycles, and the
-alert SMS it claimed (so the hourly cap holds across cron runs and processes)."""
+"""What the watch writes and reads: alerts (one open row per incident), its cycles, the alert
+SMS it claimed (so the hourly cap holds across cron runs and processes), and the outbox of
+notices each sink still has to deliver (so a sink that is down loses nothing, across restarts)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,22 @@ ALERT_COLUMNS = (
     "last_seen",
     "ended_at",
 )
+
+
+OUTBOX = """
+    CREATE TABLE IF NOT EXISTS alert_outbox (
+        delivery_id INTEGER PRIMARY KEY,
+        alert_id INTEGER,
+        event VARCHAR,                    -- raised, ended
+        sink VARCHAR,                     -- the sink's name (never a password or a token)
+        notice JSON,                      -- what the sink is given, as it was when queued
+        queued_at TIMESTAMPTZ,
+        state VARCHAR,                    -- waiting, delivered, refused (the receiver said no for good)
+        attempts INTEGER,
+        done_at TIMESTAMPTZ,
+        last_error VARCHAR,
+        UNIQUE (alert_id, event, sink)
+    )"""
 
 
 class AlertTables:
@@ -76,10 +93,12 @@ class AlertTables:
             "SELECT * FROM (SELECT * FROM watch_cycles ORDER BY cycle_id DESC LIMIT ?) ORDER BY cycle_id", [last]
         )
 
-    def urgent_batches(self, now: datetime, older_than: timedelta, window: timedelta) -> pd.DataFrame:
+    def urgent_batches(
+        self, now: datetime, older_than: timedelta, window: timedelta, fresh: timedelta = timedelta(0)
+    ) -> pd.DataFrame:
         """Batches whose report is still readable (younger than `window`) but older than
-        `older_than`, with recipients whose status may still change: (batch_id, recipients,
-        complete, sent_at, pages to read), those closest to expiry first."""
+        `older_than`, with recipients whose status may still change and not read within `fresh`:
+        (batch_id, recipients, complete, sent_at, pages to read), those closest to expiry first."""
         self.add_batches_from_messages()
         return self.sql(
             """
@@ -89,8 +108,9 @@ class AlertTables:
                         ELSE range(1, greatest(b.recipients, 1) + 1, 100) END AS pages
             FROM batches b
             WHERE b.sent_at > ? AND b.sent_at <= ? AND (NOT b.complete OR b.pending > 0)
+              AND (b.last_checked IS NULL OR b.last_checked <= ?)
             ORDER BY b.sent_at, b.batch_id""",
-            [now - window, now - older_than],
+            [now - window, now - older_than, now - fresh],
         )
 
     def report_risk(
@@ -128,6 +148,55 @@ class AlertTables:
                 con.execute("INSERT INTO alert_sms VALUES (?, ?, ?, ?)", [now, number, alert_id, dry_run])
         return granted
 
+    def queue_notices(self, rows: list[dict], now: datetime) -> int:
+        """Queue (alert_id, event, sink, notice) rows for delivery; one already queued is left as
+        it is (a notice goes to a sink once). Returns how many were queued."""
+        with self.transaction() as con:
+            con.execute(OUTBOX)
+            queued = 0
+            for row in rows:
+                key = [row["alert_id"], row["event"], row["sink"]]
+                if con.execute(
+                    "SELECT 1 FROM alert_outbox WHERE alert_id = ? AND event = ? AND sink = ?", key
+                ).fetchone():
+                    continue
+                delivery_id = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM alert_outbox").fetchone()[0]
+                con.execute(
+                    "INSERT INTO alert_outbox VALUES (?, ?, ?, ?, ?, ?, 'waiting', 0, NULL, NULL)",
+                    [delivery_id, *key, row["notice"], now],
+                )
+                queued += 1
+        return queued
+
+    def waiting_notices(self, sinks: list[str]) -> pd.DataFrame:
+        """Notices these sinks have not delivered yet, oldest first."""
+        with self.transaction() as con:
+            con.execute(OUTBOX)
+        return self.sql(
+            """SELECT delivery_id, alert_id, event, sink, notice, attempts FROM alert_outbox
+               WHERE state = 'waiting' AND list_contains(?, sink) ORDER BY delivery_id""",
+            [sinks],
+        )
+
+    def record_deliveries(self, outcomes: list[tuple[int, str, str | None]], now: datetime) -> None:
+        """(delivery_id, state, error) of the attempts made: delivered, refused, or waiting again."""
+        if not outcomes:
+            return
+        with self.transaction() as con:
+            for delivery_id, state, error in outcomes:
+                con.execute(
+                    """UPDATE alert_outbox SET state = ?, attempts = attempts + 1, last_error = ?,
+                              done_at = CASE WHEN ? = 'waiting' THEN NULL ELSE ? END
+                       WHERE delivery_id = ? AND state = 'waiting'""",
+                    [state, error, state, now, delivery_id],
+                )
+
+    def read_outbox(self) -> pd.DataFrame:
+        """Every notice queued for a sink and what became of it, newest first."""
+        with self.transaction() as con:
+            con.execute(OUTBOX)
+        return self.sql("SELECT * EXCLUDE (notice) FROM alert_outbox ORDER BY delivery_id DESC")
+
 
 def _open_incident(con, alert: dict) -> int | None:
     """Insert an incident unless one with its key is open; its new id, or None."""
@@ -137,5 +206,7 @@ def _open_incident(con, alert: dict) -> int | None:
     values = [alert.get(c) for c in ALERT_COLUMNS]
     values[ALERT_COLUMNS.index("evidence")] = json.dumps(alert["evidence"], ensure_ascii=False)
     placeholders = ", ".join("?" * (len(ALERT_COLUMNS) + 1))
-    con.execute(f"INSERT INTO alerts (alert_id, {', '.join(ALERT_COLUMNS)}) VALUES ({placeholders})", [alert_id, *values])
+    con.execute(
+        f"INSERT INTO alerts (alert_id, {', '.join(ALERT_COLUMNS)}) VALUES ({placeholders})", [alert_id, *values]
+    )
     return alert_id
