@@ -25,22 +25,6 @@ ALERT_COLUMNS = (
 )
 
 
-OUTBOX = """
-    CREATE TABLE IF NOT EXISTS alert_outbox (
-        delivery_id INTEGER PRIMARY KEY,
-        alert_id INTEGER,
-        event VARCHAR,                    -- raised, ended
-        sink VARCHAR,                     -- the sink's name (never a password or a token)
-        notice JSON,                      -- what the sink is given, as it was when queued
-        queued_at TIMESTAMPTZ,
-        state VARCHAR,                    -- waiting, delivered, refused (the receiver said no for good)
-        attempts INTEGER,
-        done_at TIMESTAMPTZ,
-        last_error VARCHAR,
-        UNIQUE (alert_id, event, sink)
-    )"""
-
-
 class AlertTables:
     """Named writes and reads of the watch's tables."""
 
@@ -152,7 +136,6 @@ class AlertTables:
         """Queue (alert_id, event, sink, notice) rows for delivery; one already queued is left as
         it is (a notice goes to a sink once). Returns how many were queued."""
         with self.transaction() as con:
-            con.execute(OUTBOX)
             queued = 0
             for row in rows:
                 key = [row["alert_id"], row["event"], row["sink"]]
@@ -170,8 +153,6 @@ class AlertTables:
 
     def waiting_notices(self, sinks: list[str]) -> pd.DataFrame:
         """Notices these sinks have not delivered yet, oldest first."""
-        with self.transaction() as con:
-            con.execute(OUTBOX)
         return self.sql(
             """SELECT delivery_id, alert_id, event, sink, notice, attempts FROM alert_outbox
                WHERE state = 'waiting' AND list_contains(?, sink) ORDER BY delivery_id""",
@@ -193,8 +174,6 @@ class AlertTables:
 
     def read_outbox(self) -> pd.DataFrame:
         """Every notice queued for a sink and what became of it, newest first."""
-        with self.transaction() as con:
-            con.execute(OUTBOX)
         return self.sql("SELECT * EXCLUDE (notice) FROM alert_outbox ORDER BY delivery_id DESC")
 
 

@@ -167,6 +167,22 @@ MIGRATIONS = (
         dry_run BOOLEAN
     );
     """,
+    # the watch's outbox: each notice owed to each sink, kept until delivered or refused
+    """
+    CREATE TABLE alert_outbox (
+        delivery_id INTEGER PRIMARY KEY,
+        alert_id INTEGER,
+        event VARCHAR,                    -- raised, ended
+        sink VARCHAR,                     -- the sink's name (never a password or a token)
+        notice JSON,                      -- what the sink is given, as it was when queued
+        queued_at TIMESTAMPTZ,
+        state VARCHAR,                    -- waiting, delivered, refused (the receiver said no for good)
+        attempts INTEGER,
+        done_at TIMESTAMPTZ,
+        last_error VARCHAR,
+        UNIQUE (alert_id, event, sink)
+    );
+    """,
 )
 
 MESSAGE_COLUMNS = tuple(WIRE_COLUMNS.values())  # the messages table holds every MessageInfo field
