@@ -48,8 +48,7 @@ def message_columns(raw: bytes, operation: str = "GetMessages") -> dict[str, lis
     result = child(response_element(raw, operation), f"{operation}Result")
     if result is None or result.get(NIL) == "true":
         return None
-    scanned = scanned_columns(raw, operation)
-    return scanned if scanned is not None else tree_columns(result)
+    return tree_columns(result)
 
 
 class _Discard:
@@ -62,6 +61,8 @@ class _Discard:
 # The same safety options as the envelope's parser. A tree of a 1000-row page takes about 5 MB
 # (eight times the answer), and each fetching thread's allocator keeps what its largest page
 # took: checked without a tree, a page costs its bytes and its columns.
+# Put where the records were cut out: the envelope shows whether the cut was the result's content.
+_RECORDS_MARK = b"<?payamak-records?>"
 _CHECK_ONLY = etree.XMLParser(
     target=_Discard(), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
 )
@@ -77,13 +78,17 @@ def _scanned_without_tree(raw: bytes, operation: str) -> dict[str, list[str | No
         return None
     try:
         etree.fromstring(raw, _CHECK_ONLY)
-        envelope = response_element(raw[: region[0]] + raw[region[1] :], operation)
+        envelope = response_element(raw[: region[0]] + _RECORDS_MARK + raw[region[1] :], operation)
     except (etree.XMLSyntaxError, PayamakError):
         return None
     result = child(envelope, f"{operation}Result")
-    if result is None or result.get(NIL) == "true" or len(result):
-        return None
+    if result is None or result.get(NIL) == "true" or not _only_the_mark(result):
+        return None  # the text cut out was not the result's content (a comment, say): the tree reads it
     return scanned_columns(raw, operation)
+
+
+def _only_the_mark(result: etree._Element) -> bool:
+    return len(result) == 1 and result[0].tag is etree.PI and result[0].target == _RECORDS_MARK[2:-2].decode()
 
 
 def tree_columns(result: etree._Element) -> dict[str, list[str | None]]:
