@@ -231,9 +231,10 @@ def memory() -> None:
     for records in (250_000, 1_000_000):
         process, url = start_simulator("--messages", str(int(records / 0.92) + 1), "--threads", "8")
         try:
-            out = subprocess.run(
-                [sys.executable, "-c", MEMORY_PROBE, url + "?wsdl"], capture_output=True, text=True, check=True
-            ).stdout
+            done = subprocess.run(
+                [sys.executable, "-c", MEMORY_PROBE, url + "?wsdl"], capture_output=True, text=True, check=False
+            )
+            out = done.stdout if done.returncode == 0 else f"failed (exit {done.returncode}): {done.stderr[-2000:]}"
             print(
                 f"syncing {records:,} sent records (messages only), the syncing process: {out.strip()} "
                 "(target: <= 300 MB, within 10% of the 250,000 figure)"

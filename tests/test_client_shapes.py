@@ -136,3 +136,22 @@ def test_frames_have_the_canonical_dtypes(client):
         assert {column: str(dtype) for column, dtype in frame.dtypes.items()} == MESSAGE_DTYPES
     delivery = client.batch_delivery_frame(batch.batch_sms_id)
     assert {column: str(dtype) for column, dtype in delivery.dtypes.items()} == DELIVERY_DTYPES
+
+
+def test_records_in_a_comment_are_not_read_as_the_result():
+    """Text shaped like a result inside a comment is not taken for the answer's records."""
+    from payamak_analytics.client.pages import message_columns
+
+    record = "<a:MessageInfo><a:MessageId>{}</a:MessageId><a:Content>{}</a:Content></a:MessageInfo>"
+    decoy = f"<!-- <GetMessagesResult>{record.format(9, 'decoy')}</GetMessagesResult> -->"
+
+    def answer(result: str) -> bytes:
+        return (
+            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+            f'<s:Header>{decoy}</s:Header><s:Body><GetMessagesResponse xmlns="http://tempuri.org/">'
+            f'<GetMessagesResult xmlns:a="urn:a">{result}</GetMessagesResult>'
+            "</GetMessagesResponse></s:Body></s:Envelope>"
+        ).encode()
+
+    assert message_columns(answer(record.format(1, "one") + record.format(2, "two")))["content"] == ["one", "two"]
+    assert message_columns(answer(""))["content"] == []

@@ -27,7 +27,7 @@ from lxml import etree
 
 from ..codes import enum_name
 from ..dates import TEHRAN
-from ..errors import AnswerError
+from ..errors import AnswerError, PayamakError
 from .columns import BOOLEANS, INT32, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
 from .envelope import NIL, child, local, response_element
 
@@ -42,11 +42,53 @@ def message_columns(raw: bytes, operation: str = "GetMessages") -> dict[str, lis
     read by one regular expression when every record has the first one's layout, which is how
     WCF writes them, and from lxml's tree otherwise.
     """
+    scanned = _scanned_without_tree(raw, operation)
+    if scanned is not None:
+        return scanned
     result = child(response_element(raw, operation), f"{operation}Result")
     if result is None or result.get(NIL) == "true":
         return None
-    scanned = scanned_columns(raw, operation)
-    return scanned if scanned is not None else tree_columns(result)
+    return tree_columns(result)
+
+
+class _Discard:
+    """A parser target that keeps nothing: lxml checks the document and builds no tree."""
+
+    def close(self) -> None:
+        return None
+
+
+# The same safety options as the envelope's parser. A tree of a 1000-row page takes about 5 MB
+# (eight times the answer), and each fetching thread's allocator keeps what its largest page
+# took: checked without a tree, a page costs its bytes and its columns.
+# Put where the records were cut out: the envelope shows whether the cut was the result's content.
+_RECORDS_MARK = b"<?payamak-records?>"
+_CHECK_ONLY = etree.XMLParser(
+    target=_Discard(), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+def _scanned_without_tree(raw: bytes, operation: str) -> dict[str, list[str | None]] | None:
+    """The columns of a page whose records the regular expression reads, with no tree built:
+    the whole answer is checked by a parse that keeps nothing, and the envelope (everything
+    but the records) by `response_element`. None: read it from the tree (which also says
+    what is wrong with an answer that is)."""
+    region = _records_region(raw)
+    if region is None:
+        return None
+    try:
+        etree.fromstring(raw, _CHECK_ONLY)
+        envelope = response_element(raw[: region[0]] + _RECORDS_MARK + raw[region[1] :], operation)
+    except (etree.XMLSyntaxError, PayamakError):
+        return None
+    result = child(envelope, f"{operation}Result")
+    if result is None or result.get(NIL) == "true" or not _only_the_mark(result):
+        return None  # the text cut out was not the result's content (a comment, say): the tree reads it
+    return scanned_columns(raw, operation)
+
+
+def _only_the_mark(result: etree._Element) -> bool:
+    return len(result) == 1 and result[0].tag is etree.PI and result[0].target == _RECORDS_MARK[2:-2].decode()
 
 
 def tree_columns(result: etree._Element) -> dict[str, list[str | None]]:
@@ -85,13 +127,22 @@ def _layout_patterns(record: bytes, fields: tuple[bytes, ...]) -> tuple[re.Patte
     return re.compile(one_record(rb"([^<]*)")), re.compile(rb"(?:\s*" + one_record(rb"[^<]*") + rb")*\s*")
 
 
-def scanned_columns(raw: bytes, operation: str) -> dict[str, list[str | None]] | None:
-    """The columns of a well-formed page by regular expression, or None to leave it to the tree."""
+def _records_region(raw: bytes) -> tuple[int, int] | None:
+    """Where the result's content lies in a UTF-8 answer (offsets, nothing copied), or None."""
     declaration = raw[: raw.find(b"?>")] if raw.startswith(b"<?xml") else b""
     opening = _RESULT_TAG.search(raw)
     if (b"encoding" in declaration and not _UTF8_DECLARATION.match(declaration)) or opening is None:
         return None
-    start, end = opening.end(), raw.find(b"</" + opening.group(1) + b">", opening.end())  # the records, not copied
+    end = raw.find(b"</" + opening.group(1) + b">", opening.end())
+    return (opening.end(), end) if end >= 0 else None
+
+
+def scanned_columns(raw: bytes, operation: str) -> dict[str, list[str | None]] | None:
+    """The columns of a well-formed page by regular expression, or None to leave it to the tree."""
+    region = _records_region(raw)
+    if region is None:
+        return None
+    start, end = region
     first = _FIRST_RECORD.match(raw, start, end)
     if first is None:
         return None
