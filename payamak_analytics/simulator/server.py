@@ -88,7 +88,10 @@ class Simulator:
             for channel in list(self._server._map.values()):
                 channel.close()
 
-        self._server.trigger.pull_trigger(close_all)
+        try:
+            self._server.trigger.pull_trigger(close_all)
+        except OSError:  # its trigger is closed already: the loop cannot be woken, so close from here
+            close_all()
         self._thread.join(timeout=5)
         self._thread = None
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
