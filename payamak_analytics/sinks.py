@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .alerts import Alert, Notice
+from .client.safety import remember, remember_url_password
 from .dates import TEHRAN
 from .errors import AlertDeliveryError, AlertRefusedError, InputError, PayamakError
 from .phone import normalize
@@ -119,6 +120,8 @@ class WebhookSink:
             raise InputError("The webhook timeout must be a positive number of seconds.", "مهلت باید مثبت باشد")
         self.account, self.timeout = account, float(timeout)
         self._url = url
+        remember_url_password(url)  # a login, and the path and query (a token), shown nowhere: not even
+        remember(parts.path + (f"?{parts.query}" if parts.query else ""))  # in urllib3's own debug lines
         self.name = f"webhook {_safe_url(url)} {hashlib.sha256(_without_login(url).encode()).hexdigest()[:10]}"
         self.session = requests.Session()
 

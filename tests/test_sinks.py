@@ -168,6 +168,16 @@ def test_a_password_in_the_webhook_url_is_used_and_never_shown(hooks, tmp_path, 
     assert "s3cret" not in str(refused.value)
 
 
+def test_a_token_in_the_webhook_path_or_query_is_never_logged(hooks, caplog):
+    hook = hooks(statuses=(204,))
+    sink = WebhookSink(hook.url() + "/T0KEN-in-path-123?token=Q-s3cret-456")
+    with caplog.at_level(logging.DEBUG):
+        sink.send(notice(1))
+    assert hook.headers  # it was delivered
+    assert "T0KEN" not in caplog.text and "Q-s3cret" not in caplog.text
+    assert "T0KEN" not in repr(sink) and "Q-s3cret" not in sink.name
+
+
 @pytest.mark.parametrize("url", ["hooks.example.com/x", "http://", "http://host:port/x", "mailto:a@b.c", ""])
 def test_bad_webhook_urls_are_refused(url):
     with pytest.raises(InputError, match="http"):

@@ -62,6 +62,8 @@ def remember(value) -> None:
             _KNOWN.update(forms)
             alternatives = "|".join(re.escape(form) for form in sorted(_KNOWN, key=len, reverse=True))
             _pattern = re.compile(alternatives, re.IGNORECASE)  # a tag name or a hex escape may change its case
+    if forms:
+        install_log_redaction()
 
 
 def _forms(value: str) -> tuple[str, ...]:
