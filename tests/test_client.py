@@ -139,11 +139,11 @@ def test_paging_boundaries(make_simulator, n):
 # --- codes become typed errors ----------------------------------------------------------------
 SEND_ERRORS = [
     (1, errors.CredentialsError, ("demo", "wrong"), LINE, "hi"),
-    (2, errors.AccountStateError, ("blocked", "blocked"), LINE, "hi"),
+    (2, errors.AccountStateError, ("blocked", "blocked-pw"), LINE, "hi"),
     (3, errors.SenderLineError, ("demo", "demo"), "99999999", "hi"),
     (6, errors.SenderLineError, ("demo", "demo"), "30001111", "hi"),
     (7, errors.ContentError, ("demo", "demo"), LINE, "قمار"),
-    (8, errors.CreditError, ("nocredit", "nocredit"), LINE, "hi"),
+    (8, errors.CreditError, ("nocredit", "nocredit-pw"), LINE, "hi"),
 ]
 
 
@@ -187,7 +187,7 @@ def test_code_5_from_a_service_with_a_lower_limit(make_simulator):
 
 def test_read_codes_raise_typed_errors(simulator):
     wrong = make_client(simulator, "demo", "wrong")
-    inactive = make_client(simulator, "inactive", "inactive")
+    inactive = make_client(simulator, "inactive", "inactive-pw")
     client = make_client(simulator)
     cases = [
         (wrong.get_credit, errors.CredentialsError, -1),

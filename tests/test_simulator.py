@@ -31,7 +31,7 @@ def test_get_credit_codes(service):
     assert service.GetCredit(*DEMO) == 1_000_000
     assert service.GetCredit("demo", "wrong") == -1
     assert service.GetCredit("nobody", "x") == -1
-    assert service.GetCredit("inactive", "inactive") == -2
+    assert service.GetCredit("inactive", "inactive-pw") == -2
 
 
 def test_get_inbox_count_codes(service, simulator):
@@ -45,12 +45,12 @@ SEND_CASES = [
     # (code, account, line, recipients, text)
     (0, DEMO, "10002188", ["09121234567"], "سلام"),
     (1, ("demo", "wrong"), "10002188", ["09121234567"], "hi"),
-    (2, ("blocked", "blocked"), "10002188", ["09121234567"], "hi"),
+    (2, ("blocked", "blocked-pw"), "10002188", ["09121234567"], "hi"),
     (3, DEMO, "99999999", ["09121234567"], "hi"),
     (5, DEMO, "10002188", [f"0912{i:07d}" for i in range(101)], "hi"),
     (6, DEMO, "30001111", ["09121234567"], "hi"),
     (7, DEMO, "10002188", ["09121234567"], "بازی قمار آنلاین"),
-    (8, ("nocredit", "nocredit"), "10002188", ["09121234567"], "hi"),
+    (8, ("nocredit", "nocredit-pw"), "10002188", ["09121234567"], "hi"),
 ]
 
 
@@ -119,7 +119,7 @@ def test_get_batch_delivery_codes_and_paging(service):
     assert set(first["deliveryStatus"]["int"]) == {-5}
     assert service.GetBatchDelivery("demo", "wrong", batch, 1, 100)["GetBatchDeliveryResult"] == -1
     assert service.GetBatchDelivery(*DEMO, 1, 1, 100)["GetBatchDeliveryResult"] == -2
-    assert service.GetBatchDelivery("nocredit", "nocredit", batch, 1, 100)["GetBatchDeliveryResult"] == -2
+    assert service.GetBatchDelivery("nocredit", "nocredit-pw", batch, 1, 100)["GetBatchDeliveryResult"] == -2
 
 
 def test_get_messages_pages_newest_first(service, simulator):
@@ -217,7 +217,7 @@ def test_other_operations_answer_as_service_md_says(simulator, service):
     assert service.GetDeliveryLikeToLike(*DEMO, 3)["GetDeliveryLikeToLikeResult"] == -2
     assert service.NumberIsInTelecomBlacklist(*DEMO, "09121234567") in (0, 1)
     assert service.NumberIsInTelecomBlacklist("demo", "x", "09121234567") == -1
-    assert service.NumberIsInTelecomBlacklist("inactive", "inactive", "09121234567") == -2
+    assert service.NumberIsInTelecomBlacklist("inactive", "inactive-pw", "09121234567") == -2
     assert service.NumberIsInTelecomBlacklist(*DEMO, "") == -3
     candidates = ",".join(f"0912{i:07d}" for i in range(300))
     extracted = service.ExtractTelecomBlacklistNumbers(*DEMO, candidates)

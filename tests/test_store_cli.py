@@ -82,7 +82,7 @@ def test_a_db_that_is_not_a_store_is_refused_and_nothing_is_created(folder, comm
 @pytest.mark.parametrize(
     "args, status, words",
     [
-        (("sync", "--workers", "0"), 2, ("--workers", "above 0")),
+        (("sync", "--workers", "0"), 2, ("--workers", "from 1 to 64")),
         (("sync", "--workers", "-3"), 2, ("--workers",)),
         (("sync", "--since", "notadate"), 1, ("notadate", "Jalali", "7d")),
         (("sync", "--give-up-after", "0"), 2, ("--give-up-after",)),

@@ -369,7 +369,7 @@ def test_another_account_or_address_is_refused_and_a_moved_service_is_accepted_o
     sync(client_of(first), store, progress=False)
     rows = store.sql("SELECT count(*) FROM messages").iloc[0, 0]
     with pytest.raises(StoreError, match="account 'demo', not 'nocredit'"):
-        sync(PanelClient("nocredit", "nocredit", wsdl=first.wsdl_url), store, progress=False)
+        sync(PanelClient("nocredit", "nocredit-pw", wsdl=first.wsdl_url), store, progress=False)
     restarted = make_simulator(first.world, threads=8)  # this machine, another port: the same service
     sync(client_of(restarted), store, progress=False)
     port = first.url.split("/")[2].split(":")[1]

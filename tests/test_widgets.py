@@ -129,7 +129,7 @@ def test_following_delivery_stops_once_every_status_is_final(widget, simulator):
 
 
 def test_a_send_failure_shows_both_languages_in_the_widget(simulator):
-    widget = SendTestMessage(PanelClient("nocredit", "nocredit", wsdl=simulator.wsdl_url))
+    widget = SendTestMessage(PanelClient("nocredit", "nocredit-pw", wsdl=simulator.wsdl_url))
     widget.recipients.value = "09121234567"
     widget.text.value = "hello"
     widget.dry_run.value = False

@@ -223,9 +223,9 @@ class World:
             self.histories[name] = History(history, end, previous.first_id + len(previous))
         self.history = self.histories["demo"]
         for account in (
-            Account("inactive", "inactive", Decimal(500), state="inactive", daily_limit=limit),
-            Account("blocked", "blocked", Decimal(500), state="blocked", daily_limit=limit),
-            Account("nocredit", "nocredit", Decimal(0), daily_limit=limit),
+            Account("inactive", "inactive-pw", Decimal(500), state="inactive", daily_limit=limit),
+            Account("blocked", "blocked-pw", Decimal(500), state="blocked", daily_limit=limit),
+            Account("nocredit", "nocredit-pw", Decimal(0), daily_limit=limit),
         ):
             self.accounts[account.username] = account
         self.inactive_lines = {"30001111"}
