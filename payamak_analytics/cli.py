@@ -73,7 +73,7 @@ def cmd_simulate(args) -> None:
     print(f"SendService simulator: {simulator.wsdl_url}", flush=True)
     extra = f", demo1/demo1 .. demo{args.accounts}/demo{args.accounts}" if args.accounts else ""
     print(
-        f"accounts: demo/demo{extra}, inactive/inactive, blocked/blocked, nocredit/nocredit; Ctrl-C stops it",
+        f"accounts: demo/demo{extra}, inactive/inactive-pw, blocked/blocked-pw, nocredit/nocredit-pw; Ctrl-C stops it",
         flush=True,
     )
     try:

@@ -28,7 +28,9 @@ def numbers(n: int, prefix: str = "0912") -> list[str]:
 
 
 def client_of(simulator, user: str = "demo", **kwargs) -> PanelClient:
-    return PanelClient(user, user, wsdl=simulator.wsdl_url, max_retry_wait=0.05, **kwargs)
+    """The simulator's `user`: demo's password is its name, the special accounts' is `<name>-pw`."""
+    password = user if user == "demo" else f"{user}-pw"
+    return PanelClient(user, password, wsdl=simulator.wsdl_url, max_retry_wait=0.05, **kwargs)
 
 
 def times_sent(simulator) -> Counter:
