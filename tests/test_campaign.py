@@ -33,6 +33,12 @@ def client_of(simulator, user: str = "demo", **kwargs) -> PanelClient:
     return PanelClient(user, password, wsdl=simulator.wsdl_url, max_retry_wait=0.05, **kwargs)
 
 
+def start(client: PanelClient, store: Store, name: str, count: int):
+    """A campaign of `count` numbers on LINE, sent at once with no progress bar."""
+    return send_campaign(client, store, name=name, from_number=LINE, numbers=numbers(count), text=TEXT,
+                         rate=None, progress=False)  # fmt: skip
+
+
 def times_sent(simulator) -> Counter:
     """How often the simulator sent to each number (its own record of every runtime send)."""
     return Counter(number for send in simulator.world.sends.values() for number in send.numbers)
@@ -131,16 +137,7 @@ def test_a_lost_answer_is_unknown_and_resume_takes_the_match(make_simulator, tmp
     slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendBatchSms",)))
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.SendOutcomeUnknownError):
-        send_campaign(
-            client_of(slow, timeout=0.5),
-            store,
-            name="lost",
-            from_number=LINE,
-            numbers=numbers(150),
-            text=TEXT,
-            rate=None,
-            progress=False,
-        )
+        start(client_of(slow, timeout=0.5), store, "lost", 150)
     assert len(healthy.world.sends) == 1  # the first chunk did go out; its answer was lost
     [unknown] = unknown_chunks(client_of(healthy), store, "lost")
     assert unknown.chunk == 0 and unknown.match == next(iter(healthy.world.sends))
@@ -286,16 +283,7 @@ def test_two_resumes_started_at_once_after_a_kill_never_send_a_number_twice(make
 
 def test_a_holder_is_named_and_a_second_sender_refused(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
-    send_campaign(
-        client_of(simulator),
-        store,
-        name="c",
-        from_number=LINE,
-        numbers=numbers(150),
-        text=TEXT,
-        rate=None,
-        progress=False,
-    )
+    start(client_of(simulator), store, "c", 150)
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -356,16 +344,7 @@ def test_a_garbled_answer_to_a_send_is_unknown_and_a_plain_resume_never_resends_
     garbling = make_simulator(healthy.world, FaultConfig(drop_rate=1.0, operations=("SendBatchSms",)))
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.SendOutcomeUnknownError):
-        send_campaign(
-            client_of(garbling),
-            store,
-            name="g",
-            from_number=LINE,
-            numbers=numbers(250),
-            text=TEXT,
-            rate=None,
-            progress=False,
-        )
+        start(client_of(garbling), store, "g", 250)
     assert len(healthy.world.sends) == 1  # it went out; its answer was cut
     status = resume_campaign(client_of(healthy), store, "g", rate=None, progress=False)
     assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}
@@ -377,16 +356,7 @@ def test_a_send_the_service_never_took_goes_back_to_planned_and_resume_sends_it(
     store = Store(tmp_path / "p.duckdb")
     admin_post(simulator, "switch", system_updating=1)  # the service's own refusal: code 9
     with pytest.raises(errors.ServiceUnavailableError):
-        send_campaign(
-            client_of(simulator),
-            store,
-            name="r",
-            from_number=LINE,
-            numbers=numbers(150),
-            text=TEXT,
-            rate=None,
-            progress=False,
-        )
+        start(client_of(simulator), store, "r", 150)
     admin_post(simulator, "switch", system_updating=0)
     with socket.socket() as probe:  # a port nobody listens on: the connection is refused, nothing left
         probe.bind(("127.0.0.1", 0))
