@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 
 import phonenumbers
 from phonenumbers import carrier
@@ -68,10 +69,34 @@ def source() -> str:
     return f"libphonenumber (phonenumbers {phonenumbers.__version__})"
 
 
+# libphonenumber's Iranian mobile patterns and carrier prefixes look at most at the first five
+# national digits, so "0" and those five decide a number's operator (a test checks every prefix).
+DECIDING_PREFIX = 6
+
+
 def operator(number: str) -> str:
     """The operator that issued `number` (ported numbers keep theirs), or "Unknown"."""
-    canonical = normalize(number)
-    name = carrier.name_for_number(phonenumbers.parse(canonical, "IR"), "en")
+    return _operator_of_prefix(normalize(number)[:DECIDING_PREFIX])
+
+
+def operators(numbers: Iterable[str]) -> list[str]:
+    """The operator of each number, "Unknown" for anything that is not a mobile number: for
+    reports read from the service, where a malformed number must not stop the read."""
+    found = []
+    for number in numbers:
+        if len(number) == 11 and number.startswith("09") and number.isascii() and number.isdigit():
+            found.append(_operator_of_prefix(number[:DECIDING_PREFIX]))  # canonical already, as the service writes
+            continue
+        try:
+            found.append(operator(number))
+        except InputError:
+            found.append("Unknown")
+    return found
+
+
+@cache
+def _operator_of_prefix(prefix: str) -> str:
+    name = carrier.name_for_number(_parsed(prefix.ljust(11, "0")), "en")
     return CARRIERS.get(name, name or "Unknown")
 
 

@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from .alerts import AlertRules, Context, evaluate, track
-from .client import DeliveryPage
 from .client.panel import DELIVERY_PAGE
 from .dates import TEHRAN
 from .errors import InputError, NotFoundError, PayamakError
@@ -35,7 +35,7 @@ from .locks import HolderLock
 from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
-from .sync import sync
+from .sync import delivery_rows, sync
 
 log = logging.getLogger("payamak_analytics.watch")
 REPORT_WINDOW = timedelta(days=7)
@@ -215,7 +215,7 @@ class Watch:
         """Read the pages of reports at least URGENT_AGE old (or that expire within two cycles)
         whose recipients may still change and that were not read within STALE, oldest first; stored every URGENT_GROUP pages (a stop or
         a failure keeps what was stored). Returns the pages read."""
-        pages, frames, done = 0, [], []
+        pages, tables, done = 0, [], []
         older_than = max(timedelta(0), min(URGENT_AGE, REPORT_WINDOW - 2 * self.every))
         urgent = self.store.urgent_batches(now, older_than, REPORT_WINDOW, min(STALE, self.every))
         for batch in urgent.itertuples():
@@ -225,21 +225,20 @@ class Watch:
                     page = self.client.get_batch_delivery(int(batch.batch_id), int(index), DELIVERY_PAGE)
                 except NotFoundError:
                     break  # the service does not know it (yet): the sync asks again later
-                read.append(_delivery_frame(page))
+                read.append(delivery_rows(page))
             else:
-                frames += read
+                tables += read
                 done.append(int(batch.batch_id))
                 pages += len(read)
-            if len(frames) >= URGENT_GROUP:
-                self._store_urgent(frames, done, now)
-                frames, done = [], []
+            if len(tables) >= URGENT_GROUP:
+                self._store_urgent(tables, done, now)
+                tables, done = [], []
         if done:
-            self._store_urgent(frames, done, now)
+            self._store_urgent(tables, done, now)
         return pages
 
-    def _store_urgent(self, frames: list[pd.DataFrame], batches: list[int], now: datetime) -> None:
-        empty = _delivery_frame(DeliveryPage(batches[0], 1, [], []))
-        self.store.save_delivery_pages(pd.concat([empty, *frames], ignore_index=True), batches, [], now)
+    def _store_urgent(self, pages: list[pa.Table], batches: list[int], now: datetime) -> None:
+        self.store.save_delivery_pages(pa.concat_tables(pages) if pages else None, batches, [], now)
 
     def _credit(self):
         try:
@@ -289,13 +288,6 @@ class Watch:
             if stop.asked() or stop.wait(max(0.0, self.every.total_seconds() - (time.monotonic() - began))):
                 log.info("stop asked: no further cycle starts")
                 return
-
-
-def _delivery_frame(page: DeliveryPage) -> pd.DataFrame:
-    """A report page as the store keeps it: one row a recipient with its operator and status."""
-    frame = page.to_frame().rename(columns={"batch_sms_id": "batch_id"})
-    frame["operator"] = frame["operator"].astype("string")
-    return frame[["batch_id", "row", "number", "operator", "status", "final"]]
 
 
 def _failing(history: pd.DataFrame, now: datetime, outcome: str, code: int | None) -> list:

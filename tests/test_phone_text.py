@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import phonenumbers
 import pytest
@@ -72,6 +74,23 @@ def test_operator_agrees_with_libphonenumber_on_every_prefix():
         name = carrier.name_for_number(parsed, "en")
         assert phone.operator(persian_digits(number)) == phone.CARRIERS.get(name, name or "Unknown")
         assert phone.is_allocated(number) == phonenumbers.is_valid_number(parsed)
+
+
+def test_the_first_six_characters_decide_the_operator():
+    """The operator is looked up once per prefix of phone.DECIDING_PREFIX characters: every number
+    under a prefix must get libphonenumber's answer for that number itself."""
+    draw = random.Random(7)
+    for prefix in range(9000, 10000):
+        for last in range(10):
+            stem = f"0{prefix}{last}"
+            assert len(stem) == phone.DECIDING_PREFIX
+            for number in (stem + "00000", stem + "99999", stem + f"{draw.randrange(100_000):05d}"):
+                name = carrier.name_for_number(phonenumbers.parse(number, "IR"), "en")
+                assert phone.operator(number) == phone.CARRIERS.get(name, name or "Unknown"), number
+
+
+def test_operators_reads_a_malformed_number_as_unknown():
+    assert phone.operators(["09121234567", "12345", "+989351234567"]) == ["MCI", "Unknown", "Irancell"]
 
 
 def test_unallocated_numbers_are_flagged_not_refused():

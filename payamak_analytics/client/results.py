@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..codes import DeliveryStatus, delivery_status
 from ..dates import TEHRAN
-from ..phone import operator, unallocated_note
+from ..phone import operators, unallocated_note
 from ..text import TextInfo
 from .columns import DELIVERY_DTYPES, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
 
@@ -93,13 +93,6 @@ class DeliveryPage:
         return delivery_frame(self.batch_sms_id, self.index, self.numbers, [s.code for s in self.statuses])
 
 
-def _operator_or_unknown(number: str) -> str:
-    try:
-        return operator(number)
-    except ValueError:
-        return "Unknown"
-
-
 def delivery_frame(batch_sms_id: int, index: int, numbers: list[str], codes: list[int]) -> pd.DataFrame:
     """The one way a delivery report becomes a frame (dtypes: columns.DELIVERY_DTYPES)."""
     statuses = [delivery_status(c) for c in codes]
@@ -107,7 +100,7 @@ def delivery_frame(batch_sms_id: int, index: int, numbers: list[str], codes: lis
         "batch_sms_id": [batch_sms_id] * len(numbers),
         "row": range(index, index + len(numbers)),
         "number": numbers,
-        "operator": [_operator_or_unknown(n) for n in numbers],
+        "operator": operators(numbers),
         "status": codes,
         "status_name": [s.name for s in statuses],
         "outcome": [s.outcome for s in statuses],

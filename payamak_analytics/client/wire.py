@@ -256,15 +256,23 @@ class _Problem:
     extra: dict = field(default_factory=dict)
 
 
-def exchange(session: requests.Session, method: str, url: str, body, headers: dict, cap: int, deadline: Deadline):
+def sending_options(session: requests.Session, url: str) -> dict:
+    """The proxies, certificate checks and client certificate for `url`, from the session and the
+    environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE...): read once per address, as reading
+    the environment on every request cost more than building the request."""
+    return session.merge_environment_settings(url, {}, True, None, None)
+
+
+def exchange(
+    session: requests.Session, method: str, url: str, body, headers: dict, cap: int, deadline: Deadline, options: dict
+):
     """One request, made in a worker thread and waited for until `deadline`: name resolution,
     connecting, the TLS handshake, writing and reading all fit in it. An Answer or the _Problem met;
     every exception of the exchange, whatever raised it, becomes a _Problem there."""
     attempt = Attempt(deadline)
     box: list = []
-    worker = threading.Thread(
-        target=_work, args=(session, attempt, (method, url, body, headers, cap), box), name="payamak-wire", daemon=True
-    )
+    request = (method, url, body, headers, cap, options)
+    worker = threading.Thread(target=_work, args=(session, attempt, request, box), name="payamak-wire", daemon=True)
     worker.start()
     worker.join(max(deadline.remaining(), 0.0))
     if box:
@@ -292,10 +300,9 @@ def _work(session: requests.Session, attempt: Attempt, request: tuple, box: list
         _CURRENT.attempt = None
 
 
-def _request(session: requests.Session, method, url, body, headers, cap, deadline) -> Answer | _Problem:
+def _request(session: requests.Session, method, url, body, headers, cap, options, deadline) -> Answer | _Problem:
     """Through requests' adapter, not its session: no redirect is resolved, followed or even parsed."""
     prepared = session.prepare_request(requests.Request(method, url, data=body, headers=headers))
-    options = session.merge_environment_settings(prepared.url, {}, True, None, None)
     limit = max(deadline.remaining(), 0.001)
     response = session.get_adapter(prepared.url).send(
         prepared,
@@ -458,7 +465,8 @@ def _on_this_machine(url: str) -> bool:
 
 def fetch_document(session: requests.Session, url: str, deadline: Deadline, cap: int = DOCUMENT_CAP) -> bytes:
     """GET one document: no redirect, within `deadline`, at most `cap` bytes."""
-    got = exchange(session, "GET", url, None, {"Accept-Encoding": "gzip, deflate"}, cap, deadline)
+    headers = {"Accept-Encoding": "gzip, deflate"}
+    got = exchange(session, "GET", url, None, headers, cap, deadline, sending_options(session, url))
     if isinstance(got, Answer) and got.status == 200:
         return got.body
     detail = got.detail if isinstance(got, _Problem) else f"HTTP {got.status}"
@@ -543,6 +551,7 @@ class Wire:
                 retryable=False,
             )
         self.service = self.zeep.create_service(BINDING, self.endpoint)
+        self._options = sending_options(self.session, self.endpoint)
         self.operations = frozenset(name for name in self.binding.all() if name in OPERATIONS)
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
@@ -650,7 +659,7 @@ class Wire:
             self.calls[operation] += 1
         started = time.perf_counter()
         try:
-            return exchange(self.session, "POST", self.endpoint, body, headers, cap, deadline)
+            return exchange(self.session, "POST", self.endpoint, body, headers, cap, deadline, self._options)
         finally:
             log.debug(
                 "%s to %s took %.1f ms", operation, shown_url(self.endpoint), (time.perf_counter() - started) * 1000

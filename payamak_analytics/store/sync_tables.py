@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import StoreError
 from .processes import ProcessId
@@ -171,7 +172,7 @@ class SyncTables:
             ).fetchall()
 
     def save_delivery_pages(
-        self, rows: pd.DataFrame | None, finished: list[int], unknown: list[int], observed_at: datetime
+        self, rows: pa.Table | None, finished: list[int], unknown: list[int], observed_at: datetime
     ) -> tuple[int, int, list[int]]:
         """Merge report rows; close the `finished` batches whose stored rows add up to their
         recipients; note the `unknown` ones (answered -2) and the short ones. Returns (new, updated, not adding up)."""
@@ -229,7 +230,7 @@ def _upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_
     return len(page) - updated, updated
 
 
-def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, observed_at: datetime) -> tuple[int, int]:
+def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pa.Table, observed_at: datetime) -> tuple[int, int]:
     """Merge (batch_id, row, number, operator, status, final) rows with what is stored.
 
     -3 (report expired) freezes the last status seen; -1 (provider error) keeps it; a change

@@ -21,7 +21,6 @@ import numpy as np
 
 from .. import codes, phone
 from ..client import DELIVERY_PAGE
-from ..errors import PayamakError
 
 REPORT_WINDOW = timedelta(days=7)
 MAX_REPORT_PAGES = 10_000  # a million recipients: no record of a panel claims more
@@ -133,7 +132,6 @@ class DeliveryBook:
         self.batches: dict[str, dict] = saved.setdefault("known", {})
         self.unread = Unread(saved.get("unread"))
         self.chunk = chunk
-        self._operators: dict[str, str] = {}
         self.unreadable = 0  # batches given up on: unknown to the service past the report window
 
     def add(self, batch_ids, lines, recipients, sent_at) -> None:
@@ -196,9 +194,9 @@ class DeliveryBook:
             out.statuses.append(kept)
             out.expired.append(code == EXPIRED)
             out.final.append(code == EXPIRED or codes.delivery_status(kept).final)
-            out.operators.append(self._operator(number))
             if code != PROVIDER_ERROR and (previous is None or (code != EXPIRED and code != previous)):
                 out.changed.append(i)
+        out.operators = phone.operators(numbers)
         return out
 
     def close(self, batch_id: int, pages: list[PageRows], now: datetime) -> BatchFacts:
@@ -225,12 +223,3 @@ class DeliveryBook:
     @staticmethod
     def _finals(statuses: list[int]) -> list[bool]:
         return [codes.delivery_status(s).final for s in statuses]
-
-    def _operator(self, number: str) -> str:
-        prefix = number[:6]
-        if prefix not in self._operators:
-            try:
-                self._operators[prefix] = phone.operator(number)
-            except PayamakError:
-                self._operators[prefix] = "Unknown"
-        return self._operators[prefix]
