@@ -153,10 +153,12 @@ def _status_table(store, lang: str = "en") -> str:
 
 
 def cmd_sync(args) -> None:
+    from .allocator import lean_heap
     from .dates import moment
     from .sync import sync
 
     since = moment(args.since) if args.since else None  # a bad date is refused before anything is created
+    lean_heap()
     client = _client(args)
     store = Store(args.db)
     try:
@@ -268,6 +270,7 @@ def cmd_watch(args) -> None:
     import os
 
     from .alerts import AlertRules
+    from .allocator import lean_heap
     from .errors import InputError
     from .phone import normalize
     from .sinks import SmsSink, SmtpSink, WebhookSink
@@ -310,6 +313,7 @@ def cmd_watch(args) -> None:
             client, store, numbers, line=args.alert_sms_from, really_send=args.really_send, per_hour=args.sms_per_hour
         )
         sinks.append(sink)
+    lean_heap()
     reports = watch(client, store, every=every, sinks=sinks, rules=rules, once=args.once)
     if args.once and (not reports or reports[-1].outcome != "ok"):
         raise SystemExit(1)

@@ -150,6 +150,13 @@ class Watch:
 
     # --- one cycle ------------------------------------------------------------------------
     def cycle(self) -> CycleReport:
+        """Read, judge, tell: on one connection to the store for the whole cycle (opening the
+        file costs tens of milliseconds, and a cycle reads it dozens of times); another process
+        that waits for the file still gets it between two statements."""
+        with self.store.holding():
+            return self._cycle()
+
+    def _cycle(self) -> CycleReport:
         started, now = time.perf_counter(), self.now()
         calls_before = sum(self.client.calls.values())
         history = self.store.read_watch_cycles(last=50)

@@ -301,8 +301,11 @@ def _work(session: requests.Session, attempt: Attempt, request: tuple, box: list
 
 
 def _request(session: requests.Session, method, url, body, headers, cap, options, deadline) -> Answer | _Problem:
-    """Through requests' adapter, not its session: no redirect is resolved, followed or even parsed."""
-    prepared = session.prepare_request(requests.Request(method, url, data=body, headers=headers))
+    """Through requests' adapter, not its session: no redirect is resolved, followed or even parsed,
+    and no cookie, .netrc login or hook is added (a SOAP call needs none, and reading them cost
+    more than the request)."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare(method=method, url=url, headers={**session.headers, **headers}, data=body)
     limit = max(deadline.remaining(), 0.001)
     response = session.get_adapter(prepared.url).send(
         prepared,

@@ -30,9 +30,18 @@ RUN_COUNTERS = (
     "batches_unreadable",
     "recipients_unreadable",
 )
-# Recipients of young, fully read batches that may still change: their pages are asked again.
-_PENDING = """FROM deliveries d JOIN batches b USING (batch_id)
-              WHERE b.complete AND NOT b.gone AND NOT d.final AND b.sent_at > ? AND b.last_checked < ?"""
+# A page with a recipient in flight is asked again once a quarter of its batch's age has passed
+# since its last read (at most RECHECK_MAX_HOURS): a batch of the last hour at each run of a 15-minute
+# schedule, a day-old one four times a day. Some recipients never leave "received by the telecom"
+# (no report comes back); asked at every run, a week of them would cost thousands of calls a run.
+RECHECK_SHARE_OF_AGE = 0.25
+RECHECK_MAX_HOURS = 6
+# Recipients of young, fully read batches that may still change, whose pages are due again.
+_PENDING = f"""FROM deliveries d JOIN batches b USING (batch_id)
+              WHERE b.complete AND NOT b.gone AND NOT d.final AND b.sent_at > $young_after
+              AND b.last_checked <= $now - to_seconds(least(
+                  greatest(epoch($now) - epoch(b.sent_at), 0) * {RECHECK_SHARE_OF_AGE}, {RECHECK_MAX_HOURS * 3600}))
+              AND b.last_checked < $now"""
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -142,14 +151,14 @@ class SyncTables:
                 UPDATE batches SET campaign = c.campaign FROM campaign_chunks c
                 WHERE c.batch_id = batches.batch_id AND batches.campaign IS NULL""")
 
-    def delivery_pages_due(self, young_after: datetime, checked_before: datetime) -> int:
+    def delivery_pages_due(self, young_after: datetime, now: datetime) -> int:
         """How many report pages this run expects to read (for the progress bar)."""
         with self.connect() as con:
             return con.execute(
                 f"""SELECT (SELECT coalesce(sum(greatest(ceil(recipients / 100.0), 1)), 0)
                             FROM batches WHERE NOT complete AND NOT gone)
                          + (SELECT count(DISTINCT (d.batch_id, (d."row" - 1) // 100)) {_PENDING})""",
-                [young_after, checked_before],
+                {"young_after": young_after, "now": now},
             ).fetchone()[0]
 
     def unread_batches(self, after: int, limit: int) -> list[tuple[int, int]]:
@@ -161,14 +170,15 @@ class SyncTables:
                 [after, limit],
             ).fetchall()
 
-    def pending_pages(self, young_after: datetime, checked_before: datetime, after: int, limit: int):
-        """(batch_id, recipients, [page indexes]) of young batches with recipients still in flight."""
+    def pending_pages(self, young_after: datetime, now: datetime, after: int, limit: int):
+        """(batch_id, recipients, [page indexes]) of young batches with recipients still in flight,
+        whose pages are due to be asked again (see RECHECK_SHARE_OF_AGE)."""
         with self.connect() as con:
             return con.execute(
                 f"""SELECT d.batch_id, any_value(b.recipients),
                            list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1) {_PENDING}
-                    AND d.batch_id > ? GROUP BY d.batch_id ORDER BY d.batch_id LIMIT ?""",
-                [young_after, checked_before, after, limit],
+                    AND d.batch_id > $after GROUP BY d.batch_id ORDER BY d.batch_id LIMIT $limit""",
+                {"young_after": young_after, "now": now, "after": after, "limit": limit},
             ).fetchall()
 
     def save_delivery_pages(
