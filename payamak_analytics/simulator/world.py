@@ -113,6 +113,7 @@ class Send:
     tariff: Decimal
     incidents: tuple[Incident, ...] = ()  # those running when it was sent
     many_to_many: bool = False  # a like-to-like send: one text per recipient
+    _not_sent: int | None = field(default=None, repr=False, compare=False)
 
     def course(self, seed: int) -> Course:
         """The course of every recipient; a number that was not a mobile was never sent (11)."""
@@ -127,7 +128,11 @@ class Send:
         return np.where(self.valid, self.course(seed).status(now - self.t), 11).astype(np.int32)
 
     def not_sent(self, seed: int) -> int:
-        return int(np.isin(self.course(seed).final, NOT_SENT).sum())
+        """Recipients never sent (10, 11): decided at the send, so counted once (every page of
+        GetMessages shows it)."""
+        if self._not_sent is None:
+            self._not_sent = int(np.isin(self.course(seed).final, NOT_SENT).sum())
+        return self._not_sent
 
 
 @dataclass(frozen=True)
