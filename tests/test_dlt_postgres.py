@@ -8,14 +8,21 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
-from payamak_analytics import dlt_source
+from payamak_analytics import PanelClient, analytics, dlt_source
+from payamak_analytics.dates import TEHRAN
+from payamak_analytics.store import Store
+from payamak_analytics.sync import sync
+from payamak_analytics.warehouse.destination import DestinationStore
 
+from .conftest import world_config
 from .test_dlt import assert_equals_truth, calls, client_of, live_world, pending_pages
 
 BINARIES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -99,3 +106,44 @@ def test_a_load_into_postgres_equals_the_truth_and_the_next_one_is_incremental(p
     assert after["GetMessages"] - before["GetMessages"] == 2
     assert after["GetBatchDelivery"] - before["GetBatchDelivery"] == pending
     assert_equals_truth(pipeline, simulator)
+
+
+def _postgres_extension() -> str | None:
+    """None when DuckDB can load its postgres extension here (installing it once if it can), else why not."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("INSTALL postgres")
+        con.execute("LOAD postgres")
+        return None
+    except duckdb.Error as error:
+        return str(error).splitlines()[0][:200]
+    finally:
+        con.close()
+
+
+def test_reports_read_a_postgres_destination_back(postgres, make_simulator, tmp_path):
+    """The report functions on the loaded PostgreSQL tables, through DuckDB's postgres extension,
+    equal the same reports on a local store synced from the same service at the same moment."""
+    missing = _postgres_extension()
+    if missing:
+        pytest.skip(f"DuckDB's postgres extension cannot be loaded here (it is fetched from the network): {missing}")
+    host, port, user, password = postgres
+    address = f"postgresql://{user}:{password}@{host}:{port}/postgres"
+    simulator = make_simulator(world_config(messages=1500), threads=16)
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url)
+    now = datetime(2025, 11, 24, 12, tzinfo=TEHRAN)
+    store = Store(tmp_path / "local.duckdb")
+    sync(client, store, progress=False, now=lambda: now)
+    pipeline = dlt.pipeline(
+        pipeline_name="payamak_pg_back",
+        pipelines_dir=str(tmp_path / "pipelines"),
+        destination=dlt.destinations.postgres(address),
+        dataset_name="back",
+    )
+    pipeline.run(dlt_source(client, account="shop", now=lambda: now))
+    warehouse = DestinationStore(address, dataset="back", accounts=["shop"])
+    for by in (["operator"], ["month", "line"]):
+        local = analytics.delivery_report(store, by=by, now=now)
+        pd.testing.assert_frame_equal(local, analytics.delivery_report(warehouse, by=by, now=now), check_dtype=False)
