@@ -277,6 +277,7 @@ def cmd_watch(args) -> None:
     from .store import Store
     from .watch import duration, watch
 
+    lean_heap()  # before any thread starts
     if (args.mail_to or args.mail_from) and not args.smtp:
         raise InputError("--mail-to needs --smtp HOST:PORT.", "برای ایمیل --smtp لازم است")
     if (args.really_send or args.alert_sms_from) and not args.alert_sms:
@@ -313,7 +314,6 @@ def cmd_watch(args) -> None:
             client, store, numbers, line=args.alert_sms_from, really_send=args.really_send, per_hour=args.sms_per_hour
         )
         sinks.append(sink)
-    lean_heap()
     reports = watch(client, store, every=every, sinks=sinks, rules=rules, once=args.once)
     if args.once and (not reports or reports[-1].outcome != "ok"):
         raise SystemExit(1)

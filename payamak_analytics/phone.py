@@ -23,6 +23,7 @@ from .i18n import latin_digits
 
 _SEPARATORS = re.compile(r"[\s\-().\u200c\u200e\u200f]")
 _MOBILE = re.compile(r"9\d{9}")
+_CANONICAL = re.compile(r"09[0-9]{9}")
 
 
 def normalize(raw: str | int) -> str:
@@ -84,8 +85,8 @@ def operators(numbers: Iterable[str]) -> list[str]:
     reports read from the service, where a malformed number must not stop the read."""
     found = []
     for number in numbers:
-        if len(number) == 11 and number.startswith("09") and number.isascii() and number.isdigit():
-            found.append(_operator_of_prefix(number[:DECIDING_PREFIX]))  # canonical already, as the service writes
+        if isinstance(number, str) and _CANONICAL.fullmatch(number):  # as the service writes them
+            found.append(_operator_of_prefix(number[:DECIDING_PREFIX]))
             continue
         try:
             found.append(operator(number))

@@ -177,7 +177,7 @@ def sync(
     store.bind_account(client.username, client.endpoint, new_address=new_address)
     run = _Run(client, store, workers, rate, give_up_after, progress)
     if now is not None:
-        run.now = now
+        run.now = lambda: moment(now())  # without an offset: Tehran time
     calls_before, retries_before = sum(client.calls.values()), sum(client.retries.values())
     started = time.perf_counter()
     run_id = store.start_sync_run(run.now())
@@ -390,25 +390,35 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
     in_flight: dict[Future, int] = {}
     arrived: dict[Future, None] = {}  # in order of arrival, not yet committed
     first_arrival = 0.0
+
+    def commit(limit: int) -> None:
+        wave = list(arrived)[:limit]
+        _commit_wave(run, wave, in_flight, outstanding, unknown, failed)
+        bar.update(len(wave))
+        for future in wave:
+            del arrived[future]
+
     try:
         while True:
-            run.check_stop()
-            _submit(run, jobs, in_flight)
+            try:
+                run.check_stop()
+            except KeyboardInterrupt:  # what has arrived was read: it is kept
+                while arrived:
+                    commit(WAVE_PAGES)
+                raise
+            _submit(run, jobs, in_flight, waiting_for=len(in_flight) - len(arrived))
             if not in_flight:
                 break
             waiting = [f for f in in_flight if f not in arrived]
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
-            finished, _ = wait(waiting, timeout=max(window, 0.0), return_when=FIRST_COMPLETED)
+            timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
+            finished, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
             if finished and not arrived:
                 first_arrival = time.monotonic()
             arrived.update(dict.fromkeys(finished))
             late = time.monotonic() - first_arrival >= GROUP_WINDOW
             if arrived and (len(arrived) >= GROUP_PAGES or late or len(arrived) == len(in_flight)):
-                wave = list(arrived)[:WAVE_PAGES]
-                _commit_wave(run, wave, in_flight, outstanding, unknown, failed)
-                bar.update(len(wave))
-                for future in wave:
-                    del arrived[future]
+                commit(WAVE_PAGES)
                 first_arrival = time.monotonic()
     finally:
         for future in in_flight:
@@ -418,11 +428,15 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
     return {batch: plan[batch] for batch in unknown}
 
 
-def _submit(run: _Run, jobs, in_flight: dict[Future, int]) -> None:
-    """Queue the next jobs until every worker has IN_FLIGHT_PER_WORKER pages waiting."""
+def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int) -> None:
+    """Queue the next jobs until every worker has IN_FLIGHT_PER_WORKER pages to fetch (pages
+    arrived and not yet committed do not count: the workers keep fetching while they wait)."""
+    if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
+        return
     for batch, index, expected in jobs:
         in_flight[run.fetch(_read_delivery_page, run.client, batch, index, expected)] = batch
-        if len(in_flight) >= run.workers * IN_FLIGHT_PER_WORKER:
+        waiting_for += 1
+        if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
             return
 
 

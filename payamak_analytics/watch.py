@@ -152,8 +152,9 @@ class Watch:
     def cycle(self) -> CycleReport:
         """Read, judge, tell: on one connection to the store for the whole cycle (opening the
         file costs tens of milliseconds, and a cycle reads it dozens of times); another process
-        that waits for the file still gets it between two statements."""
-        with self.store.holding():
+        that waits for the file still gets it between two statements. The sync inside caps
+        DuckDB's memory as it always does; judging weeks of history is left DuckDB's default."""
+        with self.store.holding(memory_limit=None):
             return self._cycle()
 
     def _cycle(self) -> CycleReport:

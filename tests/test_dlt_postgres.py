@@ -146,4 +146,5 @@ def test_reports_read_a_postgres_destination_back(postgres, make_simulator, tmp_
     warehouse = DestinationStore(address, dataset="back", accounts=["shop"])
     for by in (["operator"], ["month", "line"]):
         local = analytics.delivery_report(store, by=by, now=now)
+        assert len(local) and local["recipients"].sum() > 0
         pd.testing.assert_frame_equal(local, analytics.delivery_report(warehouse, by=by, now=now), check_dtype=False)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import jdatetime
+import pandas as pd
 import pytest
 
 from payamak_analytics import PanelClient
@@ -88,6 +89,27 @@ def test_sync_equals_truth_and_a_second_sync_is_cheap(live_simulator, tmp_path):
     assert second.rows_new == third.rows_new == 0
     runs = store.sync_runs()
     assert runs["outcome"].tolist() == ["ok"] * 3 and runs["calls"].tolist() == [first.calls, second.calls, third.calls]
+
+
+def test_pages_in_flight_are_asked_again_by_their_age_and_before_their_report_expires(live_simulator, tmp_path):
+    """Due again once a quarter of the batch's age has passed since its last read, at most 6 h,
+    and at most half of what is left of the service's seven days."""
+    store = Store(tmp_path / "p.duckdb")
+    client = client_of(live_simulator)
+    start = datetime.now(TEHRAN)
+    sync(client, store, progress=False, now=lambda: start)
+    later = start + timedelta(hours=2.5)
+    pages = store.sql("""SELECT DISTINCT batch_id, ("row" - 1) // 100 AS page, b.sent_at, b.last_checked
+                         FROM deliveries JOIN batches b USING (batch_id) WHERE NOT final""")
+    pages = pages[pages["sent_at"] > later - timedelta(days=7)]
+    age, left = later - pages["sent_at"], pages["sent_at"] + timedelta(days=7) - later
+    by_age = (age / 4).clip(upper=timedelta(hours=6))
+    due = pages["last_checked"] <= later - pd.concat([by_age, left / 2], axis=1).min(axis=1)
+    assert 0 < due.sum() < len(pages)  # this world has batches on both sides of the rule
+    assert (due & (pages["last_checked"] > later - by_age)).any()  # due only because their report expires soon
+    before = truth(live_simulator, batches=0)["calls"]["GetBatchDelivery"]
+    sync(client, store, progress=False, now=lambda: later.replace(tzinfo=None))  # a clock without offset: Tehran
+    assert truth(live_simulator, batches=0)["calls"]["GetBatchDelivery"] - before == due.sum()
 
 
 def test_after_the_clock_moves_only_pending_batches_are_read_and_events_recorded(live_simulator, tmp_path):
@@ -454,11 +476,20 @@ def test_ctrl_c_ends_a_sync_with_one_line_and_the_next_run_resumes(make_simulato
     assert_store_equals_truth(store, simulator)
 
 
-def test_the_command_line_sets_a_lean_heap_on_glibc():
-    """`payamak sync` and `payamak watch` cap glibc's arenas (see allocator.py); where the C
-    library is glibc the setting must take, or the sync's memory figures no longer hold."""
+def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, monkeypatch):
+    """`payamak sync` caps glibc's arenas before it starts (see allocator.py); where the C library
+    is glibc the setting must take, or the sync's memory figures no longer hold."""
+    from payamak_analytics import allocator, cli
+
     if platform.libc_ver()[0] != "glibc":
         pytest.skip(f"the C library here is {platform.libc_ver()[0] or 'not glibc'}: mallopt is glibc's")
     probe = "from payamak_analytics.allocator import lean_heap; print(lean_heap())"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"
+    asked = []
+    monkeypatch.setattr(allocator, "lean_heap", lambda: asked.append("lean") or True)
+    monkeypatch.setenv("PAYAMAK_USERNAME", "demo")
+    monkeypatch.setenv("PAYAMAK_PASSWORD", "demo")
+    simulator = make_simulator(live_world(messages=200))
+    assert cli.main(["--wsdl", simulator.wsdl_url, "sync", "--db", str(tmp_path / "s.duckdb"), "--workers", "2"]) == 0
+    assert len(asked) == 1

@@ -128,6 +128,7 @@ class StoreFile:
         with _FILE_GATE:
             check_path(self.path, create=create)
         self._held: duckdb.DuckDBPyConnection | None = None
+        self._memory_limit: str | None = WRITER_MEMORY
         self._held_since = 0.0
         self._holding = 0
         self._lock = threading.RLock()
@@ -211,12 +212,15 @@ class StoreFile:
             con.close()
 
     @contextmanager
-    def holding(self) -> Iterator[None]:
+    def holding(self, memory_limit: str | None = WRITER_MEMORY) -> Iterator[None]:
         """Within this block, transactions share one connection (opening a file costs tens of
         milliseconds: too much for every page). A watcher lets go of it, between transactions,
-        as soon as another process waits for the file."""
+        as soon as another process waits for the file. DuckDB is capped at `memory_limit` while
+        the block lasts (None: DuckDB's own default); a block inside another has its own cap."""
         with self._lock:
             self._holding += 1
+            outer, self._memory_limit = self._memory_limit, memory_limit
+            self._cap_memory()
         done = threading.Event()
         watcher = threading.Thread(target=self._yield_to_waiters, args=(done,), name="store-watcher", daemon=True)
         watcher.start()
@@ -227,8 +231,16 @@ class StoreFile:
             watcher.join()
             with self._lock:
                 self._holding -= 1
+                self._memory_limit = outer
                 if not self._holding:
                     self.release()
+                else:
+                    self._cap_memory()
+
+    def _cap_memory(self) -> None:
+        if self._held is not None:
+            limit = self._memory_limit
+            self._held.execute(f"SET memory_limit = '{limit}'" if limit else "RESET memory_limit")
 
     def _yield_to_waiters(self, done: threading.Event) -> None:
         while not done.wait(0.05):
@@ -263,7 +275,7 @@ class StoreFile:
             self.release()
         if self._held is None:
             self._held, self._held_since = self.open(writer=True), time.monotonic()
-            self._held.execute(f"SET memory_limit = '{WRITER_MEMORY}'")
+            self._cap_memory()
         return self._held
 
     @contextmanager
