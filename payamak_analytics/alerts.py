@@ -154,9 +154,10 @@ def z_score(x_base: int, n_base: int, x_now: int, n_now: int) -> float:
     return (x_base / n_base - x_now / n_now) / se
 
 
-def rate(successes: int, n: int) -> dict:
+def rate(successes: float, n: int) -> dict:
+    """A share with its Wilson interval; `successes` may be a baseline reweighted to the window."""
     low, high = wilson(successes, n)
-    return {"count": int(successes), "of": int(n), "rate": successes / n if n else None, "interval95": [low, high]}
+    return {"count": round(successes), "of": int(n), "rate": successes / n if n else None, "interval95": [low, high]}
 
 
 # --- delivery: rates and codes, per operator and per line -------------------------------------------
@@ -206,17 +207,49 @@ def _sums(frame: pd.DataFrame) -> dict:
 
 def _baseline(cells: pd.DataFrame, mine, others, rules: AlertRules) -> tuple[str, dict] | None:
     """The first baseline with enough answers: the same hours of the week, the same hours of the
-    last days, all hours of the last days, the others now."""
+    last days, all hours of the last days, the others now. The subject's own baselines are taken
+    in the window's mix of lines (see _in_the_window_mix)."""
+    window = cells[(cells["period"] == "window") & mine]
     for period, needed in (
         ("hour_of_week", rules.min_baseline),
         ("hour_of_day", rules.min_baseline),
         ("recent", rules.min_volume),
     ):
-        counts = _sums(cells[(cells["period"] == period) & mine])
+        base = cells[(cells["period"] == period) & mine]
+        counts = _sums(base)
         if counts["answered"] >= needed:
-            return period, counts
+            return period, _in_the_window_mix(base, window, counts, rules)
     counts = _sums(cells[(cells["period"] == "window") & others])
     return ("others", counts) if counts["answered"] >= rules.min_volume else None
+
+
+def _in_the_window_mix(base: pd.DataFrame, window: pd.DataFrame, pooled: dict, rules: AlertRules) -> dict:
+    """The baseline's counts as if its sends had been split between lines as the window's are.
+
+    Lines deliver differently (a campaign line's bulk sends lose their blacklisted numbers early,
+    so the rest deliver more often than one-time codes do), and an hour's mix of lines changes
+    from week to week: pooled, an hour of codes alone against weeks of codes and campaigns reads
+    as a drop. Each line's shares come from its own baseline; a line with fewer than
+    `min_volume` answers there takes the pooled shares. The totals stay the baseline's.
+    """
+    by_line = base.groupby("line", dropna=False)[list(pooled)].sum()
+    mixed = dict(pooled)
+    for over, columns in (
+        ("answered", ["delivered"] + [f"c{c}" for c in SURGE_CODES if c not in EARLY_CODES]),
+        ("past_queue", [f"c{c}" for c in EARLY_CODES if c in SURGE_CODES]),
+    ):
+        weights = window.groupby("line", dropna=False)[over].sum()
+        if not pooled[over] or not weights.sum():
+            continue
+        for column in columns:
+            share = 0.0
+            for line, weight in (weights / weights.sum()).items():
+                own = by_line[over].get(line, 0)
+                share += weight * (
+                    by_line.loc[line, column] / own if own >= rules.min_volume else pooled[column] / pooled[over]
+                )
+            mixed[column] = share * pooled[over]
+    return mixed
 
 
 def _moved_codes(now: dict, base: dict, rules: AlertRules, margin: float = 1.0) -> list[dict]:
@@ -261,6 +294,7 @@ def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, 
         "window": {"from": (now - rules.window).isoformat(), "to": now.isoformat()}
         | rate(window["delivered"], window["answered"]),
         "baseline": {"kind": basis, "description": BASELINES[basis][0], "margin": margin}
+        | ({"weighted": "to the window's mix of lines"} if basis != "others" else {})
         | rate(base["delivered"], base["answered"]),
         "drop": drop,
         "z": z,

@@ -16,12 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import pandas as pd
 import pytest
 import requests
 from aiosmtpd.controller import Controller
 
 from payamak_analytics import PanelClient
-from payamak_analytics.alerts import AlertRules, Notice, alerts, alerts_html, wilson, z_score
+from payamak_analytics.alerts import SURGE_CODES, AlertRules, Notice, _judge, alerts, alerts_html, wilson, z_score
+from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import InputError, SenderLineError
 from payamak_analytics.simulator import HistoryConfig, WorldConfig
 from payamak_analytics.sinks import SmsSink, SmtpSink, WebhookSink
@@ -355,11 +357,36 @@ def test_statistics():
     assert z_score(930, 1000, 93, 100) == pytest.approx(0, abs=1e-9)
 
 
+def _cells(rows: list[tuple]) -> pd.DataFrame:
+    """Counts as alerts._cells gives them: (period, line, answered, delivered, code 2)."""
+    frame = pd.DataFrame(rows, columns=["period", "line", "answered", "delivered", "c2"])
+    frame["operator"], frame["past_queue"] = "MCI", frame["answered"]
+    for code in SURGE_CODES:
+        if f"c{code}" not in frame:
+            frame[f"c{code}"] = 0
+    return frame
+
+
+def test_a_baseline_is_taken_in_the_window_mix_of_lines():
+    """An hour of one-time codes alone, against weeks of codes and campaigns, is not a surge; the
+    same codes failing more than they used to still are."""
+    base = [("hour_of_week", "codes", 1000, 920, 80), ("hour_of_week", "campaigns", 4000, 3980, 20)]
+    usual = _cells([("window", "codes", 400, 368, 32), *base])
+    mine, others = usual["operator"] == "MCI", usual["operator"] != "MCI"
+    now = datetime(2025, 11, 30, 11, tzinfo=TEHRAN)
+    assert _judge(usual, mine, others, {"operator": "MCI"}, AlertRules(), now) == "clear"
+
+    failing = _cells([("window", "codes", 400, 320, 80), *base])
+    verdict = _judge(failing, mine, others, {"operator": "MCI"}, AlertRules(), now)
+    assert verdict.kind == "delivery_drop" and verdict.code == 2  # 80% against the codes' own 92%
+    assert verdict.evidence["baseline"]["rate"] == pytest.approx(0.92)
+    assert verdict.evidence["codes"][0]["baseline"]["rate"] == pytest.approx(0.08)
+
+
 def test_an_incident_opens_once_ends_once_and_shows_in_the_widget(tmp_path):
     from datetime import timedelta
 
     from payamak_analytics.alerts import Alert, track
-    from payamak_analytics.dates import TEHRAN
     from payamak_analytics.widgets import ActiveAlerts
 
     store, rules = Store(tmp_path / "s.duckdb"), AlertRules()
