@@ -65,21 +65,22 @@ def live_simulator(make_simulator):
 
 def test_sync_equals_truth_and_a_second_sync_is_cheap(live_simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
-    first = sync(client_of(live_simulator), store, progress=False)
+    start = datetime.now(TEHRAN)
+    first = sync(client_of(live_simulator), store, progress=False, now=lambda: start)
     assert_store_equals_truth(store, live_simulator)
     assert first.rows_new > 0 and first.pages <= first.calls <= first.pages + 8  # a little read-ahead
 
     before = truth(live_simulator, batches=0)["calls"]
-    later = datetime.now(TEHRAN) + timedelta(hours=6)  # a page in flight is due again after 6 h at most
+    later = start + timedelta(hours=6)  # a page in flight is due again after 6 h at most
     pending_pages = store.sql(
         """SELECT count(DISTINCT (batch_id, ("row" - 1) // 100)) FROM deliveries JOIN batches USING (batch_id)
            WHERE NOT final AND sent_at > ?""",  # still within the service's seven days then
         [later - timedelta(days=7)],
     ).iloc[0, 0]
-    second = sync(client_of(live_simulator), store, progress=False)
+    second = sync(client_of(live_simulator), store, progress=False, now=lambda: start)
     after = truth(live_simulator, batches=0)["calls"]
     assert after["GetMessages"] - before["GetMessages"] == 2  # one call per stream: sent, received
-    # every page was read a moment ago: none is due again yet
+    # every page was read at this very moment: none is due again yet
     assert after["GetBatchDelivery"] == before["GetBatchDelivery"] and second.calls == 2
 
     third = sync(client_of(live_simulator), store, progress=False, now=lambda: later)
