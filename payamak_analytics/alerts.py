@@ -55,6 +55,7 @@ TELECOM_ANSWERS = (1, 2, 3, 4, 8, 9, 12)  # reported back by the telecom, good o
 EARLY_CODES = (6, 7, 10, 11)  # decided before the telecom holds the message
 NOT_PAST_QUEUE = (-5, -4, -3, -1, 0, 13)  # no decision yet (or none ever seen)
 SURGE_CODES = (2, 3, 6, 7, 9, 10, 11)
+MIX_SHARE = 0.1  # a line with this share of a window's sends must be known to its baseline
 SEVERITIES = ("warning", "critical")
 SETTLING = ("delivery/", "opt_out/")  # rates near a threshold: these end only after `clear_after` of calm
 Z_95 = 1.959964
@@ -217,20 +218,22 @@ def _baseline(cells: pd.DataFrame, mine, others, rules: AlertRules) -> tuple[str
     ):
         base = cells[(cells["period"] == period) & mine]
         counts = _sums(base)
-        if counts["answered"] >= needed:
-            return period, _in_the_window_mix(base, window, counts, rules)
+        mixed = _in_the_window_mix(base, window, counts, rules) if counts["answered"] >= needed else None
+        if mixed is not None:
+            return period, mixed
     counts = _sums(cells[(cells["period"] == "window") & others])
     return ("others", counts) if counts["answered"] >= rules.min_volume else None
 
 
-def _in_the_window_mix(base: pd.DataFrame, window: pd.DataFrame, pooled: dict, rules: AlertRules) -> dict:
-    """The baseline's counts as if its sends had been split between lines as the window's are.
+def _in_the_window_mix(base: pd.DataFrame, window: pd.DataFrame, pooled: dict, rules: AlertRules) -> dict | None:
+    """The baseline's counts as if its sends had been split between lines as the window's are, or
+    None when a line with at least MIX_SHARE of the window's sends has fewer than `min_volume`
+    answers in it (a smaller line takes the baseline's pooled shares).
 
     Lines deliver differently (a campaign line's bulk sends lose their blacklisted numbers early,
     so the rest deliver more often than one-time codes do), and an hour's mix of lines changes
     from week to week: pooled, an hour of codes alone against weeks of codes and campaigns reads
-    as a drop. Each line's shares come from its own baseline; a line with fewer than
-    `min_volume` answers there takes the pooled shares. The totals stay the baseline's.
+    as a drop. Each line's shares come from its own baseline; the totals stay the baseline's.
     """
     by_line = base.groupby("line", dropna=False)[list(pooled)].sum()
     mixed = dict(pooled)
@@ -239,16 +242,21 @@ def _in_the_window_mix(base: pd.DataFrame, window: pd.DataFrame, pooled: dict, r
         ("past_queue", [f"c{c}" for c in EARLY_CODES if c in SURGE_CODES]),
     ):
         weights = window.groupby("line", dropna=False)[over].sum()
-        if not pooled[over] or not weights.sum():
+        weights = weights[weights > 0]
+        if not pooled[over] or weights.empty:
             continue
+        weights, known = weights / weights.sum(), by_line[over].reindex(weights.index).fillna(0)
+        if (known[weights >= MIX_SHARE] < rules.min_volume).any():
+            return None  # not this baseline: the next one knows the window's lines
         for column in columns:
-            share = 0.0
-            for line, weight in (weights / weights.sum()).items():
-                own = by_line[over].get(line, 0)
-                share += weight * (
-                    by_line.loc[line, column] / own if own >= rules.min_volume else pooled[column] / pooled[over]
-                )
-            mixed[column] = share * pooled[over]
+            shares = [
+                by_line.loc[line, column] / known[line] if known[line] >= rules.min_volume else None
+                for line in weights.index
+            ]
+            pooled_share = pooled[column] / pooled[over]
+            mixed[column] = pooled[over] * sum(
+                w * (pooled_share if share is None else share) for w, share in zip(weights, shares)
+            )
     return mixed
 
 

@@ -382,6 +382,13 @@ def test_a_baseline_is_taken_in_the_window_mix_of_lines():
     assert verdict.evidence["baseline"]["rate"] == pytest.approx(0.92)
     assert verdict.evidence["codes"][0]["baseline"]["rate"] == pytest.approx(0.08)
 
+    # the same hours of past weeks held campaigns only: the codes are judged against their own last days
+    unknown = _cells([("window", "codes", 400, 368, 32), base[1], ("hour_of_day", "codes", 2000, 1840, 160)])
+    assert _judge(unknown, mine, others, {"operator": "MCI"}, AlertRules(), now) == "clear"
+    failing = _cells([("window", "codes", 400, 280, 120), base[1], ("hour_of_day", "codes", 2000, 1840, 160)])
+    verdict = _judge(failing, mine, others, {"operator": "MCI"}, AlertRules(), now)
+    assert verdict.evidence["baseline"]["kind"] == "hour_of_day" and verdict.code == 2
+
 
 def test_an_incident_opens_once_ends_once_and_shows_in_the_widget(tmp_path):
     from datetime import timedelta
