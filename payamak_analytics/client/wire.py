@@ -278,7 +278,7 @@ def exchange(
     if box:
         return box[0]
     written = attempt.abandon()
-    if box:
+    if box and isinstance(box[0], Answer):  # completed just in time; any failure now is the cut socket's
         return box[0]
     if written:
         return _Problem("lost", "no complete answer before the deadline (timeout)")

@@ -30,22 +30,25 @@ RUN_COUNTERS = (
     "batches_unreadable",
     "recipients_unreadable",
 )
-# A page with a recipient in flight is asked again once a quarter of its batch's age has passed
-# since its last read, at most RECHECK_MAX_HOURS, and at most half the time its report has left
-# (the service keeps reports seven days): a batch of the last hour at each run of a 15-minute
-# schedule, a day-old one four times a day, one in its last hours at nearly every run. Some
+# A page with a recipient in flight is asked again at every run while its batch is younger than
+# RECHECK_EVERY_RUN_HOURS (when most statuses change, and time to final is measured); after that
+# once a quarter of the batch's age has passed since its last read, at most RECHECK_MAX_HOURS,
+# and at most half the time its report has left (the service keeps reports seven days), so a
+# day-old batch is read four times a day and one in its last hours at nearly every run. Some
 # recipients never leave "received by the telecom" (no report comes back); asked at every run, a
 # week of them would cost thousands of calls a run.
+RECHECK_EVERY_RUN_HOURS = 6
 RECHECK_SHARE_OF_AGE = 0.25
 RECHECK_MAX_HOURS = 6
 # Recipients of young, fully read batches that may still change, whose pages are due again.
 _PENDING = f"""FROM deliveries d JOIN batches b USING (batch_id)
               WHERE b.complete AND NOT b.gone AND NOT d.final AND b.sent_at > $young_after
-              AND b.last_checked <= $now - to_seconds(least(
-                  greatest(epoch($now) - epoch(b.sent_at), 0) * {RECHECK_SHARE_OF_AGE},
-                  {RECHECK_MAX_HOURS * 3600},
-                  (epoch(b.sent_at) - epoch($young_after)) / 2))  -- half of what is left of the seven days
-              AND b.last_checked < $now"""
+              AND b.last_checked < $now
+              AND (b.sent_at > $now - INTERVAL {RECHECK_EVERY_RUN_HOURS} HOUR
+                   OR b.last_checked <= $now - to_seconds(least(
+                       (epoch($now) - epoch(b.sent_at)) * {RECHECK_SHARE_OF_AGE},
+                       {RECHECK_MAX_HOURS * 3600},
+                       (epoch(b.sent_at) - epoch($young_after)) / 2)))"""
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
