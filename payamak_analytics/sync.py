@@ -36,11 +36,11 @@ from .errors import (
     TransportError,
 )
 from .patience import Breaker, OutageError, RateLimiter, patiently
+from .recheck import REPORT_WINDOW
 from .stopping import StopRequest
 from .store import Store
 from .walk import MessageWalk
 
-REPORT_WINDOW = timedelta(days=7)
 UNKNOWN_GRACE = timedelta(days=1)  # a batch the service calls unknown for this long is gone
 BATCH_CHUNK = 2000  # batches planned at a time, so a million of them never sit in memory at once
 UNKNOWN_REASKS = 2  # within one run, a batch answering "no such batch" is asked this many times more

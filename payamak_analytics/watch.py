@@ -32,16 +32,16 @@ from .dates import TEHRAN
 from .errors import InputError, NotFoundError, PayamakError
 from .i18n import latin_digits
 from .locks import HolderLock
+from .recheck import REPORT_WINDOW
 from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
 from .sync import delivery_rows, sync
 
 log = logging.getLogger("payamak_analytics.watch")
-REPORT_WINDOW = timedelta(days=7)
 URGENT_AGE = timedelta(days=5)  # reports at least this old (or expiring within two cycles) are read first
 URGENT_GROUP = 20  # report pages stored together
-STALE = timedelta(hours=1)  # a report not read for this long (or two cycles) counts as unread
+LATE = timedelta(hours=1)  # a report page due again (`recheck`) this long ago (or two cycles) counts as unread
 SINK_BUDGET = 15.0  # seconds a cycle gives its sinks at most (half the cycle, if that is shorter)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([a-z]*)")
 _UNITS = {
@@ -171,9 +171,7 @@ class Watch:
         except Exception as failure:
             log.exception("cycle failed")
             outcome, error = "failed", type(failure).__name__
-        risk = self.store.report_risk(
-            now, min(previous, now), REPORT_WINDOW, self.rules.expiry_margin, max(self.every * 2, STALE)
-        )
+        risk = self.store.report_risk(now, min(previous, now), self.rules.expiry_margin, max(self.every * 2, LATE))
         failing = _failing(history, now, outcome, code)
         context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=risk["unreadable"])
         if outcome == "ok":
@@ -220,12 +218,13 @@ class Watch:
         return first.rows_new + rest.rows_new, first.rows_updated + rest.rows_updated, urgent
 
     def _urgent(self, now: datetime) -> int:
-        """Read the pages of reports at least URGENT_AGE old (or that expire within two cycles)
-        whose recipients may still change and that were not read within STALE, oldest first; stored every URGENT_GROUP pages (a stop or
-        a failure keeps what was stored). Returns the pages read."""
+        """Read the due pages of reports at least URGENT_AGE old (or that expire within two cycles),
+        oldest first, before the sync reads the rest: the same pages the sync would read (`recheck`),
+        in the order that loses least when the service fails mid-cycle. Stored every URGENT_GROUP
+        pages (a stop or a failure keeps what was stored). Returns the pages read."""
         pages, tables, done = 0, [], []
         older_than = max(timedelta(0), min(URGENT_AGE, REPORT_WINDOW - 2 * self.every))
-        urgent = self.store.urgent_batches(now, older_than, REPORT_WINDOW, min(STALE, self.every))
+        urgent = self.store.urgent_batches(now, older_than)
         for batch in urgent.itertuples():
             read = []
             for index in batch.pages:

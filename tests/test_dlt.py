@@ -7,12 +7,14 @@ import random
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta
 
 import pytest
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
 from payamak_analytics import PanelClient, dlt_source
+from payamak_analytics.dates import TEHRAN
 from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.warehouse.loading import finish_and_run
 
@@ -85,11 +87,14 @@ def calls(simulator: Simulator) -> dict:
     return truth(simulator, batches=0)["calls"]
 
 
-def pending_pages(pipeline, account: str = "demo") -> int:
+def pending_pages(pipeline, account: str = "demo", sent_after: datetime | None = None) -> int:
+    """Report pages with a recipient in flight (of batches sent after `sent_after`)."""
+    after = f"AND b.sent_at > '{sent_after.isoformat()}'" if sent_after else ""
     return rows(
         pipeline,
-        f"""SELECT count(DISTINCT (batch_id, floor(("row" - 1) / 100.0))) FROM {{deliveries}}
-            WHERE account = '{account}' AND NOT final""",
+        f"""SELECT count(DISTINCT (d.batch_id, floor((d."row" - 1) / 100.0)))
+            FROM {{deliveries}} d JOIN {{batches}} b ON b.account = d.account AND b.batch_id = d.batch_id
+            WHERE d.account = '{account}' AND NOT d.final {after}""",
     )[0][0]
 
 
@@ -99,20 +104,22 @@ def live_simulator(make_simulator):
 
 
 def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(live_simulator, tmp_path):
-    pipeline = duckdb_pipeline(tmp_path)
-    pipeline.run(dlt_source(client_of(live_simulator)))
+    pipeline, first = duckdb_pipeline(tmp_path), datetime.now(TEHRAN)
+    pipeline.run(dlt_source(client_of(live_simulator), now=lambda: first))
     assert_equals_truth(pipeline, live_simulator)
     assert rows(pipeline, "SELECT count(*) FROM {delivery_events}")[0][0] == truth(live_simulator)["recipients"]
 
-    before, pending = calls(live_simulator), pending_pages(pipeline)
-    pipeline.run(dlt_source(client_of(live_simulator)))
+    second = first + timedelta(seconds=1)
+    before, young = calls(live_simulator), pending_pages(pipeline, sent_after=second - timedelta(hours=6))
+    assert 0 < young < pending_pages(pipeline)  # this world has batches in flight on both sides of 6 h
+    pipeline.run(dlt_source(client_of(live_simulator), now=lambda: second))
     after = calls(live_simulator)
     assert after["GetMessages"] - before["GetMessages"] == 2  # one call per stream: sent, received
-    # only pages holding a recipient still in flight are asked again; final batches never are
-    assert 0 < after["GetBatchDelivery"] - before["GetBatchDelivery"] == pending
+    # a second later only pages in flight of batches under 6 h old are due again; final batches never are
+    assert after["GetBatchDelivery"] - before["GetBatchDelivery"] == young
     assert_equals_truth(pipeline, live_simulator)
     runs = rows(pipeline, "SELECT messages, delivery_pages FROM {sync_runs} ORDER BY started_at")
-    assert len(runs) == 2 and runs[1][1] == pending
+    assert len(runs) == 2 and runs[1][1] == young
     assert (
         runs[1][0] <= 1000 + truth(live_simulator, batches=0)["messages"]["received"]
     )  # the first page of each stream
@@ -121,13 +128,14 @@ def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(liv
 def test_status_changes_become_events_and_an_expired_report_freezes_the_last_status(live_simulator, tmp_path):
     client = client_of(live_simulator)
     fresh = client.send_batch_sms("50001234", [f"0912{i:07d}" for i in range(100)], "fresh").batch_sms_id
-    pipeline = duckdb_pipeline(tmp_path)
-    pipeline.run(dlt_source(client))
+    pipeline, clock = duckdb_pipeline(tmp_path), [datetime.fromisoformat(admin_post(live_simulator, "clock")["clock"])]
+    pipeline.run(dlt_source(client, now=lambda: clock[0]))
     first = dict(rows(pipeline, f'SELECT "row", status FROM {{deliveries}} WHERE batch_id = {fresh}'))
     assert set(first.values()) == {-5}  # asked too early
 
     admin_post(live_simulator, "clock", advance=6 * 3600)
-    pipeline.run(dlt_source(client))
+    clock[0] += timedelta(hours=6)  # every page in flight is due again (`recheck.LONGEST_WAIT`)
+    pipeline.run(dlt_source(client, now=lambda: clock[0]))
     ours = statuses_by_batch(pipeline)
     for batch, totals in truth(live_simulator)["batches"].items():
         if "-3" not in totals["statuses"]:  # a report that crossed the week keeps its last status (below)
@@ -139,11 +147,18 @@ def test_status_changes_become_events_and_an_expired_report_freezes_the_last_sta
     assert len(events) == 100 + sum(status != -5 for status in settled.values())
 
     admin_post(live_simulator, "clock", advance=8 * 86400)  # the service now answers -3 for every report
-    pipeline.run(dlt_source(client))  # by the local clock the batches are young: in-flight pages are asked again
+    clock[0] += timedelta(hours=6)  # by the loader's clock the batches are young: in-flight pages are asked again
+    pipeline.run(dlt_source(client, now=lambda: clock[0]))
     assert dict(rows(pipeline, f'SELECT "row", status FROM {{deliveries}} WHERE batch_id = {fresh}')) == settled
-    assert rows(pipeline, "SELECT count(*) FROM {deliveries} WHERE NOT final OR status = -3 AND NOT expired")[0][0] == 0
+    young = f"b.sent_at > '{(clock[0] - timedelta(days=7)).isoformat()}'"  # older ones the loader forgets unasked
+    assert rows(
+        pipeline,
+        f"""SELECT count(*) FROM {{deliveries}} d JOIN {{batches}} b USING (account, batch_id)
+            WHERE {young} AND (NOT d.final OR d.status = -3 AND NOT d.expired)""",
+    )[0][0] == 0
     asked = calls(live_simulator)["GetBatchDelivery"]
-    pipeline.run(dlt_source(client))  # nothing is left in flight: no report is asked for
+    clock[0] += timedelta(hours=6)
+    pipeline.run(dlt_source(client, now=lambda: clock[0]))  # nothing is left in flight: no report is asked for
     assert calls(live_simulator)["GetBatchDelivery"] == asked
 
 

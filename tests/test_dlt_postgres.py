@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -97,14 +97,16 @@ def test_a_load_into_postgres_equals_the_truth_and_the_next_one_is_incremental(p
         destination=dlt.destinations.postgres(f"postgresql://{user}:{password}@{host}:{port}/postgres"),
         dataset_name="sms",
     )
-    pipeline.run(dlt_source(client_of(simulator)))
+    first = datetime.now(TEHRAN)
+    pipeline.run(dlt_source(client_of(simulator), now=lambda: first))
     assert_equals_truth(pipeline, simulator)
 
-    before, pending = calls(simulator), pending_pages(pipeline)
-    pipeline.run(dlt_source(client_of(simulator)))
+    second = first + timedelta(seconds=1)
+    before, young = calls(simulator), pending_pages(pipeline, sent_after=second - timedelta(hours=6))
+    pipeline.run(dlt_source(client_of(simulator), now=lambda: second))
     after = calls(simulator)
     assert after["GetMessages"] - before["GetMessages"] == 2
-    assert after["GetBatchDelivery"] - before["GetBatchDelivery"] == pending
+    assert after["GetBatchDelivery"] - before["GetBatchDelivery"] == young
     assert_equals_truth(pipeline, simulator)
 
 

@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from .. import recheck
+from ..recheck import REPORT_WINDOW
+
 ALERT_COLUMNS = (
     "incident",
     "kind",
@@ -77,45 +80,43 @@ class AlertTables:
             "SELECT * FROM (SELECT * FROM watch_cycles ORDER BY cycle_id DESC LIMIT ?) ORDER BY cycle_id", [last]
         )
 
-    def urgent_batches(
-        self, now: datetime, older_than: timedelta, window: timedelta, fresh: timedelta = timedelta(0)
-    ) -> pd.DataFrame:
-        """Batches whose report is still readable (younger than `window`) but older than
-        `older_than`, with recipients whose status may still change and not read within `fresh`:
-        (batch_id, recipients, complete, sent_at, pages to read), those closest to expiry first."""
+    def urgent_batches(self, now: datetime, older_than: timedelta) -> pd.DataFrame:
+        """Batches whose report is still readable but older than `older_than`, not read in full or
+        with recipients in flight whose pages are due again (`recheck`): (batch_id, recipients,
+        complete, sent_at, pages to read), those closest to expiry first."""
         self.add_batches_from_messages()
         return self.sql(
-            """
+            f"""
             SELECT b.batch_id, b.recipients, b.complete, b.sent_at,
                    CASE WHEN b.complete THEN (SELECT list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1)
                                               FROM deliveries d WHERE d.batch_id = b.batch_id AND NOT d.final)
                         ELSE range(1, greatest(b.recipients, 1) + 1, 100) END AS pages
             FROM batches b
-            WHERE b.sent_at > ? AND b.sent_at <= ? AND (NOT b.complete OR b.pending > 0)
-              AND (b.last_checked IS NULL OR b.last_checked <= ?)
+            WHERE b.sent_at > $now - INTERVAL {REPORT_WINDOW.days} DAY AND b.sent_at <= $older AND NOT b.gone
+              AND (NOT b.complete OR (b.pending > 0 AND {recheck.due_sql("b.sent_at", "b.last_checked", "$now")}))
             ORDER BY b.sent_at, b.batch_id""",
-            [now - window, now - older_than, now - fresh],
+            {"now": now, "older": now - older_than},
         )
 
-    def report_risk(
-        self, now: datetime, previous: datetime, window: timedelta, margin: timedelta, stale: timedelta
-    ) -> dict:
-        """Recipients whose report expired between `previous` and `now` unread for `stale` before
-        (lost for good), and those whose report expires within `margin`, unread for `stale` (at risk)."""
-        unread = """CASE WHEN NOT b.complete THEN b.recipients
-                         WHEN b.last_checked < least(b.sent_at + $window, $now) - $stale THEN b.pending ELSE 0 END"""
+    def report_risk(self, now: datetime, previous: datetime, margin: timedelta, late: timedelta) -> dict:
+        """Recipients whose report expired between `previous` and `now` unread (lost for good),
+        and those whose report expires within `margin` (at risk): in batches never read in full,
+        or whose pages in flight were due again (`recheck`) more than `late` ago."""
+        expiry = f"least(b.sent_at + INTERVAL {REPORT_WINDOW.days} DAY, $now)"
+        unread = f"""CASE WHEN NOT b.complete THEN b.recipients
+                          WHEN b.last_checked < {expiry} - to_seconds({recheck.wait_sql("b.sent_at", expiry)}) - $late
+                          THEN b.pending ELSE 0 END"""
         row = self.sql(
             f"""
             SELECT coalesce(sum(CASE WHEN b.sent_at <= $lost_to THEN {unread} END), 0) AS unreadable,
                    coalesce(sum(CASE WHEN b.sent_at > $lost_to THEN {unread} END), 0) AS at_risk
             FROM batches b WHERE b.sent_at > $lost_from AND b.sent_at <= $risk_to""",
             {
-                "lost_from": previous - window,
-                "lost_to": now - window,
-                "risk_to": now - window + margin,
-                "window": window,
+                "lost_from": previous - REPORT_WINDOW,
+                "lost_to": now - REPORT_WINDOW,
+                "risk_to": now - REPORT_WINDOW + margin,
                 "now": now,
-                "stale": stale,
+                "late": late,
             },
         ).iloc[0]
         return {"unreadable": int(row["unreadable"]), "at_risk": int(row["at_risk"])}

@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from .. import recheck
 from ..errors import StoreError
 from .processes import ProcessId
 from .schema import MESSAGE_COLUMNS
@@ -30,25 +31,10 @@ RUN_COUNTERS = (
     "batches_unreadable",
     "recipients_unreadable",
 )
-# A page with a recipient in flight is asked again at every run while its batch is younger than
-# RECHECK_EVERY_RUN_HOURS (when most statuses change, and time to final is measured); after that
-# once a quarter of the batch's age has passed since its last read, at most RECHECK_MAX_HOURS,
-# and at most half the time its report has left (the service keeps reports seven days), so a
-# day-old batch is read four times a day and one in its last hours at nearly every run. Some
-# recipients never leave "received by the telecom" (no report comes back); asked at every run, a
-# week of them would cost thousands of calls a run.
-RECHECK_EVERY_RUN_HOURS = 6
-RECHECK_SHARE_OF_AGE = 0.25
-RECHECK_MAX_HOURS = 6
 # Recipients of young, fully read batches that may still change, whose pages are due again.
 _PENDING = f"""FROM deliveries d JOIN batches b USING (batch_id)
               WHERE b.complete AND NOT b.gone AND NOT d.final AND b.sent_at > $young_after
-              AND b.last_checked < $now
-              AND (b.sent_at > $now - INTERVAL {RECHECK_EVERY_RUN_HOURS} HOUR
-                   OR b.last_checked <= $now - to_seconds(least(
-                       (epoch($now) - epoch(b.sent_at)) * {RECHECK_SHARE_OF_AGE},
-                       {RECHECK_MAX_HOURS * 3600},
-                       (epoch(b.sent_at) - epoch($young_after)) / 2)))"""
+              AND {recheck.due_sql("b.sent_at", "b.last_checked", "$now")}"""
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -179,7 +165,7 @@ class SyncTables:
 
     def pending_pages(self, young_after: datetime, now: datetime, after: int, limit: int):
         """(batch_id, recipients, [page indexes]) of young batches with recipients still in flight,
-        whose pages are due to be asked again (see RECHECK_SHARE_OF_AGE)."""
+        whose pages are due to be asked again (see `recheck`)."""
         with self.connect() as con:
             return con.execute(
                 f"""SELECT d.batch_id, any_value(b.recipients),

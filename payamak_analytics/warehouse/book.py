@@ -15,14 +15,14 @@ import math
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
-from .. import codes, phone
+from .. import codes, phone, recheck
 from ..client import DELIVERY_PAGE
+from ..recheck import REPORT_WINDOW
 
-REPORT_WINDOW = timedelta(days=7)
 MAX_REPORT_PAGES = 10_000  # a million recipients: no record of a panel claims more
 BATCH_CHUNK = 2000  # new batches planned at a time, so a million of them never sit in memory as dicts
 EXPIRED, PROVIDER_ERROR = -3, -1
@@ -32,6 +32,14 @@ def _all_pages(recipients: int) -> range:
     """The page indexes of a whole report, at most MAX_REPORT_PAGES of them whatever a record claims."""
     pages = min(max(math.ceil(recipients / DELIVERY_PAGE), 1), MAX_REPORT_PAGES)
     return range(1, 1 + DELIVERY_PAGE * pages, DELIVERY_PAGE)
+
+
+def _due(entry: dict, now: datetime) -> bool:
+    """Whether a young batch read before is to be asked again (a book from before "checked" was kept: yes)."""
+    checked = entry.get("checked")
+    return checked is None or recheck.due(
+        datetime.fromtimestamp(entry["sent_at"], now.tzinfo), datetime.fromtimestamp(checked, now.tzinfo), now
+    )
 
 
 @dataclass
@@ -152,7 +160,8 @@ class DeliveryBook:
 
     def plans(self, now: datetime) -> Iterator[dict[int, list[int]]]:
         """{batch: page indexes} a chunk at a time: first the in-flight pages of young batches
-        read before (and every page of those not read in full), then every page of new batches.
+        read before that are due again (`recheck`), and every page of those not read in full,
+        then every page of new batches.
 
         A batch read before whose report has expired is forgotten (its last statuses stay);
         one never read is still asked once, and forgotten if the service no longer knows it.
@@ -164,7 +173,7 @@ class DeliveryBook:
                 plan[int(key)] = _all_pages(entry["recipients"])
             elif entry["sent_at"] <= young_after:
                 del self.batches[key]
-            else:
+            elif _due(entry, now):
                 plan[int(key)] = sorted(int(index) for index in entry["pages"])
         if plan:
             yield plan
@@ -218,6 +227,7 @@ class DeliveryBook:
             self.unreadable += not complete
         elif complete or not first_read:
             entry["pages"] = remembered
+            entry["checked"] = now.timestamp()
         return BatchFacts(batch_id, entry["line"], entry["recipients"], entry["sent_at"], complete, pending)
 
     @staticmethod
