@@ -13,10 +13,11 @@ everything committed.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -174,29 +175,30 @@ def sync(
             "مدت مجاز قطعی باید عددی بزرگ تر از صفر باشد",
         )
     since = None if since is None else moment(since)
-    store.bind_account(client.username, client.endpoint, new_address=new_address)
-    run = _Run(client, store, workers, rate, give_up_after, progress)
-    if now is not None:
-        run.now = lambda: moment(now())  # without an offset: Tehran time
-    calls_before, retries_before = sum(client.calls.values()), sum(client.retries.values())
     started = time.perf_counter()
-    run_id = store.start_sync_run(run.now())
-    outcome, error_text = "failed", None
-    try:
-        with run.stop.on_signals(), store.holding():
-            _sync_all(run, tuple(lines), since, deliveries)
-        outcome = "ok"
-    except KeyboardInterrupt as interrupt:
-        outcome, error_text = "interrupted", "interrupted"
-        raise KeyboardInterrupt(
-            f"interrupted; {run.summary.pages} pages kept; run the sync again to resume"
-        ) from interrupt.__cause__
-    except PayamakError as error:
-        error_text = f"{type(error).__name__}: {error}"
-        raise _stopped(error, run.summary) from error
-    finally:
-        run.close()
-        _finish(run, run_id, outcome, error_text, client, calls_before, retries_before, started)
+    with store.holding():  # one open of the file for the run (each costs tens of milliseconds)
+        store.bind_account(client.username, client.endpoint, new_address=new_address)
+        run = _Run(client, store, workers, rate, give_up_after, progress)
+        if now is not None:
+            run.now = lambda: moment(now())  # without an offset: Tehran time
+        calls_before, retries_before = sum(client.calls.values()), sum(client.retries.values())
+        run_id = store.start_sync_run(run.now())
+        outcome, error_text = "failed", None
+        try:
+            with run.stop.on_signals():
+                _sync_all(run, tuple(lines), since, deliveries)
+            outcome = "ok"
+        except KeyboardInterrupt as interrupt:
+            outcome, error_text = "interrupted", "interrupted"
+            raise KeyboardInterrupt(
+                f"interrupted; {run.summary.pages} pages kept; run the sync again to resume"
+            ) from interrupt.__cause__
+        except PayamakError as error:
+            error_text = f"{type(error).__name__}: {error}"
+            raise _stopped(error, run.summary) from error
+        finally:
+            run.close()
+            _finish(run, run_id, outcome, error_text, client, calls_before, retries_before, started)
     return run.summary
 
 
@@ -388,6 +390,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
         for index in indexes
     )
     in_flight: dict[Future, int] = {}
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # each future puts itself here when done
     arrived: dict[Future, None] = {}  # in order of arrival, not yet committed
     first_arrival = 0.0
 
@@ -406,16 +409,15 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
                 while arrived:
                     commit(WAVE_PAGES)
                 raise
-            _submit(run, jobs, in_flight, waiting_for=len(in_flight) - len(arrived))
+            _submit(run, jobs, in_flight, len(in_flight) - len(arrived), finished.put)
             if not in_flight:
                 break
-            waiting = [f for f in in_flight if f not in arrived]
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
-            finished, _ = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
-            if finished and not arrived:
+            now_done = _arrivals(finished, timeout)
+            if now_done and not arrived:
                 first_arrival = time.monotonic()
-            arrived.update(dict.fromkeys(finished))
+            arrived.update(dict.fromkeys(now_done))
             late = time.monotonic() - first_arrival >= GROUP_WINDOW
             if arrived and (len(arrived) >= GROUP_PAGES or late or len(arrived) == len(in_flight)):
                 commit(WAVE_PAGES)
@@ -428,13 +430,27 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
     return {batch: plan[batch] for batch in unknown}
 
 
-def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int) -> None:
+def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:
+    """The futures done by now, waiting up to `timeout` seconds for the first one."""
+    try:
+        done = [finished.get(timeout=timeout) if timeout > 0 else finished.get_nowait()]
+    except queue.Empty:
+        return []
+    while not finished.empty():
+        done.append(finished.get_nowait())
+    return done
+
+
+def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int, when_done: Callable) -> None:
     """Queue the next jobs until every worker has IN_FLIGHT_PER_WORKER pages to fetch (pages
-    arrived and not yet committed do not count: the workers keep fetching while they wait)."""
+    arrived and not yet committed do not count: the workers keep fetching while they wait);
+    each job calls `when_done` with its future when it ends."""
     if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
         return
     for batch, index, expected in jobs:
-        in_flight[run.fetch(_read_delivery_page, run.client, batch, index, expected)] = batch
+        future = run.fetch(_read_delivery_page, run.client, batch, index, expected)
+        in_flight[future] = batch
+        future.add_done_callback(when_done)
         waiting_for += 1
         if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
             return
