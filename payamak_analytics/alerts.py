@@ -130,7 +130,7 @@ class Context:
     credit: Decimal | None = None
     failing: list[tuple[datetime, int | None]] = field(default_factory=list)  # this failing streak: (clock, code)
     at_risk: int = 0  # recipients whose report expires soon, not read lately
-    unreadable: int = 0  # recipients whose report expired unread since the cycle before
+    unreadable: int = 0  # recipients whose report expired unread, or the service forgot, since the cycle before
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -464,14 +464,15 @@ def service_alert(context: Context) -> Alert | str:
 
 def expiry_alert(context: Context, rules: AlertRules) -> Alert | str:
     """Reports that expire within `expiry_margin` and that the store has not read lately, or
-    that expired unread since the cycle before; clear once neither is so."""
+    that could no longer be read since the cycle before (expired unread, or batches the service
+    no longer knows); clear once neither is so."""
     if context.at_risk <= 0 and context.unreadable <= 0:
         return "clear"
     hours = rules.expiry_margin.total_seconds() / 3600
     lost, lost_fa = "", ""
     if context.unreadable:
-        lost = f"{context.unreadable:,} recipients' delivery reports expired unread since the last cycle; "
-        lost_fa = f"گزارش {persian_digits(f'{context.unreadable:,}')} گیرنده خوانده نشده منقضی شد؛ "
+        lost = f"{context.unreadable:,} recipients' delivery reports could no longer be read since the last cycle; "
+        lost_fa = f"گزارش {persian_digits(f'{context.unreadable:,}')} گیرنده دیگر خواندنی نیست؛ "
     return Alert(
         incident="reports_expiring",
         kind="reports_expiring",

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from .alerts import AlertRules, Context, evaluate, track
 from .client.panel import DELIVERY_PAGE
-from .dates import TEHRAN
+from .dates import TEHRAN, moment
 from .errors import InputError, NotFoundError, PayamakError
 from .i18n import latin_digits
 from .locks import HolderLock
@@ -50,6 +50,16 @@ _UNITS = {
     "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
     "d": 86400, "day": 86400, "days": 86400,
 }  # fmt: skip
+
+
+@dataclass
+class _Read:
+    """What a cycle's reads did; `gone`: recipients of batches the service no longer knows."""
+
+    rows_new: int = 0
+    rows_updated: int = 0
+    urgent_pages: int = 0
+    gone: int = 0
 
 
 class WatchLockedError(PayamakError):
@@ -145,7 +155,7 @@ class Watch:
         self.dispatcher = Dispatcher(store, sinks, budget=budget)
         self.stop = StopRequest()  # the running loop's: the sinks stop waiting when it is asked
         self.rules = rules or AlertRules()
-        self.now = now or (lambda: datetime.now(TEHRAN))
+        self.now = (lambda: moment(now())) if now else (lambda: datetime.now(TEHRAN))  # no offset: Tehran
         self.workers = workers
 
     # --- one cycle ------------------------------------------------------------------------
@@ -162,10 +172,9 @@ class Watch:
         calls_before = sum(self.client.calls.values())
         history = self.store.read_watch_cycles(last=50)
         previous = history["clock"].iloc[-1].to_pydatetime() if len(history) else now - self.every
-        outcome, code, error, urgent, rows = "ok", None, None, 0, (0, 0)
+        outcome, code, error, read = "ok", None, None, _Read()
         try:
-            rows = self._read(now)
-            urgent = rows[2]
+            read = self._read(now)
         except PayamakError as failure:
             outcome, code, error = "failed", failure.code, _short(failure)
         except Exception as failure:
@@ -173,7 +182,8 @@ class Watch:
             outcome, error = "failed", type(failure).__name__
         risk = self.store.report_risk(now, min(previous, now), self.rules.expiry_margin, max(self.every * 2, LATE))
         failing = _failing(history, now, outcome, code)
-        context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=risk["unreadable"])
+        unreadable = risk["unreadable"] + read.gone
+        context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=unreadable)
         if outcome == "ok":
             context.credit = self._credit()
         notices = self._alerts(context)
@@ -184,10 +194,10 @@ class Watch:
             code=code,
             error=error,
             calls=sum(self.client.calls.values()) - calls_before,
-            rows_new=rows[0],
-            rows_updated=rows[1],
-            urgent_pages=urgent,
-            unreadable=risk["unreadable"],
+            rows_new=read.rows_new,
+            rows_updated=read.rows_updated,
+            urgent_pages=read.urgent_pages,
+            unreadable=unreadable,
             at_risk=risk["at_risk"],
             raised=sum(n.event == "raised" for n in notices),
             ended=sum(n.event == "ended" for n in notices),
@@ -199,7 +209,7 @@ class Watch:
         log.info(report.line())
         return report
 
-    def _read(self, now: datetime) -> tuple[int, int, int]:
+    def _read(self, now: datetime) -> _Read:
         """New messages, then the reports closest to expiry, then everything else the sync reads."""
         clock = self.now
         first = sync(
@@ -215,7 +225,12 @@ class Watch:
         rest = sync(
             self.client, self.store, progress=False, workers=self.workers, now=clock, give_up_after=self.give_up_after
         )
-        return first.rows_new + rest.rows_new, first.rows_updated + rest.rows_updated, urgent
+        return _Read(
+            first.rows_new + rest.rows_new,
+            first.rows_updated + rest.rows_updated,
+            urgent,
+            first.recipients_unreadable + rest.recipients_unreadable,
+        )
 
     def _urgent(self, now: datetime) -> int:
         """Read the due pages of reports at least URGENT_AGE old (or that expire within two cycles),

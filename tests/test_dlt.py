@@ -18,7 +18,7 @@ from payamak_analytics.dates import TEHRAN
 from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.warehouse.loading import finish_and_run
 
-from .conftest import admin_post, kill_during, truth
+from .conftest import START, admin_post, kill_during, truth
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 KEYS = {
@@ -30,9 +30,10 @@ KEYS = {
 }
 
 
-def live_world(messages: int = 1200, seed: int = 7, accounts: int = 0) -> WorldConfig:
-    """A history ending now, on a clock that stands still until a test advances it."""
-    return WorldConfig(history=HistoryConfig(messages=messages, days=10, seed=seed), clock_speed=0.0, accounts=accounts)
+def live_world(messages: int = 1200, seed: int = 7, accounts: int = 0, start: float | None = None) -> WorldConfig:
+    """A history ending now (or at `start`), on a clock that stands still until a test advances it."""
+    history = HistoryConfig(messages=messages, days=10, seed=seed)
+    return WorldConfig(history=history, clock_speed=0.0, accounts=accounts, start=start)
 
 
 def client_of(simulator: Simulator) -> PanelClient:
@@ -103,8 +104,10 @@ def live_simulator(make_simulator):
     return make_simulator(live_world(), threads=16)
 
 
-def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(live_simulator, tmp_path):
-    pipeline, first = duckdb_pipeline(tmp_path), datetime.now(TEHRAN)
+def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(make_simulator, tmp_path):
+    # 19:30 in Tehran: the last six hours of the afternoon hold batches still in flight
+    live_simulator = make_simulator(live_world(start=START), threads=16)
+    pipeline, first = duckdb_pipeline(tmp_path), datetime.fromtimestamp(START, TEHRAN)
     pipeline.run(dlt_source(client_of(live_simulator), now=lambda: first))
     assert_equals_truth(pipeline, live_simulator)
     assert rows(pipeline, "SELECT count(*) FROM {delivery_events}")[0][0] == truth(live_simulator)["recipients"]

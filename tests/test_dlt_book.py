@@ -51,12 +51,14 @@ def test_a_new_batch_is_read_in_full_then_only_its_pages_in_flight():
     assert [len(p.changed) for p in pages[7]] == [100, 50]  # the first sight of each row is an event
     assert facts[7].complete and facts[7].pending == 50
 
-    plan, pages, facts = read_all(reopened(state), lambda b, i, n: [0] * 10 + [1] * (n - 10))
+    assert plan_of(reopened(state)) == {}  # read at this very moment: nothing is due yet
+    later = NOW + timedelta(minutes=15)  # under 6 h old: due at every run
+    plan, pages, facts = read_all(reopened(state), lambda b, i, n: [0] * 10 + [1] * (n - 10), later)
     assert plan == {7: [101]}  # the delivered page is never asked again
     assert pages[7][0].changed == list(range(10, 50))  # only the rows whose status moved
     assert facts[7].pending == 10
 
-    plan, _, _ = read_all(reopened(state), lambda b, i, n: [1] * n)
+    plan, _, _ = read_all(reopened(state), lambda b, i, n: [1] * n, later + timedelta(minutes=15))
     assert plan == {7: [101]} and reopened(state).waiting == 0  # all final: the batch is forgotten
 
 
@@ -65,7 +67,7 @@ def test_expired_and_provider_errors_keep_the_last_status_seen():
     book = DeliveryBook(state)
     add(book, 8, 3, NOW - timedelta(days=2))
     read_all(book, lambda b, i, n: [0, 5, 0])
-    _, pages, facts = read_all(reopened(state), lambda b, i, n: [-3, -1, 1])
+    _, pages, facts = read_all(reopened(state), lambda b, i, n: [-3, -1, 1], NOW + timedelta(hours=6))
     page = pages[8][0]
     assert page.statuses == [0, 5, 1] and page.expired == [True, False, False]
     assert page.final == [True, False, True] and page.changed == [2]  # -3 and -1 are no change of status
@@ -124,3 +126,22 @@ def test_a_record_claiming_absurdly_many_recipients_is_read_within_a_cap():
     add(book, 12, 10**12, NOW)
     (pages,) = next(book.plans(NOW)).values()
     assert len(pages) == 10_000 and pages[-1] == 999_901
+
+
+def test_a_page_in_flight_is_asked_again_on_the_sync_schedule():
+    state: dict = {}
+    book = DeliveryBook(state)
+    add(book, 13, 100, NOW - timedelta(days=2))
+    read_all(book, lambda b, i, n: [5] * n)  # two days old: a page waits 6 h between reads
+    assert plan_of(reopened(state), NOW + timedelta(hours=5, minutes=59)) == {}
+    assert plan_of(reopened(state), NOW + timedelta(hours=6)) == {13: [1]}
+
+
+def test_a_read_stamped_in_the_future_or_by_an_older_book_is_not_trusted():
+    state: dict = {}
+    book = DeliveryBook(state)
+    add(book, 14, 100, NOW - timedelta(days=2))
+    read_all(book, lambda b, i, n: [5] * n, NOW + timedelta(days=2))  # a clock two days ahead, then set right
+    assert plan_of(reopened(state)) == {14: [1]}
+    del state["known"]["14"]["checked"]  # a book saved before reads were stamped
+    assert plan_of(reopened(state)) == {14: [1]}

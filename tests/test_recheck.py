@@ -1,6 +1,7 @@
 """The re-read schedule says the same in Python (dlt's book) and in SQL (the store and the watch)."""
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -37,3 +38,19 @@ def test_a_page_waits_longer_as_its_batch_ages_and_less_as_its_report_nears_expi
     assert waits[6] == timedelta(hours=1.5) and waits[12] == timedelta(hours=3)
     assert waits[24] == waits[72] == recheck.LONGEST_WAIT
     assert waits[160] == timedelta(hours=4) and waits[167.5] == timedelta(minutes=15)
+
+
+def test_the_schedule_counts_real_time_and_distrusts_a_read_stamped_in_the_future():
+    new_york = ZoneInfo("America/New_York")  # clocks went forward at 02:00 on 2026-03-08
+    sent, now = datetime(2026, 3, 8, 0, 30, tzinfo=new_york), datetime(2026, 3, 8, 7, 0, tzinfo=new_york)
+    assert now - sent == timedelta(hours=6, minutes=30) and now.timestamp() - sent.timestamp() == 5.5 * 3600
+    assert recheck.wait(sent, now) == timedelta(0)  # 5.5 real hours old: due at every run
+    assert recheck.due(sent, now - timedelta(minutes=1), now)
+    stamped = now + recheck.CLOCK_SLACK + timedelta(seconds=1)
+    assert recheck.due(sent, stamped, now) and not recheck.due(sent, now, now)
+    con = duckdb.connect()
+    ahead = con.execute(
+        f"SELECT {recheck.due_sql('$sent', '$read', '$now')}, {recheck.due_sql('$sent', 'NULL', '$now')}",
+        {"sent": sent, "read": stamped, "now": now},
+    ).fetchone()
+    assert ahead == (True, True)

@@ -26,7 +26,7 @@ from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.store.schema import MIGRATIONS
 from payamak_analytics.sync import SyncError, sync
 
-from .conftest import admin_post, kill_during, truth
+from .conftest import START, admin_post, kill_during, truth
 
 
 def live_world(messages: int = 1200, days: int = 10) -> WorldConfig:
@@ -92,12 +92,16 @@ def test_sync_equals_truth_and_a_second_sync_is_cheap(live_simulator, tmp_path):
     assert runs["outcome"].tolist() == ["ok"] * 3 and runs["calls"].tolist() == [first.calls, second.calls, third.calls]
 
 
-def test_pages_in_flight_are_asked_again_by_their_age_and_before_their_report_expires(live_simulator, tmp_path):
+def test_pages_in_flight_are_asked_again_by_their_age_and_before_their_report_expires(make_simulator, tmp_path):
     """Due at every run for the first 6 h; then once a quarter of the batch's age has passed since
     its last read, at most 6 h, and at most half of what is left of the service's seven days."""
+    early = START + 9 * 3600  # 04:30 in Tehran: the batches near day 7 were sent in a busy morning
+    live_simulator = make_simulator(
+        WorldConfig(history=HistoryConfig(messages=1200, days=10), start=early, clock_speed=0.0), threads=16
+    )
     store = Store(tmp_path / "p.duckdb")
     client = client_of(live_simulator)
-    start = datetime.now(TEHRAN)
+    start = datetime.fromtimestamp(early, TEHRAN)
     sync(client, store, progress=False, now=lambda: start)
     later = start + timedelta(hours=2.5)
     pages = store.sql("""SELECT DISTINCT batch_id, ("row" - 1) // 100 AS page, b.sent_at, b.last_checked

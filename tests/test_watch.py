@@ -490,3 +490,24 @@ def test_a_line_answering_inactive_is_one_alert(make_simulator, tmp_path):
     runner.cycle()
     found = alerts(store)
     assert found[["kind", "line", "code"]].values.tolist() == [["line_inactive", "30001111", 6]]
+
+
+def test_reports_count_as_behind_once_overdue_by_the_schedule_or_read_at_a_time_still_to_come(tmp_path):
+    store, now = Store(tmp_path / "risk.duckdb"), datetime(2026, 3, 21, 12, tzinfo=TEHRAN)
+    day, hour = pd.Timedelta(days=1), pd.Timedelta(hours=1)
+    batches = [  # (id, sent, last read): each 6.5 days old, 100 recipients in flight; a page then waits 6 h
+        (1, now - 6.5 * day, now - 5 * hour),  # read 5 h ago: not due yet
+        (2, now - 6.5 * day, now - 7.5 * hour),  # due 1.5 h ago: more than an hour late
+        (3, now - 6.5 * day, now + 2 * day),  # a read stamped two days ahead (a clock set right since)
+        (4, now - 6.5 * day, None),
+    ]
+    with store.transaction() as con:
+        for batch_id, sent, read in batches:
+            con.execute(
+                "INSERT INTO batches (batch_id, recipients, sent_at, complete, pending, last_checked) "
+                "VALUES (?, 100, ?, true, 100, ?)",
+                [batch_id, sent, read],
+            )
+    risk = store.report_risk(now, now - 15 * pd.Timedelta(minutes=1), pd.Timedelta(days=1), hour)
+    assert risk == {"unreadable": 0, "at_risk": 300}
+    assert list(store.urgent_batches(now, pd.Timedelta(days=5))["batch_id"]) == [2, 3, 4]

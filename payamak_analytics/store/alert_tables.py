@@ -101,10 +101,13 @@ class AlertTables:
     def report_risk(self, now: datetime, previous: datetime, margin: timedelta, late: timedelta) -> dict:
         """Recipients whose report expired between `previous` and `now` unread (lost for good),
         and those whose report expires within `margin` (at risk): in batches never read in full,
-        or whose pages in flight were due again (`recheck`) more than `late` ago."""
+        or whose pages in flight were due again (`recheck`) more than `late` ago (or whose last
+        read is stamped in the future)."""
         expiry = f"least(b.sent_at + INTERVAL {REPORT_WINDOW.days} DAY, $now)"
+        overdue = f"{expiry} - to_seconds({recheck.wait_sql('b.sent_at', expiry)}) - $late"
         unread = f"""CASE WHEN NOT b.complete THEN b.recipients
-                          WHEN b.last_checked < {expiry} - to_seconds({recheck.wait_sql("b.sent_at", expiry)}) - $late
+                          WHEN b.last_checked IS NULL OR b.last_checked < {overdue}
+                               OR b.last_checked > $now + INTERVAL {recheck.CLOCK_SLACK.seconds} SECOND
                           THEN b.pending ELSE 0 END"""
         row = self.sql(
             f"""
