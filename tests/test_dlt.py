@@ -9,6 +9,7 @@ import sys
 import textwrap
 from datetime import datetime, timedelta
 
+import numpy as np
 import pytest
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
@@ -17,6 +18,7 @@ from payamak_analytics import PanelClient, dlt_source
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.warehouse.loading import finish_and_run
+from payamak_analytics.warehouse.source import FirstSeen
 
 from .conftest import START, admin_post, kill_during, truth
 
@@ -126,6 +128,15 @@ def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(mak
     assert (
         runs[1][0] <= 1000 + truth(live_simulator, batches=0)["messages"]["received"]
     )  # the first page of each stream
+
+
+def test_a_load_hands_each_message_over_once():
+    """dlt is told the staging rows of `messages` are unique: repeats within a page or of an
+    earlier page of the load are dropped before dlt sees them."""
+    seen = FirstSeen()
+    assert seen.first(np.array([9, 8, 8, 7])).tolist() == [True, True, False, True]
+    assert seen.first(np.array([7, 6, 9, 5])).tolist() == [False, True, False, True]
+    assert seen.ids.tolist() == [5, 6, 7, 8, 9]
 
 
 def test_status_changes_become_events_and_an_expired_report_freezes_the_last_status(live_simulator, tmp_path):

@@ -4,7 +4,8 @@ Each account is one resource, so several accounts are read at once (dlt runs par
 resources on its own threads) and each keeps its own state. A resource writes five tables,
 every row carrying its account:
 
-- `messages` (merge on account, message_id) from the same message walk as the DuckDB sync;
+- `messages` (merge on account, message_id) from the same message walk as the DuckDB sync, each
+  message handed over once per load;
 - `deliveries` (merge on account, batch_id, row): every new batch read in full, then only the
   pages of young batches with recipients still in flight;
 - `delivery_events` (one row per observed change of a recipient's status; keyed by account,
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import dlt
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -39,8 +41,12 @@ from ..errors import InputError, NotFoundError, PayamakError, SyncError
 from ..walk import MessageWalk
 from .book import BatchFacts, DeliveryBook, PageRows
 
+# Each load hands over every message once (`FirstSeen`), so dlt is told its staging rows are
+# deduplicated: its merge then skips the ROW_NUMBER() window over the whole staging table, which
+# held DuckDB's buffer pool at its cap (and did not fit in 64 MB) for the messages of a first load.
+UNIQUE_MERGE = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
 TABLES = {
-    "messages": ("merge", ["account", "message_id"]),
+    "messages": (UNIQUE_MERGE, ["account", "message_id"]),
     "deliveries": ("merge", ["account", "batch_id", "row"]),
     "delivery_events": ("merge", ["account", "batch_id", "row", "status"]),
     "batches": ("merge", ["account", "batch_id"]),
@@ -157,6 +163,7 @@ class AccountLoad:
         self.name, self.client, self.lines, self.state, self.options = name, client, lines, state, options
         self.pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix=f"payamak-{name}")
         self.book = DeliveryBook(state.setdefault("reports", {}))
+        self.seen = FirstSeen()
         self.facts = {"message_pages": 0, "rereads": 0, "messages": 0, "delivery_pages": 0, "deliveries": 0}
         self.calls_before = sum(client.calls.values())
         self.retries_before = sum(client.retries.values())
@@ -195,6 +202,9 @@ class AccountLoad:
                 if rows is None:
                     self.facts["rereads"] += 1
                     continue
+                first = self.seen.first(rows["message_id"].to_numpy("int64"))
+                if not first.all():
+                    rows = rows[first]
                 if direction == SENT:
                     self._new_batches(rows, known_top)
                 if len(rows):
@@ -288,6 +298,26 @@ class AccountLoad:
             "batches_unreadable": self.book.unreadable,
         }
         return pa.Table.from_pylist([row])
+
+
+class FirstSeen:
+    """The message ids handed over in this load, sorted (8 bytes each). A page accepted without
+    its overlap row (rows pushed or deleted while the walk read) may repeat rows of the pages
+    before it; dropping those keeps the staging rows unique, as `UNIQUE_MERGE` tells dlt."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, np.int64)
+
+    def first(self, ids: np.ndarray) -> np.ndarray:
+        """A mask of the `ids` not seen before in this load (of repeats within `ids`, the first)."""
+        unique, where = np.unique(ids, return_index=True)
+        at = np.searchsorted(self.ids, unique)
+        known = at < len(self.ids)
+        known[known] = self.ids[at[known]] == unique[known]
+        self.ids = np.insert(self.ids, at[~known], unique[~known])
+        mask = np.zeros(len(ids), bool)
+        mask[where[~known]] = True
+        return mask
 
 
 @dataclass
