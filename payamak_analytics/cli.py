@@ -274,7 +274,7 @@ def cmd_watch(args) -> None:
     from .errors import InputError
     from .phone import normalize
     from .sinks import SmsSink, SmtpSink, WebhookSink
-    from .store import Store
+    from .store import Store, default_path
     from .watch import duration, watch
 
     lean_heap()  # before any thread starts
@@ -307,7 +307,8 @@ def cmd_watch(args) -> None:
         store = Store(args.db)
     except OSError as error:  # a folder that cannot be made or written
         raise InputError(
-            f"--db {args.db}: {error.strerror}; give a path in a folder you may write.", "مسیر پایگاه داده نوشتنی نیست"
+            f"--db {args.db or default_path()}: {error.strerror}; give a path in a folder you may write.",
+            "مسیر پایگاه داده نوشتنی نیست",
         ) from None
     if numbers:
         sink = SmsSink(
@@ -590,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.set_defaults(run=cmd_campaign)
 
     watch = commands.add_parser("watch", help="sync on a schedule and raise alerts when delivery drops")
-    watch.add_argument("--db", default="data/payamak.duckdb")
+    watch.add_argument("--db", default=None, help=STORE_HELP)
     watch.add_argument("--every", default="15m", help="time between cycles: 15m, 1h, 90s (default 15m)")
     watch.add_argument("--once", action="store_true", help="run one cycle and exit (cron, systemd timers)")
     watch.add_argument("--window", default="60m", help="the delivery window judged each cycle (default 60m)")

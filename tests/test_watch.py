@@ -511,3 +511,17 @@ def test_reports_count_as_behind_once_overdue_by_the_schedule_or_read_at_a_time_
     risk = store.report_risk(now, now - 15 * pd.Timedelta(minutes=1), pd.Timedelta(days=1), hour)
     assert risk == {"unreadable": 0, "at_risk": 300}
     assert list(store.urgent_batches(now, pd.Timedelta(days=5))["batch_id"]) == [2, 3, 4]
+
+
+def test_the_watch_command_finds_the_store_where_payamak_store_says(live_simulator, tmp_path):
+    db = tmp_path / "elsewhere" / "shop.duckdb"
+    env = os.environ | {
+        "PAYAMAK_USERNAME": "demo",
+        "PAYAMAK_PASSWORD": "demo",
+        "PAYAMAK_STORE": str(db),
+        "PYTHONPATH": str(Path.cwd()),
+    }
+    command = [sys.executable, "-m", "payamak_analytics.cli", "--wsdl", live_simulator.wsdl_url, "watch", "--once"]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert _cycles(db, "ok") == 1 and not (tmp_path / "data").exists()
