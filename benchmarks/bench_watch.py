@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import requests
@@ -45,6 +46,7 @@ PREFIXES = (("0912", "0919", "0991", "0990"), ("0935", "0936", "0901"), ("0921",
 OPERATOR_MIX = (0.55, 0.35, 0.07, 0.03)  # MCI, Irancell, Rightel, MVNO
 SERVICE_LINE, PROMO_LINE = "10002188", "50001234"
 TEXTS = ("Your order has shipped. Track: mediashop.ir/t", "کد تایید شما: ۴۸۲۱۹۳\nمدیا شاپ")
+CREDIT_FLOOR = Decimal(600_000)  # about two weeks of this account's sending (48,000 credits a day)
 CAMPAIGN_TEXT = "حراج زمستانه مدیا شاپ! تا ۴۰٪ تخفیف فقط تا جمعه.\nلغو۱۱"
 
 
@@ -62,6 +64,15 @@ class Account:
         self.client, self.simulator, self.every, self.peak, self.rng = client, simulator, every, peak, rng
         self.sent = 0
 
+    def top_up(self) -> None:
+        """Buy credit as an account's owner does, before about two weeks of sending are left: a
+        quiet month must not run out of money, which the watch would rightly report ("credit
+        runs out in about N days")."""
+        world = self.simulator.world
+        with world.lock:
+            account = world.accounts[self.client.username]
+            account.credit = max(account.credit, CREDIT_FLOOR)
+
     def numbers(self, count: int) -> list[str]:
         found: set[str] = set()
         while len(found) < count:
@@ -71,6 +82,7 @@ class Account:
 
     def live_cycle(self) -> None:
         """Send this cycle's batches at moments spread over it, leaving the clock one cycle on."""
+        self.top_up()
         now = clock(self.simulator)
         expected = self.peak * hourly_share(now) * self.every.total_seconds() / 900
         batches = [(self.client.send_sms, SERVICE_LINE, self.rng.choice(TEXTS))] * _poisson(self.rng, expected)
