@@ -170,6 +170,24 @@ def concurrency(runs: int = 3) -> None:
         process.wait()
 
 
+def idle(runs: int = 10) -> None:
+    """CPU of this process for a sync that finds nothing new: the fixed cost every run pays
+    (opening the store, the walk's first pages, the run's records)."""
+    process, url = start_simulator("--messages", "500", "--threads", "8")
+    try:
+        client = PanelClient("demo", "demo", wsdl=url + "?wsdl")
+        store = Store(Path(tempfile.mkdtemp()) / "idle.duckdb")
+        sync(client, store, progress=False)
+        before = time.process_time()
+        for _ in range(runs):
+            sync(client, store, progress=False)
+        cpu = (time.process_time() - before) / runs
+    finally:
+        process.terminate()
+        process.wait()
+    print(f"a sync with nothing new to read: {cpu:.2f} s of CPU (mean of {runs})")
+
+
 READER = """
 import json, os, sys, time
 from payamak_analytics.store import Store
@@ -259,7 +277,7 @@ def memory() -> None:
         )
 
 
-PARTS = ("ingest", "cpu", "concurrency", "readers", "memory")
+PARTS = ("ingest", "cpu", "concurrency", "idle", "readers", "memory")
 
 
 def main() -> None:
@@ -275,6 +293,8 @@ def main() -> None:
         cpu_per_page(args.records)
     if "concurrency" in parts:
         concurrency()
+    if "idle" in parts:
+        idle()
     if "readers" in parts:
         readers()
     if "memory" in parts:
