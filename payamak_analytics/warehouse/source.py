@@ -41,12 +41,8 @@ from ..errors import InputError, NotFoundError, PayamakError, SyncError
 from ..walk import MessageWalk
 from .book import BatchFacts, DeliveryBook, PageRows
 
-# Each load hands over every message once (`FirstSeen`), so dlt is told its staging rows are
-# deduplicated: its merge then skips the ROW_NUMBER() window over the whole staging table, which
-# held DuckDB's buffer pool at its cap (and did not fit in 64 MB) for the messages of a first load.
-UNIQUE_MERGE = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
 TABLES = {
-    "messages": (UNIQUE_MERGE, ["account", "message_id"]),
+    "messages": ("merge", ["account", "message_id"]),
     "deliveries": ("merge", ["account", "batch_id", "row"]),
     "delivery_events": ("merge", ["account", "batch_id", "row", "status"]),
     "batches": ("merge", ["account", "batch_id"]),
@@ -303,7 +299,8 @@ class AccountLoad:
 class FirstSeen:
     """The message ids handed over in this load, sorted (8 bytes each). A page accepted without
     its overlap row (rows pushed or deleted while the walk read) may repeat rows of the pages
-    before it; dropping those keeps the staging rows unique, as `UNIQUE_MERGE` tells dlt."""
+    before it; dropping those keeps a load's rows unique (a load killed and run again can still
+    stage a message twice, so dlt's merge keeps its own deduplication)."""
 
     def __init__(self) -> None:
         self.ids = np.empty(0, np.int64)
