@@ -2,9 +2,9 @@
 
     python benchmarks/bench_watch.py --days 28 --every 15m --incidents 6
 
-One process, one store, the real watch (two syncs over SOAP into a DuckDB file, then every alert
-rule with its defaults) against the simulator on its own clock, which the script moves forward
-as the cycles go. Each cycle the account sends what an account sends at that hour of the week:
+One store, the real watch (two syncs over SOAP into a DuckDB file, then every alert rule with its
+defaults) against the simulator, in a process of its own, on its own clock, which the script
+moves forward as the cycles go. Each cycle the account sends what an account sends at that hour of the week:
 one-time codes and order notices to 100 recipients at a time, of every operator, from its
 service line (busy from 9 to 22, little at night, less on Thursday and Friday), and a campaign
 (bulk sends, which lose the blacklisted numbers as 7) of 2,000 on its promotional line at 11:00
@@ -24,10 +24,12 @@ fill up as the weeks go by.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -57,21 +59,35 @@ def hourly_share(moment: datetime) -> float:
     return share * {4: 0.7, 5: 0.4}.get(moment.isoweekday(), 1.0)  # Thursday, Friday
 
 
+@dataclass(frozen=True)
+class Panel:
+    """The simulator as the script reaches it: over HTTP, in its own process."""
+
+    url: str
+
+    @property
+    def wsdl_url(self) -> str:
+        return self.url + "?wsdl"
+
+
+def serve(world: WorldConfig, username: str, address: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
+    """The simulator's process. It buys credit as an account's owner does, before about two weeks
+    of sending are left: a quiet month must not run out of money, which the watch would rightly
+    report ("credit runs out in about N days")."""
+    with Simulator(world, admin=True, threads=8) as simulator:
+        address.put(simulator.url)
+        while not stop.wait(0.2):
+            with simulator.world.lock:
+                account = simulator.world.accounts[username]
+                account.credit = max(account.credit, CREDIT_FLOOR)
+
+
 class Account:
     """The traffic one cycle sends, on the simulator's clock, spread over the cycle."""
 
-    def __init__(self, client: PanelClient, simulator: Simulator, every: timedelta, peak: int, rng: random.Random):
+    def __init__(self, client: PanelClient, simulator: Panel, every: timedelta, peak: int, rng: random.Random):
         self.client, self.simulator, self.every, self.peak, self.rng = client, simulator, every, peak, rng
         self.sent = 0
-
-    def top_up(self) -> None:
-        """Buy credit as an account's owner does, before about two weeks of sending are left: a
-        quiet month must not run out of money, which the watch would rightly report ("credit
-        runs out in about N days")."""
-        world = self.simulator.world
-        with world.lock:
-            account = world.accounts[self.client.username]
-            account.credit = max(account.credit, CREDIT_FLOOR)
 
     def numbers(self, count: int) -> list[str]:
         found: set[str] = set()
@@ -82,7 +98,6 @@ class Account:
 
     def live_cycle(self) -> None:
         """Send this cycle's batches at moments spread over it, leaving the clock one cycle on."""
-        self.top_up()
         now = clock(self.simulator)
         expected = self.peak * hourly_share(now) * self.every.total_seconds() / 900
         batches = [(self.client.send_sms, SERVICE_LINE, self.rng.choice(TEXTS))] * _poisson(self.rng, expected)
@@ -104,17 +119,17 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-def admin(simulator: Simulator, method: str, path: str, **params) -> dict:
+def admin(simulator: Panel, method: str, path: str, **params) -> dict:
     answer = requests.request(method, f"{simulator.url.rsplit('/', 1)[0]}/_sim/{path}", params=params, timeout=60)
     answer.raise_for_status()
     return answer.json()
 
 
-def clock(simulator: Simulator) -> datetime:
+def clock(simulator: Panel) -> datetime:
     return datetime.fromisoformat(admin(simulator, "GET", "clock")["clock"])
 
 
-def advance(simulator: Simulator, seconds: float) -> None:
+def advance(simulator: Panel, seconds: float) -> None:
     admin(simulator, "POST", "clock", advance=seconds)
 
 
@@ -182,23 +197,32 @@ def main() -> None:
     every = duration(args.every)
     history = HistoryConfig(seed=args.seed, days=35, messages=args.history)
     world = WorldConfig(history=history, start=START, clock_speed=0.0)
-    with Simulator(world, admin=True, threads=8) as simulator, tempfile.TemporaryDirectory() as folder:
-        client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
-        store = Store(Path(folder) / "watch.duckdb")
-        runner = Watch(client, store, every=every, now=lambda: clock(simulator))
-        account = Account(client, simulator, every, args.peak, random.Random(args.seed))
-        started = time.perf_counter()
-        runner.cycle()
-        print(
-            f"first cycle (a new store reads the five weeks before): {time.perf_counter() - started:.0f} s", flush=True
-        )
-        quiet_weeks(runner, account, store, args.days)
-        found = [
-            staged_incident(runner, account, store, ("MCI", "Irancell")[k % 2], args.max_cycles)
-            for k in range(args.incidents)
-        ]
-        print(f"incidents: 50% of sends to one operator rejected (9), cycles every {args.every}: "
-              f"detected in {sum(f is not None for f in found)}/{len(found)}, cycles needed {found}")  # fmt: skip
+    address, stop = multiprocessing.Queue(), multiprocessing.Event()
+    server = multiprocessing.Process(target=serve, args=(world, "demo", address, stop), daemon=True)
+    server.start()
+    simulator = Panel(address.get(timeout=300))
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
+            store = Store(Path(folder) / "watch.duckdb")
+            runner = Watch(client, store, every=every, now=lambda: clock(simulator))
+            account = Account(client, simulator, every, args.peak, random.Random(args.seed))
+            started = time.perf_counter()
+            runner.cycle()
+            print(
+                f"first cycle (a new store reads the five weeks before): {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
+            quiet_weeks(runner, account, store, args.days)
+            found = [
+                staged_incident(runner, account, store, ("MCI", "Irancell")[k % 2], args.max_cycles)
+                for k in range(args.incidents)
+            ]
+            print(f"incidents: 50% of sends to one operator rejected (9), cycles every {args.every}: "
+                  f"detected in {sum(f is not None for f in found)}/{len(found)}, cycles needed {found}")  # fmt: skip
+    finally:
+        stop.set()
+        server.join(timeout=30)
 
 
 if __name__ == "__main__":

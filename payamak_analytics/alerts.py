@@ -29,6 +29,10 @@ Delivery rate, per operator and then per line (the rule and its defaults):
 - a failure code surges when its share rises by `surge` (5 points) with the same z and volume
   (early codes over recipients past the queue, telecom codes over the telecom's answers);
   codes that moved with a rate drop are that alert's evidence, not an alert of their own;
+- the newest half of the window (the sends of the last 30 min) is judged the same way against
+  the same baseline, with half the volume, three times the drop and the rise and z >= 6
+  (LANES): a large incident (half of an operator's sends rejected) is raised a cycle sooner,
+  while the smaller sample cannot raise a small one by chance;
 - a line is judged without the operators already alerting, so one operator's trouble raises
   one alert, not one more per line it passes through.
 """
@@ -55,6 +59,10 @@ TELECOM_ANSWERS = (1, 2, 3, 4, 8, 9, 12)  # reported back by the telecom, good o
 EARLY_CODES = (6, 7, 10, 11)  # decided before the telecom holds the message
 NOT_PAST_QUEUE = (-5, -4, -3, -1, 0, 13)  # no decision yet (or none ever seen)
 SURGE_CODES = (2, 3, 6, 7, 9, 10, 11)
+# Each window judged: (share of `min_volume` it needs, times the drop or rise, times z). The
+# window's newest half holds the first answers of an incident a cycle sooner; it has fewer of
+# them, so it alerts only on a large change: three times the drop or rise, at z >= 6.
+LANES = {"window": (1.0, 1.0, 1.0), "newest": (0.5, 3.0, 1.5)}
 MIX_SHARE = 0.1  # a line with this share of a window's sends must be known to its baseline
 SEVERITIES = ("warning", "critical")
 SETTLING = ("delivery/", "opt_out/")  # rates near a threshold: these end only after `clear_after` of calm
@@ -179,6 +187,7 @@ def _cells(store: Store, now: datetime, rules: AlertRules) -> pd.DataFrame:
                    WHERE b.sent_at >= $base_from AND b.sent_at < $now),
         tagged AS (
             SELECT 'window' AS period, * FROM r WHERE sent_at >= $window_from
+            UNION ALL SELECT 'newest', * FROM r WHERE sent_at >= $newest_from
             UNION ALL SELECT 'hour_of_week', * FROM r
                 WHERE sent_at < $base_to AND list_contains($hours, (isodow(sent_at) % 7) * 24 + hour(sent_at))
             UNION ALL SELECT 'hour_of_day', * FROM r
@@ -192,6 +201,7 @@ def _cells(store: Store, now: datetime, rules: AlertRules) -> pd.DataFrame:
         {
             "now": now,
             "window_from": now - rules.window,
+            "newest_from": now - rules.window / 2,
             "base_from": now - timedelta(days=28) - rules.window,
             "base_to": now - timedelta(days=1),
             "recent_from": now - timedelta(days=7),
@@ -206,22 +216,22 @@ def _sums(frame: pd.DataFrame) -> dict:
     return {c: int(frame[c].sum()) if len(frame) else 0 for c in columns}
 
 
-def _baseline(cells: pd.DataFrame, mine, others, rules: AlertRules) -> tuple[str, dict] | None:
+def _baseline(cells: pd.DataFrame, mine, others, period: str, rules: AlertRules) -> tuple[str, dict] | None:
     """The first baseline with enough answers: the same hours of the week, the same hours of the
     last days, all hours of the last days, the others now. The subject's own baselines are taken
-    in the window's mix of lines (see _in_the_window_mix)."""
-    window = cells[(cells["period"] == "window") & mine]
-    for period, needed in (
+    in the mix of lines of the window `period` names (see _in_the_window_mix)."""
+    window = cells[(cells["period"] == period) & mine]
+    for basis, needed in (
         ("hour_of_week", rules.min_baseline),
         ("hour_of_day", rules.min_baseline),
         ("recent", rules.min_volume),
     ):
-        base = cells[(cells["period"] == period) & mine]
+        base = cells[(cells["period"] == basis) & mine]
         counts = _sums(base)
         mixed = _in_the_window_mix(base, window, counts, rules) if counts["answered"] >= needed else None
         if mixed is not None:
-            return period, mixed
-    counts = _sums(cells[(cells["period"] == "window") & others])
+            return basis, mixed
+    counts = _sums(cells[(cells["period"] == period) & others])
     return ("others", counts) if counts["answered"] >= rules.min_volume else None
 
 
@@ -260,16 +270,16 @@ def _in_the_window_mix(base: pd.DataFrame, window: pd.DataFrame, pooled: dict, r
     return mixed
 
 
-def _moved_codes(now: dict, base: dict, rules: AlertRules, margin: float = 1.0) -> list[dict]:
+def _moved_codes(now: dict, base: dict, rules: AlertRules, margin: float, volume: int, z_needed: float) -> list[dict]:
     moved = []
     for code in SURGE_CODES:
         of = "past_queue" if code in EARLY_CODES else "answered"
         x_now, n_now, x_base, n_base = now[f"c{code}"], now[of], base[f"c{code}"], base[of]
-        if n_now < rules.min_volume or n_base < rules.min_volume:
+        if n_now < volume or n_base < rules.min_volume:
             continue
         z = -z_score(x_base, n_base, x_now, n_now)
         rise = x_now / n_now - x_base / n_base
-        if rise >= rules.surge * margin and z >= rules.z:
+        if rise >= rules.surge * margin and z >= z_needed:
             status = codes.delivery_status(code)
             moved.append(
                 {"code": code, "name": status.name, "meaning": status.en, "meaning_fa": status.fa, "over": of}
@@ -279,11 +289,38 @@ def _moved_codes(now: dict, base: dict, rules: AlertRules, margin: float = 1.0) 
 
 
 def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, now: datetime):
-    """An Alert, "clear", or None (too few messages to tell) for one operator or line."""
-    window = _sums(cells[(cells["period"] == "window") & mine])
-    if window["answered"] < rules.min_volume and window["past_queue"] < rules.min_volume:
+    """An Alert, "clear", or None (too few messages to tell) for one operator or line: the
+    window first, then its newest half (see LANES)."""
+    verdicts = [_look(cells, mine, others, period, rules) for period in LANES]
+    for verdict in verdicts:
+        if isinstance(verdict, _Finding):
+            return _alert(verdict, subject, rules, now)
+    return "clear" if "clear" in verdicts else None
+
+
+@dataclass
+class _Finding:
+    """A window whose delivery rate dropped or whose failure codes rose against its baseline."""
+
+    period: str
+    window: dict
+    basis: str
+    base: dict
+    margin: float
+    z_needed: float
+    drop: float
+    z: float
+    dropped: bool
+    moved: list[dict]
+
+
+def _look(cells: pd.DataFrame, mine, others, period: str, rules: AlertRules) -> _Finding | str | None:
+    window = _sums(cells[(cells["period"] == period) & mine])
+    share, times, z_times = LANES[period]
+    volume, z_needed = math.ceil(rules.min_volume * share), rules.z * z_times
+    if window["answered"] < volume and window["past_queue"] < volume:
         return None
-    found = _baseline(cells, mine, others, rules)
+    found = _baseline(cells, mine, others, period, rules)
     if found is None:
         return None
     basis, base = found
@@ -291,27 +328,33 @@ def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, 
     drop = (
         (base["delivered"] / base["answered"] - window["delivered"] / window["answered"]) if window["answered"] else 0
     )
-    margin = BASELINES[basis][2]
-    dropped = window["answered"] >= rules.min_volume and drop >= rules.drop * margin and z >= rules.z
-    moved = _moved_codes(window, base, rules, margin)
+    margin = BASELINES[basis][2] * times
+    dropped = window["answered"] >= volume and drop >= rules.drop * margin and z >= z_needed
+    moved = _moved_codes(window, base, rules, margin, volume, z_needed)
     if not dropped and not moved:
         return "clear"
+    return _Finding(period, window, basis, base, margin, z_needed, drop, z, dropped, moved)
+
+
+def _alert(found: _Finding, subject: dict, rules: AlertRules, now: datetime) -> Alert:
+    window, base, dropped, moved = found.window, found.base, found.dropped, found.moved
+    span = rules.window / 2 if found.period == "newest" else rules.window
     (kind, name), value = next(iter(subject.items())), None
     evidence = {
-        "rule": f"{'delivery rate drop' if dropped else 'failure code surge'}, z >= {rules.z:g}",
-        "window": {"from": (now - rules.window).isoformat(), "to": now.isoformat()}
+        "rule": f"{'delivery rate drop' if dropped else 'failure code surge'}, z >= {found.z_needed:g}",
+        "window": {"from": (now - span).isoformat(), "to": now.isoformat()}
         | rate(window["delivered"], window["answered"]),
-        "baseline": {"kind": basis, "description": BASELINES[basis][0], "margin": margin}
-        | ({"weighted": "to the window's mix of lines"} if basis != "others" else {})
+        "baseline": {"kind": found.basis, "description": BASELINES[found.basis][0], "margin": found.margin}
+        | ({"weighted": "to the window's mix of lines"} if found.basis != "others" else {})
         | rate(base["delivered"], base["answered"]),
-        "drop": drop,
-        "z": z,
+        "drop": found.drop,
+        "z": found.z,
         "codes": moved,
     }
     if dropped:
         value = f"{window['delivered'] / window['answered']:.0%} vs {base['delivered'] / base['answered']:.0%}"
     title, title_fa = _delivery_titles(kind, name, dropped, moved, value)
-    severe = (dropped and drop >= 2 * rules.drop) or any(m["rise"] >= 4 * rules.surge for m in moved)
+    severe = (dropped and found.drop >= 2 * rules.drop) or any(m["rise"] >= 4 * rules.surge for m in moved)
     return Alert(
         incident=f"delivery/{kind}={name}",
         kind="delivery_drop" if dropped else "code_surge",

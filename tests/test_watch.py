@@ -390,6 +390,23 @@ def test_a_baseline_is_taken_in_the_window_mix_of_lines():
     assert verdict.evidence["baseline"]["kind"] == "hour_of_day" and verdict.code == 2
 
 
+def test_the_newest_sends_raise_a_large_incident_a_cycle_sooner_and_only_a_large_one():
+    """Half of the newest sends rejected shows in the window's newest half before the whole hour
+    moves; a chance cluster of the same size in a normal code does not alert."""
+    now = datetime(2025, 11, 30, 11, tzinfo=TEHRAN)
+    base = ("hour_of_week", "codes", 4000, 3680, 320)  # code 2: 8% usually
+    hour = _cells([("window", "codes", 400, 362, 38), ("newest", "codes", 60, 42, 18), base])
+    mine, others = hour["operator"] == "MCI", hour["operator"] != "MCI"
+    verdict = _judge(hour, mine, others, {"operator": "MCI"}, AlertRules(), now)
+    assert verdict.kind == "code_surge" and verdict.code == 2  # 30% of 60 against 8%; the hour: 10%
+    assert verdict.evidence["window"]["of"] == 60 and verdict.evidence["window"]["from"] == "2025-11-30T10:30:00+03:30"
+
+    chance = _cells([("window", "codes", 400, 362, 38), ("newest", "codes", 60, 49, 11), base])
+    assert _judge(chance, mine, others, {"operator": "MCI"}, AlertRules(), now) == "clear"  # 18% of 60: z 2.7
+    few = _cells([("window", "codes", 90, 80, 10), ("newest", "codes", 40, 20, 20), base])
+    assert _judge(few, mine, others, {"operator": "MCI"}, AlertRules(), now) is None  # too few to tell
+
+
 def test_an_incident_opens_once_ends_once_and_shows_in_the_widget(tmp_path):
     from datetime import timedelta
 
