@@ -3,7 +3,8 @@
 The service keeps delivery reports for seven days, so a store must be synced in time or lose
 them. A watch cycle: read first the reports closest to day 7 (young batches whose recipients
 may still change, oldest first), then sync everything else, count the recipients whose report
-expired unread, run the alert rules and tell the sinks what was raised or ended; one log line.
+could no longer be read (expired unread, or of a batch the service forgot), run the alert rules
+and tell the sinks what was raised or ended; one log line.
 
 One watch per store, by construction: an OS lock (flock) on `<store>.watch.lock`, which names
 its holder and dies with its process. A cycle that fails (the service dark, refusing, slow)
@@ -54,12 +55,11 @@ _UNITS = {
 
 @dataclass
 class _Read:
-    """What a cycle's reads did; `gone`: recipients of batches the service no longer knows."""
+    """What a cycle's reads did."""
 
     rows_new: int = 0
     rows_updated: int = 0
     urgent_pages: int = 0
-    gone: int = 0
 
 
 class WatchLockedError(PayamakError):
@@ -173,6 +173,7 @@ class Watch:
         history = self.store.read_watch_cycles(last=50)
         previous = history["clock"].iloc[-1].to_pydatetime() if len(history) else now - self.every
         outcome, code, error, read = "ok", None, None, _Read()
+        last_run = self.store.last_sync_run()
         try:
             read = self._read(now)
         except PayamakError as failure:
@@ -182,7 +183,9 @@ class Watch:
             outcome, error = "failed", type(failure).__name__
         risk = self.store.report_risk(now, min(previous, now), self.rules.expiry_margin, max(self.every * 2, LATE))
         failing = _failing(history, now, outcome, code)
-        unreadable = risk["unreadable"] + read.gone
+        # and the recipients of batches the service no longer knows, retired by this cycle's syncs
+        # (counted from their records: a sync that failed after retiring them counts too)
+        unreadable = risk["unreadable"] + self.store.recipients_unreadable_after(last_run)
         context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=unreadable)
         if outcome == "ok":
             context.credit = self._credit()
@@ -225,12 +228,7 @@ class Watch:
         rest = sync(
             self.client, self.store, progress=False, workers=self.workers, now=clock, give_up_after=self.give_up_after
         )
-        return _Read(
-            first.rows_new + rest.rows_new,
-            first.rows_updated + rest.rows_updated,
-            urgent,
-            first.recipients_unreadable + rest.recipients_unreadable,
-        )
+        return _Read(first.rows_new + rest.rows_new, first.rows_updated + rest.rows_updated, urgent)
 
     def _urgent(self, now: datetime) -> int:
         """Read the due pages of reports at least URGENT_AGE old (or that expire within two cycles),

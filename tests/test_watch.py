@@ -493,6 +493,28 @@ def test_a_store_falling_behind_raises_and_ends_its_alerts(quiet_simulator, tmp_
     assert alerts(store, active=True).empty
 
 
+def test_a_batch_the_service_forgets_counts_as_no_longer_readable_once(quiet_simulator, tmp_path):
+    """A batch the service keeps calling unknown (-2) past the sync's day of grace is retired as
+    gone; the cycle that retires it counts its recipients as no longer readable and says so."""
+    client = PanelClient("demo", "demo", wsdl=quiet_simulator.wsdl_url, max_retry_wait=0.05, timeout=5)
+    store = Store(tmp_path / "watch.duckdb")
+    runner = Watch(client, store, every=f"{CYCLE}s", now=sim_clock(quiet_simulator), give_up_after=3)
+    runner.cycle()
+    numbers = [f"0912{n:07d}" for n in range(73)]
+    sent = client.send_batch_sms("10002188", numbers, "Your order has shipped.")
+    admin(quiet_simulator, "POST", "forget", batch_id=sent.batch_sms_id, times=1000)
+    admin(quiet_simulator, "POST", "clock", advance=CYCLE)
+    assert runner.cycle().unreadable == 0  # unknown once: asked again later
+    admin(quiet_simulator, "POST", "clock", advance=86400 + CYCLE)
+    retired = runner.cycle()  # with any history report that expired unread over that day
+    assert store.sync_runs()["recipients_unreadable"].sum() == 73
+    assert retired.unreadable >= 73
+    alert = alerts(store, active=True).set_index("kind").loc["reports_expiring"]
+    assert f"{retired.unreadable} recipients' delivery reports could no longer be read" in alert["title"]
+    admin(quiet_simulator, "POST", "clock", advance=CYCLE)
+    assert runner.cycle().unreadable < 73  # counted once
+
+
 def test_a_line_answering_inactive_is_one_alert(make_simulator, tmp_path):
     from payamak_analytics.campaign import send_campaign
 

@@ -113,6 +113,19 @@ class SyncTables:
                 [finished_at, outcome, error, *values, run_id],
             )
 
+    def last_sync_run(self) -> int:
+        """The newest run's id (0 before the first): a mark to count from."""
+        with self.connect() as con:
+            return con.execute("SELECT coalesce(max(run_id), 0) FROM sync_runs").fetchone()[0]
+
+    def recipients_unreadable_after(self, run_id: int) -> int:
+        """Recipients of the batches that the runs after `run_id` closed as unreadable, whether
+        those runs then finished or failed (each records its count as it ends)."""
+        with self.connect() as con:
+            return con.execute(
+                "SELECT coalesce(sum(recipients_unreadable), 0) FROM sync_runs WHERE run_id > ?", [run_id]
+            ).fetchone()[0]
+
     # --- messages -------------------------------------------------------------------------
     def walk_state(self, key: str) -> dict | None:
         """The saved state of the message walk `key` (see walk.MessageWalk)."""
