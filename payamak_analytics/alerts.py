@@ -163,6 +163,29 @@ def z_score(x_base: int, n_base: int, x_now: int, n_now: int) -> float:
     return (x_base / n_base - x_now / n_now) / se
 
 
+def upper_tail(x: float, n: int, p: float) -> float:
+    """P(X >= x) for X ~ Binomial(n, p), exact (log space): the chance of a window at least this
+    bad if nothing changed. The pooled z-test's normal tail is far too thin for a few tens of
+    answers and a share of a few percent (z >= 6 at 50 answers and 3%: 1.6e-5, not 1e-9)."""
+    x, n = math.ceil(x - 1e-9), int(n)
+    if x <= 0 or p >= 1:
+        return 1.0
+    if x > n or p <= 0:
+        return 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq
+        for k in range(x, n + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
+
+
+def unlikely(x: float, n: int, p: float, z_needed: float) -> bool:
+    """At least `x` of `n` as rare by chance as the one-sided normal tail beyond `z_needed`."""
+    return upper_tail(x, n, p) <= 0.5 * math.erfc(z_needed / math.sqrt(2))
+
+
 def rate(successes: float, n: int) -> dict:
     """A share with its Wilson interval; `successes` may be a baseline reweighted to the window."""
     low, high = wilson(successes, n)
@@ -279,7 +302,7 @@ def _moved_codes(now: dict, base: dict, rules: AlertRules, margin: float, volume
             continue
         z = -z_score(x_base, n_base, x_now, n_now)
         rise = x_now / n_now - x_base / n_base
-        if rise >= rules.surge * margin and z >= z_needed:
+        if rise >= rules.surge * margin and z >= z_needed and unlikely(x_now, n_now, x_base / n_base, z_needed):
             status = codes.delivery_status(code)
             moved.append(
                 {"code": code, "name": status.name, "meaning": status.en, "meaning_fa": status.fa, "over": of}
@@ -291,11 +314,13 @@ def _moved_codes(now: dict, base: dict, rules: AlertRules, margin: float, volume
 def _judge(cells: pd.DataFrame, mine, others, subject: dict, rules: AlertRules, now: datetime):
     """An Alert, "clear", or None (too few messages to tell) for one operator or line: the
     window first, then its newest half (see LANES)."""
-    verdicts = [_look(cells, mine, others, period, rules) for period in LANES]
-    for verdict in verdicts:
+    verdicts = {period: _look(cells, mine, others, period, rules) for period in LANES}
+    for verdict in verdicts.values():
         if isinstance(verdict, _Finding):
             return _alert(verdict, subject, rules, now)
-    return "clear" if "clear" in verdicts else None
+    # only the whole window can say "clear": the newest half, blind to a small change (three
+    # times the drop, z >= 6), raises sooner but never ends an incident the window cannot judge
+    return verdicts["window"]
 
 
 @dataclass
@@ -329,7 +354,17 @@ def _look(cells: pd.DataFrame, mine, others, period: str, rules: AlertRules) -> 
         (base["delivered"] / base["answered"] - window["delivered"] / window["answered"]) if window["answered"] else 0
     )
     margin = BASELINES[basis][2] * times
-    dropped = window["answered"] >= volume and drop >= rules.drop * margin and z >= z_needed
+    dropped = (
+        window["answered"] >= volume
+        and drop >= rules.drop * margin
+        and z >= z_needed
+        and unlikely(
+            window["answered"] - window["delivered"],
+            window["answered"],
+            1 - base["delivered"] / base["answered"],
+            z_needed,
+        )
+    )
     moved = _moved_codes(window, base, rules, margin, volume, z_needed)
     if not dropped and not moved:
         return "clear"

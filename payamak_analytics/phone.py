@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from functools import cache
 
 import phonenumbers
-from phonenumbers import carrier
 
 from .errors import InputError
 from .i18n import latin_digits
@@ -97,6 +96,10 @@ def operators(numbers: Iterable[str]) -> list[str]:
 
 @cache
 def _operator_of_prefix(prefix: str) -> str:
+    # imported at the first report read: the carrier data takes 9 MB, which a sync of messages
+    # alone, a send or a report never needs
+    from phonenumbers import carrier
+
     name = carrier.name_for_number(_parsed(prefix.ljust(11, "0")), "en")
     return CARRIERS.get(name, name or "Unknown")
 

@@ -347,7 +347,7 @@ def _sync_deliveries(run: _Run) -> None:
             run.summary.batches_unknown += len(_read_asking_again(run, plan, bar))
     finally:
         bar.close()
-    gone, recipients = run.store.retire_unknown_batches(started - UNKNOWN_GRACE)
+    gone, recipients = run.store.retire_unknown_batches(started - UNKNOWN_GRACE, started)
     run.summary.batches_unreadable += gone
     run.summary.recipients_unreadable += recipients
 

@@ -173,7 +173,6 @@ class Watch:
         history = self.store.read_watch_cycles(last=50)
         previous = history["clock"].iloc[-1].to_pydatetime() if len(history) else now - self.every
         outcome, code, error, read = "ok", None, None, _Read()
-        last_run = self.store.last_sync_run()
         try:
             read = self._read(now)
         except PayamakError as failure:
@@ -183,9 +182,9 @@ class Watch:
             outcome, error = "failed", type(failure).__name__
         risk = self.store.report_risk(now, min(previous, now), self.rules.expiry_margin, max(self.every * 2, LATE))
         failing = _failing(history, now, outcome, code)
-        # and the recipients of batches the service no longer knows, retired by this cycle's syncs
-        # (counted from their records: a sync that failed after retiring them counts too)
-        unreadable = risk["unreadable"] + self.store.recipients_unreadable_after(last_run)
+        # and the recipients of the batches retired as gone since the last cycle: by its syncs or
+        # another process's, recorded or not (each batch is claimed once, in the retirement's table)
+        unreadable = risk["unreadable"] + self.store.claim_gone_recipients()
         context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=unreadable)
         if outcome == "ok":
             context.credit = self._credit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import signal
@@ -22,12 +23,23 @@ import requests
 from aiosmtpd.controller import Controller
 
 from payamak_analytics import PanelClient
-from payamak_analytics.alerts import SURGE_CODES, AlertRules, Notice, _judge, alerts, alerts_html, wilson, z_score
+from payamak_analytics.alerts import (
+    SURGE_CODES,
+    AlertRules,
+    Notice,
+    _judge,
+    alerts,
+    alerts_html,
+    upper_tail,
+    wilson,
+    z_score,
+)
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import InputError, SenderLineError
 from payamak_analytics.simulator import HistoryConfig, WorldConfig
 from payamak_analytics.sinks import SmsSink, SmtpSink, WebhookSink
 from payamak_analytics.store import Store
+from payamak_analytics.sync import sync
 from payamak_analytics.watch import Watch, WatchLock, WatchLockedError, duration
 
 from .conftest import START, truth
@@ -391,20 +403,36 @@ def test_a_baseline_is_taken_in_the_window_mix_of_lines():
 
 
 def test_the_newest_sends_raise_a_large_incident_a_cycle_sooner_and_only_a_large_one():
-    """Half of the newest sends rejected shows in the window's newest half before the whole hour
-    moves; a chance cluster of the same size in a normal code does not alert."""
+    """Many of the newest sends failing shows in the window's newest half before the whole hour
+    moves; a chance cluster in a normal code does not alert, and the half never ends what the
+    hour cannot judge."""
     now = datetime(2025, 11, 30, 11, tzinfo=TEHRAN)
     base = ("hour_of_week", "codes", 4000, 3680, 320)  # code 2: 8% usually
-    hour = _cells([("window", "codes", 400, 362, 38), ("newest", "codes", 60, 42, 18), base])
+    hour = _cells([("window", "codes", 400, 356, 44), ("newest", "codes", 60, 36, 24), base])
     mine, others = hour["operator"] == "MCI", hour["operator"] != "MCI"
     verdict = _judge(hour, mine, others, {"operator": "MCI"}, AlertRules(), now)
-    assert verdict.kind == "code_surge" and verdict.code == 2  # 30% of 60 against 8%; the hour: 10%
+    assert verdict.kind == "delivery_drop" and verdict.code == 2  # 60% of 60 against 92% (code 2: 40%); the hour: 89%
     assert verdict.evidence["window"]["of"] == 60 and verdict.evidence["window"]["from"] == "2025-11-30T10:30:00+03:30"
 
-    chance = _cells([("window", "codes", 400, 362, 38), ("newest", "codes", 60, 49, 11), base])
-    assert _judge(chance, mine, others, {"operator": "MCI"}, AlertRules(), now) == "clear"  # 18% of 60: z 2.7
+    chance = _cells([("window", "codes", 400, 362, 38), ("newest", "codes", 60, 42, 18), base])
+    assert _judge(chance, mine, others, {"operator": "MCI"}, AlertRules(), now) == "clear"  # 30% of 60: 1 in 1.6M
     few = _cells([("window", "codes", 90, 80, 10), ("newest", "codes", 40, 20, 20), base])
     assert _judge(few, mine, others, {"operator": "MCI"}, AlertRules(), now) is None  # too few to tell
+    # a 15-point drop in a thin hour: the hour cannot tell, and the half (blind to it) must not say clear
+    thin = _cells([("window", "codes", 90, 69, 21), ("newest", "codes", 60, 46, 14), base])
+    assert _judge(thin, mine, others, {"operator": "MCI"}, AlertRules(), now) is None
+
+
+def test_a_handful_of_answers_never_alerts_whatever_the_rules():
+    """With min_volume=1, one failed answer among the newest is 1 in 12 by chance, not z 9.8."""
+    now = datetime(2025, 11, 30, 11, tzinfo=TEHRAN)
+    cells = _cells(
+        [("window", "codes", 20, 19, 1), ("newest", "codes", 1, 0, 1), ("hour_of_week", "codes", 4000, 3680, 320)]
+    )
+    mine, others = cells["operator"] == "MCI", cells["operator"] != "MCI"
+    assert _judge(cells, mine, others, {"operator": "MCI"}, AlertRules(min_volume=1, min_baseline=1), now) == "clear"
+    assert upper_tail(1, 1, 0.08) == pytest.approx(0.08)
+    assert upper_tail(22, 60, 0.08) < 0.5 * math.erfc(6 / math.sqrt(2)) < upper_tail(18, 60, 0.08)
 
 
 def test_an_incident_opens_once_ends_once_and_shows_in_the_widget(tmp_path):
@@ -495,24 +523,26 @@ def test_a_store_falling_behind_raises_and_ends_its_alerts(quiet_simulator, tmp_
 
 def test_a_batch_the_service_forgets_counts_as_no_longer_readable_once(quiet_simulator, tmp_path):
     """A batch the service keeps calling unknown (-2) past the sync's day of grace is retired as
-    gone; the cycle that retires it counts its recipients as no longer readable and says so."""
+    gone; the next cycle counts its recipients as no longer readable and says so, though a sync
+    run by hand retired it, and no other cycle counts them again."""
     client = PanelClient("demo", "demo", wsdl=quiet_simulator.wsdl_url, max_retry_wait=0.05, timeout=5)
     store = Store(tmp_path / "watch.duckdb")
     runner = Watch(client, store, every=f"{CYCLE}s", now=sim_clock(quiet_simulator), give_up_after=3)
     runner.cycle()
-    numbers = [f"0912{n:07d}" for n in range(73)]
-    sent = client.send_batch_sms("10002188", numbers, "Your order has shipped.")
+    sent = client.send_batch_sms("10002188", [f"0912{n:07d}" for n in range(73)], "Your order has shipped.")
     admin(quiet_simulator, "POST", "forget", batch_id=sent.batch_sms_id, times=1000)
     admin(quiet_simulator, "POST", "clock", advance=CYCLE)
     assert runner.cycle().unreadable == 0  # unknown once: asked again later
     admin(quiet_simulator, "POST", "clock", advance=86400 + CYCLE)
-    retired = runner.cycle()  # with any history report that expired unread over that day
+    sync(client, store, progress=False, now=sim_clock(quiet_simulator))  # `payamak sync` between two cycles
     assert store.sync_runs()["recipients_unreadable"].sum() == 73
+    retired = runner.cycle()  # with any history report that expired unread over that day
     assert retired.unreadable >= 73
     alert = alerts(store, active=True).set_index("kind").loc["reports_expiring"]
     assert f"{retired.unreadable} recipients' delivery reports could no longer be read" in alert["title"]
     admin(quiet_simulator, "POST", "clock", advance=CYCLE)
-    assert runner.cycle().unreadable < 73  # counted once
+    another = Watch(client, store, every=f"{CYCLE}s", now=sim_clock(quiet_simulator), give_up_after=3)
+    assert another.cycle().unreadable < 73  # counted once
 
 
 def test_a_line_answering_inactive_is_one_alert(make_simulator, tmp_path):

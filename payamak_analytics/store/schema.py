@@ -183,6 +183,8 @@ MIGRATIONS = (
         UNIQUE (alert_id, event, sink)
     );
     """,
+    # a batch retired as gone, its recipients not yet counted by a watch cycle as no longer readable
+    "ALTER TABLE batches ADD COLUMN gone_untold BOOLEAN DEFAULT false;",
 )
 
 MESSAGE_COLUMNS = tuple(WIRE_COLUMNS.values())  # the messages table holds every MessageInfo field

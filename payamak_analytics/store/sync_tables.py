@@ -113,18 +113,14 @@ class SyncTables:
                 [finished_at, outcome, error, *values, run_id],
             )
 
-    def last_sync_run(self) -> int:
-        """The newest run's id (0 before the first): a mark to count from."""
-        with self.connect() as con:
-            return con.execute("SELECT coalesce(max(run_id), 0) FROM sync_runs").fetchone()[0]
-
-    def recipients_unreadable_after(self, run_id: int) -> int:
-        """Recipients of the batches that the runs after `run_id` closed as unreadable, whether
-        those runs then finished or failed (each records its count as it ends)."""
-        with self.connect() as con:
-            return con.execute(
-                "SELECT coalesce(sum(recipients_unreadable), 0) FROM sync_runs WHERE run_id > ?", [run_id]
-            ).fetchone()[0]
+    def claim_gone_recipients(self) -> int:
+        """Recipients of the batches retired as gone since any cycle last asked, whichever
+        process retired them and whether or not its run was recorded; each counted once."""
+        with self.transaction() as con:
+            found = con.execute(
+                "UPDATE batches SET gone_untold = false WHERE gone_untold RETURNING recipients"
+            ).fetchall()
+        return sum(n or 0 for (n,) in found)
 
     # --- messages -------------------------------------------------------------------------
     def walk_state(self, key: str) -> dict | None:
@@ -204,14 +200,16 @@ class SyncTables:
                 )
         return new, updated, short
 
-    def retire_unknown_batches(self, unknown_before: datetime) -> tuple[int, int]:
+    def retire_unknown_batches(self, unknown_before: datetime, retired_at: datetime) -> tuple[int, int]:
         """Close as gone the batches the service has called unknown since before `unknown_before`;
         returns (batches, recipients) closed."""
         with self.transaction() as con:
             found = con.execute(
-                """UPDATE batches SET gone = true, complete = true WHERE NOT complete AND NOT gone
-                   AND unknown_since < ? RETURNING recipients""",
-                [unknown_before],
+                f"""UPDATE batches SET gone = true, complete = true,
+                       -- a report already past its week was counted as expired unread (report_risk)
+                       gone_untold = sent_at > ?::TIMESTAMPTZ - INTERVAL {recheck.REPORT_WINDOW.days} DAY
+                   WHERE NOT complete AND NOT gone AND unknown_since < ? RETURNING recipients""",
+                [retired_at, unknown_before],
             ).fetchall()
         return len(found), sum(n or 0 for (n,) in found)
 
