@@ -9,16 +9,15 @@ import sys
 import textwrap
 from datetime import datetime, timedelta
 
-import numpy as np
 import pytest
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
 from payamak_analytics import PanelClient, dlt_source
+from payamak_analytics.client import MESSAGES_PAGE
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.simulator import HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.warehouse.loading import finish_and_run
-from payamak_analytics.warehouse.source import FirstSeen
 
 from .conftest import START, admin_post, kill_during, truth
 
@@ -130,13 +129,23 @@ def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(mak
     )  # the first page of each stream
 
 
-def test_a_load_hands_each_message_over_once():
-    """dlt is told the staging rows of `messages` are unique: repeats within a page or of an
-    earlier page of the load are dropped before dlt sees them."""
-    seen = FirstSeen()
-    assert seen.first(np.array([9, 8, 8, 7])).tolist() == [True, True, False, True]
-    assert seen.first(np.array([7, 6, 9, 5])).tolist() == [False, True, False, True]
-    assert seen.ids.tolist() == [5, 6, 7, 8, 9]
+def test_a_history_larger_than_one_load_is_loaded_in_several_bounded_loads(make_simulator, tmp_path):
+    simulator = make_simulator(live_world(messages=2500), threads=16)
+    pipeline, source = duckdb_pipeline(tmp_path), dlt_source(client_of(simulator), deliveries=False, rows_per_load=500)
+    finish_and_run(pipeline, source)
+    told = truth(simulator, batches=0)["messages"]
+    assert dict(rows(pipeline, "SELECT message_type, count(*) FROM {messages} GROUP BY 1")) == {
+        "Out": told["sent"],
+        "In": told["received"],
+    }
+    assert rows(pipeline, "SELECT count(*) - count(DISTINCT message_id) FROM {messages}") == [(0,)]
+    loads = [n for (n,) in rows(pipeline, "SELECT messages FROM {sync_runs}")]
+    assert len(loads) >= 3  # past its bound a walk stops, though each stream takes a page:
+    assert max(loads) <= 500 + 2 * MESSAGES_PAGE
+
+    before = calls(simulator)["GetMessages"]
+    finish_and_run(pipeline, source)
+    assert calls(simulator)["GetMessages"] == before + 2  # nothing left: one load, one page a stream
 
 
 def test_status_changes_become_events_and_an_expired_report_freezes_the_last_status(live_simulator, tmp_path):
@@ -226,10 +235,10 @@ LOADER = """
 import sys, dlt
 from payamak_analytics import PanelClient, dlt_source
 from payamak_analytics.warehouse.loading import finish_and_run
-wsdl, folder, stage = sys.argv[1:]
+wsdl, folder, stage, bound = sys.argv[1:]
 pipeline = dlt.pipeline(pipeline_name="payamak", pipelines_dir=folder + "/pipelines",
                         destination=dlt.destinations.duckdb(folder + "/warehouse.duckdb"), dataset_name="sms")
-source = dlt_source(PanelClient("demo", "demo", wsdl=wsdl), workers=2)
+source = dlt_source(PanelClient("demo", "demo", wsdl=wsdl), workers=2, rows_per_load=int(bound) or None)
 if stage == "extract":
     print("extracting", file=sys.stderr, flush=True)
     finish_and_run(pipeline, source)
@@ -241,19 +250,21 @@ else:  # the same steps one by one, to be killed while the package is normalized
 """
 
 
-def test_a_load_killed_with_sigkill_and_run_again_equals_the_truth(make_simulator, tmp_path):
+@pytest.mark.parametrize("rows_per_load", [0, 10_000], ids=["whole", "bounded"])
+def test_a_load_killed_with_sigkill_and_run_again_equals_the_truth(make_simulator, tmp_path, rows_per_load):
+    """Bounded, the kills land within loads and between them, and every run resumes the last."""
     simulator = make_simulator(live_world(messages=2500), threads=16)
     env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
     rng = random.Random(5)
     for stage, window in (("extract", 1.0), ("load", 0.5), ("extract", 4.0), ("load", 1.5), ("load", 3.0)):
         process = subprocess.Popen(
-            [sys.executable, "-c", LOADER, simulator.wsdl_url, str(tmp_path), stage],
+            [sys.executable, "-c", LOADER, simulator.wsdl_url, str(tmp_path), stage, str(rows_per_load)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         assert kill_during(process, "loading" if stage == "load" else "extracting", rng, window=window)
     pipeline = duckdb_pipeline(tmp_path)
-    finish_and_run(pipeline, dlt_source(client_of(simulator)))
+    finish_and_run(pipeline, dlt_source(client_of(simulator), rows_per_load=rows_per_load or None))
     assert_equals_truth(pipeline, simulator)
     assert rows(pipeline, "SELECT count(*) FROM {delivery_events}")[0][0] == truth(simulator)["recipients"]

@@ -1,9 +1,10 @@
-"""Running the source: finish what a stopped load left, then load what is new.
+"""Running the source: finish what a stopped load left, then load what is new, a bounded load at a time.
 
 dlt keeps a load package that was extracted but not loaded (a load killed by SIGKILL, a
 destination that was down) and, on the next `run`, loads it and stops there. The package holds
 the rows and the state that describes them together, so finishing it first and then extracting
-anew is always safe; this does both in one call.
+anew is always safe; this does both in one call, and runs the source again while its last load
+stopped at `rows_per_load`.
 """
 
 from __future__ import annotations
@@ -12,20 +13,30 @@ import pyarrow as pa
 
 from ..allocator import lean_heap
 
+ROWS_PER_LOAD = 50_000
+"""The README recipe's `rows_per_load`: dlt's merge of a load's messages numbers every staged row
+at once, and 50,000 of them fit DuckDB capped at 64 MB, as the native sync's writer is capped
+(`store.core.WRITER_MEMORY`; 217,392 did not). With it a load's peak stays the same whatever the
+history's size (benchmarks/RESULTS.md)."""
+
 
 def finish_and_run(pipeline, source):
-    """Load any pending package of `pipeline`, then run `source`; returns the last load's info."""
+    """Load any pending package of `pipeline`, then run `source` until a load of it leaves
+    nothing for the next; returns the last load's info."""
+    from .source import more_to_load  # imports dlt: not before a script's lean_process()
+
     if pipeline.has_pending_data:
         pipeline.run()
-    return pipeline.run(source)
+    info = pipeline.run(source)
+    while more_to_load(pipeline, source):
+        info = pipeline.run(source)
+    return info
 
 
 def lean_process() -> bool:
     """For a load in a process of its own (a script, a scheduled job), what `payamak sync` does
     with `lean_heap`, plus Arrow's buffers on that same C heap: Arrow's default pool (mimalloc)
-    kept the freed buffers of pages and Parquet writes. At 200,000 sent records a load peaked at
-    about 300-310 MB with both, 316-318 MB with lean_heap alone, 340 MB with Arrow's pool alone
-    (benchmarks/RESULTS.md). Not for a notebook: both change the whole process. False where the
-    C library is not glibc."""
+    kept the freed buffers of pages and Parquet writes (benchmarks/RESULTS.md). Not for a
+    notebook: both change the whole process. False where the C library is not glibc."""
     pa.set_memory_pool(pa.system_memory_pool())
     return lean_heap()

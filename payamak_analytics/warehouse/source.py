@@ -4,8 +4,7 @@ Each account is one resource, so several accounts are read at once (dlt runs par
 resources on its own threads) and each keeps its own state. A resource writes five tables,
 every row carrying its account:
 
-- `messages` (merge on account, message_id) from the same message walk as the DuckDB sync, each
-  message handed over once per load;
+- `messages` (merge on account, message_id) from the same message walk as the DuckDB sync;
 - `deliveries` (merge on account, batch_id, row): every new batch read in full, then only the
   pages of young batches with recipients still in flight;
 - `delivery_events` (one row per observed change of a recipient's status; keyed by account,
@@ -16,6 +15,13 @@ The walk positions and the book of reports to read again live in dlt's resource 
 dlt commits together with the load package that holds the rows they describe: a load killed at
 any point is extracted again from the last committed state, and the merges keep every row once.
 Pages go to dlt as Arrow tables built from the page reader's columns.
+
+With `rows_per_load`, an account's load stops walking once it has handed over that many
+messages (each stream still takes a page, so every load moves on) and begins no report once it
+has handed over that many delivery rows; its walks are saved where they stopped, and its state
+is marked "more": the next load goes on from there (`loading.finish_and_run` runs loads until
+none is marked). dlt stages and merges a whole package at once, so this bound is what bounds the
+merge's memory, whatever the history's size.
 """
 
 from __future__ import annotations
@@ -30,7 +36,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import dlt
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -58,6 +63,7 @@ class LoadOptions:
     workers: int = 4
     since: datetime | None = None
     deliveries: bool = True
+    rows_per_load: int | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(TEHRAN))
 
 
@@ -70,20 +76,27 @@ def payamak_source(
     workers: int = 4,
     since=None,
     deliveries: bool = True,
+    rows_per_load: int | None = None,
     now: Callable[[], datetime] | None = None,
 ):
     """The source for one client (its account named `account`, by default its user name; `lines`
     limits its messages to those lines) or for the accounts of a TOML file (a path) or a list of
-    `Account`s. `since` limits how far back a first load reaches; `now` is the clock that decides
-    which reports are younger than a week."""
+    `Account`s. `since` limits how far back a first load reaches; `rows_per_load` bounds the
+    messages and the delivery rows of each account in one load (the rest waits for the next
+    load); `now` is the clock that decides which reports are younger than a week."""
     if (client is None) == (accounts is None):
         raise InputError(
             "Give either a PanelClient (one account) or accounts= (a TOML file or a list of Account).",
             "یا یک کلاینت یا فهرست حساب ها را بدهید",
         )
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not _whole(workers):
         raise InputError(f"workers must be a whole number of at least 1, not {workers!r}.", "تعداد کارگرها نامعتبر")
-    options = LoadOptions(workers, None if since is None else moment(since), deliveries)
+    if rows_per_load is not None and not _whole(rows_per_load):
+        raise InputError(
+            f"rows_per_load must be None or a whole number of at least 1, not {rows_per_load!r}.",
+            "حد ردیف های هر بار بارگذاری نامعتبر",
+        )
+    options = LoadOptions(workers, None if since is None else moment(since), deliveries, rows_per_load)
     if now is not None:
         options.now = now
     if client is not None:
@@ -100,6 +113,16 @@ def payamak_source(
     if not names or len(set(names)) != len(names):
         raise InputError(f"Give at least one account, each with its own name, not {names}.", "نام حساب ها تکراری است")
     return _source([_account_resource(name, make, lines, options) for name, make, lines in readers])
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def more_to_load(pipeline, source) -> bool:
+    """Whether the last load of `source` stopped at `rows_per_load` for any of its accounts."""
+    resources = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
+    return any(resources.get(name, {}).get("more", False) for name in source.resources)
 
 
 def _checked_name(name: str) -> str:
@@ -159,7 +182,7 @@ class AccountLoad:
         self.name, self.client, self.lines, self.state, self.options = name, client, lines, state, options
         self.pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix=f"payamak-{name}")
         self.book = DeliveryBook(state.setdefault("reports", {}))
-        self.seen = FirstSeen()
+        self.cut = False  # whether this load stopped at its bound with something left
         self.facts = {"message_pages": 0, "rereads": 0, "messages": 0, "delivery_pages": 0, "deliveries": 0}
         self.calls_before = sum(client.calls.values())
         self.retries_before = sum(client.retries.values())
@@ -167,6 +190,11 @@ class AccountLoad:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def full(self, rows: str) -> bool:
+        """Whether this load has handed over `rows_per_load` rows of `rows` ("messages", "deliveries")."""
+        bound = self.options.rows_per_load
+        return bound is not None and self.facts[rows] >= bound
 
     def items(self) -> Iterator:
         walks = self.state.setdefault("walks", {})
@@ -176,18 +204,23 @@ class AccountLoad:
             now = self.options.now()
             for plan in self.book.plans(now):
                 yield from self._deliveries(plan, now)
+                if self.cut:  # batches of plans not handed out stay unread in the book
+                    break
         self.book.save()
+        self.state["more"] = self.cut
         yield _item(self._run_row(), "sync_runs")
 
     # --- messages -----------------------------------------------------------------------------
     def _messages(self, direction: int, walks: dict, stream: str) -> Iterator:
-        """Walk one stream with pages read ahead; the walk decides what each page contributes."""
+        """Walk one stream with pages read ahead, until it ends or the load is full (after one
+        page at least); the walk decides what each page contributes, and its saved state resumes
+        it in the next load."""
         walk = MessageWalk(walks.get(stream), since=self.options.since)
         known_top = walk.state.stop_at
         in_flight: dict[int, Future] = {}
-        ahead = 1 if walk.incremental else 2
+        ahead, accepted = (1 if walk.incremental else 2), 0
         try:
-            while not walk.done:
+            while not walk.done and not (accepted and self.full("messages")):
                 for index in walk.to_read(in_flight, ahead):
                     in_flight[index] = self.pool.submit(
                         self.client.messages_page, direction, self.lines, index, MESSAGES_PAGE
@@ -198,9 +231,7 @@ class AccountLoad:
                 if rows is None:
                     self.facts["rereads"] += 1
                     continue
-                first = self.seen.first(rows["message_id"].to_numpy("int64"))
-                if not first.all():
-                    rows = rows[first]
+                accepted += 1
                 if direction == SENT:
                     self._new_batches(rows, known_top)
                 if len(rows):
@@ -211,6 +242,7 @@ class AccountLoad:
             for future in in_flight.values():
                 future.cancel()
         walks[stream] = walk.saved()
+        self.cut |= not walk.done
 
     def _new_batches(self, rows: pd.DataFrame, known_top: int | None) -> None:
         """Every sent record with recipients is a batch (its MessageId is its batchSmsId)."""
@@ -236,9 +268,10 @@ class AccountLoad:
 
     # --- delivery reports ---------------------------------------------------------------------
     def _deliveries(self, plan: dict[int, list[int]], now: datetime) -> Iterator:
-        """Read the planned pages concurrently; a batch is closed in the book with its last page."""
+        """Read the planned pages concurrently; a batch is closed in the book with its last page
+        (batches the load had no room for are not, and are planned again)."""
         reading = ReportReading(plan, DeliveryBuffer(self.name, now))
-        jobs = ((batch, index) for batch, indexes in reading.plan.items() for index in indexes)
+        jobs = self._jobs(plan)
         in_flight: dict[Future, tuple[int, int]] = {}
         try:
             while True:
@@ -255,6 +288,16 @@ class AccountLoad:
             for future in in_flight:
                 future.cancel()
         yield from reading.buffer.flush()
+
+    def _jobs(self, plan: dict[int, list[int]]) -> Iterator[tuple[int, int]]:
+        """(batch, page) to read, batch by batch; no batch is begun once the load is full (one begun
+        is read to its end: a batch stays in the book until a load has read all its planned pages)."""
+        for batch, indexes in plan.items():
+            if self.full("deliveries"):
+                self.cut = True
+                return
+            for index in indexes:
+                yield batch, index
 
     def _page(self, batch: int, index: int):
         try:
@@ -294,27 +337,6 @@ class AccountLoad:
             "batches_unreadable": self.book.unreadable,
         }
         return pa.Table.from_pylist([row])
-
-
-class FirstSeen:
-    """The message ids handed over in this load, sorted (8 bytes each). A page accepted without
-    its overlap row (rows pushed or deleted while the walk read) may repeat rows of the pages
-    before it; dropping those keeps a load's rows unique (a load killed and run again can still
-    stage a message twice, so dlt's merge keeps its own deduplication)."""
-
-    def __init__(self) -> None:
-        self.ids = np.empty(0, np.int64)
-
-    def first(self, ids: np.ndarray) -> np.ndarray:
-        """A mask of the `ids` not seen before in this load (of repeats within `ids`, the first)."""
-        unique, where = np.unique(ids, return_index=True)
-        at = np.searchsorted(self.ids, unique)
-        known = at < len(self.ids)
-        known[known] = self.ids[at[known]] == unique[known]
-        self.ids = np.insert(self.ids, at[~known], unique[~known])
-        mask = np.zeros(len(ids), bool)
-        mask[where[~known]] = True
-        return mask
 
 
 @dataclass
