@@ -23,16 +23,19 @@ Delivery rate, per operator and then per line (the rule and its defaults):
   answers look better than single sends') or in operator, so they need twice the drop (and
   twice the code rise) to alert; the alert says which baseline was used;
 - raised when the window has at least `min_volume` (100) answers, the drop is at least `drop`
-  (10 points) and a one-sided two-proportion z-test gives z >= `z` (4.0, p < 0.00004: one
+  (10 points), a one-sided two-proportion z-test gives z >= `z` (4.0, p < 0.00004: one
   false alarm in tens of thousands of tests, about what four subjects checked every 15 minutes
-  for a year amount to). Every rate carries its count and a 95% Wilson interval;
+  for a year amount to) and the exact binomial tail against the baseline's rate is as small
+  (the z-test's normal tail is far too thin for a few tens of answers and a share of a few
+  percent). Every rate carries its count and a 95% Wilson interval;
 - a failure code surges when its share rises by `surge` (5 points) with the same z and volume
   (early codes over recipients past the queue, telecom codes over the telecom's answers);
   codes that moved with a rate drop are that alert's evidence, not an alert of their own;
 - the newest half of the window (the sends of the last 30 min) is judged the same way against
   the same baseline, with half the volume, three times the drop and the rise and z >= 6
   (LANES): a large incident (half of an operator's sends rejected) is raised a cycle sooner,
-  while the smaller sample cannot raise a small one by chance;
+  while the smaller sample cannot raise a small one by chance; it only raises, and an incident
+  ends only when the whole window is clear;
 - a line is judged without the operators already alerting, so one operator's trouble raises
   one alert, not one more per line it passes through.
 """
@@ -172,11 +175,11 @@ def upper_tail(x: float, n: int, p: float) -> float:
         return 1.0
     if x > n or p <= 0:
         return 0.0
-    lp, lq = math.log(p), math.log1p(-p)
-    terms = [
-        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq
-        for k in range(x, n + 1)
-    ]
+    lp, lq, terms = math.log(p), math.log1p(-p), []
+    for k in range(x, n + 1):
+        terms.append(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq)
+        if k > n * p and terms[-1] < max(terms[0], terms[-2] if len(terms) > 1 else terms[0]) - 50:
+            break  # past the mode the terms only fall: the rest add less than e^-50 of the sum
     top = max(terms)
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
