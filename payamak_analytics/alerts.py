@@ -175,12 +175,13 @@ def upper_tail(x: float, n: int, p: float) -> float:
         return 1.0
     if x > n or p <= 0:
         return 0.0
-    lp, lq, terms = math.log(p), math.log1p(-p), []
+    lp, lq, terms, top = math.log(p), math.log1p(-p), [], -math.inf
     for k in range(x, n + 1):
-        terms.append(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq)
-        if k > n * p and terms[-1] < max(terms[0], terms[-2] if len(terms) > 1 else terms[0]) - 50:
+        term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq
+        terms.append(term)
+        top = max(top, term)
+        if k > n * p and term < top - 50:
             break  # past the mode the terms only fall: the rest add less than e^-50 of the sum
-    top = max(terms)
     return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in terms))
 
 
