@@ -158,7 +158,13 @@ class DeliveryBook:
     def waiting(self) -> int:
         return len(self.batches) + len(self.unread)
 
-    def plans(self, now: datetime) -> Iterator[dict[int, list[int]]]:
+    def begun(self, batch_id: int, round_id: str) -> None:
+        """Mark a batch as read in this round of bounded loads (`plans` passes it over in the round)."""
+        entry = self.batches.get(str(batch_id))
+        if entry is not None:
+            entry["round"] = round_id
+
+    def plans(self, now: datetime, round_id: str | None = None) -> Iterator[dict[int, list[int]]]:
         """{batch: page indexes} a chunk at a time: first the in-flight pages of young batches
         read before that are due again (`recheck`), and every page of those not read in full,
         then every page of new batches.
@@ -169,7 +175,9 @@ class DeliveryBook:
         young_after = (now - REPORT_WINDOW).timestamp()
         plan = {}
         for key, entry in list(self.batches.items()):
-            if entry["pages"] is None:
+            if round_id is not None and entry.pop("round", None) == round_id:
+                entry["round"] = round_id  # read earlier in this round: not again until it ends
+            elif entry["pages"] is None:
                 plan[int(key)] = _all_pages(entry["recipients"])
             elif entry["sent_at"] <= young_after:
                 del self.batches[key]

@@ -28,8 +28,8 @@ def finish_and_run(pipeline, source):
     if pipeline.has_pending_data:
         pipeline.run()
     info = pipeline.run(source)
-    while more_to_load(pipeline, source):
-        info = pipeline.run(source)
+    while marked := more_to_load(pipeline, source):
+        info = pipeline.run(source.with_resources(*marked))  # accounts done wait for the next call
     return info
 
 

@@ -119,10 +119,10 @@ def _whole(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def more_to_load(pipeline, source) -> bool:
-    """Whether the last load of `source` stopped at `rows_per_load` for any of its accounts."""
+def more_to_load(pipeline, source) -> list[str]:
+    """The selected accounts (resources) of `source` whose last load stopped at `rows_per_load`."""
     resources = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
-    return any(resources.get(name, {}).get("more", False) for name in source.resources)
+    return [name for name in source.selected_resources if resources.get(name, {}).get("more", False)]
 
 
 def _checked_name(name: str) -> str:
@@ -183,6 +183,9 @@ class AccountLoad:
         self.pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix=f"payamak-{name}")
         self.book = DeliveryBook(state.setdefault("reports", {}))
         self.cut = False  # whether this load stopped at its bound with something left
+        # the bounded loads that follow one another until nothing is left share a round: a batch
+        # read in the round is not planned again in it (young ones are due at every load)
+        self.round = (state.get("round") if state.get("more") else None) or uuid.uuid4().hex[:12]
         self.facts = {"message_pages": 0, "rereads": 0, "messages": 0, "delivery_pages": 0, "deliveries": 0}
         self.calls_before = sum(client.calls.values())
         self.retries_before = sum(client.retries.values())
@@ -202,12 +205,17 @@ class AccountLoad:
             yield from self._messages(direction, walks, f"{stream}/{','.join(self.lines) or '*'}")
         if self.options.deliveries:
             now = self.options.now()
-            for plan in self.book.plans(now):
+            bounded = self.options.rows_per_load is not None
+            for plan in self.book.plans(now, self.round if bounded else None):
                 yield from self._deliveries(plan, now)
                 if self.cut:  # batches of plans not handed out stay unread in the book
                     break
         self.book.save()
         self.state["more"] = self.cut
+        if self.cut:
+            self.state["round"] = self.round
+        else:
+            self.state.pop("round", None)
         yield _item(self._run_row(), "sync_runs")
 
     # --- messages -----------------------------------------------------------------------------
@@ -216,6 +224,7 @@ class AccountLoad:
         page at least); the walk decides what each page contributes, and its saved state resumes
         it in the next load."""
         walk = MessageWalk(walks.get(stream), since=self.options.since)
+        resumed = bool((walks.get(stream) or {}).get("walk"))  # begun by an earlier load
         known_top = walk.state.stop_at
         in_flight: dict[int, Future] = {}
         ahead, accepted = (1 if walk.incremental else 2), 0
@@ -242,7 +251,9 @@ class AccountLoad:
             for future in in_flight.values():
                 future.cancel()
         walks[stream] = walk.saved()
-        self.cut |= not walk.done
+        # a walk begun by an earlier load ended below what was sent since it began: one more
+        # load walks from the top, so a round ends caught up with what was sent before it ended
+        self.cut |= not walk.done or resumed
 
     def _new_batches(self, rows: pd.DataFrame, known_top: int | None) -> None:
         """Every sent record with recipients is a batch (its MessageId is its batchSmsId)."""
@@ -296,6 +307,8 @@ class AccountLoad:
             if self.full("deliveries"):
                 self.cut = True
                 return
+            if self.options.rows_per_load is not None:
+                self.book.begun(batch, self.round)
             for index in indexes:
                 yield batch, index
 
