@@ -46,7 +46,7 @@ UNKNOWN_GRACE = timedelta(days=1)  # a batch the service calls unknown for this 
 BATCH_CHUNK = 2000  # batches planned at a time, so a million of them never sit in memory at once
 UNKNOWN_REASKS = 2  # within one run, a batch answering "no such batch" is asked this many times more
 WAVE_PAGES = 64  # pages a transaction at most: a reader waiting for the file waits for one of these
-GROUP_PAGES = 16  # a wave is committed once this many pages have arrived...
+GROUP_PAGES = 32  # a wave is committed once this many pages have arrived...
 GROUP_WINDOW = 0.1  # ...or this many seconds after the first of them: a commit costs as much as pages
 IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
 SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times

@@ -342,10 +342,10 @@ def test_reads_are_retried_only_where_a_retry_can_help(server, code, retried):
     assert client.calls["GetCredit"] == (3 if retried else 1)
 
 
-def test_retry_after_is_read_and_honoured(server):
-    server.behaviours["/busy"] = answer(
-        "503 Service Unavailable", b"busy", ("Retry-After", "1"), content_type="text/plain"
-    )
+@pytest.mark.parametrize("header", ["Retry-After", "retry-after", "RETRY-AFTER"])
+def test_retry_after_is_read_and_honoured(server, header):
+    """A header's name is case-insensitive: proxies and servers write it in any case."""
+    server.behaviours["/busy"] = answer("503 Service Unavailable", b"busy", (header, "1"), content_type="text/plain")
     client = client_of(server, "busy", timeout=5, read_attempts=2)
     with pytest.raises(errors.TransportError) as caught:
         client.get_credit()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -20,10 +21,13 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape, unescape
 
 import pytest
+import zeep
+from lxml import etree
 
 from payamak_analytics import PanelClient, errors
+from payamak_analytics.wsdl import WSDL_PATH
 
-from .hostile_server import SOAP_ENV, HostileServer, Request, answer, http, read_request, soap
+from .hostile_server import SOAP_ENV, HostileServer, Request, answer, by_operation, http, read_request, soap
 
 SECRET = "S3cret-پسورد&<x> ok"
 LINE, NUMBER = "10002188", "09121234567"
@@ -243,6 +247,44 @@ def test_a_connection_closed_after_the_request_was_read_is_unknown():
         with pytest.raises(errors.SendOutcomeUnknownError):
             client_of(server.url("svc")).send_sms(LINE, [NUMBER], "hi")
         assert len(server.requests) == 1
+
+
+# --- the request is the envelope zeep writes --------------------------------------------------------
+MESSAGE_ID = re.compile(rb"<wsa:MessageID>urn:uuid:([0-9a-f-]{36})</wsa:MessageID>")
+
+
+def test_every_request_is_the_envelope_zeep_writes_with_a_message_id_of_its_own():
+    """Report pages and deliveries are filled into an envelope zeep wrote once: each request must
+    still be, byte for byte, what zeep writes for it (the password escaped), with a new MessageID."""
+    asked = [
+        ("GetBatchDelivery", {"batchSmsId": 1, "index": 1, "count": 100}),
+        ("GetBatchDelivery", {"batchSmsId": 2**31 - 1, "index": 101, "count": 7}),
+        ("GetDelivery", {"recId": 2**63 - 1}),
+        ("GetBatchDelivery", {"batchSmsId": 12, "index": 1, "count": 100}),
+    ]
+    answers = {
+        "GetBatchDelivery": soap("GetBatchDelivery", "<GetBatchDeliveryResult>-2</GetBatchDeliveryResult>"),
+        "GetDelivery": soap("GetDelivery", "<GetDeliveryResult>1</GetDeliveryResult>"),
+    }
+    with HostileServer({"/svc": by_operation(answers)}) as server:
+        client = client_of(server.url("svc"))
+        for operation, params in asked:
+            try:
+                if operation == "GetDelivery":
+                    client.get_delivery(params["recId"])
+                else:
+                    client.get_batch_delivery(params["batchSmsId"], params["index"], params["count"])
+            except errors.NotFoundError:
+                pass
+    sent = [request.body for request in server.requests]
+    oracle = zeep.Client(str(WSDL_PATH))
+    service = oracle.create_service("{http://tempuri.org/}BasicHttpBinding_ISendService", server.url("svc"))
+    for body, (operation, params) in zip(sent, asked, strict=True):
+        element = oracle.create_message(service, operation, userName="demo", password=SECRET, **params)
+        expected = etree.tostring(element, encoding="utf-8", xml_declaration=True)
+        assert MESSAGE_ID.sub(b"", body) == MESSAGE_ID.sub(b"", expected)
+    ids = [MESSAGE_ID.search(body).group(1) for body in sent]
+    assert len(set(ids)) == len(sent)
 
 
 # --- every exception of an exchange is typed, the envelope nowhere ------------------------------
