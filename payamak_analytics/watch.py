@@ -183,8 +183,9 @@ class Watch:
         risk = self.store.report_risk(now, min(previous, now), self.rules.expiry_margin, max(self.every * 2, LATE))
         failing = _failing(history, now, outcome, code)
         # and the recipients of the batches retired as gone since the last cycle: by its syncs or
-        # another process's, recorded or not (each batch is claimed once, in the retirement's table)
-        unreadable = risk["unreadable"] + self.store.claim_gone_recipients()
+        # another process's, recorded or not (each batch counted once: see record_watch_cycle)
+        gone = self.store.gone_untold()
+        unreadable = risk["unreadable"] + sum(gone.values())
         context = Context(now, self.every, failing=failing, at_risk=risk["at_risk"], unreadable=unreadable)
         if outcome == "ok":
             context.credit = self._credit()
@@ -207,7 +208,7 @@ class Watch:
             elapsed=time.perf_counter() - started,
         )
         fields = {k: v for k, v in vars(report).items() if k not in ("number", "active")}
-        report.number = self.store.record_watch_cycle(fields)
+        report.number = self.store.record_watch_cycle(fields, counted_gone=list(gone))
         log.info(report.line())
         return report
 

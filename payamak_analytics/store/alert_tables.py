@@ -63,9 +63,15 @@ class AlertTables:
                 )
         return ids
 
-    def record_watch_cycle(self, cycle: dict) -> int:
-        """Append one watch cycle; returns its number."""
+    def record_watch_cycle(self, cycle: dict, counted_gone: list[int] | None = None) -> int:
+        """Append one watch cycle; returns its number. The gone batches it counted
+        (`gone_untold`) are marked counted in the same transaction: a cycle that never got
+        recorded leaves them to the next one."""
         with self.transaction() as con:
+            if counted_gone:
+                con.execute(
+                    "UPDATE batches SET gone_untold = false WHERE batch_id IN (SELECT unnest(?))", [counted_gone]
+                )
             cycle_id = con.execute("SELECT coalesce(max(cycle_id), 0) + 1 FROM watch_cycles").fetchone()[0]
             columns = ["cycle_id", *cycle]
             con.execute(

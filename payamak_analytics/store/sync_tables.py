@@ -113,14 +113,13 @@ class SyncTables:
                 [finished_at, outcome, error, *values, run_id],
             )
 
-    def claim_gone_recipients(self) -> int:
-        """Recipients of the batches retired as gone since any cycle last asked, whichever
-        process retired them and whether or not its run was recorded; each counted once."""
-        with self.transaction() as con:
-            found = con.execute(
-                "UPDATE batches SET gone_untold = false WHERE gone_untold RETURNING recipients"
-            ).fetchall()
-        return sum(n or 0 for (n,) in found)
+    def gone_untold(self) -> dict[int, int]:
+        """{batch_id: recipients} of the batches retired as gone that no watch cycle has counted
+        yet, whichever process retired them and whether or not its run was recorded; a cycle
+        marks them counted when it records itself (`record_watch_cycle`)."""
+        with self.connect() as con:
+            found = con.execute("SELECT batch_id, recipients FROM batches WHERE gone_untold").fetchall()
+        return {batch: n or 0 for batch, n in found}
 
     # --- messages -------------------------------------------------------------------------
     def walk_state(self, key: str) -> dict | None:
