@@ -249,6 +249,22 @@ def test_a_connection_closed_after_the_request_was_read_is_unknown():
         assert len(server.requests) == 1
 
 
+def test_tls_trusts_what_requests_trusts_not_the_systems_store(certificate, monkeypatch):
+    """Without REQUESTS_CA_BUNDLE, requests checks a certificate against its own bundle (certifi),
+    not OpenSSL's default store (SSL_CERT_FILE, the system's CAs): a service only the system
+    store trusts is refused, before anything is written."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate / "cert.pem"))
+    service = TLSService(certificate, "ok")
+    try:
+        with pytest.raises(errors.NotSentError, match="SSLError"):
+            client_of(service.url).send_batch_sms(LINE, [NUMBER], "hi")
+        assert service.received == []
+    finally:
+        service.close()
+
+
 # --- the request is the envelope zeep writes --------------------------------------------------------
 MESSAGE_ID = re.compile(rb"<wsa:MessageID>urn:uuid:([0-9a-f-]{36})</wsa:MessageID>")
 

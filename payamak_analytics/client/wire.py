@@ -280,11 +280,15 @@ class Route:
         return cls(url, adapter, prepared, options, adapter.request_url(prepared, options["proxies"]))
 
     def pool(self) -> urllib3.HTTPConnectionPool:
-        """The pool requests would send through (asked each time: its manager may let one go)."""
+        """The pool requests would send through (asked each time: its manager may let one go), with
+        the certificate checks requests' `send` sets on it: its own CA bundle (certifi) unless told
+        otherwise, never OpenSSL's default store."""
         options = self.options
-        return self.adapter.get_connection_with_tls_context(
+        pool = self.adapter.get_connection_with_tls_context(
             self.prepared, options["verify"], options["proxies"], options["cert"]
         )
+        self.adapter.cert_verify(pool, self.url, options["verify"], options["cert"])
+        return pool
 
 
 def exchange(route: Route, method: str, body, headers: dict, cap: int, deadline: Deadline) -> Answer | _Problem:
