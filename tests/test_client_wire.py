@@ -265,6 +265,94 @@ def test_tls_trusts_what_requests_trusts_not_the_systems_store(certificate, monk
         service.close()
 
 
+def forwarding_then_dropping(request: Request, connection: socket.socket) -> None:
+    """A proxy that took the whole request (and passed it on), then lost the connection."""
+    connection.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_send_a_proxy_took_and_dropped_is_unknown_not_unsent(monkeypatch):
+    """A proxy from the environment (HTTP_PROXY) connects through requests' proxy manager: its
+    connections record their writes too, so a send the proxy read whole is never "not sent"."""
+    target = "http://payamak.proxied.test/svc"
+    with HostileServer({target: forwarding_then_dropping}) as proxy:
+        for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base)
+        client = client_of(target)
+        with pytest.raises(errors.SendOutcomeUnknownError):
+            client.send_sms(LINE, [NUMBER], "hi")
+        assert [request.path for request in proxy.requests] == [target]
+        proxy.behaviours[target] = answer("200 OK", soap("GetCredit", "<GetCreditResult>5</GetCreditResult>"))
+        assert client.get_credit() == 5  # and a proxy that answers is used
+
+
+def tunnelling_proxy(refuse: bool) -> socket.socket:
+    """An HTTPS proxy: CONNECT opens a tunnel to the address asked for, or is refused (403)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle(connection: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += connection.recv(4096)
+        if refuse:
+            connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            connection.close()
+            return
+        host, port = head.split()[1].decode().rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=pipe, args=(connection, upstream), daemon=True).start()
+        pipe(upstream, connection)
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize(
+    "mode, refuse, outcome",
+    [("ok", False, None), ("garble", False, errors.SendOutcomeUnknownError), ("ok", True, errors.NotSentError)],
+)
+def test_a_send_through_an_https_proxy_is_recorded_past_the_tunnel(trusted, monkeypatch, mode, refuse, outcome):
+    """Through HTTPS_PROXY: the tunnel's CONNECT is not the request (a refused tunnel is not
+    sent), the request inside it is (a garbled answer to it is unknown)."""
+    for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    service, proxy = TLSService(trusted, mode), tunnelling_proxy(refuse)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    try:
+        client = client_of(service.url)
+        if outcome is None:
+            assert client.send_batch_sms(LINE, [NUMBER], "hi").batch_sms_id == 7
+        else:
+            with pytest.raises(outcome):
+                client.send_batch_sms(LINE, [NUMBER], "hi")
+        assert len(service.received) == (0 if refuse else 1)
+    finally:
+        service.close()
+        proxy.close()
+
+
 # --- the request is the envelope zeep writes --------------------------------------------------------
 MESSAGE_ID = re.compile(rb"<wsa:MessageID>urn:uuid:([0-9a-f-]{36})</wsa:MessageID>")
 

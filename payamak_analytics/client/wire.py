@@ -191,8 +191,17 @@ class _Recorded:
             self.connect()
         attempt = getattr(_CURRENT, "attempt", None)
         if attempt is not None:
-            attempt.claim_write(self)
+            (attempt.watch if getattr(self, "_tunneling", False) else attempt.claim_write)(self)
         return super().send(data)
+
+    def _tunnel(self):
+        """The CONNECT asking a proxy for a tunnel holds none of the request: a proxy that refuses
+        it was written no byte of it (a late CONNECT is still refused once the call gave up)."""
+        self._tunneling = True
+        try:
+            return super()._tunnel()
+        finally:
+            self._tunneling = False
 
 
 class _RecordedHTTP(_Recorded, urllib3.connection.HTTPConnection):
@@ -220,6 +229,14 @@ class RecordedAdapter(HTTPAdapter):
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        """requests' manager for a proxy (HTTP_PROXY, HTTPS_PROXY), with recorded connections too:
+        without them a send the proxy read whole, then dropped, was reported as not sent."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.ProxyManager):
+            manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
 
 
 def new_session() -> requests.Session:
@@ -288,6 +305,8 @@ class Route:
             self.prepared, options["verify"], options["proxies"], options["cert"]
         )
         self.adapter.cert_verify(pool, self.url, options["verify"], options["cert"])
+        if not issubclass(pool.ConnectionCls, _Recorded):  # (a SOCKS proxy's own pools): fail before any byte
+            raise TypeError("a connection that would not record whether the request was written")
         return pool
 
 
