@@ -353,6 +353,38 @@ def test_a_send_through_an_https_proxy_is_recorded_past_the_tunnel(trusted, monk
         proxy.close()
 
 
+def test_a_write_and_a_give_up_at_the_same_moment_agree():
+    """The caller may give up between any two steps of the worker: once told "nothing was
+    written", the attempt must refuse to write; once a write is claimed, giving up says written."""
+    from payamak_analytics.client.wire import Abandoned, Attempt, Deadline
+
+    attempt = Attempt(Deadline(5))
+    told: list[bool] = []
+
+    class GivingUpAfterEachRelease:
+        """A lock after each release of which the caller gives up (once): the worker preempted there."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+
+        def __exit__(self, *exc) -> None:
+            self.lock.release()
+            if not told and not attempt.abandoned:
+                told.append(None)  # (abandon takes this lock too: give up once, not on its own release)
+                told[-1] = attempt.abandon()
+
+    attempt._lock = GivingUpAfterEachRelease()
+    try:
+        attempt.claim_write(None)
+    except Abandoned:
+        assert told == [False]  # told not written, and it was not
+    else:
+        assert told == [True]  # the write goes ahead: giving up must have said so
+
+
 # --- the request is the envelope zeep writes --------------------------------------------------------
 MESSAGE_ID = re.compile(rb"<wsa:MessageID>urn:uuid:([0-9a-f-]{36})</wsa:MessageID>")
 

@@ -155,8 +155,12 @@ class Attempt:
                 raise Abandoned("the call gave up before the request was written")
 
     def claim_write(self, connection) -> None:
-        self.watch(connection)
+        """Checked and recorded in one step: a give-up between the two told "not written" of a
+        request then written."""
         with self._lock:
+            self.connection = connection
+            if self.abandoned:
+                raise Abandoned("the call gave up before the request was written")
             self.written = True
 
     def abandon(self) -> bool:
