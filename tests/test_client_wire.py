@@ -437,6 +437,25 @@ def test_a_malformed_redirect_is_a_typed_error_without_the_envelope(where):
             assert_no_secret(everything_shown(caught.value))
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://svcuser:BasicPass99@127.0.0.1:99999/svc",
+        "http://svcuser:BasicPass99@exa mple.com/svc",
+        "ftp://svcuser:BasicPass99@127.0.0.1/svc",
+        "http://svcuser:BasicPass99@\u2603\u2603..com/svc",
+    ],
+)
+def test_an_address_requests_cannot_use_is_a_typed_error_without_its_user_info(address):
+    """An endpoint requests refuses to parse (a port out of range, a bad host, no adapter for its
+    scheme) is a typed error, whenever it is met, holding neither the password nor the user-info."""
+    with pytest.raises(errors.TransportError) as caught:
+        client_of(address).get_credit()
+    shown = everything_shown(caught.value)
+    assert "BasicPass99" not in shown
+    assert_no_secret(shown)
+
+
 # --- a secret a server echoes is scrubbed from errors, logs, the report and the command line ----
 def echoing(form):
     """A server that writes the request's password back, in `form`, into each place a text can go."""

@@ -314,6 +314,16 @@ class Route:
         return pool
 
 
+def route_to(session: requests.Session, url: str) -> Route | _Problem:
+    """The route to `url`, or the problem requests found in the address (a port out of range, a bad
+    host, no adapter for its scheme): met by each call, typed, naming neither the address nor its
+    user-info (requests' exceptions hold both, in their text and in their frames)."""
+    try:
+        return Route.to(session, url)
+    except Exception as error:  # noqa: BLE001 (whatever requests raises for an address is classified)
+        return _Problem("refused", f"could not use the address ({type(error).__name__}); nothing was written", False)
+
+
 def exchange(route: Route, method: str, body, headers: dict, cap: int, deadline: Deadline) -> Answer | _Problem:
     """One request, made in a worker thread and waited for until `deadline`: name resolution,
     connecting, the TLS handshake, writing and reading all fit in it. An Answer or the _Problem met;
@@ -525,7 +535,8 @@ def _on_this_machine(url: str) -> bool:
 def fetch_document(session: requests.Session, url: str, deadline: Deadline, cap: int = DOCUMENT_CAP) -> bytes:
     """GET one document: no redirect, within `deadline`, at most `cap` bytes."""
     headers = {"Accept-Encoding": "gzip, deflate"}
-    got = exchange(Route.to(session, url), "GET", None, headers, cap, deadline)
+    route = route_to(session, url)
+    got = route if isinstance(route, _Problem) else exchange(route, "GET", None, headers, cap, deadline)
     if isinstance(got, Answer) and got.status == 200:
         return got.body
     detail = got.detail if isinstance(got, _Problem) else f"HTTP {got.status}"
@@ -610,7 +621,7 @@ class Wire:
                 retryable=False,
             )
         self.service = self.zeep.create_service(BINDING, self.endpoint)
-        self._route = Route.to(self.session, self.endpoint)
+        self._route = route_to(self.session, self.endpoint)
         self.operations = frozenset(name for name in self.binding.all() if name in OPERATIONS)
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
@@ -731,6 +742,8 @@ class Wire:
             self.calls[operation] += 1
         started = time.perf_counter()
         try:
+            if isinstance(self._route, _Problem):
+                return self._route
             return exchange(self._route, "POST", body, headers, cap, deadline)
         finally:
             log.debug(
