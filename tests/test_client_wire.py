@@ -444,6 +444,7 @@ def test_a_malformed_redirect_is_a_typed_error_without_the_envelope(where):
         "http://svcuser:BasicPass99@exa mple.com/svc",
         "ftp://svcuser:BasicPass99@127.0.0.1/svc",
         "http://svcuser:BasicPass99@\u2603\u2603..com/svc",
+        "http://svcuser:BasicPass99@[::1/svc",
     ],
 )
 def test_an_address_requests_cannot_use_is_a_typed_error_without_its_user_info(address):

@@ -457,7 +457,10 @@ def retry_after(headers) -> float | None:
 
 # --- the service description, only from where it was asked for --------------------------------
 def _origin(address: str) -> tuple[str, str] | None:
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # a malformed address (http://[::1/x) is an origin of its own: a call to it is refused, typed
+        return ("", address)
     return (parts.scheme.lower(), parts.netloc.lower()) if parts.scheme in ("http", "https") else None
 
 
