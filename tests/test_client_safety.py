@@ -114,6 +114,20 @@ def test_schemas_and_addresses_only_from_the_configured_host(server, tmp_path):
         assert other.requests == []
 
 
+def test_a_soap_action_cannot_add_a_header(server):
+    """A description whose soapAction holds a line break (&#13;&#10;) must not put a header of its
+    choosing into the request that carries the password: refused, as requests refused it."""
+    action = 'soapAction="http://tempuri.org/ISendService/GetCredit'
+    document = wsdl.served("wsdl", server.url("svc")).replace(
+        f'{action}"'.encode(), f'{action}&#13;&#10; X-Injected: 1"'.encode()
+    )
+    server.behaviours["/svc"] = serving(server, document)
+    client = PanelClient("demo", SECRET, wsdl=server.url("svc") + "?wsdl", cache_wsdl=False, timeout=2)
+    with pytest.raises(errors.TransportError):
+        client.get_credit()
+    assert not any("x-injected" in request.headers for request in server.requests)
+
+
 FAILURES = {
     "redirect": answer("308 Permanent Redirect", b"", ("Location", "http://127.0.0.1:9/x")),
     "html": answer("200 OK", HTML, content_type="text/html"),
@@ -311,7 +325,9 @@ def test_wcf_faults_on_a_send(server, code):
 def test_the_simulators_action_not_supported_fault_on_a_send_means_not_sent(server, simulator):
     """WCF words ActionNotSupported in basicHttpBinding's addressing namespace: the bytes the
     simulator answers to a send without its SOAPAction, replayed to the client, mean not sent."""
-    envelope = f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><SendBatchSms xmlns="http://tempuri.org/"/></s:Body></s:Envelope>'
+    envelope = (
+        f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><SendBatchSms xmlns="http://tempuri.org/"/></s:Body></s:Envelope>'
+    )
     refused = requests.post(
         simulator.url, data=envelope.encode(), headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=30
     )

@@ -365,6 +365,8 @@ def _request(route: Route, method: str, body, headers: dict, cap: int, deadline:
     parsed, and no cookie, .netrc login or hook is added (a SOAP call needs none, and that layer
     cost as much CPU as the rest of the request)."""
     sized = {} if body is None else {"Content-Length": str(len(body))}
+    for header in headers.items():  # as requests checks them: no line break (http.client lets "\r\n " through)
+        requests.utils.check_header_validity(header)
     limit = max(deadline.remaining(), 0.001)
     response = route.pool().urlopen(
         method,
