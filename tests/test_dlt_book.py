@@ -148,7 +148,6 @@ def test_a_read_stamped_in_the_future_or_by_an_older_book_is_not_trusted():
     assert plan_of(reopened(state)) == {14: [1]}
 
 
-
 def test_unread_batches_are_packed_in_segments_a_later_load_leaves_as_they_were(monkeypatch):
     monkeypatch.setattr(book_module, "SEGMENT", 4)
     state: dict = {}

@@ -136,7 +136,11 @@ def _open(packed: dict) -> tuple[list[str], tuple[np.ndarray, ...]]:
 
 
 def _packed(lines: list[str], columns: tuple[np.ndarray, ...]) -> dict:
-    return {"n": len(columns[0]), "lines": lines, **{name: _pack(column) for (name, _), column in zip(_COLUMNS, columns)}}
+    return {
+        "n": len(columns[0]),
+        "lines": lines,
+        **{name: _pack(column) for (name, _), column in zip(_COLUMNS, columns)},
+    }
 
 
 _COLUMNS = (("batch_id", np.int64), ("line", np.int32), ("recipients", np.int64), ("sent_at", np.float64))
