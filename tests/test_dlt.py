@@ -6,7 +6,6 @@ import os
 import random
 import subprocess
 import sys
-import textwrap
 from datetime import datetime, timedelta
 
 import pytest
@@ -48,6 +47,18 @@ def duckdb_pipeline(tmp_path, name: str = "payamak"):
         destination=dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")),
         dataset_name="sms",
     )
+
+
+def accounts_toml(tmp_path, accounts: dict[str, tuple[str, ...]]):
+    """An accounts file at tmp_path/accounts.toml: {name: (username, wsdl[, password_env])}."""
+    sections = []
+    for name, (username, wsdl, *password_env) in accounts.items():
+        lines = [f"[accounts.{name}]", f'username = "{username}"', f'wsdl = "{wsdl}"']
+        lines += [f'password_env = "{variable}"' for variable in password_env]
+        sections.append("\n".join(lines))
+    config = tmp_path / "accounts.toml"
+    config.write_text("\n\n".join(sections) + "\n")
+    return config
 
 
 def rows(pipeline, sql: str) -> list[tuple]:
@@ -191,22 +202,13 @@ def test_accounts_land_side_by_side_and_stay_apart(make_simulator, tmp_path, mon
         make_simulator(live_world(messages=800, accounts=2)),
         make_simulator(live_world(messages=1600, seed=2)),
     )
-    config = tmp_path / "accounts.toml"
-    config.write_text(
-        textwrap.dedent(f"""
-            [accounts.north]
-            username = "demo1"
-            wsdl = "{agency.wsdl_url}"
-
-            [accounts.south]
-            username = "demo2"
-            wsdl = "{agency.wsdl_url}"
-            password_env = "SOUTH_SECRET"
-
-            [accounts.east]
-            username = "demo"
-            wsdl = "{other.wsdl_url}"
-            """)
+    config = accounts_toml(
+        tmp_path,
+        {
+            "north": ("demo1", agency.wsdl_url),
+            "south": ("demo2", agency.wsdl_url, "SOUTH_SECRET"),
+            "east": ("demo", other.wsdl_url),
+        },
     )
     for variable, password in (
         ("PAYAMAK_PASSWORD_NORTH", "demo1"),

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta
 
 from payamak_analytics.dates import TEHRAN
+from payamak_analytics.warehouse import book as book_module
 from payamak_analytics.warehouse.book import DeliveryBook
 
 NOW = datetime(2025, 11, 24, 12, tzinfo=TEHRAN)
@@ -145,3 +146,19 @@ def test_a_read_stamped_in_the_future_or_by_an_older_book_is_not_trusted():
     assert plan_of(reopened(state)) == {14: [1]}
     del state["known"]["14"]["checked"]  # a book saved before reads were stamped
     assert plan_of(reopened(state)) == {14: [1]}
+
+
+def test_unread_batches_are_packed_in_segments_a_later_load_leaves_as_they_were(monkeypatch):
+    monkeypatch.setattr(book_module, "SEGMENT", 4)
+    state: dict = {}
+    for load in range(5):  # five loads of 3 new batches each
+        book = reopened(state)
+        earlier = json.dumps(state.get("unread", [])[:-1])
+        book.add([10 * load + i for i in range(3)], ["10002188"] * 3, [1] * 3, [NOW.timestamp()] * 3)
+        book.save()
+        assert json.dumps(state["unread"][: len(json.loads(earlier))]) == earlier  # only the last one packed again
+    assert [segment["n"] for segment in state["unread"]] == [6, 6, 3] and reopened(state).waiting == 15
+    assert list(plan_of(reopened(state))) == [10 * load + i for load in range(5) for i in range(3)]
+
+    first = {name: value for name, value in state["unread"][0].items() if name != "n"}
+    assert list(plan_of(DeliveryBook({"unread": first}))) == [0, 1, 2, 10, 11, 12]  # a book saved before segments

@@ -5,7 +5,6 @@ left midway, and an account done while another still loads."""
 from __future__ import annotations
 
 import itertools
-import textwrap
 from datetime import datetime, timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from payamak_analytics.dates import TEHRAN
 from payamak_analytics.warehouse.loading import finish_and_run
 
 from .conftest import truth
-from .test_dlt import assert_equals_truth, client_of, duckdb_pipeline, live_world, rows
+from .test_dlt import accounts_toml, assert_equals_truth, client_of, duckdb_pipeline, live_world, rows
 
 
 def at_most(pipeline, loads: int):
@@ -60,18 +59,7 @@ def test_young_reports_in_flight_larger_than_a_load_still_end_the_round(make_sim
 
 
 def two_accounts(tmp_path, monkeypatch, north, south) -> object:
-    config = tmp_path / "accounts.toml"
-    config.write_text(
-        textwrap.dedent(f"""
-        [accounts.north]
-        username = "demo"
-        wsdl = "{north.wsdl_url}"
-
-        [accounts.south]
-        username = "demo"
-        wsdl = "{south.wsdl_url}"
-        """)
-    )
+    config = accounts_toml(tmp_path, {"north": ("demo", north.wsdl_url), "south": ("demo", south.wsdl_url)})
     monkeypatch.setenv("PAYAMAK_PASSWORD_NORTH", "demo")
     monkeypatch.setenv("PAYAMAK_PASSWORD_SOUTH", "demo")
     return config

@@ -25,6 +25,7 @@ from ..recheck import REPORT_WINDOW
 
 MAX_REPORT_PAGES = 10_000  # a million recipients: no record of a panel claims more
 BATCH_CHUNK = 2000  # new batches planned at a time, so a million of them never sit in memory as dicts
+SEGMENT = 100_000  # unread batches packed together: at most what a load unpacks to add to them
 EXPIRED, PROVIDER_ERROR = -3, -1
 
 
@@ -69,51 +70,77 @@ class BatchFacts:
 
 
 class Unread:
-    """Batches seen but not read yet, as columns: a first load can find a million of them, which
-    as dicts would take hundreds of megabytes; packed, they go into the state as a few strings."""
+    """Batches seen but not read yet, oldest first, as columns: a first load can find a million
+    of them, which as dicts would take hundreds of megabytes; packed, they go into the state as a
+    few strings. The state holds them in segments of at most SEGMENT batches, and a load unpacks
+    only the segments it takes from and the last one, which it adds to: the rest stay packed as
+    they were, so a load's time and memory for the book do not grow with the batches waiting."""
 
-    def __init__(self, packed: dict | None = None):
-        self.lines: list[str] = list(packed["lines"]) if packed else []
-        self._codes = {line: code for code, line in enumerate(self.lines)}
-        self.chunks: list[tuple[np.ndarray, ...]] = []
-        if packed:
-            self.chunks.append(tuple(_unpack(packed[name], dtype) for name, dtype in _COLUMNS))
+    def __init__(self, packed: list[dict] | dict | None = None):
+        if isinstance(packed, dict):  # a book saved before segments: one segment, without its size
+            packed = [packed]
+        # each segment is either packed (as in the state) or open: (lines, columns)
+        self.segments: list[dict | tuple[list[str], tuple[np.ndarray, ...]]] = [
+            segment if "n" in segment else _open(segment) for segment in packed or []
+        ]
 
     def __len__(self) -> int:
-        return sum(len(chunk[0]) for chunk in self.chunks)
+        return sum(_size(segment) for segment in self.segments)
 
     def extend(self, batch_ids, lines, recipients, sent_at) -> None:
-        codes_ = np.array([self._codes.setdefault(line, len(self._codes)) for line in lines], dtype=np.int32)
-        self.lines = list(self._codes)
-        columns = (
+        last = self.segments[-1] if self.segments else None
+        if last is not None and _size(last) < SEGMENT:  # added to the last segment, opened if packed
+            known, columns = last if isinstance(last, tuple) else _open(last)
+        else:
+            known, columns = [], None
+        codes_of = {line: code for code, line in enumerate(known)}
+        codes_ = np.array([codes_of.setdefault(line, len(codes_of)) for line in lines], dtype=np.int32)
+        added = (
             np.asarray(batch_ids, np.int64),
             codes_,
             np.asarray(recipients, np.int64),
             np.asarray(sent_at, np.float64),
         )
-        self.chunks.append(columns)
+        if columns is not None:
+            added = tuple(np.concatenate(pair) for pair in zip(columns, added))
+            self.segments[-1] = (list(codes_of), added)
+        else:
+            self.segments.append((list(codes_of), added))
 
     def take(self, n: int) -> list[tuple[int, str, int, float]]:
         """The first `n` batches (batch, line, recipients, sent_at), removed from the columns."""
-        whole = self._joined()
-        if whole is None:
-            return []
-        self.chunks = [tuple(column[n:] for column in whole)] if len(whole[0]) > n else []
-        ids, codes_, recipients, sent_at = (column[:n] for column in whole)
-        return [(int(b), self.lines[c], int(r), float(t)) for b, c, r, t in zip(ids, codes_, recipients, sent_at)]
+        taken: list[tuple[int, str, int, float]] = []
+        while self.segments and len(taken) < n:
+            first = self.segments[0]
+            lines, columns = first if isinstance(first, tuple) else _open(first)
+            k = n - len(taken)
+            ids, codes_, recipients, sent_at = (column[:k] for column in columns)
+            taken += [(int(b), lines[c], int(r), float(t)) for b, c, r, t in zip(ids, codes_, recipients, sent_at)]
+            if len(columns[0]) > k:
+                self.segments[0] = (lines, tuple(column[k:] for column in columns))
+            else:
+                self.segments.pop(0)
+        return taken
 
-    def pack(self) -> dict | None:
-        whole = self._joined()
-        if whole is None:
-            return None
-        return {"lines": self.lines, **{name: _pack(column) for (name, _), column in zip(_COLUMNS, whole)}}
+    def pack(self) -> list[dict] | None:
+        packed = [segment if isinstance(segment, dict) else _packed(*segment) for segment in self.segments]
+        return [segment for segment in packed if segment["n"]] or None
 
-    def _joined(self) -> tuple[np.ndarray, ...] | None:
-        chunks = [chunk for chunk in self.chunks if len(chunk[0])]
-        if len(chunks) > 1:
-            chunks = [tuple(np.concatenate(parts) for parts in zip(*chunks))]
-        self.chunks = chunks
-        return chunks[0] if chunks else None
+
+def _size(segment) -> int:
+    return segment["n"] if isinstance(segment, dict) else len(segment[1][0])
+
+
+def _open(packed: dict) -> tuple[list[str], tuple[np.ndarray, ...]]:
+    return list(packed["lines"]), tuple(_unpack(packed[name], dtype) for name, dtype in _COLUMNS)
+
+
+def _packed(lines: list[str], columns: tuple[np.ndarray, ...]) -> dict:
+    return {
+        "n": len(columns[0]),
+        "lines": lines,
+        **{name: _pack(column) for (name, _), column in zip(_COLUMNS, columns)},
+    }
 
 
 _COLUMNS = (("batch_id", np.int64), ("line", np.int32), ("recipients", np.int64), ("sent_at", np.float64))
