@@ -449,12 +449,14 @@ class History:
     def numbers(self, owner: np.ndarray, row: np.ndarray) -> np.ndarray:
         return recipient_numbers(self.config.seed, self.first_id + owner, row)
 
-    def course(self, owner: np.ndarray, row: np.ndarray, incidents=(), lines: tuple[str, ...] = LINES) -> Course:
+    def course(
+        self, owner: np.ndarray, row: np.ndarray, incidents=(), lines: tuple[str, ...] = LINES, numbers=None
+    ) -> Course:
         return delivery_course(
             self.config.seed,
             self.first_id + owner,
             row,
-            self.numbers(owner, row),
+            self.numbers(owner, row) if numbers is None else numbers,
             self.kind[owner] == CAMPAIGN,
             self.t[owner],
             self.line[owner],
@@ -462,8 +464,10 @@ class History:
             incidents,
         )
 
-    def statuses(self, owner: np.ndarray, row: np.ndarray, now: float, incidents=(), lines=LINES) -> np.ndarray:
-        return self.course(owner, row, incidents, lines).status(now - self.t[owner])
+    def statuses(
+        self, owner: np.ndarray, row: np.ndarray, now: float, incidents=(), lines=LINES, numbers=None
+    ) -> np.ndarray:
+        return self.course(owner, row, incidents, lines, numbers).status(now - self.t[owner])
 
     def __len__(self) -> int:
         return len(self.t)

@@ -358,16 +358,20 @@ class World:
             return send.username == account.username
         return self._history_record(account, message_id, now) is not None
 
-    def recipients(self, account: Account, message_id: int, now: float) -> tuple[list[str], np.ndarray]:
-        """Numbers and statuses at `now` of every recipient of a sent record the account owns."""
+    def recipients(
+        self, account: Account, message_id: int, now: float, rows: slice = slice(None)
+    ) -> tuple[list[str], np.ndarray]:
+        """Numbers and statuses at `now` of the recipients (`rows`, by default all of them) of a
+        sent record the account owns; a page's worth is worked out, not the whole batch's."""
         send = self.sends.get(message_id)
         if send is not None:
-            rows = np.arange(len(send.numbers))
-            return send.numbers, self.reported(message_id, rows, send.statuses(self.seed, now))
+            row = np.arange(len(send.numbers))[rows]
+            return send.numbers[rows], self.reported(message_id, row, send.statuses(self.seed, now)[rows])
         h, i = self._history_record(account, message_id, now)
-        owner, row = h.expand(np.array([i]))
-        numbers = ["0" + str(n) for n in h.numbers(owner, row)]
-        return numbers, self.reported(message_id, row, h.statuses(owner, row, now, self.incidents, account.lines))
+        owner, row = (part[rows] for part in h.expand(np.array([i])))
+        numbers = h.numbers(owner, row)
+        statuses = h.statuses(owner, row, now, self.incidents, account.lines, numbers=numbers)
+        return ["0" + str(n) for n in numbers], self.reported(message_id, row, statuses)
 
     def reported(self, message_id, row, statuses: np.ndarray) -> np.ndarray:
         """Delivery statuses as a deployment of the world's generation reports them."""
@@ -394,10 +398,9 @@ class World:
         now = self.clock.now()
         if not self._owned(account, batch_id, now) or (forgettable and self._forgets(batch_id)):
             return -2, [], []
-        numbers, statuses = self.recipients(account, batch_id, now)
         begin = max(index, 1) - 1
-        end = begin + max(min(count, 100), 0)
-        return 0, numbers[begin:end], [int(s) for s in statuses[begin:end]]
+        numbers, statuses = self.recipients(account, batch_id, now, slice(begin, begin + max(min(count, 100), 0)))
+        return 0, numbers, statuses.tolist()
 
     def get_batch_delivery(self, username, password, batch_id, index, count) -> tuple[int, list[str], list[int]]:
         return self._batch_report(username, password, batch_id, index, count, forgettable=True)
