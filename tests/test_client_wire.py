@@ -167,6 +167,21 @@ def test_a_tls_service_that_answers_is_used(trusted):
         service.close()
 
 
+def serve_each(listener: socket.socket, handle) -> socket.socket:
+    """Hand every connection `listener` accepts to `handle`, in a thread of its own, until it is closed."""
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
 def dripping_handshake(request_seen: list) -> socket.socket:
     """A TCP server that answers a TLS hello with a record header promising 64 KB, then one byte
     every 0.3 s: the handshake never ends."""
@@ -182,16 +197,7 @@ def dripping_handshake(request_seen: list) -> socket.socket:
         except OSError:
             pass
 
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=drip, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener
+    return serve_each(listener, drip)
 
 
 def test_a_dripped_tls_handshake_fits_in_the_deadline_and_means_not_sent(trusted):
@@ -317,16 +323,7 @@ def tunnelling_proxy(refuse: bool) -> socket.socket:
         threading.Thread(target=pipe, args=(connection, upstream), daemon=True).start()
         pipe(upstream, connection)
 
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener
+    return serve_each(listener, handle)
 
 
 @pytest.mark.parametrize(
@@ -378,7 +375,7 @@ def test_a_write_and_a_give_up_at_the_same_moment_agree():
 
     attempt._lock = GivingUpAfterEachRelease()
     try:
-        attempt.claim_write(None)
+        attempt.watch(None, writing=True)
     except Abandoned:
         assert told == [False]  # told not written, and it was not
     else:

@@ -147,21 +147,15 @@ class Attempt:
         self.connection = None
         self._lock = threading.Lock()
 
-    def watch(self, connection) -> None:
-        """The connection that is about to connect or write for this attempt."""
-        with self._lock:
-            self.connection = connection
-            if self.abandoned:
-                raise Abandoned("the call gave up before the request was written")
-
-    def claim_write(self, connection) -> None:
-        """Checked and recorded in one step: a give-up between the two told "not written" of a
+    def watch(self, connection, writing: bool = False) -> None:
+        """The connection that is about to connect, or (`writing`) to write the request. Checked
+        and recorded in one step: a give-up between the two would tell "not written" of a
         request then written."""
         with self._lock:
             self.connection = connection
             if self.abandoned:
                 raise Abandoned("the call gave up before the request was written")
-            self.written = True
+            self.written = self.written or writing
 
     def abandon(self) -> bool:
         """Give up: nothing more will be written, and the socket is cut so the worker ends; whether
@@ -195,7 +189,7 @@ class _Recorded:
             self.connect()
         attempt = getattr(_CURRENT, "attempt", None)
         if attempt is not None:
-            (attempt.watch if getattr(self, "_tunneling", False) else attempt.claim_write)(self)
+            attempt.watch(self, writing=not getattr(self, "_tunneling", False))
         return super().send(data)
 
     def _tunnel(self):
