@@ -382,6 +382,30 @@ def test_a_write_and_a_give_up_at_the_same_moment_agree():
         assert told == [True]  # the write goes ahead: giving up must have said so
 
 
+def test_a_deadline_never_cuts_a_connection_its_attempt_has_let_go_of():
+    """A connection back in the pool may be the next request's: the deadline of the attempt that
+    used it before must not cut it; while the attempt still holds it, the cut is what ends it."""
+    from payamak_analytics.client.wire import Attempt, Deadline
+
+    class Connection:
+        def __init__(self) -> None:
+            self.sock, self.peer = socket.socketpair()
+
+    let_go, held = Connection(), Connection()
+    done = Attempt(Deadline(5))
+    done.watch(let_go, writing=True)
+    assert done.finish() is False  # not cut: back to the pool
+    assert done.abandon() is True  # the deadline passes later: written, and nothing cut
+    let_go.sock.sendall(b"next request")
+    assert let_go.peer.recv(100) == b"next request"
+    running = Attempt(Deadline(5))
+    running.watch(held, writing=True)
+    running.abandon()
+    assert running.finish() is True  # cut: the pool closes it rather than reuse it
+    with pytest.raises(OSError):
+        held.sock.sendall(b"x")
+
+
 # --- the request is the envelope zeep writes --------------------------------------------------------
 MESSAGE_ID = re.compile(rb"<wsa:MessageID>urn:uuid:([0-9a-f-]{36})</wsa:MessageID>")
 

@@ -2,9 +2,10 @@
 
 What each operation may do is declared once in OPERATIONS: whether it only reads (and may be
 asked again), how large its answer may be, which result codes mean "ask again", and the
-fields of its reply. Every attempt runs in a worker the caller waits for until its deadline, so
-name resolution, connecting, a TLS handshake and a server that trickles a byte a second all fit
-in `timeout`; the connection itself records whether any byte of the request was written, which
+fields of its reply. Every attempt has a deadline: one watchman thread cuts the socket of an
+attempt still running then, and name resolution and connecting (which no cut can end) run in a
+thread the attempt waits for until then, so a slow resolver, a TLS handshake and a server that
+trickles a byte a second all fit in `timeout`; the connection itself records whether any byte of the request was written, which
 alone decides "not sent". The answer is read in chunks against a size cap, counted before and
 after decompression. No redirect is followed (or even resolved), and the WSDL and its schemas
 come only from the configured host, under one deadline and one size budget for the whole load.
@@ -15,8 +16,11 @@ exception carries the password in its arguments, its context or its frames.
 from __future__ import annotations
 
 import email.utils
+import heapq
 import ipaddress
+import itertools
 import logging
+import os
 import random
 import secrets
 import socket
@@ -144,6 +148,7 @@ class Attempt:
         self.deadline = deadline
         self.written = False
         self.abandoned = False
+        self.finished = False
         self.connection = None
         self._lock = threading.Lock()
 
@@ -158,18 +163,93 @@ class Attempt:
             self.written = self.written or writing
 
     def abandon(self) -> bool:
-        """Give up: nothing more will be written, and the socket is cut so the worker ends; whether
-        any byte of the request had been written."""
+        """Give up: nothing more will be written, and the socket is cut so a blocked read or write
+        ends; whether any byte of the request had been written. An attempt that has handed its
+        connection back is not cut: the connection may be another attempt's by now."""
         with self._lock:
-            self.abandoned = True
-            written, connection = self.written, self.connection
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
+            if not self.finished:
+                self.abandoned = True
+                sock = getattr(self.connection, "sock", None)
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            return self.written
+
+    def finish(self) -> bool:
+        """The attempt lets go of its connection (back to the pool, or closed): no cut reaches it
+        from now on. Whether it was cut (such a connection must not be used again)."""
+        with self._lock:
+            self.finished = True
+            return self.abandoned
+
+    def opened_in_time(self, open_socket: Callable[[], socket.socket]) -> socket.socket:
+        """`open_socket()` (name resolution and connecting: steps no cut socket can end) in a thread
+        of its own, waited for until the deadline; a socket opened after that is closed at once."""
+        box: list = []
+
+        def run() -> None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        return written
+                opened = open_socket()
+            except Exception as error:  # noqa: BLE001 (raised again in the caller's thread)
+                box.append(error)
+                return
+            with self._lock:
+                if self.abandoned:
+                    opened.close()
+                else:
+                    box.append(opened)
+
+        opener = threading.Thread(target=run, name="payamak-connect", daemon=True)
+        opener.start()
+        opener.join(max(self.deadline.remaining(), 0.0))
+        with self._lock:
+            if not box:
+                self.abandoned = True
+                raise Abandoned("the call gave up while connecting, before the request was written")
+        if isinstance(box[0], Exception):
+            raise box[0]
+        return box[0]
+
+
+class Watchman:
+    """One thread for the process that gives up every attempt still running at its deadline,
+    cutting its socket. An attempt runs in its caller's thread (a thread of its own each cost as
+    much CPU as the request itself at sixteen workers), and the cut ends its blocked read or write."""
+
+    def __init__(self):
+        self._due: list[tuple[float, int, Attempt]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, attempt: Attempt) -> None:
+        with self._wake:
+            while self._due and self._due[0][2].finished:  # done long before their deadline: forgotten
+                heapq.heappop(self._due)
+            heapq.heappush(self._due, (attempt.deadline.end, next(self._order), attempt))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="payamak-watchman", daemon=True)
+                self._thread.start()
+            if self._due[0][2] is attempt:  # sooner than the one it sleeps for
+                self._wake.notify()
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                while self._due and self._due[0][2].finished:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._wake.wait()
+                elif (left := self._due[0][0] - time.monotonic()) > 0:
+                    self._wake.wait(left)
+                else:
+                    heapq.heappop(self._due)[2].abandon()
+
+
+WATCHMAN = Watchman()
+os.register_at_fork(after_in_child=WATCHMAN.__init__)  # a child process has no watchman thread: it starts its own
 
 
 _CURRENT = threading.local()
@@ -183,6 +263,12 @@ class _Recorded:
         if attempt is not None:
             attempt.watch(self)
         return super().connect()
+
+    def _new_conn(self):
+        attempt = getattr(_CURRENT, "attempt", None)
+        if attempt is None:
+            return super()._new_conn()
+        return attempt.opened_in_time(super()._new_conn)
 
     def send(self, data):
         if self.sock is None:  # a refused or unresolvable connection has written nothing
@@ -210,11 +296,23 @@ class _RecordedHTTPS(_Recorded, urllib3.connection.HTTPSConnection):
     pass
 
 
-class _HTTPPool(urllib3.HTTPConnectionPool):
+class _TakingBack:
+    """A pool that takes a connection back from an attempt only once the attempt has let go of it,
+    and closes one its deadline cut: the next request never gets a cut socket, and no late cut
+    reaches a request that is not its own."""
+
+    def _put_conn(self, conn):
+        attempt = getattr(_CURRENT, "attempt", None)
+        if attempt is not None and attempt.finish() and conn is not None:
+            conn.close()
+        super()._put_conn(conn)
+
+
+class _HTTPPool(_TakingBack, urllib3.HTTPConnectionPool):
     ConnectionCls = _RecordedHTTP
 
 
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
+class _HTTPSPool(_TakingBack, urllib3.HTTPSConnectionPool):
     ConnectionCls = _RecordedHTTPS
 
 
@@ -319,38 +417,29 @@ def route_to(session: requests.Session, url: str) -> Route | _Problem:
 
 
 def exchange(route: Route, method: str, body, headers: dict, cap: int, deadline: Deadline) -> Answer | _Problem:
-    """One request, made in a worker thread and waited for until `deadline`: name resolution,
+    """One request, in the caller's thread, given up at `deadline` by the watchman: name resolution,
     connecting, the TLS handshake, writing and reading all fit in it. An Answer or the _Problem met;
-    every exception of the exchange, whatever raised it, becomes a _Problem there."""
+    every exception of the exchange, whatever raised it, becomes a _Problem here."""
     attempt = Attempt(deadline)
-    box: list = []
-    request = (route, method, body, headers, cap)
-    worker = threading.Thread(target=_work, args=(attempt, request, box), name="payamak-wire", daemon=True)
-    worker.start()
-    worker.join(max(deadline.remaining(), 0.0))
-    if box:
-        return box[0]
-    written = attempt.abandon()
-    if box and isinstance(box[0], Answer):  # completed just in time; any failure now is the cut socket's
-        return box[0]
-    if written:
-        return _Problem("lost", "no complete answer before the deadline (timeout)")
-    return _Problem("refused", "could not reach the service before the deadline (timeout); nothing was written")
-
-
-def _work(attempt: Attempt, request: tuple, box: list) -> None:
+    WATCHMAN.watch(attempt)
     _CURRENT.attempt = attempt
     try:
-        box.append(_request(*request, attempt.deadline))
+        got = _request(route, method, body, headers, cap, deadline)
     except Exception as error:  # noqa: BLE001 (every failure of an exchange is classified, none escapes)
         name = type(error).__name__
-        box.append(
+        got = (
             _Problem("lost", f"the connection failed after the request was written ({name})")
             if attempt.written
             else _Problem("refused", f"could not connect ({name}); nothing was written")
         )
     finally:
         _CURRENT.attempt = None
+        cut = attempt.finish()
+    if not cut or isinstance(got, Answer):  # an Answer read whole before the deadline stands
+        return got
+    if attempt.written:
+        return _Problem("lost", "no complete answer before the deadline (timeout)")
+    return _Problem("refused", "could not reach the service before the deadline (timeout); nothing was written")
 
 
 def _request(route: Route, method: str, body, headers: dict, cap: int, deadline: Deadline) -> Answer | _Problem:
