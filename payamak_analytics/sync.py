@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from . import codes, phone
+from . import phone
 from .client import DELIVERY_PAGE, RECEIVED, SENT, DeliveryPage, PanelClient
 from .dates import TEHRAN, moment
 from .errors import (
@@ -46,8 +46,8 @@ UNKNOWN_GRACE = timedelta(days=1)  # a batch the service calls unknown for this 
 BATCH_CHUNK = 2000  # batches planned at a time, so a million of them never sit in memory at once
 UNKNOWN_REASKS = 2  # within one run, a batch answering "no such batch" is asked this many times more
 WAVE_PAGES = 64  # pages a transaction at most: a reader waiting for the file waits for one of these
-GROUP_PAGES = 32  # a wave is committed once this many pages have arrived...
-GROUP_WINDOW = 0.1  # ...or this many seconds after the first of them: a commit costs as much as pages
+GROUP_PAGES = 64  # a wave is committed once this many pages have arrived...
+GROUP_WINDOW = 0.2  # ...or this many seconds after the first of them: a commit costs as much as pages
 IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
 SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times
 
@@ -133,12 +133,12 @@ class _Run:
             self.stop.event.set()
             raise KeyboardInterrupt(f"interrupted; {self.summary.pages} pages kept; run the sync again to resume")
 
-    def result(self, future: Future):
-        """A future's result, waking up to notice Ctrl-C."""
+    def wait_first(self, futures: list[Future]) -> None:
+        """Until one of `futures` is done, waking up to notice Ctrl-C."""
         while True:
             self.check_stop()
-            if wait([future], timeout=0.2).done:
-                return future.result()
+            if wait(futures, timeout=0.2, return_when=FIRST_COMPLETED).done:
+                return
 
     def close(self) -> None:
         self.stop.event.set()  # workers waiting in the breaker return at once
@@ -204,8 +204,7 @@ def sync(
 
 
 def _sync_all(run: _Run, lines: tuple[str, ...], since, deliveries: bool) -> None:
-    for direction in (SENT, RECEIVED):
-        _sync_messages(run, direction, lines, since)
+    _sync_messages(run, lines, since)
     if deliveries:
         _sync_deliveries(run)
 
@@ -236,47 +235,68 @@ def _finish(run: _Run, run_id: int, outcome: str, error_text, client, calls_befo
 
 
 # --- messages ---------------------------------------------------------------------------------
-def _sync_messages(run: _Run, direction: int, lines: tuple[str, ...], since: datetime | None) -> None:
-    """Drive the walk of one stream: keep its next pages in flight, accept them in order, and
-    commit each arrived run of pages with the walk's state."""
+@dataclass
+class _Stream:
+    """One stream's walk as the sync drives it: its pages in flight, and how many to keep there."""
+
+    key: str  # its walk state's name in the store
+    walk: MessageWalk
+    read: Callable[[int], Future]
+    bar: tqdm
+    in_flight: dict[int, Future] = field(default_factory=dict)
+    window: int = 1
+
+
+def _stream(run: _Run, direction: int, lines: tuple[str, ...], since: datetime | None) -> _Stream:
     name = "sent" if direction == SENT else "received"
     key = f"messages/{name}/{','.join(lines) or '*'}"
     walk = MessageWalk(run.store.walk_state(key), since=since)
+    return _Stream(
+        key,
+        walk,
+        lambda index: run.fetch(run.client.messages_page, direction, lines, index),
+        tqdm(desc=f"{name} messages", unit=" pages", disable=not run.progress, leave=False),
+        window=1 if walk.incremental else 2,  # widened while pages keep coming back full
+    )
 
-    def read(index: int) -> Future:
-        return run.fetch(run.client.messages_page, direction, lines, index)
 
-    window = 1 if walk.incremental else 2  # widened while pages keep coming back full
-    in_flight: dict[int, Future] = {}
-    bar = tqdm(desc=f"{name} messages", unit=" pages", disable=not run.progress, leave=False)
+def _sync_messages(run: _Run, lines: tuple[str, ...], since: datetime | None) -> None:
+    """Drive the walks of both streams side by side (a sync waits for the service's first pages
+    once, not twice): keep each walk's next pages in flight, accept them in order, and commit
+    each arrived run of pages with the walk's state."""
+    streams = [_stream(run, direction, lines, since) for direction in (SENT, RECEIVED)]
     try:
-        while not walk.done:
-            for index in walk.to_read(in_flight, window):
-                in_flight[index] = read(index)
-            kept, pages = _accept_arrived(run, walk, in_flight, read)
-            if pages:
-                rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
-                new, updated = run.store.save_message_page(key, rows, walk.saved(), run.now())
-                run.counted(key, new, updated, pages=pages)
-                bar.update(pages)
-            window = min(window * 2, run.workers)
+        while walking := [stream for stream in streams if not stream.walk.done]:
+            for stream in walking:
+                for index in stream.walk.to_read(stream.in_flight, stream.window):
+                    stream.in_flight[index] = stream.read(index)
+            run.wait_first([stream.in_flight[stream.walk.awaited] for stream in walking])
+            for stream in walking:
+                kept, pages = _accept_arrived(stream)
+                if pages:
+                    rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+                    new, updated = run.store.save_message_page(stream.key, rows, stream.walk.saved(), run.now())
+                    run.counted(stream.key, new, updated, pages=pages)
+                    stream.bar.update(pages)
+                    stream.window = min(stream.window * 2, run.workers)
     finally:
-        run.summary.rereads += walk.rereads_total
-        for future in in_flight.values():
-            future.cancel()
-        bar.close()
+        for stream in streams:
+            run.summary.rereads += stream.walk.rereads_total
+            for future in stream.in_flight.values():
+                future.cancel()
+            stream.bar.close()
 
 
-def _accept_arrived(run: _Run, walk: MessageWalk, in_flight: dict[int, Future], read) -> tuple[list, int]:
-    """The awaited page (waiting for it) and every following one already arrived, as accepted
-    by the walk; a page to read again is requested again."""
+def _accept_arrived(stream: _Stream) -> tuple[list, int]:
+    """The pages arrived by now, from the awaited one on, as accepted by the walk; a page to
+    read again is requested again."""
+    walk, in_flight = stream.walk, stream.in_flight
     kept, pages = [], 0
-    while not walk.done and walk.awaited in in_flight and (not pages or in_flight[walk.awaited].done()):
+    while not walk.done and walk.awaited in in_flight and in_flight[walk.awaited].done():
         index = walk.awaited
-        rows = run.result(in_flight.pop(index)).rows
-        accepted = walk.accept(index, rows)
+        accepted = walk.accept(index, in_flight.pop(index).result().rows)
         if accepted is None:  # rows slipped past: ask for it again
-            in_flight[index] = read(index)
+            in_flight[index] = stream.read(index)
             continue
         kept.append(accepted)
         pages += 1
@@ -306,14 +326,13 @@ DELIVERY_ROWS = pa.schema(
 
 def delivery_rows(page: DeliveryPage) -> pa.Table:
     """The rows of one report page, with each recipient's operator and whether its status is final."""
-    codes_seen = [s.code for s in page.statuses]
     columns = [
         np.full(len(page), page.batch_sms_id, dtype=np.int64),
         np.arange(page.index, page.index + len(page), dtype=np.int64),
         page.numbers,
         phone.operators(page.numbers),
-        codes_seen,
-        [codes.delivery_status(c).final for c in codes_seen],
+        [status.code for status in page.statuses],
+        [status.final for status in page.statuses],
     ]
     return pa.Table.from_arrays(
         [pa.array(values, type=f.type) for values, f in zip(columns, DELIVERY_ROWS)], schema=DELIVERY_ROWS
