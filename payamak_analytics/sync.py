@@ -176,9 +176,8 @@ def sync(
         )
     since = None if since is None else moment(since)
     started = time.perf_counter()
-    # a file another program holds is said within the store's lock_wait, before the run's one open
-    store.bind_account(client.username, client.endpoint, new_address=new_address)
     with store.holding():  # one open for the run (each costs tens of milliseconds), let go when a reader waits
+        store.bind_account(client.username, client.endpoint, new_address=new_address)
         run = _Run(client, store, workers, rate, give_up_after, progress)
         if now is not None:
             run.now = lambda: moment(now())  # without an offset: Tehran time

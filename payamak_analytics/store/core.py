@@ -218,6 +218,8 @@ class StoreFile:
         as soon as another process waits for the file. DuckDB is capped at `memory_limit` while
         the block lasts (None: DuckDB's own default); a block inside another has its own cap."""
         with self._lock:
+            if self._held is None:  # at once, within lock_wait: a file another program holds is said before any work
+                self._held, self._held_since = self.open(), time.monotonic()
             self._holding += 1
             outer, self._memory_limit = self._memory_limit, memory_limit
             self._cap_memory()
