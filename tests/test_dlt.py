@@ -40,11 +40,14 @@ def client_of(simulator: Simulator) -> PanelClient:
     return PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
 
 
-def duckdb_pipeline(tmp_path, name: str = "payamak"):
+def duckdb_pipeline(tmp_path, name: str = "payamak", settings: dict | None = None):
+    database = str(tmp_path / "warehouse.duckdb")
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(tmp_path / "pipelines"),
-        destination=dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")),
+        destination=dlt.destinations.duckdb(
+            {"database": database, "global_config": settings} if settings else database
+        ),
         dataset_name="sms",
     )
 
@@ -142,7 +145,9 @@ def test_a_load_into_duckdb_equals_the_truth_and_the_next_one_is_incremental(mak
 
 def test_a_history_larger_than_one_load_is_loaded_in_several_bounded_loads(make_simulator, tmp_path):
     simulator = make_simulator(live_world(messages=2500), threads=16)
-    pipeline, source = duckdb_pipeline(tmp_path), dlt_source(client_of(simulator), deliveries=False, rows_per_load=500)
+    recipe = {"memory_limit": "64MB", "threads": 2, "max_vacuum_tasks": 0}  # the README's DuckDB settings
+    pipeline = duckdb_pipeline(tmp_path, settings=recipe)
+    source = dlt_source(client_of(simulator), deliveries=False, rows_per_load=500)
     finish_and_run(pipeline, source)
     told = truth(simulator, batches=0)["messages"]
     assert dict(rows(pipeline, "SELECT message_type, count(*) FROM {messages} GROUP BY 1")) == {

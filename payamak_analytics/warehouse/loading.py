@@ -13,11 +13,13 @@ import pyarrow as pa
 
 from ..allocator import lean_heap
 
-ROWS_PER_LOAD = 50_000
+ROWS_PER_LOAD = 25_000
 """The README recipe's `rows_per_load`: dlt's merge of a load's messages numbers every staged row
-at once, and 50,000 of them fit DuckDB capped at 64 MB, as the native sync's writer is capped
-(`store.core.WRITER_MEMORY`; 217,392 did not). With it a load's peak stays the same whatever the
-history's size (benchmarks/RESULTS.md)."""
+at once, in DuckDB capped at 64 MB as the native sync's writer is (`store.core.WRITER_MEMORY`;
+217,392 did not fit). With it a load's peak stays the same whatever the history's size, and
+with the recipe's checkpoint without vacuums it follows the load's size: at 1,000,000 sent
+records 285 MB at 25,000 a load, 294 MB at 50,000, at 58% and 70% of the native sync's rate
+(benchmarks/RESULTS.md)."""
 
 
 def finish_and_run(pipeline, source):
@@ -37,6 +39,11 @@ def lean_process() -> bool:
     """For a load in a process of its own (a script, a scheduled job), what `payamak sync` does
     with `lean_heap`, plus Arrow's buffers on that same C heap: Arrow's default pool (mimalloc)
     kept the freed buffers of pages and Parquet writes (benchmarks/RESULTS.md). Not for a
-    notebook: both change the whole process. False where the C library is not glibc."""
+    notebook: both change the whole process. False where the C library is not glibc.
+
+    This sets the pool Python's Arrow calls take; the Parquet writer dlt writes its files with
+    takes Arrow's C++ default pool, which only `ARROW_DEFAULT_MEMORY_POOL=system` in the
+    environment chooses, read once when pyarrow is first imported (importing this module has
+    already imported it): the README's recipe sets it on its first line."""
     pa.set_memory_pool(pa.system_memory_pool())
     return lean_heap()
