@@ -5,8 +5,8 @@ asked again), how large its answer may be, which result codes mean "ask again", 
 fields of its reply. Every attempt has a deadline: one watchman thread cuts the socket of an
 attempt still running then, and name resolution and connecting (which no cut can end) run in a
 thread the attempt waits for until then, so a slow resolver, a TLS handshake and a server that
-trickles a byte a second all fit in `timeout`; the connection itself records whether any byte of the request was written, which
-alone decides "not sent". The answer is read in chunks against a size cap, counted before and
+trickles a byte a second all fit in `timeout`. The connection itself records whether any byte
+of the request was written, which alone decides "not sent". The answer is read in chunks against a size cap, counted before and
 after decompression. No redirect is followed (or even resolved), and the WSDL and its schemas
 come only from the configured host, under one deadline and one size budget for the whole load.
 A failure is raised outside of the code that held the envelope, scrubbed of every secret, so no
@@ -181,7 +181,7 @@ class Attempt:
         """The attempt lets go of its connection (back to the pool, or closed): no cut reaches it
         from now on. Whether it was cut (such a connection must not be used again)."""
         with self._lock:
-            self.finished = True
+            self.finished, self.connection = True, None
             return self.abandoned
 
     def opened_in_time(self, open_socket: Callable[[], socket.socket]) -> socket.socket:
