@@ -42,6 +42,7 @@ import zeep.cache
 import zeep.exceptions
 from lxml import etree
 from requests.adapters import HTTPAdapter
+from urllib3.util.ssltransport import SSLTransport
 
 from ..errors import (
     AnswerError,
@@ -150,6 +151,7 @@ class Attempt:
         self.abandoned = False
         self.finished = False
         self.connection = None
+        self.opened: socket.socket | None = None  # the socket `opened_in_time` handed over
         self._lock = threading.Lock()
 
     def watch(self, connection, writing: bool = False) -> None:
@@ -169,12 +171,8 @@ class Attempt:
         with self._lock:
             if not self.finished:
                 self.abandoned = True
-                sock = getattr(self.connection, "sock", None)
-                if sock is not None:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                _cut(getattr(self.connection, "sock", None))
+                _cut(self.opened)  # handed over, not yet the connection's `sock`: a handshake on it ends too
             return self.written
 
     def finish(self) -> bool:
@@ -199,6 +197,7 @@ class Attempt:
                 if self.abandoned:
                     opened.close()
                 else:
+                    self.opened = opened
                     box.append(opened)
 
         opener = threading.Thread(target=run, name="payamak-connect", daemon=True)
@@ -213,6 +212,20 @@ class Attempt:
         return box[0]
 
 
+def _cut(sock) -> None:
+    """Shut the operating system's socket under `sock` both ways. Not through `SSLSocket.shutdown`:
+    it first drops the TLS state, so a write of the caller's racing the cut goes out in clear (the
+    envelope, password and all); and urllib3's SSLTransport (TLS inside a TLS proxy) has no
+    `shutdown` at all. Never raises: it runs in the watchman."""
+    while isinstance(sock, SSLTransport):
+        sock = sock.socket
+    if isinstance(sock, socket.socket):
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the C method: SSLSocket's override skipped
+        except (OSError, ValueError):
+            pass
+
+
 class Watchman:
     """One thread for the process that gives up every attempt still running at its deadline,
     cutting its socket. An attempt runs in its caller's thread (a thread of its own each cost as
@@ -223,13 +236,18 @@ class Watchman:
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._sweep_at = 64  # heap size at which attempts finished behind an unfinished one are dropped
 
     def watch(self, attempt: Attempt) -> None:
         with self._wake:
             while self._due and self._due[0][2].finished:  # done long before their deadline: forgotten
                 heapq.heappop(self._due)
+            if len(self._due) >= self._sweep_at:  # those behind a slow one too (amortised: the size doubles)
+                self._due = [entry for entry in self._due if not entry[2].finished]
+                heapq.heapify(self._due)
+                self._sweep_at = max(64, 2 * len(self._due))
             heapq.heappush(self._due, (attempt.deadline.end, next(self._order), attempt))
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="payamak-watchman", daemon=True)
                 self._thread.start()
             if self._due[0][2] is attempt:  # sooner than the one it sleeps for
@@ -245,7 +263,12 @@ class Watchman:
                 elif (left := self._due[0][0] - time.monotonic()) > 0:
                     self._wake.wait(left)
                 else:
-                    heapq.heappop(self._due)[2].abandon()
+                    attempt = heapq.heappop(self._due)[2]
+                    try:
+                        attempt.abandon()
+                    except Exception as error:  # noqa: BLE001 (one odd socket must not end every deadline)
+                        log.error("could not cut an attempt at its deadline (%s)", type(error).__name__)
+                    del attempt
 
 
 WATCHMAN = Watchman()
@@ -432,14 +455,27 @@ def exchange(route: Route, method: str, body, headers: dict, cap: int, deadline:
             if attempt.written
             else _Problem("refused", f"could not connect ({name}); nothing was written")
         )
+    except BaseException as interrupt:  # noqa: BLE001 (Ctrl-C, SystemExit: raised again by `interrupted`)
+        # Raised from here, it would pass through (and keep, for a notebook's sys.last_traceback)
+        # every frame that holds the envelope: urllib3's, http.client's, this one's `body`.
+        got = _Problem("interrupted", type(interrupt).__name__, False, {"raise": sealed(interrupt)})
     finally:
         _CURRENT.attempt = None
         cut = attempt.finish()
+    if isinstance(got, _Problem) and "raise" in got.extra:
+        return got
     if not cut or isinstance(got, Answer):  # an Answer read whole before the deadline stands
         return got
     if attempt.written:
         return _Problem("lost", "no complete answer before the deadline (timeout)")
     return _Problem("refused", "could not reach the service before the deadline (timeout); nothing was written")
+
+
+def interrupted(got: Answer | _Problem) -> None:
+    """Raise again, from the caller's frame (which holds no envelope), a Ctrl-C or SystemExit the
+    exchange met."""
+    if isinstance(got, _Problem) and "raise" in got.extra:
+        raise got.extra["raise"]
 
 
 def _request(route: Route, method: str, body, headers: dict, cap: int, deadline: Deadline) -> Answer | _Problem:
@@ -625,6 +661,7 @@ def fetch_document(session: requests.Session, url: str, deadline: Deadline, cap:
     headers = {"Accept-Encoding": "gzip, deflate"}
     route = route_to(session, url)
     got = route if isinstance(route, _Problem) else exchange(route, "GET", None, headers, cap, deadline)
+    interrupted(got)
     if isinstance(got, Answer) and got.status == 200:
         return got.body
     detail = got.detail if isinstance(got, _Problem) else f"HTTP {got.status}"
@@ -771,6 +808,7 @@ class Wire:
     def _attempt(self, operation: str, params: dict, policy: Operation, deadline: Deadline):
         """A Reply, or the error (not raised) that this attempt met, scrubbed of every secret."""
         answer = self._exchange(operation, self._envelope(operation, params), policy.cap(params), deadline)
+        interrupted(answer)
         if isinstance(answer, _Problem):
             error, never_ran = self._problem_error(operation, answer, policy.read), answer.kind == "refused"
         else:
