@@ -387,7 +387,8 @@ class Answer:
 class _Problem:
     """A failure, described where it happened and raised where no secret is in scope."""
 
-    kind: str  # "refused": no byte of the request was written; "lost": written, then no answer; "answer": read
+    kind: str  # "refused": no byte of the request was written; "lost": written, then no answer; "answer": read;
+    # "interrupted": a Ctrl-C or SystemExit, in extra["raise"], raised again by `interrupted`
     detail: str
     retryable: bool = True
     extra: dict = field(default_factory=dict)
