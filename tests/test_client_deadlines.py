@@ -287,3 +287,37 @@ def test_ctrl_c_during_a_send_holds_no_envelope_in_its_frames():
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:  # this test's own frames left out
         tb = tb.tb_next
     assert_no_secret(everything_shown(error.with_traceback(tb)))
+
+
+def test_a_ca_bundle_that_never_finishes_loading_is_within_the_deadline(certificate, monkeypatch, tmp_path):  # noqa: F811
+    """REQUESTS_CA_BUNDLE on a file that blocks when read (a FIFO here; a hung network share in
+    life): no cut socket ends that read, yet the call must end at its deadline, as "not sent"."""
+    import os
+
+    from .test_client_wire import TLSService
+
+    bundle = tmp_path / "bundle.pem"
+    os.mkfifo(bundle)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    service = TLSService(certificate, "ok")
+    outcome: list = []
+    caller = threading.Thread(
+        target=lambda: outcome.append(
+            timed(lambda: client_of(service.url, timeout=1, call_budget=1).send_batch_sms(LINE, [NUMBER], "hi"))
+        ),
+        daemon=True,
+    )
+    caller.start()
+    caller.join(3)
+    hung = caller.is_alive()
+    try:  # let the blocked reader go: give it the real certificate
+        fd = os.open(bundle, os.O_WRONLY | os.O_NONBLOCK)
+        os.write(fd, (certificate / "cert.pem").read_bytes())
+        os.close(fd)
+    except OSError:
+        pass
+    caller.join(5)
+    service.close()
+    assert not hung, "the call was still running 2 s past its 1 s deadline (blocked loading the CA bundle)"
+    _, error = outcome[0]
+    assert isinstance(error, errors.NotSentError), repr(error)

@@ -16,6 +16,7 @@ exception carries the password in its arguments, its context or its frames.
 from __future__ import annotations
 
 import email.utils
+import functools
 import heapq
 import ipaddress
 import itertools
@@ -291,7 +292,16 @@ class _Recorded:
         attempt = getattr(_CURRENT, "attempt", None)
         if attempt is None:
             return super()._new_conn()
-        return attempt.opened_in_time(super()._new_conn)
+        return attempt.opened_in_time(self._open_and_read_trust)
+
+    def _open_and_read_trust(self):
+        """The socket, and the CA bundle (of a TLS connection) read into memory: both may block,
+        on the network or on a file (a hung network share), where no cut socket reaches."""
+        opened = super()._new_conn()
+        bundle = getattr(self, "ca_certs", None)
+        if bundle:
+            self.ca_cert_data, self.ca_certs = _certificates(bundle), None
+        return opened
 
     def send(self, data):
         if self.sock is None:  # a refused or unresolvable connection has written nothing
@@ -309,6 +319,13 @@ class _Recorded:
             return super()._tunnel()
         finally:
             self._tunneling = False
+
+
+@functools.cache
+def _certificates(bundle: str) -> str:
+    """A CA bundle's text as the TLS context loads it from memory (ASCII: a bundle's comments may
+    name an issuer in any script, and only the certificates between them count)."""
+    return Path(bundle).read_bytes().decode("latin-1").encode("ascii", "replace").decode("ascii")
 
 
 class _RecordedHTTP(_Recorded, urllib3.connection.HTTPConnection):
