@@ -180,7 +180,7 @@ class Attempt:
         """The attempt lets go of its connection (back to the pool, or closed): no cut reaches it
         from now on. Whether it was cut (such a connection must not be used again)."""
         with self._lock:
-            self.finished, self.connection = True, None
+            self.finished, self.connection, self.opened = True, None, None
             return self.abandoned
 
     def opened_in_time(self, open_socket: Callable[[], socket.socket]) -> socket.socket:
