@@ -278,10 +278,15 @@ def test_ctrl_c_during_a_send_holds_no_envelope_in_its_frames():
         signal.pthread_kill(main, signal.SIGINT)
         time.sleep(0.5)
 
-    with HostileServer({"/svc": interrupt_then_answer}) as server:
-        client = client_of(server.url("svc"), timeout=3)
-        with pytest.raises(KeyboardInterrupt) as caught:
-            client.send_batch_sms(LINE, [NUMBER], "hi")
+    # Python's own Ctrl-C handler, whatever this process inherited (a shell's background job ignores SIGINT)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with HostileServer({"/svc": interrupt_then_answer}) as server:
+            client = client_of(server.url("svc"), timeout=3)
+            with pytest.raises(KeyboardInterrupt) as caught:
+                client.send_batch_sms(LINE, [NUMBER], "hi")
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     error = caught.value
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:  # this test's own frames left out
