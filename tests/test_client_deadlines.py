@@ -4,6 +4,7 @@ caller's thread and one watchman cuts it at its deadline: against real loopback 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 import ssl
@@ -16,10 +17,11 @@ import pytest
 from payamak_analytics import errors
 from payamak_analytics.client import wire
 
-from .hostile_server import HostileServer, read_request, trickle
+from .hostile_server import HostileServer, by_operation, http, read_request, soap, trickle
 from .test_client_wire import (  # noqa: F401 (certificate, trusted: fixtures)
     LINE,
     NUMBER,
+    TLSService,
     assert_no_secret,
     certificate,
     client_of,
@@ -198,8 +200,6 @@ def test_a_late_cut_never_reaches_the_next_request_on_a_reused_connection():
     def behaviour(request, connection):
         if request.operation == "GetInboxCount":
             time.sleep(0.35)
-        from .hostile_server import http, soap
-
         result = f"<{request.operation}Result>5</{request.operation}Result>"
         connection.sendall(http("200 OK", soap(request.operation, result)))
 
@@ -226,8 +226,6 @@ def test_a_late_cut_never_reaches_the_next_request_on_a_reused_connection():
 def test_the_watchman_forgets_finished_attempts_behind_a_slow_one():
     """One call hung until its (long) deadline sits at the top of the watchman's heap; every call
     finished after it must not stay there with it (each holds its attempt, lock and connection)."""
-    from .hostile_server import by_operation, soap
-
     fast = by_operation({"GetCredit": soap("GetCredit", "<GetCreditResult>5</GetCreditResult>")})
     with HostileServer({"/svc": fast, "/slow": trickle}) as server:
         slow = threading.Thread(target=trickle_call, args=(server.url("slow"), 8), daemon=True)
@@ -297,10 +295,6 @@ def test_ctrl_c_during_a_send_holds_no_envelope_in_its_frames():
 def test_a_ca_bundle_that_never_finishes_loading_is_within_the_deadline(certificate, monkeypatch, tmp_path):  # noqa: F811
     """REQUESTS_CA_BUNDLE on a file that blocks when read (a FIFO here; a hung network share in
     life): no cut socket ends that read, yet the call must end at its deadline, as "not sent"."""
-    import os
-
-    from .test_client_wire import TLSService
-
     bundle = tmp_path / "bundle.pem"
     os.mkfifo(bundle)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
