@@ -12,6 +12,7 @@ everything committed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import queue
 import threading
@@ -203,9 +204,28 @@ def sync(
 
 
 def _sync_all(run: _Run, lines: tuple[str, ...], since, deliveries: bool) -> None:
-    _sync_messages(run, lines, since)
-    if deliveries:
-        _sync_deliveries(run)
+    """Walk the sent messages; then read the reports of their batches while the received walk
+    goes on beside them (the reports wait only for the sent walk); then finish that walk."""
+    sent, received = (_stream(run, direction, lines, since) for direction in (SENT, RECEIVED))
+    reports = None
+    try:
+        if not deliveries:
+            _walk(run, [sent, received])
+            return
+        last = _walk(run, [sent, received], until_done=sent)
+        sent.bar.close()  # the reports' bar takes its line
+        reports = tqdm(desc="delivery reports", unit=" pages", disable=not run.progress, leave=False)
+        _sync_deliveries(run, last, [received], reports)
+        _walk(run, [received])
+    finally:
+        for stream in (sent, received):
+            run.summary.rereads += stream.walk.rereads_total
+            for future in stream.in_flight.values():
+                future.cancel()
+        # the lowest bar first: the cursor ends on the top line, where what follows is written
+        bars = [sent.bar, received.bar] + ([] if reports is None else [reports])
+        for bar in sorted(bars, key=lambda bar: -getattr(bar, "pos", 0)):
+            bar.close()
 
 
 def _stopped(error: PayamakError, summary: SyncSummary) -> SyncError:
@@ -259,38 +279,53 @@ def _stream(run: _Run, direction: int, lines: tuple[str, ...], since: datetime |
     )
 
 
-def _sync_messages(run: _Run, lines: tuple[str, ...], since: datetime | None) -> None:
-    """Drive the walks of both streams side by side (a sync waits for the service's first pages
-    once, not twice): keep each walk's next pages in flight, accept them in order, and commit
-    each arrived run of pages with the walk's state."""
-    streams = [_stream(run, direction, lines, since) for direction in (SENT, RECEIVED)]
-    try:
-        while walking := [stream for stream in streams if not stream.walk.done]:
-            for stream in walking:
-                for index in stream.walk.to_read(stream.in_flight, stream.window):
-                    stream.in_flight[index] = stream.read(index)
-            run.wait_first([stream.in_flight[stream.walk.awaited] for stream in walking])
-            for stream in walking:
-                kept, pages = _accept_arrived(stream)
-                if pages:
-                    rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
-                    new, updated = run.store.save_message_page(stream.key, rows, stream.walk.saved(), run.now())
-                    run.counted(stream.key, new, updated, pages=pages)
-                    stream.bar.update(pages)
-                    stream.window = min(stream.window * 2, run.workers)
-    finally:
+@dataclass
+class _Arrived:
+    """A stream's pages accepted in one pass, with the walk's state to commit beside them."""
+
+    stream: _Stream
+    rows: pd.DataFrame
+    pages: int
+    state: dict
+
+    def save(self, run: _Run) -> None:
+        new, updated = run.store.save_message_page(self.stream.key, self.rows, self.state, run.now())
+        run.counted(self.stream.key, new, updated, pages=self.pages)
+        self.stream.bar.update(self.pages)
+        if self.stream.walk.done:
+            self.stream.bar.close()
+
+
+def _walk(run: _Run, streams: list[_Stream], until_done: _Stream | None = None) -> _Arrived | None:
+    """Drive the walks side by side (a sync waits for the service's first pages once, not
+    twice): keep each walk's next pages in flight, accept them in order, and store each arrived
+    run of pages with the walk's state. With `until_done`, only that stream's pages are taken,
+    and its last ones are returned unstored, once its walk is done."""
+    taken = streams if until_done is None else [until_done]
+    while walking := [stream for stream in taken if not stream.walk.done]:
         for stream in streams:
-            run.summary.rereads += stream.walk.rereads_total
-            for future in stream.in_flight.values():
-                future.cancel()
-            stream.bar.close()
+            _request(stream)
+        run.wait_first([stream.in_flight[stream.walk.awaited] for stream in walking])
+        for stream in walking:
+            arrived = _accept_arrived(stream)
+            if arrived and stream is until_done and stream.walk.done:
+                return arrived
+            if arrived:
+                arrived.save(run)
+                stream.window = min(stream.window * 2, run.workers)
+    return None
 
 
-def _accept_arrived(stream: _Stream) -> tuple[list, int]:
+def _request(stream: _Stream) -> None:
+    for index in stream.walk.to_read(stream.in_flight, stream.window):
+        stream.in_flight[index] = stream.read(index)
+
+
+def _accept_arrived(stream: _Stream) -> _Arrived | None:
     """The pages arrived by now, from the awaited one on, as accepted by the walk; a page to
     read again is requested again."""
     walk, in_flight = stream.walk, stream.in_flight
-    kept, pages = [], 0
+    kept = []
     while not walk.done and walk.awaited in in_flight and in_flight[walk.awaited].done():
         index = walk.awaited
         accepted = walk.accept(index, in_flight.pop(index).result().rows)
@@ -298,8 +333,31 @@ def _accept_arrived(stream: _Stream) -> tuple[list, int]:
             in_flight[index] = stream.read(index)
             continue
         kept.append(accepted)
-        pages += 1
-    return kept, pages
+    if not kept:
+        return None
+    rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+    return _Arrived(stream, rows, len(kept), walk.saved())
+
+
+class _Beside:
+    """What the report reader does between its waits: `first` once (after the first pages are
+    asked for), then move the other walks on, without waiting for them."""
+
+    def __init__(self, run: _Run, streams: list[_Stream], first: Callable[[], None]):
+        self.run = run
+        self.streams = streams
+        self.first: Callable[[], None] | None = first
+
+    def __call__(self) -> None:
+        if self.first is not None:
+            first, self.first = self.first, None
+            first()
+        for stream in self.streams:
+            arrived = None if stream.walk.done else _accept_arrived(stream)
+            if arrived:
+                arrived.save(self.run)
+                stream.window = min(stream.window * 2, self.run.workers)
+            _request(stream)
 
 
 # --- deliveries -------------------------------------------------------------------------------
@@ -352,43 +410,64 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
     return _PageAnswer(batch, delivery_rows(page))
 
 
-def _sync_deliveries(run: _Run) -> None:
+def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar: tqdm) -> None:
     """Read every page of each new batch, then the pages of young batches that still have
-    recipients in flight; then close as gone the batches unknown past the grace period."""
+    recipients in flight; then close as gone the batches unknown past the grace period.
+
+    The batches of the sent walk's `last` pages are asked for before those pages are stored:
+    the store writes them while the first answers are on their way."""
     started = run.now()
     young_after = started - REPORT_WINDOW
-    run.store.add_batches_from_messages()
-    total = run.store.delivery_pages_due(young_after, started)
-    bar = tqdm(total=int(total), desc="delivery reports", unit=" pages", disable=not run.progress, leave=False)
-    try:
-        for plan in _delivery_plans(run.store, young_after, started):
-            run.summary.batches_unknown += len(_read_asking_again(run, plan, bar))
-    finally:
-        bar.close()
+    early = _new_batches(run.store, last)
+
+    def store_sent() -> None:
+        if last is not None:
+            last.save(run)
+        run.store.add_batches_from_messages()
+        if run.progress:
+            bar.total = int(run.store.delivery_pages_due(young_after, started))
+            bar.refresh()
+
+    beside = _Beside(run, walks, first=store_sent)
+    for plan in itertools.chain([early], _delivery_plans(run.store, young_after, started, skip=early)):
+        run.summary.batches_unknown += len(_read_asking_again(run, plan, bar, beside))
     gone, recipients = run.store.retire_unknown_batches(started - UNKNOWN_GRACE, started)
     run.summary.batches_unreadable += gone
     run.summary.recipients_unreadable += recipients
 
 
-def _read_asking_again(run: _Run, plan: dict, bar) -> dict:
+def _read_asking_again(run: _Run, plan: dict, bar, beside: _Beside) -> dict:
     """Read a plan; ask again, a little later, for the batches the service did not know.
     Returns the plan of those still unknown (the next run asks again)."""
     for _ in range(UNKNOWN_REASKS + 1):
-        plan = _read_pages(run, plan, bar)
+        plan = _read_pages(run, plan, bar, beside)
         if not plan:
             break
     return plan
 
 
-def _delivery_plans(store: Store, young_after: datetime, started: datetime) -> Iterator[dict]:
-    """Chunks of {batch_id: (recipients, [page indexes])}: first the batches not read in full,
-    then the young batches (read before this run) that still have recipients in flight."""
+def _pages_of(recipients: int | None) -> list[int]:
+    """The offsets of a report's pages (one, for a batch of no recipients)."""
+    return [1 + DELIVERY_PAGE * k for k in range(max(math.ceil((recipients or 0) / DELIVERY_PAGE), 1))]
+
+
+def _new_batches(store: Store, last: _Arrived | None) -> dict:
+    """The plan of the batches in the sent walk's last pages whose report is not read in full."""
+    if last is None:
+        return {}
+    rows = last.rows[(last.rows["message_type"] == "Out") & (last.rows["count"].fillna(0) > 0)]
+    batches = dict(zip(rows["message_id"].tolist(), rows["count"].tolist()))
+    settled = store.settled_batches(list(batches))
+    return {batch: (count, _pages_of(count)) for batch, count in batches.items() if batch not in settled}
+
+
+def _delivery_plans(store: Store, young_after: datetime, started: datetime, skip: dict) -> Iterator[dict]:
+    """Chunks of {batch_id: (recipients, [page indexes])}: first the batches not read in full
+    (but those in `skip`, planned already), then the young batches (read before this run) that
+    still have recipients in flight."""
     after = 0
     while rows := store.unread_batches(after, BATCH_CHUNK):
-        yield {
-            batch: (count, [1 + DELIVERY_PAGE * k for k in range(max(math.ceil((count or 0) / DELIVERY_PAGE), 1))])
-            for batch, count in rows
-        }
+        yield {batch: (count, _pages_of(count)) for batch, count in rows if batch not in skip}
         after = rows[-1][0]
     after = 0
     while rows := store.pending_pages(young_after, started, after, BATCH_CHUNK):
@@ -396,10 +475,10 @@ def _delivery_plans(store: Store, young_after: datetime, started: datetime) -> I
         after = rows[-1][0]
 
 
-def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
+def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar, beside: _Beside) -> dict:
     """Fetch the planned pages concurrently and commit each arrived wave in one transaction,
-    closing a batch with its last page. Returns the plan of the batches the service did not
-    know (-2), to ask again a little later."""
+    closing a batch with its last page; between waits, `beside` moves the other walks on.
+    Returns the plan of the batches the service did not know (-2), to ask again a little later."""
     outstanding = {batch: len(indexes) for batch, (_, indexes) in plan.items()}
     unknown: set[int] = set()
     failed: set[int] = set()
@@ -429,6 +508,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar) -> dict:
                     commit(WAVE_PAGES)
                 raise
             _submit(run, jobs, in_flight, len(in_flight) - len(arrived), finished.put)
+            beside()
             if not in_flight:
                 break
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2

@@ -162,6 +162,15 @@ class SyncTables:
                 {"young_after": young_after, "now": now},
             ).fetchone()[0]
 
+    def settled_batches(self, batch_ids: list[int]) -> set[int]:
+        """Those of `batch_ids` whose report is read in full, or closed as gone."""
+        with self.connect() as con:
+            found = con.execute(
+                "SELECT batch_id FROM batches WHERE (complete OR gone) AND batch_id IN (SELECT unnest(?::BIGINT[]))",
+                [batch_ids],
+            ).fetchall()
+        return {batch for (batch,) in found}
+
     def unread_batches(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(batch_id, recipients) of batches whose report has not been read in full, by id."""
         with self.connect() as con:
