@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 from payamak_analytics.store import Store
 
@@ -21,3 +22,22 @@ def test_opening_the_store_again_in_this_process_keeps_other_processes_out(tmp_p
         assert not _another_process_opens(path)
         Store(path).sql("SELECT 1")  # a notebook cell in the same process, meanwhile
         assert not _another_process_opens(path)  # DuckDB's lock still holds the file
+
+
+
+def test_looks_of_one_process_at_the_same_moment_never_see_a_waiting_process(tmp_path):
+    """The watcher and the transactions of a sync both look whether another process waits for
+    the file: looking at the same moment, they must not take each other for one (each time they
+    did, the sync closed the file and spent tens of milliseconds opening it again)."""
+    store = Store(tmp_path / "s.duckdb")
+    seen = []
+
+    def look() -> None:
+        seen.extend(store._someone_waits() for _ in range(5000))
+
+    lookers = [threading.Thread(target=look) for _ in range(2)]
+    for looker in lookers:
+        looker.start()
+    for looker in lookers:
+        looker.join()
+    assert len(seen) == 10_000 and not any(seen)

@@ -47,6 +47,9 @@ def default_path(base: str | Path | None = None) -> Path:
 # included. So the store's first bytes are read only while no descriptor of this process refers
 # to the file, and no thread opens it meanwhile.
 _FILE_GATE = threading.Lock()
+# A look at the `.wait` file takes its lock exclusively for a moment: two looks of this process at
+# once would each take the other for a waiting process, and the sync would let go for no one.
+_LOOK = threading.Lock()
 
 
 def _open_here(path: Path) -> bool:
@@ -166,10 +169,14 @@ class StoreFile:
     def _gate(self, *, exclusive: bool, deadline: float) -> Iterator[None]:
         """Shared: "I am waiting" until the block ends. Exclusive: wait until no one waits
         (released at once). The gate orders who goes first; it never stops anyone."""
+        if exclusive:
+            while self._someone_waits() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            yield
+            return
         descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if _lock_until(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, deadline) and exclusive:
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
+            _lock_until(descriptor, fcntl.LOCK_SH, deadline)
             yield
         finally:
             os.close(descriptor)
@@ -261,14 +268,15 @@ class StoreFile:
 
     def _someone_waits(self) -> bool:
         """Whether another process is waiting to open the file (holds the `.wait` lock shared)."""
-        descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(descriptor)  # closing drops the lock
+        with _LOOK:
+            descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return False
+            except BlockingIOError:
+                return True
+            finally:
+                os.close(descriptor)  # closing drops the lock
 
     def _writer_connection(self) -> duckdb.DuckDBPyConnection:
         if self._held is not None and (
