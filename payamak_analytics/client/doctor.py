@@ -140,7 +140,7 @@ def _difference_check(name: str, difference: dict, blocking: Callable[[dict], bo
 def newest_texts(client, count: int = 200) -> dict[str, list]:
     """The texts of the newest sent messages, as the service wrote them."""
     params = {"messageType": 2, "fromNumbers": None, "index": 1, "count": count}
-    return message_columns(client.wire.call_raw("GetMessages", params)) or {}
+    return client.wire.call("GetMessages", params, read=message_columns).result or {}
 
 
 def seen_enum_values(texts: dict[str, list]) -> dict[str, list[str]]:

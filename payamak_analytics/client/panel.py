@@ -272,8 +272,8 @@ class PanelClient:
 
     def _message_texts(self, operation: str, params: dict) -> tuple[dict[str, list], bytes]:
         """The columns' texts of a MessageInfo list, checked against what was asked."""
-        raw = self.wire.call_raw(operation, params)
-        columns = message_columns(raw, operation)
+        reply = self.wire.call(operation, params, read=message_columns)
+        columns, raw = reply.result, reply.raw
         if columns is None:  # the service answers nil, not an empty list, when it refuses
             raise CredentialsError(
                 "The service returned no list: the user name or password is wrong, or the account "

@@ -745,7 +745,7 @@ class Reply:
 
 
 class Wire:
-    """One session and one service description; `call` and `call_raw` are the only ways out."""
+    """One session and one service description; `call` is the only way out."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -785,20 +785,20 @@ class Wire:
             )
         return OPERATIONS[operation]
 
-    def call_raw(self, operation: str, params: dict) -> bytes:
-        """The bytes of a checked answer (SOAP, not a fault, within the caps), with the retry policy."""
-        return self.call(operation, params).raw
+    def call(self, operation: str, params: dict, read: Callable[[bytes, str], object] | None = None) -> Reply:
+        """One operation, retried only if it reads and a retry can help, only within the call's budget.
 
-    def call(self, operation: str, params: dict) -> Reply:
-        """One operation, retried only if it reads and a retry can help, only within the call's budget."""
+        The answer is checked and read by the operation's declared reply, or by `read(raw,
+        operation)`, whose result is then the reply's one field: a list of a thousand records is
+        read without building its tree (a read's errors are retried as the reply's would be)."""
         policy = self.policy(operation)
         budget = Deadline(self.settings.call_budget)
         attempt = 0
         while True:
             attempt += 1
             deadline = Deadline(min(self.settings.timeout, budget.remaining()))
-            outcome = self._attempt(operation, params, policy, deadline)
-            retry_answer = isinstance(outcome, Reply) and outcome.result in policy.retry_results
+            outcome = self._attempt(operation, params, policy, deadline, read)
+            retry_answer = isinstance(outcome, Reply) and bool(policy.retry_results) and outcome.result in policy.retry_results
             if isinstance(outcome, Reply) and not retry_answer:
                 return outcome
             wait = self._wait(policy, outcome, attempt, budget)
@@ -823,7 +823,7 @@ class Wire:
         wait = min(self.settings.max_retry_wait, max(0.2 * 2 ** (attempt - 1), asked or 0)) + random.uniform(0, 0.1)
         return wait if wait < budget.remaining() - 0.01 else None
 
-    def _attempt(self, operation: str, params: dict, policy: Operation, deadline: Deadline):
+    def _attempt(self, operation: str, params: dict, policy: Operation, deadline: Deadline, read):
         """A Reply, or the error (not raised) that this attempt met, scrubbed of every secret."""
         answer = self._exchange(operation, self._envelope(operation, params), policy.cap(params), deadline)
         interrupted(answer)
@@ -831,7 +831,7 @@ class Wire:
             error, never_ran = self._problem_error(operation, answer, policy.read), answer.kind == "refused"
         else:
             try:
-                return self._read(operation, policy, answer)
+                return self._read(operation, policy, answer, read)
             except TransportError as failure:
                 error = failure
             except Exception as failure:  # noqa: BLE001 (an answer no reader foresaw is still a typed error)
@@ -894,7 +894,7 @@ class Wire:
                 "%s to %s took %.1f ms", operation, shown_url(self.endpoint), (time.perf_counter() - started) * 1000
             )
 
-    def _read(self, operation: str, policy: Operation, answer: Answer) -> Reply:
+    def _read(self, operation: str, policy: Operation, answer: Answer, read) -> Reply:
         if answer.status != 200:
             try:
                 response_element(answer.body, operation)
@@ -909,6 +909,8 @@ class Wire:
                 retryable=answer.status >= 500 or answer.status in (408, 429),
                 retry_after=retry_after(answer.headers),
             )
+        if read is not None:
+            return Reply(answer.body, {"read": read(answer.body, operation)})
         response = response_element(answer.body, operation)
         return Reply(answer.body, read_reply(response, operation, policy.reply))
 
