@@ -457,7 +457,9 @@ def _new_batches(store: Store, last: _Arrived | None) -> dict:
         return {}
     rows = last.rows[(last.rows["message_type"] == "Out") & (last.rows["count"].fillna(0) > 0)]
     batches = dict(zip(rows["message_id"].tolist(), rows["count"].tolist()))
-    settled = store.settled_batches(list(batches))
+    if not batches:
+        return {}
+    settled = store.settled_batches(min(batches), max(batches))
     return {batch: (count, _pages_of(count)) for batch, count in batches.items() if batch not in settled}
 
 

@@ -92,6 +92,20 @@ def test_sync_equals_truth_and_a_second_sync_is_cheap(live_simulator, tmp_path):
     assert runs["outcome"].tolist() == ["ok"] * 3 and runs["calls"].tolist() == [first.calls, second.calls, third.calls]
 
 
+def test_each_report_page_is_read_once_when_the_batches_were_stored_before_their_reports(live_simulator, tmp_path):
+    """A sync without reports, then one with them: the batches of the sent walk's last pages are
+    asked for before those pages are stored, the older ones from the store's list, and no page
+    is asked twice."""
+    store = Store(tmp_path / "p.duckdb")
+    sync(client_of(live_simulator), store, progress=False, deliveries=False)
+    assert "GetBatchDelivery" not in truth(live_simulator, batches=0)["calls"]
+    summary = sync(client_of(live_simulator), store, progress=False)
+    asked = truth(live_simulator, batches=0)["calls"]["GetBatchDelivery"]
+    pages = sum(max(-(-n // 100), 1) for n in store.sql("SELECT recipients FROM batches")["recipients"])
+    assert asked == summary.by_stream["deliveries"] == pages
+    assert_store_equals_truth(store, live_simulator)
+
+
 def test_pages_in_flight_are_asked_again_by_their_age_and_before_their_report_expires(make_simulator, tmp_path):
     """Due at every run for the first 6 h; then once a quarter of the batch's age has passed since
     its last read, at most 6 h, and at most half of what is left of the service's seven days."""

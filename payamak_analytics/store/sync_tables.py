@@ -162,12 +162,11 @@ class SyncTables:
                 {"young_after": young_after, "now": now},
             ).fetchone()[0]
 
-    def settled_batches(self, batch_ids: list[int]) -> set[int]:
-        """Those of `batch_ids` whose report is read in full, or closed as gone."""
+    def settled_batches(self, lowest: int, highest: int) -> set[int]:
+        """The batches from `lowest` to `highest` whose report is read in full, or closed as gone."""
         with self.connect() as con:
             found = con.execute(
-                "SELECT batch_id FROM batches WHERE (complete OR gone) AND batch_id IN (SELECT unnest(?::BIGINT[]))",
-                [batch_ids],
+                "SELECT batch_id FROM batches WHERE (complete OR gone) AND batch_id BETWEEN ? AND ?", [lowest, highest]
             ).fetchall()
         return {batch for (batch,) in found}
 
