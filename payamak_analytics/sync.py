@@ -1,9 +1,9 @@
 """Pages from the service into the store: incremental, resumable, concurrent, patient.
 
 Messages are walked newest first (see `walk.MessageWalk`), each page committed with the
-walk's state. Every new batch's delivery report is then read page by page, and afterwards only
-young batches (under a week: the service forgets reports after seven days) with recipients
-still in flight. A page that fails after the client's retries goes back into the queue with a
+walk's state. Once the sent walk is done, every new batch's delivery report is read page by
+page (the received walk goes on meanwhile), and afterwards only young batches (under a week:
+the service forgets reports after seven days) with recipients still in flight. A page that fails after the client's retries goes back into the queue with a
 longer wait; a shared circuit breaker pauses every worker while most calls fail; the run gives
 up only on an answer that will not change by waiting, or after `give_up_after` seconds with no
 successful answer at all. Ctrl-C (or SIGTERM) stops at the next page boundary, keeping
