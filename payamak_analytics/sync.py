@@ -429,7 +429,8 @@ def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar
             bar.refresh()
 
     beside = _Beside(run, walks, first=store_sent)
-    for plan in itertools.chain([early], _delivery_plans(run.store, young_after, started, skip=early)):
+    plans = _delivery_plans(run.store, young_after, started, skip=early, clock=run.now)
+    for plan in itertools.chain([early], plans):
         run.summary.batches_unknown += len(_read_asking_again(run, plan, bar, beside))
     gone, recipients = run.store.retire_unknown_batches(started - UNKNOWN_GRACE, started)
     run.summary.batches_unreadable += gone
@@ -463,16 +464,19 @@ def _new_batches(store: Store, last: _Arrived | None) -> dict:
     return {batch: (count, _pages_of(count)) for batch, count in batches.items() if batch not in settled}
 
 
-def _delivery_plans(store: Store, young_after: datetime, started: datetime, skip: dict) -> Iterator[dict]:
+def _delivery_plans(
+    store: Store, young_after: datetime, started: datetime, skip: dict, clock: Callable[[], datetime]
+) -> Iterator[dict]:
     """Chunks of {batch_id: (recipients, [page indexes])}: first the batches not read in full
     (but those in `skip`, planned already), then the young batches (read before this run) that
-    still have recipients in flight."""
+    still have recipients in flight. A run's own reads may be stamped more than CLOCK_SLACK after
+    `started` (reports that take long): they are told from a clock that was ahead by `clock`."""
     after = 0
     while rows := store.unread_batches(after, BATCH_CHUNK):
         yield {batch: (count, _pages_of(count)) for batch, count in rows if batch not in skip}
         after = rows[-1][0]
     after = 0
-    while rows := store.pending_pages(young_after, started, after, BATCH_CHUNK):
+    while rows := store.pending_pages(young_after, started, after, BATCH_CHUNK, read_between=(started, clock())):
         yield {batch: (count, list(indexes)) for batch, count, indexes in rows}
         after = rows[-1][0]
 

@@ -106,6 +106,26 @@ def test_each_report_page_is_read_once_when_the_batches_were_stored_before_their
     assert_store_equals_truth(store, live_simulator)
 
 
+def test_a_run_whose_reports_outlast_the_clock_slack_does_not_read_its_own_pages_again(make_simulator, tmp_path):
+    """A read stamped more than CLOCK_SLACK (ten minutes) after `now` is taken for one made by a
+    clock that was ahead (recheck): a run whose reports take longer than that must not take the
+    pages it has just read for such, and read them a second time in its pending pass."""
+    simulator = make_simulator(live_world(messages=1200, days=2), FaultConfig(latency_ms=5, seed=1), threads=16)
+    store = Store(tmp_path / "p.duckdb")
+    began, base = time.monotonic(), datetime.now(TEHRAN)
+    summary = sync(
+        client_of(simulator),
+        store,
+        progress=False,
+        now=lambda: base + timedelta(seconds=(time.monotonic() - began) * 600),  # ten minutes a second
+    )
+    assert summary.elapsed > 2  # the reports took more than twenty minutes by that clock
+    asked = truth(simulator, batches=0)["calls"]["GetBatchDelivery"]
+    pages = sum(max(-(-n // 100), 1) for n in store.sql("SELECT recipients FROM batches")["recipients"])
+    assert asked == summary.by_stream["deliveries"] == pages
+    assert_store_equals_truth(store, simulator)
+
+
 def test_pages_in_flight_are_asked_again_by_their_age_and_before_their_report_expires(make_simulator, tmp_path):
     """Due at every run for the first 6 h; then once a quarter of the batch's age has passed since
     its last read, at most 6 h, and at most half of what is left of the service's seven days."""
