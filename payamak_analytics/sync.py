@@ -453,15 +453,24 @@ def _pages_of(recipients: int | None) -> list[int]:
 
 
 def _new_batches(store: Store, last: _Arrived | None) -> dict:
-    """The plan of the batches in the sent walk's last pages whose report is not read in full."""
+    """The plan of the batches in the sent walk's last pages whose report is not read in full.
+
+    A batch the store holds already is planned from its stored recipients, as `_delivery_plans`
+    would (batches are closed against them, and the page's Count may have changed since); a new
+    one from the page, as `add_batches_from_messages` will store it."""
     if last is None:
         return {}
     rows = last.rows[(last.rows["message_type"] == "Out") & (last.rows["count"].fillna(0) > 0)]
     batches = dict(zip(rows["message_id"].tolist(), rows["count"].tolist()))
     if not batches:
         return {}
-    settled = store.settled_batches(min(batches), max(batches))
-    return {batch: (count, _pages_of(count)) for batch, count in batches.items() if batch not in settled}
+    known = store.known_batches(min(batches), max(batches))
+    plan = {}
+    for batch, count in batches.items():
+        recipients, settled = known.get(batch, (count, False))
+        if not settled:
+            plan[batch] = (recipients, _pages_of(recipients))
+    return plan
 
 
 def _delivery_plans(

@@ -162,13 +162,15 @@ class SyncTables:
                 {"young_after": young_after, "now": now},
             ).fetchone()[0]
 
-    def settled_batches(self, lowest: int, highest: int) -> set[int]:
-        """The batches from `lowest` to `highest` whose report is read in full, or closed as gone."""
+    def known_batches(self, lowest: int, highest: int) -> dict[int, tuple[int | None, bool]]:
+        """{batch_id: (recipients, settled)} of the stored batches from `lowest` to `highest`;
+        settled: its report is read in full, or it was closed as gone."""
         with self.connect() as con:
             found = con.execute(
-                "SELECT batch_id FROM batches WHERE (complete OR gone) AND batch_id BETWEEN ? AND ?", [lowest, highest]
+                "SELECT batch_id, recipients, complete OR gone FROM batches WHERE batch_id BETWEEN ? AND ?",
+                [lowest, highest],
             ).fetchall()
-        return {batch for (batch,) in found}
+        return {batch: (recipients, settled) for batch, recipients, settled in found}
 
     def unread_batches(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(batch_id, recipients) of batches whose report has not been read in full, by id."""
