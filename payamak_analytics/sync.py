@@ -429,7 +429,8 @@ def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar
             bar.refresh()
 
     beside = _Beside(run, walks, first=store_sent)
-    for plan in itertools.chain([early], _delivery_plans(run.store, young_after, started, skip=early)):
+    plans = _delivery_plans(run.store, young_after, started, skip=early, clock=run.now)
+    for plan in itertools.chain([early], plans):
         run.summary.batches_unknown += len(_read_asking_again(run, plan, bar, beside))
     gone, recipients = run.store.retire_unknown_batches(started - UNKNOWN_GRACE, started)
     run.summary.batches_unreadable += gone
@@ -452,27 +453,39 @@ def _pages_of(recipients: int | None) -> list[int]:
 
 
 def _new_batches(store: Store, last: _Arrived | None) -> dict:
-    """The plan of the batches in the sent walk's last pages whose report is not read in full."""
+    """The plan of the batches in the sent walk's last pages whose report is not read in full.
+
+    A batch the store holds already is planned from its stored recipients, as `_delivery_plans`
+    would (batches are closed against them, and the page's Count may have changed since); a new
+    one from the page, as `add_batches_from_messages` will store it."""
     if last is None:
         return {}
     rows = last.rows[(last.rows["message_type"] == "Out") & (last.rows["count"].fillna(0) > 0)]
     batches = dict(zip(rows["message_id"].tolist(), rows["count"].tolist()))
     if not batches:
         return {}
-    settled = store.settled_batches(min(batches), max(batches))
-    return {batch: (count, _pages_of(count)) for batch, count in batches.items() if batch not in settled}
+    known = store.known_batches(min(batches), max(batches))
+    plan = {}
+    for batch, count in batches.items():
+        recipients, settled = known.get(batch, (count, False))
+        if not settled:
+            plan[batch] = (recipients, _pages_of(recipients))
+    return plan
 
 
-def _delivery_plans(store: Store, young_after: datetime, started: datetime, skip: dict) -> Iterator[dict]:
+def _delivery_plans(
+    store: Store, young_after: datetime, started: datetime, skip: dict, clock: Callable[[], datetime]
+) -> Iterator[dict]:
     """Chunks of {batch_id: (recipients, [page indexes])}: first the batches not read in full
     (but those in `skip`, planned already), then the young batches (read before this run) that
-    still have recipients in flight."""
+    still have recipients in flight. A run's own reads may be stamped more than CLOCK_SLACK after
+    `started` (reports that take long): they are told from a clock that was ahead by `clock`."""
     after = 0
     while rows := store.unread_batches(after, BATCH_CHUNK):
         yield {batch: (count, _pages_of(count)) for batch, count in rows if batch not in skip}
         after = rows[-1][0]
     after = 0
-    while rows := store.pending_pages(young_after, started, after, BATCH_CHUNK):
+    while rows := store.pending_pages(young_after, started, after, BATCH_CHUNK, read_between=(started, clock())):
         yield {batch: (count, list(indexes)) for batch, count, indexes in rows}
         after = rows[-1][0]
 

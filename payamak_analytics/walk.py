@@ -17,6 +17,7 @@ import pandas as pd
 
 from .client import MESSAGES_PAGE
 from .dates import moment
+from .errors import AnswerError
 
 MAX_REREADS = 3  # a row that never comes back was deleted, not pushed
 
@@ -64,6 +65,7 @@ class MessageWalk:
         self.max_rereads = max_rereads
         self.rereads = 0  # in a row, for the page awaited now
         self.rereads_total = 0
+        self.stuck = 0  # full pages in a row that went no deeper than the one before
         self.done = False
 
     @property
@@ -93,14 +95,32 @@ class MessageWalk:
         if self.done or index != self.state.next_index:
             raise RuntimeError(f"page {index} accepted out of order (awaiting {self.state.next_index})")
         ids = rows["message_id"]
+        if ids.isna().any():
+            raise _refused(
+                index,
+                f"holds {int(ids.isna().sum())} record(s) without a MessageId, which can be neither stored nor "
+                "paged past",
+                "MessageId",
+            )
         last = self.state.last_id
         overlap = (ids == last).to_numpy().nonzero()[0] if last is not None else []
         if last is not None and len(rows) and not len(overlap) and self.rereads < self.max_rereads:
             self.rereads += 1
             self.rereads_total += 1
             return None
-        self.rereads = 0
         full = len(rows) >= self.page_size
+        # A full page that ends on the row the page before ended on goes no deeper. Once, that is a
+        # page of new messages pushed between two reads; page after page, it is a service (or a
+        # proxy) that ignores `index`, which would otherwise be paged for ever.
+        self.stuck = self.stuck + 1 if full and len(overlap) and int(overlap[0]) == len(rows) - 1 else 0
+        if self.stuck > self.max_rereads:
+            raise _refused(
+                index,
+                f"ends on the row the page before ended on, as did the {self.stuck - 1} pages before it: the "
+                "service (or a proxy on the way) seems to ignore the index; stopped so as not to read for ever",
+                "index",
+            )
+        self.rereads = 0
         page_last = int(ids.iloc[-1]) if len(rows) else last
         if len(overlap):  # rows up to the overlapping one were kept with the pages before
             rows = rows.iloc[int(overlap[0]) + 1 :]
@@ -128,3 +148,16 @@ class MessageWalk:
     def saved(self) -> dict:
         """The state to commit together with every row accepted so far."""
         return self.state.dump()
+
+
+def _refused(index: int, what: str, field: str) -> AnswerError:
+    """A page the walk cannot go on from, as the typed error a loader ends with."""
+    return AnswerError(
+        f"The GetMessages page at row {index} {what}. The service answered out of contract; report it with "
+        "this message.",
+        "صفحه پیام ها از سرویس نامعتبر بود و پیمایش متوقف شد",
+        operation="GetMessages",
+        field=field,
+        value=str(index),
+        retryable=False,
+    )

@@ -24,7 +24,6 @@ def test_opening_the_store_again_in_this_process_keeps_other_processes_out(tmp_p
         assert not _another_process_opens(path)  # DuckDB's lock still holds the file
 
 
-
 def test_looks_of_one_process_at_the_same_moment_never_see_a_waiting_process(tmp_path):
     """The watcher and the transactions of a sync both look whether another process waits for
     the file: looking at the same moment, they must not take each other for one (each time they

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import duckdb
 import jdatetime
 import pandas as pd
 import pytest
+import requests
 
 from payamak_analytics import PanelClient
 from payamak_analytics.dates import TEHRAN
@@ -26,7 +28,8 @@ from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.store.schema import MIGRATIONS
 from payamak_analytics.sync import SyncError, sync
 
-from .conftest import START, admin_post, kill_during, truth
+from .conftest import START, admin_post, kill_during, strict_zeep, truth
+from .hostile_server import HostileServer, Request, http
 
 
 def live_world(messages: int = 1200, days: int = 10) -> WorldConfig:
@@ -104,6 +107,26 @@ def test_each_report_page_is_read_once_when_the_batches_were_stored_before_their
     pages = sum(max(-(-n // 100), 1) for n in store.sql("SELECT recipients FROM batches")["recipients"])
     assert asked == summary.by_stream["deliveries"] == pages
     assert_store_equals_truth(store, live_simulator)
+
+
+def test_a_run_whose_reports_outlast_the_clock_slack_does_not_read_its_own_pages_again(make_simulator, tmp_path):
+    """A read stamped more than CLOCK_SLACK (ten minutes) after `now` is taken for one made by a
+    clock that was ahead (recheck): a run whose reports take longer than that must not take the
+    pages it has just read for such, and read them a second time in its pending pass."""
+    simulator = make_simulator(live_world(messages=1200, days=2), FaultConfig(latency_ms=5, seed=1), threads=16)
+    store = Store(tmp_path / "p.duckdb")
+    began, base, speed = time.monotonic(), datetime.now(TEHRAN), 6000  # 100 minutes a second
+    summary = sync(
+        client_of(simulator),
+        store,
+        progress=False,
+        now=lambda: base + timedelta(seconds=(time.monotonic() - began) * speed),
+    )
+    assert summary.elapsed * speed > 3 * 600  # the run lasted three times CLOCK_SLACK by that clock
+    asked = truth(simulator, batches=0)["calls"]["GetBatchDelivery"]
+    pages = sum(max(-(-n // 100), 1) for n in store.sql("SELECT recipients FROM batches")["recipients"])
+    assert asked == summary.by_stream["deliveries"] == pages
+    assert_store_equals_truth(store, simulator)
 
 
 def test_pages_in_flight_are_asked_again_by_their_age_and_before_their_report_expires(make_simulator, tmp_path):
@@ -361,6 +384,51 @@ def test_a_batch_the_service_forgets_once_is_read_later_and_nothing_is_lost(live
     summary = sync(client_of(live_simulator), store, progress=False)
     assert summary.batches_unknown == 0 and summary.batches_unreadable == 0
     assert_store_equals_truth(store, live_simulator)
+
+
+def forwarding(simulator: Simulator, rewrite) -> callable:
+    """A proxy in front of the simulator that passes every call on and `rewrite(operation, body)`s
+    each answer on its way back."""
+
+    def behaviour(request: Request, connection) -> None:
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=request.body, headers=headers, timeout=30)
+        body = rewrite(request.operation, answer.content)
+        connection.sendall(http(f"{answer.status_code} {answer.reason}", body))
+
+    return behaviour
+
+
+def test_a_batch_listed_with_fewer_recipients_than_stored_is_still_read_in_full(make_simulator, tmp_path):
+    """The batches of the sent walk's last pages are planned from those pages; one the store
+    already holds, not read in full, has its pages from what the store recorded, as the store's
+    own plan would: a list that now shows a smaller Count must not leave its last report pages
+    unread (and the batch closed as gone a day later)."""
+    world = WorldConfig(history=HistoryConfig(messages=1200, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    recipients = 250  # three report pages; the client sends 100 at most, the service more
+    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+    shown = {"count": recipients}
+
+    def smaller_count(operation: str, body: bytes) -> bytes:
+        if operation != "GetMessages":
+            return body
+        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+        return re.sub(record, rb"\g<1>%d\g<2>" % shown["count"], body, flags=re.DOTALL)
+
+    admin_post(simulator, "forget", batch_id=batch, times=9)  # three pages, three times: the first run cannot
+    with HostileServer({"/svc": forwarding(simulator, smaller_count)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False)
+        stored = store.sql(f"SELECT recipients, complete FROM batches WHERE batch_id = {batch}").values.tolist()
+        assert stored == [[recipients, False]]
+        shown["count"] = 120  # two pages' worth
+        sync(client, store, progress=False)
+        sync(client, store, progress=False, now=lambda: datetime.now(TEHRAN) + timedelta(days=2))
+    assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[True, False]]
+    assert store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0] == recipients
 
 
 def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from payamak_analytics.dates import TEHRAN
+from payamak_analytics.errors import AnswerError
 from payamak_analytics.walk import MessageWalk
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=TEHRAN)
@@ -92,6 +93,37 @@ def test_a_row_that_never_comes_back_was_deleted_and_the_walk_goes_on():
     service.ids.remove(service.ids[PAGE - 1])  # the overlap row is deleted
     answers = [walk.accept(walk.awaited, service.page(walk.awaited)) for _ in range(3)]
     assert answers[0] is None and answers[1] is None and answers[2] is not None
+
+
+def test_a_page_of_new_messages_between_two_reads_is_paged_past():
+    """The next page then ends on the row the first one ended on: it brings nothing, and the
+    walk goes on below it."""
+    service = Service(40)
+    walk = MessageWalk(page_size=PAGE)
+    kept = walk.accept(1, service.page(1))["message_id"].tolist()
+    service.push(PAGE - 1)
+    rows = walk.accept(walk.awaited, service.page(walk.awaited))
+    assert rows is not None and rows.empty
+    kept += walk_all(service, walk)
+    assert sorted(kept) == list(range(1, 41))
+
+
+def test_a_service_that_ignores_the_index_is_refused_not_paged_for_ever():
+    service = Service(40)
+    walk = MessageWalk(page_size=PAGE, max_rereads=2)
+    same = service.page(1)
+    walk.accept(1, same)
+    for _ in range(2):
+        assert walk.accept(walk.awaited, same).empty  # as a page of new messages would be
+    with pytest.raises(AnswerError, match="ignore the index"):
+        walk.accept(walk.awaited, same)
+
+
+def test_a_record_without_an_id_is_refused():
+    page = Service(5).page(1)
+    page.loc[2, "message_id"] = pd.NA
+    with pytest.raises(AnswerError, match="without a MessageId"):
+        MessageWalk(page_size=PAGE).accept(1, page)
 
 
 def test_since_ends_the_walk_and_keeps_only_newer_rows():

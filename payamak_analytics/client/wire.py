@@ -798,7 +798,9 @@ class Wire:
             attempt += 1
             deadline = Deadline(min(self.settings.timeout, budget.remaining()))
             outcome = self._attempt(operation, params, policy, deadline, read)
-            retry_answer = isinstance(outcome, Reply) and bool(policy.retry_results) and outcome.result in policy.retry_results
+            retry_answer = (
+                isinstance(outcome, Reply) and bool(policy.retry_results) and outcome.result in policy.retry_results
+            )
             if isinstance(outcome, Reply) and not retry_answer:
                 return outcome
             wait = self._wait(policy, outcome, attempt, budget)

@@ -162,13 +162,15 @@ class SyncTables:
                 {"young_after": young_after, "now": now},
             ).fetchone()[0]
 
-    def settled_batches(self, lowest: int, highest: int) -> set[int]:
-        """The batches from `lowest` to `highest` whose report is read in full, or closed as gone."""
+    def known_batches(self, lowest: int, highest: int) -> dict[int, tuple[int | None, bool]]:
+        """{batch_id: (recipients, settled)} of the stored batches from `lowest` to `highest`;
+        settled: its report is read in full, or it was closed as gone."""
         with self.connect() as con:
             found = con.execute(
-                "SELECT batch_id FROM batches WHERE (complete OR gone) AND batch_id BETWEEN ? AND ?", [lowest, highest]
+                "SELECT batch_id, recipients, complete OR gone FROM batches WHERE batch_id BETWEEN ? AND ?",
+                [lowest, highest],
             ).fetchall()
-        return {batch for (batch,) in found}
+        return {batch: (recipients, settled) for batch, recipients, settled in found}
 
     def unread_batches(self, after: int, limit: int) -> list[tuple[int, int]]:
         """(batch_id, recipients) of batches whose report has not been read in full, by id."""
@@ -179,15 +181,33 @@ class SyncTables:
                 [after, limit],
             ).fetchall()
 
-    def pending_pages(self, young_after: datetime, now: datetime, after: int, limit: int):
+    def pending_pages(
+        self,
+        young_after: datetime,
+        now: datetime,
+        after: int,
+        limit: int,
+        read_between: tuple[datetime, datetime] | None = None,
+    ):
         """(batch_id, recipients, [page indexes]) of young batches with recipients still in flight,
-        whose pages are due to be asked again (see `recheck`)."""
+        whose pages are due to be asked again at `now` (see `recheck`). `read_between`: a run's
+        start and the time it plans at; a batch read in that span is this run's read, not one of
+        a clock that was ahead (which `recheck` asks again), and is not due again."""
+        read_from, read_to = read_between or (None, None)
         with self.connect() as con:
             return con.execute(
                 f"""SELECT d.batch_id, any_value(b.recipients),
                            list(DISTINCT ((d."row" - 1) // 100) * 100 + 1 ORDER BY 1) {_PENDING}
+                    AND NOT coalesce(b.last_checked BETWEEN $read_from AND $read_to, false)
                     AND d.batch_id > $after GROUP BY d.batch_id ORDER BY d.batch_id LIMIT $limit""",
-                {"young_after": young_after, "now": now, "after": after, "limit": limit},
+                {
+                    "young_after": young_after,
+                    "now": now,
+                    "after": after,
+                    "limit": limit,
+                    "read_from": read_from,
+                    "read_to": read_to,
+                },
             ).fetchall()
 
     def save_delivery_pages(

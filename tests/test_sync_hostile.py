@@ -1,0 +1,82 @@
+"""A sync against a hostile GetMessages: whatever the pages hold, the run ends with one typed
+error, recorded in sync_runs, and stores nothing it cannot page past."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from payamak_analytics import PanelClient
+from payamak_analytics.errors import AnswerError
+from payamak_analytics.store import Store
+from payamak_analytics.sync import SyncError, sync
+
+from .hostile_server import HostileServer, by_operation, soap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def records(ids, *, with_ids: bool = True) -> str:
+    """MessageInfo records as WCF writes them, newest first, received (no report to read)."""
+    return "".join(
+        "<MessageInfo>"
+        f"<ActionDateTime>2025-11-20T10:{(n // 60) % 60:02d}:{n % 60:02d}</ActionDateTime>"
+        + (f"<MessageId>{n}</MessageId>" if with_ids else "")
+        + "<MessageType>In</MessageType><Sender>09121234567</Sender><Receiver>10002188</Receiver>"
+        "</MessageInfo>"
+        for n in ids
+    )
+
+
+def messages_answer(inner: str) -> bytes:
+    return soap("GetMessages", f"<GetMessagesResult>{inner}</GetMessagesResult>")
+
+
+def client_of(server: HostileServer, path: str) -> PanelClient:
+    return PanelClient("demo", "pw", wsdl="bundled", endpoint=server.url(path), timeout=2, max_retry_wait=0.05)
+
+
+def test_records_without_a_message_id_stop_the_sync_with_a_typed_error(tmp_path):
+    """MessageId may be left out by the contract (minOccurs=0), but a row without one can be
+    neither stored nor paged past: the sync says so, instead of a TypeError from the walk."""
+    answer = messages_answer(records(range(3), with_ids=False))
+    with HostileServer({"/svc": by_operation({"GetMessages": answer})}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="MessageId") as caught:
+            sync(client_of(server, "svc"), store, progress=False, deliveries=False, give_up_after=5)
+    assert isinstance(caught.value.__cause__, AnswerError)
+    runs = store.sync_runs()
+    assert runs["outcome"].tolist() == ["failed"] and "MessageId" in runs["error"].iloc[0]
+    assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] == 0
+
+
+@pytest.mark.slow
+def test_a_service_that_ignores_the_index_ends_the_first_sync_with_a_typed_error(tmp_path):
+    """A full page, the same whatever `index` asks (a proxy that caches by path, a service that
+    ignores the parameter): each page shows the last row of the one before, so without a check
+    the first walk (which has nothing stored to stop at) pages on for ever."""
+    answer = messages_answer(records(range(10_000_000 + 999, 10_000_000 - 1, -1)))
+    with HostileServer({"/svc": by_operation({"GetMessages": answer})}) as server:
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PAYAMAK_USERNAME": "demo",
+            "PAYAMAK_PASSWORD": "pw",
+            "PAYAMAK_WSDL": "bundled",
+            "PAYAMAK_ENDPOINT": server.url("svc"),
+        }
+        command = [sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(tmp_path / "p.duckdb")]
+        command += ["--no-deliveries"]
+        try:
+            done = subprocess.run(command, check=False, env=environment, capture_output=True, text=True, timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the sync was still paging through the same page after 90 s")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "index" in done.stderr and "run the sync again" in done.stderr
+    store = Store(tmp_path / "p.duckdb")
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]
+    assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] == 1000  # the one page, once
