@@ -13,7 +13,6 @@ everything committed.
 from __future__ import annotations
 
 import itertools
-import math
 import queue
 import threading
 import time
@@ -447,9 +446,10 @@ def _read_asking_again(run: _Run, plan: dict, bar, beside: _Beside) -> dict:
     return plan
 
 
-def _pages_of(recipients: int | None) -> list[int]:
-    """The offsets of a report's pages (one, for a batch of no recipients)."""
-    return [1 + DELIVERY_PAGE * k for k in range(max(math.ceil((recipients or 0) / DELIVERY_PAGE), 1))]
+def _pages_of(recipients: int | None) -> range:
+    """The offsets of a report's pages (one, for a batch of no recipients); a range, not a list:
+    a Count of two billion from a hostile service would otherwise take gigabytes to plan."""
+    return range(1, max(recipients or 0, 1) + 1, DELIVERY_PAGE)
 
 
 def _new_batches(store: Store, last: _Arrived | None) -> dict:
