@@ -3,11 +3,11 @@
 Messages are walked newest first (see `walk.MessageWalk`), each page committed with the
 walk's state. Once the sent walk is done, every new batch's delivery report is read page by
 page (the received walk goes on meanwhile), and afterwards only young batches (under a week:
-the service forgets reports after seven days) with recipients still in flight. A page that fails after the client's retries goes back into the queue with a
-longer wait; a shared circuit breaker pauses every worker while most calls fail; the run gives
-up only on an answer that will not change by waiting, or after `give_up_after` seconds with no
-successful answer at all. Ctrl-C (or SIGTERM) stops at the next page boundary, keeping
-everything committed.
+the service forgets reports after seven days) with recipients still in flight. A page that
+fails after the client's retries goes back into the queue with a longer wait; a shared circuit
+breaker pauses every worker while most calls fail; the run gives up only on an answer that will
+not change by waiting, or after `give_up_after` seconds with no successful answer at all.
+Ctrl-C (or SIGTERM) stops at the next page boundary, keeping everything committed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -490,7 +490,7 @@ def _delivery_plans(
         after = rows[-1][0]
 
 
-def _read_pages(run: _Run, plan: dict[int, tuple[int, list[int]]], bar, beside: _Beside) -> dict:
+def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, beside: _Beside) -> dict:
     """Fetch the planned pages concurrently and commit each arrived wave in one transaction,
     closing a batch with its last page; between waits, `beside` moves the other walks on.
     Returns the plan of the batches the service did not know (-2), to ask again a little later."""
