@@ -187,13 +187,13 @@ class SyncTables:
         now: datetime,
         after: int,
         limit: int,
-        read_between: tuple[datetime, datetime] | None = None,
+        read_between: tuple[datetime, datetime],
     ):
         """(batch_id, recipients, [page indexes]) of young batches with recipients still in flight,
         whose pages are due to be asked again at `now` (see `recheck`). `read_between`: a run's
         start and the time it plans at; a batch read in that span is this run's read, not one of
         a clock that was ahead (which `recheck` asks again), and is not due again."""
-        read_from, read_to = read_between or (None, None)
+        read_from, read_to = read_between
         with self.connect() as con:
             return con.execute(
                 f"""SELECT d.batch_id, any_value(b.recipients),
