@@ -291,6 +291,7 @@ class _Arrived:
         new, updated = run.store.save_message_page(self.stream.key, self.rows, self.state, run.now())
         run.counted(self.stream.key, new, updated, pages=self.pages)
         self.stream.bar.update(self.pages)
+        self.stream.window = min(self.stream.window * 2, run.workers)  # pages keep coming back: ask further ahead
         if self.stream.walk.done:
             self.stream.bar.close()
 
@@ -311,7 +312,6 @@ def _walk(run: _Run, streams: list[_Stream], until_done: _Stream | None = None) 
                 return arrived
             if arrived:
                 arrived.save(run)
-                stream.window = min(stream.window * 2, run.workers)
     return None
 
 
@@ -355,7 +355,6 @@ class _Beside:
             arrived = None if stream.walk.done else _accept_arrived(stream)
             if arrived:
                 arrived.save(self.run)
-                stream.window = min(stream.window * 2, self.run.workers)
             _request(stream)
 
 

@@ -6,11 +6,12 @@ fields of its reply. Every attempt has a deadline: one watchman thread cuts the 
 attempt still running then, and name resolution and connecting (which no cut can end) run in a
 thread the attempt waits for until then, so a slow resolver, a TLS handshake and a server that
 trickles a byte a second all fit in `timeout`. The connection itself records whether any byte
-of the request was written, which alone decides "not sent". The answer is read in chunks against a size cap, counted before and
-after decompression. No redirect is followed (or even resolved), and the WSDL and its schemas
-come only from the configured host, under one deadline and one size budget for the whole load.
-A failure is raised outside of the code that held the envelope, scrubbed of every secret, so no
-exception carries the password in its arguments, its context or its frames.
+of the request was written, which alone decides "not sent". The answer is read in chunks
+against a size cap, counted before and after decompression. No redirect is followed (or even
+resolved), and the WSDL and its schemas come only from the configured host, under one deadline
+and one size budget for the whole load. A failure is raised outside of the code that held the
+envelope, scrubbed of every secret, so no exception carries the password in its arguments, its
+context or its frames.
 """
 
 from __future__ import annotations
@@ -241,8 +242,7 @@ class Watchman:
 
     def watch(self, attempt: Attempt) -> None:
         with self._wake:
-            while self._due and self._due[0][2].finished:  # done long before their deadline: forgotten
-                heapq.heappop(self._due)
+            self._forget_finished()
             if len(self._due) >= self._sweep_at:  # those behind a slow one too (amortised: the size doubles)
                 self._due = [entry for entry in self._due if not entry[2].finished]
                 heapq.heapify(self._due)
@@ -254,11 +254,15 @@ class Watchman:
             if self._due[0][2] is attempt:  # sooner than the one it sleeps for
                 self._wake.notify()
 
+    def _forget_finished(self) -> None:
+        """Drop the attempts at the head of the queue that ended before their deadline."""
+        while self._due and self._due[0][2].finished:
+            heapq.heappop(self._due)
+
     def _run(self) -> None:
         with self._wake:
             while True:
-                while self._due and self._due[0][2].finished:
-                    heapq.heappop(self._due)
+                self._forget_finished()
                 if not self._due:
                     self._wake.wait()
                 elif (left := self._due[0][0] - time.monotonic()) > 0:
