@@ -26,12 +26,13 @@ class OutageError(SyncError):
 
 
 def transient(error: BaseException) -> bool:
-    """Whether waiting may change the answer: the network, a 5xx, the panel updating itself."""
+    """Whether waiting may change the answer: the network, a 5xx, the panel updating itself; not
+    an answer the client itself calls final (a redirect, a DTD, a value out of contract)."""
     if isinstance(error, SendOutcomeUnknownError):
         return False
     if isinstance(error, ServiceUnavailableError):
         return error.code == SYSTEM_UPDATING
-    return isinstance(error, TransportError)
+    return isinstance(error, TransportError) and error.retryable
 
 
 class RateLimiter:

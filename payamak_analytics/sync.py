@@ -363,6 +363,7 @@ class _Beside:
 class _PageAnswer:
     batch: int
     rows: pa.Table | None  # None: the service does not know the batch (-2)
+    short: bool = False  # fewer rows than the batch's recipients say, after its rereads
 
 
 # One page of a report as the store takes it: an Arrow table, which costs a sixth of a DataFrame
@@ -405,7 +406,7 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
         if len(page) >= expected:
             break
         time.sleep(0.2 * (attempt + 1))
-    return _PageAnswer(batch, delivery_rows(page))
+    return _PageAnswer(batch, delivery_rows(page), short=len(page) < expected)
 
 
 def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar: tqdm) -> None:
@@ -496,11 +497,8 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
     outstanding = {batch: len(indexes) for batch, (_, indexes) in plan.items()}
     unknown: set[int] = set()
     failed: set[int] = set()
-    jobs = iter(
-        (batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1))
-        for batch, (count, indexes) in plan.items()
-        for index in indexes
-    )
+    cut: set[int] = set()
+    jobs = _jobs(plan, cut)
     in_flight: dict[Future, int] = {}
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # each future puts itself here when done
     arrived: dict[Future, None] = {}  # in order of arrival, not yet committed
@@ -528,6 +526,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
+            cut.update(in_flight[future] for future in now_done if _came_back_short(future))
             if now_done and not arrived:
                 first_arrival = time.monotonic()
             arrived.update(dict.fromkeys(now_done))
@@ -538,9 +537,25 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
     finally:
         for future in in_flight:
             future.cancel()
+    run.summary.batches_open += sum(1 for batch in cut if outstanding[batch] > 0)  # the rest: the next run
     if unknown:
         time.sleep(1.0)  # the service may have been slow to know a batch it had just sent
     return {batch: plan[batch] for batch in unknown}
+
+
+def _jobs(plan: dict[int, tuple[int, Sequence[int]]], cut: set[int]) -> Iterator[tuple[int, int, int]]:
+    """Each planned page as (batch, index, rows it should hold). A batch one of whose pages came
+    back short (it is in `cut`) is asked no further this run: whatever Count a service claims,
+    a batch costs the pages it holds and the pages in flight when the short one arrived."""
+    for batch, (count, indexes) in plan.items():
+        for index in indexes:
+            if batch in cut:
+                break
+            yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+
+
+def _came_back_short(future: Future) -> bool:
+    return future.exception() is None and future.result().short
 
 
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:

@@ -26,7 +26,7 @@ from payamak_analytics.errors import InputError, StoreError
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.store.schema import MIGRATIONS
-from payamak_analytics.sync import SyncError, sync
+from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, SyncError, sync
 
 from .conftest import START, admin_post, kill_during, strict_zeep, truth
 from .hostile_server import HostileServer, Request, http
@@ -429,6 +429,40 @@ def test_a_batch_listed_with_fewer_recipients_than_stored_is_still_read_in_full(
         sync(client, store, progress=False, now=lambda: datetime.now(TEHRAN) + timedelta(days=2))
     assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[True, False]]
     assert store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0] == recipients
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_listed_with_two_billion_recipients_costs_only_the_pages_it_holds(make_simulator, tmp_path):
+    """A service (or a proxy) whose list says 2,147,483,647 recipients for a batch of 250: each
+    run asks for the pages that hold rows and the pages in flight when the first short one came
+    back, not 21 million pages; the batch stays open (not read in full), with every real
+    recipient stored."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    recipients, workers = 250, 8
+    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+
+    def huge_count(operation: str, body: bytes) -> bytes:
+        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+        return re.sub(record, rb"\g<1>2147483647\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
+
+    with HostileServer({"/svc": forwarding(simulator, huge_count)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        for _ in range(2):
+            summary = sync(client, store, workers=workers, progress=False)
+            asked = {
+                re.search(rb"index>(\d+)<", request.body).group(1)
+                for request in proxy.requests
+                if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, request.body)
+            }
+            assert 3 <= len(asked) <= 3 + workers * IN_FLIGHT_PER_WORKER
+            assert summary.batches_open >= 1 and "not read in full" in str(summary)
+            proxy.requests.clear()
+    stored = store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0]
+    assert stored == recipients
+    assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[False, False]]
 
 
 def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):

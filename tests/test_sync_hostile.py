@@ -80,3 +80,42 @@ def test_a_service_that_ignores_the_index_ends_the_first_sync_with_a_typed_error
     store = Store(tmp_path / "p.duckdb")
     assert store.sync_runs()["outcome"].tolist() == ["failed"]
     assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] == 1000  # the one page, once
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        "the list is not available",  # no records at all: read as an empty page, the walk would end here
+        records(range(3)) + "and more to come",
+        "note: " + records(range(3)),
+        records(range(2)) + "between" + records(range(2, 4)),
+    ],
+    ids=["text only", "text after", "text before", "text between"],
+)
+def test_text_inside_the_messages_result_stops_the_sync_before_anything_is_stored(inner, tmp_path):
+    """The result holds records and nothing else. Text in it is an answer out of contract: taken
+    as an empty page it would end the first walk as if the account had no older messages (which
+    the next, incremental, sync would never read), and ignored it would hide a broken proxy."""
+    with HostileServer({"/svc": by_operation({"GetMessages": messages_answer(inner)})}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="GetMessagesResult held text") as caught:
+            sync(client_of(server, "svc"), store, progress=False, give_up_after=30)
+        asked = [request for request in server.requests if request.operation == "GetMessages"]
+    assert isinstance(caught.value.__cause__, AnswerError)
+    assert len({request.body for request in asked}) == len(asked)  # no page asked twice: waiting changes nothing
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]
+    assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] == 0
+
+
+def test_an_answer_the_client_calls_final_is_not_asked_again_by_the_sync(tmp_path):
+    """A value of the wrong kind will be the same on the next call: the sync stops at the first
+    answer (its outage budget is for a service that does not answer, not for one that answers wrong)."""
+    wrong = records(range(3)).replace("<MessageId>1</MessageId>", "<MessageId>one</MessageId>")
+    with HostileServer({"/svc": by_operation({"GetMessages": messages_answer(wrong)})}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="MessageId") as caught:
+            sync(client_of(server, "svc"), store, progress=False, give_up_after=60)
+        asked = [request for request in server.requests if request.operation == "GetMessages"]
+    assert isinstance(caught.value.__cause__, AnswerError) and not caught.value.__cause__.retryable
+    assert len({request.body for request in asked}) == len(asked)
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]

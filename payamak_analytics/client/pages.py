@@ -48,6 +48,15 @@ def message_columns(raw: bytes, operation: str = "GetMessages") -> dict[str, lis
     result = child(response_element(raw, operation), f"{operation}Result")
     if result is None or result.get(NIL) == "true":
         return None
+    if _stray_text(result):  # read as no records, it would end a walk as if the list ended there
+        raise AnswerError(
+            f"The {operation}Result held text besides its records; the service (or a proxy on the way) "
+            "answered out of contract.",
+            "پاسخ سرویس به جای فهرست پیامک ها متن داشت",
+            operation=operation,
+            field=f"{operation}Result",
+            retryable=False,
+        )
     return tree_columns(result)
 
 
@@ -88,7 +97,13 @@ def _scanned_without_tree(raw: bytes, operation: str) -> dict[str, list[str | No
 
 
 def _only_the_mark(result: etree._Element) -> bool:
-    return len(result) == 1 and result[0].tag is etree.PI and result[0].target == _RECORDS_MARK[2:-2].decode()
+    only = len(result) == 1 and result[0].tag is etree.PI and result[0].target == _RECORDS_MARK[2:-2].decode()
+    return only and not _stray_text(result)
+
+
+def _stray_text(element: etree._Element) -> bool:
+    """Whether an element holds text of its own (not its children's) besides whitespace."""
+    return any(text and not text.isspace() for text in [element.text, *(sub.tail for sub in element)])
 
 
 def tree_columns(result: etree._Element) -> dict[str, list[str | None]]:

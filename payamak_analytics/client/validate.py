@@ -43,14 +43,23 @@ def items(values, name: str) -> list:
     return list(values)
 
 
+def _shown(value, width: int = 60) -> str:
+    """A value as an error message shows it: its repr, clipped. A number too long for Python to
+    write out (over 4,300 digits) is described instead of failing the message itself."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"a number of about {value.bit_length() * 3 // 10:,} digits"
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 3]}..."
+
+
 def line(value) -> str:
     """A sender line's digits: '10002188', 10002188 or '1000-2188'; never negative."""
     text = latin_digits(value).strip().replace(" ", "") if isinstance(value, str) else None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**20:
         text = str(value)
     if text is None or not _LINE.fullmatch(text) or not 3 <= len(text.replace("-", "")) <= 20:
         raise InputError(
-            f"{value!r} is not a sender line: pass the line's digits, like '10002188'.",
+            f"{_shown(value)} is not a sender line: pass the line's digits, like '10002188'.",
             "شماره فرستنده معتبر نیست",
         )
     return text.replace("-", "")
@@ -140,7 +149,9 @@ def texts(values, count: int) -> list[str]:
 
 def flag(value, name: str) -> bool:
     if not isinstance(value, bool):
-        raise InputError(f"{name} must be True or False, not {value!r}.", f"مقدار {name} باید درست یا نادرست باشد")
+        raise InputError(
+            f"{name} must be True or False, not {_shown(value)}.", f"مقدار {name} باید درست یا نادرست باشد"
+        )
     return value
 
 
@@ -148,7 +159,7 @@ def whole(value, name: str, low: int, high: int) -> int:
     """A whole number from `low` to `high` (the contract's int or long range at most)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InputError(
-            f"{name} must be a whole number from {low} to {high}, not {value!r}.", f"مقدار {name} نامعتبر است"
+            f"{name} must be a whole number from {low} to {high}, not {_shown(value)}.", f"مقدار {name} نامعتبر است"
         )
     return value
 
@@ -176,7 +187,7 @@ def message_type(value) -> int:
     if value in (RECEIVED, SENT) and isinstance(value, int) and not isinstance(value, bool):
         return int(value)
     raise InputError(
-        f"message_type must be 'sent' (2) or 'received' (1), not {value!r}.",
+        f"message_type must be 'sent' (2) or 'received' (1), not {_shown(value)}.",
         "نوع پیام باید دریافتی (۱) یا ارسالی (۲) باشد",
     )
 
@@ -184,7 +195,7 @@ def message_type(value) -> int:
 def service_time(value, name: str) -> datetime:
     """A datetime as the service reads it: Tehran wall-clock time, without an offset."""
     if not isinstance(value, datetime):
-        raise InputError(f"{name} must be a datetime, not {value!r}.", "تاریخ نامعتبر است")
+        raise InputError(f"{name} must be a datetime, not {_shown(value)}.", "تاریخ نامعتبر است")
     return value.astimezone(TEHRAN).replace(tzinfo=None) if value.tzinfo else value
 
 
