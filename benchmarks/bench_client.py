@@ -11,6 +11,7 @@ side pays for the other's garbage.
 
 from __future__ import annotations
 
+import scratch  # noqa: F401  (first: every temporary file of this run goes into its folder)
 import gc
 import os
 import statistics

@@ -12,6 +12,7 @@ Messages only (no delivery reports), as the sync benchmark measures.
 
 from __future__ import annotations
 
+import scratch  # noqa: F401  (first: every temporary file of this run goes into its folder)
 import argparse
 import json
 import os

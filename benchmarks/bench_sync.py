@@ -8,6 +8,7 @@ Every comparison runs in this one invocation, against the same simulator.
 
 from __future__ import annotations
 
+import scratch  # noqa: F401  (first: every temporary file of this run goes into its folder)
 import argparse
 import json
 import os
