@@ -9,6 +9,8 @@ since syncing that much from the simulator would take the benchmark hours.
 from __future__ import annotations
 
 import scratch  # noqa: F401  (first: every temporary file of this run goes into its folder)
+
+# isort: split
 import argparse
 import statistics
 import subprocess

@@ -12,6 +12,8 @@ side pays for the other's garbage.
 from __future__ import annotations
 
 import scratch  # noqa: F401  (first: every temporary file of this run goes into its folder)
+
+# isort: split
 import gc
 import os
 import statistics

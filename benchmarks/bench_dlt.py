@@ -13,6 +13,8 @@ Messages only (no delivery reports), as the sync benchmark measures.
 from __future__ import annotations
 
 import scratch  # noqa: F401  (first: every temporary file of this run goes into its folder)
+
+# isort: split
 import argparse
 import json
 import os

@@ -9,6 +9,8 @@ Every comparison runs in this one invocation, against the same simulator.
 from __future__ import annotations
 
 import scratch  # noqa: F401  (first: every temporary file of this run goes into its folder)
+
+# isort: split
 import argparse
 import json
 import os

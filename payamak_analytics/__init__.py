@@ -9,7 +9,7 @@ from .client import RECEIVED, SENT, PanelClient
 from .errors import PayamakError
 from .notebook import connect
 
-__all__ = ["PanelClient", "PayamakError", "RECEIVED", "SENT", "connect", "dlt_source"]
+__all__ = ["RECEIVED", "SENT", "PanelClient", "PayamakError", "connect", "dlt_source"]
 
 
 def dlt_source(client: PanelClient | None = None, **options):

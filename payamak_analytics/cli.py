@@ -99,8 +99,6 @@ def _epoch(text: str) -> float:
     return value
 
 
-
-
 def cmd_demo(args) -> None:
     from . import demo
     from .report import write_report
@@ -143,11 +141,16 @@ def _status_table(store, lang: str = "en") -> str:
         count, known = int(overall[outcome]), outcome in codes.FINAL_OUTCOMES
         base = overall["known"] if known else overall["recipients"]
         if count:
-            share = f"{percent(count / base, lang)} {label('of', lang)} {label('known' if known else 'recipients', lang)}"
+            share = (
+                f"{percent(count / base, lang)} {label('of', lang)} {label('known' if known else 'recipients', lang)}"
+            )
             rows.append({"outcome": label(outcome, lang), "recipients": number(count, lang), "share": share})
     shown = pd.DataFrame(rows).rename(columns=lambda c: label(c, lang))
     note = unknown_note(
-        int(overall["recipients"]), int(overall["expired"]), int(overall["in_flight"] + overall["delivery_unknown"]), lang
+        int(overall["recipients"]),
+        int(overall["expired"]),
+        int(overall["in_flight"] + overall["delivery_unknown"]),
+        lang,
     )
     return f"{shown.to_string(index=False)}\n{note}"
 
@@ -211,12 +214,25 @@ def _campaign_list(args) -> None:
     if table.empty:
         print("No campaigns in this window." if args.lang == "en" else "در این بازه کمپینی نیست.")
         return
-    columns = ["name", "first_send", "recipients", "known", "delivered_rate", "rate_low", "rate_high",
-               "share_unknown", "replies", "opt_outs", "cost_per_delivered"]
+    columns = [
+        "name",
+        "first_send",
+        "recipients",
+        "known",
+        "delivered_rate",
+        "rate_low",
+        "rate_high",
+        "share_unknown",
+        "replies",
+        "opt_outs",
+        "cost_per_delivered",
+    ]
     shown = for_people(table[columns], args.lang, args.calendar)
     print(shown.to_string(index=False, max_colwidth=48))
-    print(f"Rates are over known outcomes, with 95% intervals; cost in SMS credits. Post-mortem: "
-          f"payamak report --campaign {table['campaign'].iloc[0]}")
+    print(
+        f"Rates are over known outcomes, with 95% intervals; cost in SMS credits. Post-mortem: "
+        f"payamak report --campaign {table['campaign'].iloc[0]}"
+    )
 
 
 def cmd_campaign(args) -> None:
@@ -260,7 +276,11 @@ def cmd_campaign(args) -> None:
         print(f"Warning: {plan.warning}")
     if plan.invalid:
         print(f"Left out, not mobile numbers: {', '.join(plan.invalid[:20])}{' ...' if len(plan.invalid) > 20 else ''}")
-    print("Dry run: nothing was sent." if args.dry_run else campaign.campaign_status(store, plan.name).to_string(index=False))
+    print(
+        "Dry run: nothing was sent."
+        if args.dry_run
+        else campaign.campaign_status(store, plan.name).to_string(index=False)
+    )
 
 
 def cmd_watch(args) -> None:
@@ -319,6 +339,7 @@ def cmd_watch(args) -> None:
     if args.once and (not reports or reports[-1].outcome != "ok"):
         raise SystemExit(1)
 
+
 def _numbers_from_csv(path: str) -> list[str]:
     """The first column of a CSV file (a header row, if any, is skipped)."""
     from .errors import InputError
@@ -329,9 +350,13 @@ def _numbers_from_csv(path: str) -> list[str]:
         text = content.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         reason = "is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"cannot be read ({error.strerror})"
-        raise InputError(f"{path} {reason}: give a CSV file with one number a line.", "فایل شماره ها خوانا نیست") from None
+        raise InputError(
+            f"{path} {reason}: give a CSV file with one number a line.", "فایل شماره ها خوانا نیست"
+        ) from None
     if "\x00" in text:
-        raise InputError(f"{path} is a binary file, not a CSV: give a CSV file with one number a line.", "فایل شماره ها متنی نیست")
+        raise InputError(
+            f"{path} is a binary file, not a CSV: give a CSV file with one number a line.", "فایل شماره ها متنی نیست"
+        )
     rows = [line.split(",")[0].strip().strip('"') for line in text.splitlines()]
     column = [row for row in rows if row]
     if column and any(ch.isalpha() for ch in column[0]):
@@ -449,7 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--endpoint", help="service address, overriding the WSDL's (default: PAYAMAK_ENDPOINT)")
     parser.add_argument(
-        "--timeout", type=_bounded(float, 0, 3600, above=True), default=30.0, help="seconds one attempt of a call may take"
+        "--timeout",
+        type=_bounded(float, 0, 3600, above=True),
+        default=30.0,
+        help="seconds one attempt of a call may take",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -466,7 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--messages", type=_bounded(int, 0, 10_000_000), default=20_000, help="records in the history (sent + received)"
     )
     sim.add_argument(
-        "--clock-speed", type=_bounded(float, 0, 1_000_000), default=1.0, help="simulated seconds per wall second; 0 freezes"
+        "--clock-speed",
+        type=_bounded(float, 0, 1_000_000),
+        default=1.0,
+        help="simulated seconds per wall second; 0 freezes",
     )
     sim.add_argument(
         "--start",
@@ -579,13 +610,18 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--db", default=None, help=STORE_HELP)
     listing.add_argument("--since", help="first send from, e.g. 1404-08-01, 2025-10-23 or 30d")
     listing.add_argument("--until", help="first send before")
-    listing.add_argument("--sort", default="first_send", choices=["first_send", "delivered_rate", "recipients",
-                                                                   "share_unknown", "cost_per_delivered", "opt_outs"])
+    listing.add_argument(
+        "--sort",
+        default="first_send",
+        choices=["first_send", "delivered_rate", "recipients", "share_unknown", "cost_per_delivered", "opt_outs"],
+    )
     listing.add_argument("--lang", choices=["en", "fa"], default="en")
     listing.add_argument("--calendar", choices=["jalali", "gregorian"], default="jalali")
     for action in (send_campaign, resume, status):
         action.add_argument("--db", default=None, help=STORE_HELP)
-        action.add_argument("--rate", type=_bounded(float, 0, 100, above=True), default=2.0, help="sends a second at most")
+        action.add_argument(
+            "--rate", type=_bounded(float, 0, 100, above=True), default=2.0, help="sends a second at most"
+        )
         _one_line_usage_errors(action)
     _one_line_usage_errors(campaign)
     campaign.set_defaults(run=cmd_campaign)

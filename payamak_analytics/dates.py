@@ -63,7 +63,7 @@ def _from_text(text: str, now: datetime) -> datetime | None:
         return now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
     text = text.replace("/", "-")
     try:
-        parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.upper())
     except ValueError:
         return None
     if parsed.year in _JALALI_YEARS:

@@ -172,6 +172,7 @@ def test_html_report_opens_in_chromium(synced, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert "گزارش تحویل پیامک" in result.stdout and result.stdout.count("<img") == 7
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
@@ -198,6 +199,7 @@ def test_report_cli(synced, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("report.html")

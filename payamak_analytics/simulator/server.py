@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Self
 
 from waitress.server import create_server
 
@@ -74,7 +75,7 @@ class Simulator:
         """Serve in this thread until interrupted (Ctrl-C)."""
         self._server.run()
 
-    def start(self) -> Simulator:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.run, name="payamak-simulator", daemon=True)
         self._thread.start()
         return self
@@ -96,7 +97,7 @@ class Simulator:
         self._thread = None
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
 
-    def __enter__(self) -> Simulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
