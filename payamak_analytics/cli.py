@@ -214,20 +214,7 @@ def _campaign_list(args) -> None:
     if table.empty:
         print("No campaigns in this window." if args.lang == "en" else "در این بازه کمپینی نیست.")
         return
-    columns = [
-        "name",
-        "first_send",
-        "recipients",
-        "known",
-        "delivered_rate",
-        "rate_low",
-        "rate_high",
-        "share_unknown",
-        "replies",
-        "opt_outs",
-        "cost_per_delivered",
-    ]
-    shown = for_people(table[columns], args.lang, args.calendar)
+    shown = for_people(table[list(analytics.CampaignSummary.SHOWN)], args.lang, args.calendar)
     print(shown.to_string(index=False, max_colwidth=48))
     print(
         f"Rates are over known outcomes, with 95% intervals; cost in SMS credits. Post-mortem: "
