@@ -21,7 +21,7 @@ from .errors import InputError
 from .i18n import latin_digits
 
 _SEPARATORS = re.compile(r"[\s\-().\u200c\u200e\u200f]")
-_MOBILE = re.compile(r"9\d{9}")
+_MOBILE = re.compile(r"9[0-9]{9}")  # Latin digits only: another script's would be sent as written
 _CANONICAL = re.compile(r"09[0-9]{9}")
 
 

@@ -10,6 +10,7 @@ import pytest
 from phonenumbers import carrier
 
 from payamak_analytics import phone, text
+from payamak_analytics.client import validate
 from payamak_analytics.errors import InputError
 from payamak_analytics.i18n import persian_digits
 from payamak_analytics.simulator import HistoryConfig
@@ -156,3 +157,19 @@ def test_the_simulator_draws_only_numbers_libphonenumber_gives_the_same_operator
     sample = np.random.default_rng(1).choice(numbers, 3000, replace=False)
     for number, index in zip(sample, operator_of(sample), strict=True):
         assert phone.is_allocated(f"0{number}") and phone.operator(f"0{number}") == names[index]
+
+
+@pytest.mark.parametrize("raw", ["0912１２３４５６７", "0912१२३४५६७", "09121234５67"])
+def test_digits_of_other_scripts_are_refused_not_sent_as_they_are(raw):
+    """Only Latin, Persian and Arabic-Indic digits are read: any other script's digits would reach
+    the service as they were written, and be a second number beside the Latin one."""
+    with pytest.raises(InputError):
+        phone.normalize(raw)
+    with pytest.raises(InputError):
+        validate.recipients([raw, "09121234567"])
+
+
+@pytest.mark.parametrize("raw", ["１０００２１８８", "1000२188"])
+def test_a_sender_line_in_other_scripts_digits_is_refused(raw):
+    with pytest.raises(InputError):
+        validate.line(raw)

@@ -26,7 +26,7 @@ DELIVERY_PAGE = 100
 RECEIVED, SENT = 1, 2
 MESSAGE_TYPES = {"received": RECEIVED, "in": RECEIVED, "inbox": RECEIVED, "sent": SENT, "out": SENT}
 _SPLIT = re.compile(r"[,;\s]+")
-_LINE = re.compile(r"\d+(?:-\d+)*")
+_LINE = re.compile(r"[0-9]+(?:-[0-9]+)*")  # Latin digits only, after latin_digits
 _ALLOWED_CONTROLS = frozenset("\n\r")
 _XML_FORBIDDEN = frozenset("\ufffe\uffff")
 
