@@ -4,6 +4,7 @@ description has one budget, and no secret a server echoes reaches an error, a lo
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -520,6 +521,31 @@ def test_an_echoed_password_reaches_no_error_and_no_log(form, path, caplog):
     assert_no_secret(caplog.text + "".join(r.getMessage() for r in caplog.records))
     if path == "fault":  # the retry of the read was logged, scrubbed
         assert any("Login failed: ***" in r.getMessage() for r in caplog.records)
+
+
+OTHER_FORMS = {
+    "every byte percent-encoded": lambda raw: "".join(f"%{byte:02x}" for byte in raw.encode()),
+    "percent-encoded in part": lambda raw: raw[:3] + "".join(f"%{byte:02X}" for byte in raw[3:8].encode()) + raw[8:],
+    "character references": lambda raw: "".join(f"&#{ord(ch)};" if i % 2 else f"&#x{ord(ch):x};" for i, ch in enumerate(raw)),
+    "json escapes": lambda raw: json.dumps(raw)[1:-1],
+    "base64": lambda raw: base64.b64encode(raw.encode()).decode(),
+    "base64 of user:password": lambda raw: base64.b64encode(f"demo:{raw}".encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("form", OTHER_FORMS)
+@pytest.mark.parametrize("path", ["fault", "location"])
+def test_a_password_echoed_in_any_encoding_reaches_no_error_and_no_log(form, path, caplog):
+    """A server may write the password back in any encoding, or a mix of them: none shows."""
+    caplog.set_level(logging.DEBUG)
+    written = OTHER_FORMS[form]
+    with HostileServer(echoing(written)) as server:
+        client = client_of(server.url(path), read_attempts=2)
+        for call in (client.get_credit, lambda: client.send_sms(LINE, [NUMBER], "hi")):
+            with pytest.raises(errors.TransportError) as caught:
+                call()
+            shown = everything_shown(caught.value) + caplog.text
+            assert written(SECRET) not in shown and written(SECRET)[4:-4] not in shown
 
 
 def test_every_logger_of_the_package_is_redacted(caplog):
