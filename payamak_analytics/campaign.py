@@ -295,22 +295,29 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
     recent = client.messages_frame("sent", [campaign["line"]], limit=LOOKBACK)
     reached = len(recent) < LOOKBACK or _spans(recent["action_datetime"], campaign["created_at"])
     same_text = recent["content"].map(lambda content: _plain(content) == _plain(campaign["text"]), na_action="ignore")
-    lookalikes = recent[same_text.fillna(False).astype(bool) & ~recent["message_id"].isin(store.claimed_batches())]
+    unclaimed = recent.assign(same_text=same_text.fillna(False).astype(bool))
+    unclaimed = unclaimed[~unclaimed["message_id"].isin(store.claimed_batches())]
     recipients = _Recipients(client)
     found = []
     for chunk, numbers in chunks.itertuples(index=False):
-        same_count = (lookalikes["count"] == len(numbers)).fillna(False).astype(bool)
-        ids = [int(i) for i in lookalikes.loc[same_count, "message_id"]][::-1]  # oldest first
+        # a record without a count may be this chunk; one whose text reads otherwise (the panel may
+        # add a suffix or convert letters) is never taken as it, but keeps it in doubt
+        maybe = unclaimed[unclaimed["count"].isna() | (unclaimed["count"] == len(numbers)).fillna(True).astype(bool)]
+        ids = [int(i) for i in maybe.loc[maybe["same_text"], "message_id"]][::-1]  # oldest first
         match, doubtful = _prove(recipients, set(numbers), ids)
+        if match is None:
+            others = [int(i) for i in maybe.loc[~maybe["same_text"], "message_id"]][::-1]
+            doubtful += [batch for batch in others if _might_be(recipients(batch), set(numbers))]
         doubt = None
         if match is None and doubtful:
             doubt = (
-                f"sent record(s) {', '.join(map(str, doubtful))} look like it and their recipients could not be read"
+                f"sent record(s) {', '.join(map(str, doubtful))} may be it (their recipients could not be read, "
+                "or their text or count is not the chunk's as the panel keeps it)"
             )
         elif match is None and not reached:
             doubt = f"the newest {LOOKBACK:,} sent messages do not reach back to the campaign's start"
         if match is not None:
-            lookalikes = lookalikes[lookalikes["message_id"] != match]
+            unclaimed = unclaimed[unclaimed["message_id"] != match]
         found.append(UnknownChunk(int(chunk), list(numbers), match, doubt))
     return found
 
@@ -351,9 +358,15 @@ def _prove(recipients: _Recipients, wanted: set[str], candidates: list[int]) -> 
         got = recipients(batch)
         if got == wanted:
             return batch, []
-        if got is None or got < wanted:  # unreadable, or a report still partial: it may be this chunk
+        if _might_be(got, wanted):
             doubtful.append(batch)
     return None, doubtful
+
+
+def _might_be(got: frozenset[str] | None, wanted: set[str]) -> bool:
+    """Whether a record with recipients `got` may be the send to `wanted`: unreadable, or a report
+    still partial (or whole)."""
+    return got is None or got <= wanted
 
 
 def campaign_status(store: Store, name: str) -> pd.DataFrame:
