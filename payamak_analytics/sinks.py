@@ -46,7 +46,7 @@ import requests
 from .alerts import Alert, Notice
 from .client.safety import remember, remember_url_password
 from .dates import TEHRAN
-from .errors import AlertDeliveryError, AlertRefusedError, InputError, PayamakError
+from .errors import AlertDeliveryError, AlertRefusedError, InputError, PayamakError, SendOutcomeUnknownError
 from .phone import normalize
 from .store import Store
 
@@ -274,12 +274,15 @@ class SmsSink:
         if not self.really_send:
             log.info("alert SMS (dry run, nothing sent) to %s: %s", ", ".join(granted), text)
             return
-        failure = ""
+        failure, unknown = "", False
         try:
             line = self.line or self.client.get_sender_numbers()[0]
             self.client.send_sms(line, granted, text)
         except PayamakError as error:
             failure = str(error).splitlines()[0][:200]
+            unknown = isinstance(error, SendOutcomeUnknownError)
+        if unknown:  # it may be on its way: sent again, it could reach the on-call numbers twice
+            raise AlertRefusedError(f"alert SMS to {', '.join(granted)} may have gone out; not sent again: {failure}")
         if failure:
             raise AlertDeliveryError(f"alert SMS to {', '.join(granted)}: {failure}")
         log.info("alert SMS sent to %s", ", ".join(granted))
