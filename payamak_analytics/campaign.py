@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +56,7 @@ LOOKBACK = 5000  # newest sent messages of the line searched for an unknown chun
 # clocks drift): the clock bounds how far to look, it never rules a record in or out, and a
 # panel clock that does not agree with ours leaves the chunk in doubt.
 LOOKBACK_MARGIN = pd.Timedelta(days=1)
+TARIFF_RECORDS = 200  # newest sent records read for the tariff a part costs
 # Proven not sent, and worth trying again later: the client never reached the service, or the
 # service refused for now (a limit, an update). Proven not sent, for good: the service refused.
 NOT_SENT_RETRY = (NotSentError, InputError, LimitError, ServiceUnavailableError)
@@ -76,6 +78,7 @@ class CampaignPlan:
     credit: float
     blacklisted: int | None  # None where the deployment has no ExtractTelecomBlacklistNumbers
     unallocated: list[str]  # numbers libphonenumber calls invalid: still sent, worth a check
+    tariff: Decimal  # credit a part of this text costs, as the account's sent records show it
 
     @property
     def chunks(self) -> list[list[str]]:
@@ -86,12 +89,18 @@ class CampaignPlan:
         """SMS parts the campaign takes: what the credit pays for, at one credit a part."""
         return self.parts * len(self.numbers)
 
+    @property
+    def cost(self) -> Decimal:
+        """Credit the campaign takes: its parts at the tariff the service charges."""
+        return self.messages * self.tariff
+
     def __str__(self) -> str:
         blacklisted = "unknown" if self.blacklisted is None else f"{self.blacklisted:,}"
         return (
             f"campaign {self.name!r} from {self.from_number}: {len(self.numbers):,} recipients in "
             f"{len(self.chunks)} chunks, {len(self.invalid)} invalid and {self.duplicates} duplicate numbers left "
-            f"out, {self.parts} part(s) {self.encoding} = {self.messages:,} SMS (credit {self.credit:,.0f}), "
+            f"out, {self.parts} part(s) {self.encoding} = {self.messages:,} SMS costing {self.cost:,.1f} at "
+            f"{self.tariff} a part (credit {self.credit:,.0f}), "
             f"on the telecom blacklist: {blacklisted}, outside the number plan (still sent): {len(self.unallocated):,}"
         )
 
@@ -163,7 +172,19 @@ def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Itera
         float(client.get_credit()),
         blacklisted,
         phone.unallocated(valid),
+        charged_per_part(client, checked.text_info.lang),
     )
+
+
+def charged_per_part(client: PanelClient, lang: str) -> Decimal:
+    """Credit the service takes for a part in `lang` ("FA" or "EN"), as the account's newest sent
+    records show it: the highest tariff of those in that language, else of all of them (a panel
+    may charge one language more than the other); 1 where no record says."""
+    recent = client.messages_frame("sent", limit=TARIFF_RECORDS)
+    known = recent[recent["tariff"].notna()]
+    same = known[known["lang"].astype("string").str.upper() == lang]
+    tariffs = (same if not same.empty else known)["tariff"]
+    return Decimal(1) if tariffs.empty else Decimal(str(tariffs.max()))
 
 
 def send_campaign(
@@ -191,10 +212,10 @@ def send_campaign(
     plan = plan_campaign(client, name=name, from_number=from_number, numbers=numbers, text=text)
     if dry_run:
         return plan
-    if plan.credit < plan.messages:
+    if plan.credit < plan.cost:
         raise CreditError(
-            f"The campaign needs about {plan.messages:,} SMS of credit and the account has "
-            f"{plan.credit:,.0f}: top up, or send to fewer numbers. Nothing was sent.",
+            f"The campaign needs about {plan.cost:,.1f} of credit ({plan.messages:,} SMS at {plan.tariff} a part) "
+            f"and the account has {plan.credit:,.0f}: top up, or send to fewer numbers. Nothing was sent.",
             "اعتبار برای این کمپین کافی نیست",
             operation="SendBatchSms",
             code=8,
