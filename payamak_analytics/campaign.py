@@ -315,7 +315,7 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
         return []
     recent = client.messages_frame("sent", [campaign["line"]], limit=LOOKBACK)
     reached = len(recent) < LOOKBACK or _spans(recent["action_datetime"], campaign["created_at"])
-    same_text = recent["content"].map(lambda content: _plain(content) == _plain(campaign["text"]), na_action="ignore")
+    same_text = recent["content"].map(lambda content: plain(content) == plain(campaign["text"]), na_action="ignore")
     unclaimed = recent.assign(same_text=same_text.fillna(False).astype(bool))
     unclaimed = unclaimed[~unclaimed["message_id"].isin(store.claimed_batches())]
     recipients = _Recipients(client)
@@ -343,7 +343,7 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
     return found
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     """A text as the panel may have stored it: NFC, one kind of line break, no outer spaces."""
     return unicodedata.normalize("NFC", str(text)).replace("\r\n", "\n").replace("\r", "\n").strip()
 

@@ -208,3 +208,29 @@ def test_a_click_while_a_send_runs_is_ignored(make_simulator):
     for click in clicks:
         click.join(timeout=30)
     assert sends_to(healthy, "09121234567") == 1
+
+
+@pytest.mark.parametrize(
+    "stored",
+    {
+        "a suffix the panel adds": lambda frame: frame.assign(content=frame["content"] + "\nلغو۱۱"),
+        "no text": lambda frame: frame.assign(content=None),
+        "no count": lambda frame: frame.assign(count=pd.NA, content=None),
+    }.items(),
+    ids=lambda item: item[0],
+)
+def test_a_check_that_cannot_rule_out_the_send_keeps_send_locked(make_simulator, stored):
+    """A record the panel keeps with another text (or without text or count) may be the send:
+    the check does not call it "did not go out", and Send stays locked."""
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
+    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
+    client = PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05)
+    widget = SendTestMessage(client)
+    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "test unknown", False
+    widget.send_button.click()  # the answer is lost: the send went out
+    read = client.messages_frame
+    client.messages_frame = lambda *args, **kwargs: stored[1](read(*args, **kwargs))
+    widget.check_sent_button.click()
+    assert "did not go out" not in widget.result.value and widget.send_button.disabled
+    widget.send_button.click()
+    assert sends_to(healthy, "09121234567") == 1
