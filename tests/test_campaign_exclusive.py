@@ -281,10 +281,13 @@ def test_a_record_of_the_chunk_stored_with_another_text_or_no_count_is_never_res
     healthy, _ = two_unknown_chunks(make_simulator, store)
     client = client_of(healthy)
     read = client.messages_frame
-    monkeypatch.setattr(client, "messages_frame", lambda *args, **kwargs: STORED_OTHERWISE[stored](read(*args, **kwargs)))
+    keep = STORED_OTHERWISE[stored]
+    monkeypatch.setattr(client, "messages_frame", lambda *args, **kwargs: keep(read(*args, **kwargs)))
     asked = []
-    status = resume_campaign(
-        client, store, "c", decide=lambda u: asked.append((u.chunk, u.resendable)) or "resend", rate=None, progress=False
-    )
+    def person(unknown):  # says "send it again" to every question
+        asked.append((unknown.chunk, unknown.resendable))
+        return "resend"
+
+    status = resume_campaign(client, store, "c", decide=person, rate=None, progress=False)
     assert (1, True) not in asked and max(times_sent(healthy).values()) == 1
     assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}

@@ -526,7 +526,9 @@ def test_an_echoed_password_reaches_no_error_and_no_log(form, path, caplog):
 OTHER_FORMS = {
     "every byte percent-encoded": lambda raw: "".join(f"%{byte:02x}" for byte in raw.encode()),
     "percent-encoded in part": lambda raw: raw[:3] + "".join(f"%{byte:02X}" for byte in raw[3:8].encode()) + raw[8:],
-    "character references": lambda raw: "".join(f"&#{ord(ch)};" if i % 2 else f"&#x{ord(ch):x};" for i, ch in enumerate(raw)),
+    "character references": lambda raw: "".join(
+        f"&#{ord(ch)};" if i % 2 else f"&#x{ord(ch):x};" for i, ch in enumerate(raw)
+    ),
     "json escapes": lambda raw: json.dumps(raw)[1:-1],
     "base64": lambda raw: base64.b64encode(raw.encode()).decode(),
     "base64 of user:password": lambda raw: base64.b64encode(f"demo:{raw}".encode()).decode(),

@@ -608,7 +608,7 @@ def test_an_alert_sms_whose_send_may_have_gone_out_is_never_sent_again(make_simu
     client = PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05)
     store = Store(tmp_path / "s.duckdb")
     sink = SmsSink(client, store, ["09121234567"], line="10002188", per_hour=10, really_send=True)
-    alert = Alert("service", "service", "critical", "The web service is disabled", "وب سرویس غیرفعال است", {}, alert_id=1)
+    alert = Alert("service", "service", "critical", "The web service is off", "وب سرویس غیرفعال است", {}, alert_id=1)
     dispatcher = Dispatcher(store, [sink], budget=8, retries=2)
     dispatcher.dispatch([Notice("raised", alert)])
     dispatcher.dispatch([])  # the next cycle
