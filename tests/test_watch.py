@@ -616,3 +616,20 @@ def test_an_alert_sms_whose_send_may_have_gone_out_is_never_sent_again(make_simu
     assert sent == 1
     [state] = store.sql("SELECT state FROM alert_outbox")["state"].tolist()
     assert state == "refused"
+
+
+def test_an_alert_sms_sent_before_a_crash_is_not_sent_again_after_it(simulator, tmp_path):
+    """The outbox still says "waiting" when the process died after the send: the next process
+    hands the notice to the sink again, and the numbers the send went to get nothing more."""
+    from payamak_analytics.alerts import Alert
+
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
+    store = Store(tmp_path / "s.duckdb")
+    alert = Alert("service", "service", "critical", "The web service is off", "وب سرویس غیرفعال است", {}, alert_id=1)
+    sink = SmsSink(client, store, ["09121234567"], line="10002188", per_hour=10, really_send=True)
+    before = len(simulator.world.sends)
+    sink.send(Notice("raised", alert))
+    sink.send(Notice("raised", alert))  # the same notice again, after a restart
+    assert len(simulator.world.sends) == before + 1
+    sink.send(Notice("ended", alert))  # another notice of the alert does go out
+    assert len(simulator.world.sends) == before + 2
