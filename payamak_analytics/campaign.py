@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import phone
 from .client import DELIVERY_PAGE, MAX_RECIPIENTS, PanelClient
+from .client.validate import items
 from .dates import TEHRAN
 from .errors import (
     AccountStateError,
@@ -147,7 +148,7 @@ def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Itera
     if not isinstance(name, str) or not name.strip():
         raise InputError("A campaign needs a name, to resume it and to find it in reports.", "کمپین نام ندارد")
     check_text(text)
-    raws = [numbers] if isinstance(numbers, str) else list(numbers)
+    raws = [numbers] if isinstance(numbers, str) else items(numbers, "numbers")
     valid, invalid = phone.normalize_many(raws)
     if not valid:
         raise InputError(
