@@ -119,6 +119,12 @@ def test_normalize_many_dedupes_and_reports():
         ("a" * 69 + "ب", "UCS-2", 1),
         ("a" * 70 + "ب", "UCS-2", 2),  # one Persian letter turns it all into UCS-2
         ("می\u200cخواهم" * 10, "UCS-2", 2),  # 70 letters + 10 ZWNJ = 80 units
+        # a character is never split between two parts: an escape stays with its letter, a surrogate
+        # pair (an emoji) with its other half, so a part may hold one unit less
+        ("a" * 152 + "€" + "a" * 152, "GSM-7", 3),
+        ("a" * 151 + "€" + "a" * 153, "GSM-7", 2),
+        ("س" * 66 + "😀" + "س" * 66, "UCS-2", 3),
+        ("س" * 65 + "😀" + "س" * 67, "UCS-2", 2),
     ],
 )
 def test_encoding_and_parts(message, encoding, parts):
