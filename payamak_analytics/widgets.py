@@ -110,6 +110,7 @@ class SendTestMessage(w.VBox):
         self.poll_every, self.polls = poll_every, polls
         self.rec_ids: list[int] = []
         self.sent_at: pd.Timestamp | None = None  # when the last send left, for an outcome check
+        self.asked: tuple | None = None  # the send a confirmation question is about: (line, numbers, text, flash)
         self.locked: str | None = None  # why Send is locked: "sent" or "unknown", None when it is not
         self.sending = threading.Lock()  # held while a send runs
         self.follower: threading.Thread | None = None
@@ -285,7 +286,10 @@ class SendTestMessage(w.VBox):
                     + _warning_html(plan.warning)
                 )
                 return
-            if len(plan.numbers) > self.confirm_above and not confirmed:
+            flash = self.flash.value
+            asked = (plan.from_number, tuple(plan.numbers), plan.text, flash)
+            if len(plan.numbers) > self.confirm_above and (not confirmed or asked != self.asked):
+                self.asked = asked  # "Yes, send" confirms this send only: a form changed since is asked about again
                 question = f"Send to {len(plan.numbers)} numbers? Confirm to go on."
                 self.result.value = question + _warning_html(plan.warning)
                 self.confirm_button.layout.display = None
@@ -293,13 +297,14 @@ class SendTestMessage(w.VBox):
         except Exception as error:  # shown in the widget, never as a traceback; nothing left
             self.result.value = _error_html(error)
             return
-        self._send_plan(plan)
+        self.asked = None
+        self._send_plan(plan, flash)
 
-    def _send_plan(self, plan) -> None:
+    def _send_plan(self, plan, flash: bool) -> None:
         """The one call that may send: from here on, a failure is unknown unless it proves otherwise."""
         self.sent_at = pd.Timestamp.now(tz=TEHRAN)
         try:
-            sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=self.flash.value)
+            sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=flash)
         except Exception as error:  # shown in the widget, never as a traceback
             outcome = send_outcome(error)
             if outcome == UNKNOWN:

@@ -234,3 +234,23 @@ def test_a_check_that_cannot_rule_out_the_send_keeps_send_locked(make_simulator,
     assert "did not go out" not in widget.result.value and widget.send_button.disabled
     widget.send_button.click()
     assert sends_to(healthy, "09121234567") == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda widget: setattr(widget.recipients, "value", ", ".join(f"0935123456{i}" for i in range(9))),
+        lambda widget: setattr(widget.text, "value", "another text"),
+        lambda widget: setattr(widget.flash, "value", True),
+    ],
+    ids=["numbers", "text", "flash"],
+)
+def test_a_confirmation_sends_only_what_it_asked_about(widget, simulator, change):
+    """"Yes, send" confirms the send the question described: a form changed since asks again."""
+    widget.recipients.value = ", ".join(f"0912123456{i}" for i in range(4))
+    widget.text.value, widget.dry_run.value = "hello", False
+    widget.send_button.click()
+    assert "Confirm" in widget.result.value and sends(simulator) == 0
+    change(widget)
+    widget.confirm_button.click()
+    assert sends(simulator) == 0
