@@ -691,3 +691,19 @@ def test_a_password_echoed_as_a_tag_name_is_scrubbed_whatever_its_case():
         with pytest.raises(errors.AnswerError, match=r"<\*\*\*>") as caught:
             client.get_credit()
     assert "hunter2secret" not in everything_shown(caught.value).lower()
+
+
+def test_a_password_is_never_written_by_pickle_and_copies_stay_secret():
+    """A pickled client or Secret (a notebook's session dump, a process pool) would write the
+    password to a file in clear: it is refused; copies are the same Secret."""
+    import copy
+    import pickle
+
+    from payamak_analytics.client.safety import Secret
+
+    client = client_of("http://127.0.0.1:9/x")
+    for thing in (client.settings.password, client.settings, client):
+        with pytest.raises(TypeError, match="not pickled"):
+            pickle.dumps(thing)
+    secret = Secret(SECRET)
+    assert copy.copy(secret) is secret and copy.deepcopy(secret) is secret

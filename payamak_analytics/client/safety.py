@@ -46,6 +46,20 @@ class Secret:
 
     __str__ = __repr__
 
+    def __reduce__(self):
+        """Refused: a pickle (a notebook's session dump, a process pool's argument) would hold the
+        password in clear, in a file or on a pipe."""
+        raise TypeError(
+            "A password (Secret) is not pickled: it would be written in clear. Build the client where it is "
+            "used, from the environment (PAYAMAK_USERNAME, PAYAMAK_PASSWORD)."
+        )
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Secret:
+        return self
+
 
 # Every secret seen in this process: kept for its life, as an error or a log line may outlive the
 # client whose password it echoes.
