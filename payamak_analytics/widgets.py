@@ -318,9 +318,9 @@ class SendTestMessage(w.VBox):
                 self._offer_lines()
             return
         self.locked = "sent"
-        self.rec_ids = [r.rec_id for r in sent.recipients if r.sent]
+        self.rec_ids = [r.rec_id for r in sent.recipients if r.rec_id and r.sent is not False]
         rows = "".join(
-            f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{'sent' if r.sent else 'NOT sent'}</td></tr>"
+            f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{r.status}</td></tr>"
             for r in sent.recipients
         )
         self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
