@@ -179,3 +179,13 @@ def test_digits_of_other_scripts_are_refused_not_sent_as_they_are(raw):
 def test_a_sender_line_in_other_scripts_digits_is_refused(raw):
     with pytest.raises(InputError):
         validate.line(raw)
+
+
+@pytest.mark.parametrize("huge", [10**5000, -(10**30)], ids=["5001 digits", "negative"])
+def test_a_huge_whole_number_is_an_input_error_not_a_crash(huge):
+    with pytest.raises(InputError, match="Iranian mobile"):
+        phone.normalize(huge)
+    for given in (huge, [huge], [huge, "09121234567"]):
+        with pytest.raises(InputError, match="Not Iranian mobile numbers"):
+            validate.recipients(given)
+    assert phone.normalize_many([huge, "09121234567"])[0] == ["09121234567"]
