@@ -19,6 +19,7 @@ from . import analytics, charts, i18n, phone
 from . import text as sms_text
 from .campaign import LOOKBACK_MARGIN, PLANNED, UNKNOWN, plain, send_outcome
 from .client import PanelClient
+from .client.safety import scrub
 from .dates import TEHRAN, window
 from .errors import PayamakError
 from .store import Store
@@ -50,7 +51,7 @@ def _error_html(error: Exception) -> str:
             f'<div style="color:#b00">{html.escape(error.message_en)}{code}</div>'
             f'<div dir="rtl" style="color:#b00">{html.escape(error.message_fa)}</div>'
         )
-    return f'<div style="color:#b00">Something went wrong: {html.escape(str(error))}</div>'
+    return f'<div style="color:#b00">Something went wrong: {html.escape(scrub(str(error)))}</div>'
 
 
 def _warning_html(warning: str) -> str:

@@ -254,3 +254,12 @@ def test_a_confirmation_sends_only_what_it_asked_about(widget, simulator, change
     change(widget)
     widget.confirm_button.click()
     assert sends(simulator) == 0
+
+
+def test_an_unexpected_error_shown_in_a_widget_is_scrubbed_of_the_password(simulator):
+    """Whatever raised it, an error the widget shows passes the scrub: a notebook's output is a file."""
+    from payamak_analytics.widgets import _error_html
+
+    PanelClient("demo", "Widget-Secret-9", wsdl=simulator.wsdl_url)  # its password is known to the process
+    shown = _error_html(KeyError("login Widget-Secret-9 refused"))
+    assert "Widget-Secret-9" not in shown and "***" in shown
