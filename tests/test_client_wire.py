@@ -532,6 +532,8 @@ OTHER_FORMS = {
     "json escapes": lambda raw: json.dumps(raw)[1:-1],
     "base64": lambda raw: base64.b64encode(raw.encode()).decode(),
     "base64 of user:password": lambda raw: base64.b64encode(f"demo:{raw}".encode()).decode(),
+    "base64 wrapped at 76 columns": lambda raw: base64.encodebytes(b"x" * 50 + raw.encode()).decode().strip(),
+    "folded over lines": lambda raw: f"{raw[:5]}\n {raw[5:]}",
 }
 
 

@@ -67,6 +67,7 @@ _KNOWN: set[str] = set()
 _pattern: re.Pattern | None = None
 _LOCK = threading.Lock()
 _ENTITIES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+_FOLD = r"(?:\r?\n[ \t]*)?"  # a line break a server's folding or wrapping may put between two characters
 _BASE64_CORE = 8  # a shorter run of base64 could be any word: a secret under 7 bytes is not looked for in base64
 
 
@@ -86,9 +87,11 @@ def remember(value) -> None:
 def _written(value: str) -> str:
     """A pattern for `value` in any way a server may write it back: each character as itself,
     percent-encoded, as an XML or HTML reference or a JSON escape (mixed as they come), or the
-    whole in base64 at any alignment inside a longer text."""
-    spelled = "".join(f"(?:{'|'.join(_character(ch))})" for ch in value)
-    return "|".join((spelled, *(f"(?-i:{re.escape(core)})" for core in _base64_cores(value.encode("utf-8")))))
+    whole in base64 at any alignment inside a longer text; folded over lines anywhere (a header,
+    base64 wrapped at 76 columns)."""
+    spelled = _FOLD.join(f"(?:{'|'.join(_character(ch))})" for ch in value)
+    cores = (_FOLD.join(re.escape(ch) for ch in core) for core in _base64_cores(value.encode("utf-8")))
+    return "|".join((spelled, *(f"(?-i:{core})" for core in cores)))
 
 
 def _character(ch: str) -> list[str]:
