@@ -327,9 +327,10 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
         maybe = unclaimed[unclaimed["count"].isna() | (unclaimed["count"] == len(numbers)).fillna(True).astype(bool)]
         ids = [int(i) for i in maybe.loc[maybe["same_text"], "message_id"]][::-1]  # oldest first
         match, doubtful = _prove(recipients, set(numbers), ids)
-        if match is None:
-            others = [int(i) for i in maybe.loc[~maybe["same_text"], "message_id"]][::-1]
-            doubtful += [batch for batch in others if _might_be(recipients(batch), set(numbers))]
+        if match is None and not doubtful:  # one record that may be it is doubt enough: newest first, read no more
+            others = (int(i) for i in maybe.loc[~maybe["same_text"], "message_id"])
+            suspect = next((batch for batch in others if _might_be(recipients(batch), set(numbers))), None)
+            doubtful = [] if suspect is None else [suspect]
         doubt = None
         if match is None and doubtful:
             doubt = (
