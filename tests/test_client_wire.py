@@ -610,6 +610,20 @@ def test_a_client_that_cannot_be_built_holds_no_password_in_its_frames(options, 
     assert given == "environment" or "Secret('***')" in shown  # the argument was wrapped at once
 
 
+def test_a_client_that_cannot_be_built_holds_no_other_secret_of_the_environment(monkeypatch, tmp_path):
+    """The frames of a failed build hold only the client's own variables: another account's
+    password, a mail login or any other secret in the environment or .env stays out of them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PAYAMAK_USERNAME", raising=False)
+    monkeypatch.setenv("PAYAMAK_PASSWORD", SECRET)
+    monkeypatch.setenv("PAYAMAK_PASSWORD_SHOP", "Shop-Secret-2")
+    (tmp_path / ".env").write_text("PAYAMAK_SMTP_PASSWORD=Smtp-Secret-3\n", encoding="utf-8")
+    with pytest.raises(errors.InputError, match="No credentials") as caught:
+        PanelClient(wsdl="bundled")
+    shown = everything_shown(caught.value)
+    assert "Shop-Secret-2" not in shown and "Smtp-Secret-3" not in shown and SECRET not in shown
+
+
 def test_repr_never_raises_even_half_built():
     half = PanelClient.__new__(PanelClient)
     assert repr(half) == "PanelClient(username=None, endpoint=None)"
