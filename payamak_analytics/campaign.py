@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import phone
 from .client import DELIVERY_PAGE, MAX_RECIPIENTS, PanelClient
+from .client.validate import items
 from .dates import TEHRAN
 from .errors import (
     AccountStateError,
@@ -55,6 +57,7 @@ LOOKBACK = 5000  # newest sent messages of the line searched for an unknown chun
 # clocks drift): the clock bounds how far to look, it never rules a record in or out, and a
 # panel clock that does not agree with ours leaves the chunk in doubt.
 LOOKBACK_MARGIN = pd.Timedelta(days=1)
+TARIFF_RECORDS = 200  # newest sent records read for the tariff a part costs
 # Proven not sent, and worth trying again later: the client never reached the service, or the
 # service refused for now (a limit, an update). Proven not sent, for good: the service refused.
 NOT_SENT_RETRY = (NotSentError, InputError, LimitError, ServiceUnavailableError)
@@ -76,6 +79,7 @@ class CampaignPlan:
     credit: float
     blacklisted: int | None  # None where the deployment has no ExtractTelecomBlacklistNumbers
     unallocated: list[str]  # numbers libphonenumber calls invalid: still sent, worth a check
+    tariff: Decimal  # credit a part of this text costs, as the account's sent records show it
 
     @property
     def chunks(self) -> list[list[str]]:
@@ -86,12 +90,18 @@ class CampaignPlan:
         """SMS parts the campaign takes: what the credit pays for, at one credit a part."""
         return self.parts * len(self.numbers)
 
+    @property
+    def cost(self) -> Decimal:
+        """Credit the campaign takes: its parts at the tariff the service charges."""
+        return self.messages * self.tariff
+
     def __str__(self) -> str:
         blacklisted = "unknown" if self.blacklisted is None else f"{self.blacklisted:,}"
         return (
             f"campaign {self.name!r} from {self.from_number}: {len(self.numbers):,} recipients in "
             f"{len(self.chunks)} chunks, {len(self.invalid)} invalid and {self.duplicates} duplicate numbers left "
-            f"out, {self.parts} part(s) {self.encoding} = {self.messages:,} SMS (credit {self.credit:,.0f}), "
+            f"out, {self.parts} part(s) {self.encoding} = {self.messages:,} SMS costing {self.cost:,.1f} at "
+            f"{self.tariff} a part (credit {self.credit:,.0f}), "
             f"on the telecom blacklist: {blacklisted}, outside the number plan (still sent): {len(self.unallocated):,}"
         )
 
@@ -138,7 +148,7 @@ def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Itera
     if not isinstance(name, str) or not name.strip():
         raise InputError("A campaign needs a name, to resume it and to find it in reports.", "کمپین نام ندارد")
     check_text(text)
-    raws = [numbers] if isinstance(numbers, str) else list(numbers)
+    raws = [numbers] if isinstance(numbers, str) else items(numbers, "numbers")
     valid, invalid = phone.normalize_many(raws)
     if not valid:
         raise InputError(
@@ -163,7 +173,19 @@ def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Itera
         float(client.get_credit()),
         blacklisted,
         phone.unallocated(valid),
+        charged_per_part(client, checked.text_info.lang),
     )
+
+
+def charged_per_part(client: PanelClient, lang: str) -> Decimal:
+    """Credit the service takes for a part in `lang` ("FA" or "EN"), as the account's newest sent
+    records show it: the highest tariff of those in that language, else of all of them (a panel
+    may charge one language more than the other); 1 where no record says."""
+    recent = client.messages_frame("sent", limit=TARIFF_RECORDS)
+    known = recent[recent["tariff"].notna()]
+    same = known[known["lang"].astype("string").str.upper() == lang]
+    tariffs = (same if not same.empty else known)["tariff"]
+    return Decimal(1) if tariffs.empty else Decimal(str(tariffs.max()))
 
 
 def send_campaign(
@@ -191,10 +213,10 @@ def send_campaign(
     plan = plan_campaign(client, name=name, from_number=from_number, numbers=numbers, text=text)
     if dry_run:
         return plan
-    if plan.credit < plan.messages:
+    if plan.credit < plan.cost:
         raise CreditError(
-            f"The campaign needs about {plan.messages:,} SMS of credit and the account has "
-            f"{plan.credit:,.0f}: top up, or send to fewer numbers. Nothing was sent.",
+            f"The campaign needs about {plan.cost:,.1f} of credit ({plan.messages:,} SMS at {plan.tariff} a part) "
+            f"and the account has {plan.credit:,.0f}: top up, or send to fewer numbers. Nothing was sent.",
             "اعتبار برای این کمپین کافی نیست",
             operation="SendBatchSms",
             code=8,
@@ -294,28 +316,36 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
         return []
     recent = client.messages_frame("sent", [campaign["line"]], limit=LOOKBACK)
     reached = len(recent) < LOOKBACK or _spans(recent["action_datetime"], campaign["created_at"])
-    same_text = recent["content"].map(lambda content: _plain(content) == _plain(campaign["text"]), na_action="ignore")
-    lookalikes = recent[same_text.fillna(False).astype(bool) & ~recent["message_id"].isin(store.claimed_batches())]
+    same_text = recent["content"].map(lambda content: plain(content) == plain(campaign["text"]), na_action="ignore")
+    unclaimed = recent.assign(same_text=same_text.fillna(False).astype(bool))
+    unclaimed = unclaimed[~unclaimed["message_id"].isin(store.claimed_batches())]
     recipients = _Recipients(client)
     found = []
     for chunk, numbers in chunks.itertuples(index=False):
-        same_count = (lookalikes["count"] == len(numbers)).fillna(False).astype(bool)
-        ids = [int(i) for i in lookalikes.loc[same_count, "message_id"]][::-1]  # oldest first
+        # a record without a count may be this chunk; one whose text reads otherwise (the panel may
+        # add a suffix or convert letters) is never taken as it, but keeps it in doubt
+        maybe = unclaimed[unclaimed["count"].isna() | (unclaimed["count"] == len(numbers)).fillna(True).astype(bool)]
+        ids = [int(i) for i in maybe.loc[maybe["same_text"], "message_id"]][::-1]  # oldest first
         match, doubtful = _prove(recipients, set(numbers), ids)
+        if match is None and not doubtful:  # one record that may be it is doubt enough: newest first, read no more
+            others = (int(i) for i in maybe.loc[~maybe["same_text"], "message_id"])
+            suspect = next((batch for batch in others if _might_be(recipients(batch), set(numbers))), None)
+            doubtful = [] if suspect is None else [suspect]
         doubt = None
         if match is None and doubtful:
             doubt = (
-                f"sent record(s) {', '.join(map(str, doubtful))} look like it and their recipients could not be read"
+                f"sent record(s) {', '.join(map(str, doubtful))} may be it (their recipients could not be read, "
+                "or their text or count is not the chunk's as the panel keeps it)"
             )
         elif match is None and not reached:
             doubt = f"the newest {LOOKBACK:,} sent messages do not reach back to the campaign's start"
         if match is not None:
-            lookalikes = lookalikes[lookalikes["message_id"] != match]
+            unclaimed = unclaimed[unclaimed["message_id"] != match]
         found.append(UnknownChunk(int(chunk), list(numbers), match, doubt))
     return found
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     """A text as the panel may have stored it: NFC, one kind of line break, no outer spaces."""
     return unicodedata.normalize("NFC", str(text)).replace("\r\n", "\n").replace("\r", "\n").strip()
 
@@ -351,9 +381,15 @@ def _prove(recipients: _Recipients, wanted: set[str], candidates: list[int]) -> 
         got = recipients(batch)
         if got == wanted:
             return batch, []
-        if got is None or got < wanted:  # unreadable, or a report still partial: it may be this chunk
+        if _might_be(got, wanted):
             doubtful.append(batch)
     return None, doubtful
+
+
+def _might_be(got: frozenset[str] | None, wanted: set[str]) -> bool:
+    """Whether a record with recipients `got` may be the send to `wanted`: unreadable, or a report
+    still partial (or whole)."""
+    return got is None or got <= wanted
 
 
 def campaign_status(store: Store, name: str) -> pd.DataFrame:

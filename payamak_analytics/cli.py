@@ -399,7 +399,7 @@ def cmd_send(args) -> None:
         return
     result = client.send_sms(plan.from_number, plan.numbers, plan.text, flash=args.flash)
     for r in result.recipients:
-        print(f"{r.number}  rec_id={r.rec_id}  {'sent' if r.sent else 'NOT sent'}")
+        print(f"{r.number}  rec_id={r.rec_id}  {r.status}")
 
 
 def cmd_delivery(args) -> None:

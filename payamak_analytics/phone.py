@@ -21,24 +21,36 @@ from .errors import InputError
 from .i18n import latin_digits
 
 _SEPARATORS = re.compile(r"[\s\-().\u200c\u200e\u200f]")
-_MOBILE = re.compile(r"9\d{9}")
+_MOBILE = re.compile(r"9[0-9]{9}")  # Latin digits only: another script's would be sent as written
 _CANONICAL = re.compile(r"09[0-9]{9}")
 
 
 def normalize(raw: str | int) -> str:
     """The number as 09xxxxxxxxx, or InputError saying what is wrong with it."""
-    text = _SEPARATORS.sub("", latin_digits(str(raw)))
+    text = "" if _too_long(raw) else _SEPARATORS.sub("", latin_digits(str(raw)))
     national = text
     for prefix in ("+98", "0098", "98", "0"):
         if text.startswith(prefix) and len(text) - len(prefix) == 10:
             national = text[len(prefix) :]
             break
     if not _MOBILE.fullmatch(national):
+        shown = written(raw)
         raise InputError(
-            f"{raw!r} is not an Iranian mobile number: write it like 09121234567 (+98, 0098 and Persian digits are fine).",
-            f"«{raw}» شماره موبایل معتبر نیست؛ مانند ۰۹۱۲۱۲۳۴۵۶۷ وارد کنید",
+            f"{shown if _too_long(raw) else repr(raw)} is not an Iranian mobile number: write it like 09121234567 "
+            "(+98, 0098 and Persian digits are fine).",
+            f"«{shown}» شماره موبایل معتبر نیست؛ مانند ۰۹۱۲۱۲۳۴۵۶۷ وارد کنید",
         )
     return "0" + national
+
+
+def _too_long(raw) -> bool:
+    """A whole number no phone number is near (Python will not even write one of over 4,300 digits)."""
+    return isinstance(raw, int) and raw.bit_length() > 64
+
+
+def written(raw) -> str:
+    """`raw` as a message shows it: a whole number too long to write out is described instead."""
+    return f"a number of about {raw.bit_length() * 3 // 10:,} digits" if _too_long(raw) else str(raw)
 
 
 def normalize_many(raws: Iterable[str | int]) -> tuple[list[str], list[str]]:
@@ -49,7 +61,7 @@ def normalize_many(raws: Iterable[str | int]) -> tuple[list[str], list[str]]:
         try:
             valid[normalize(raw)] = None
         except InputError:
-            invalid.append(str(raw))
+            invalid.append(written(raw))
     return list(valid), invalid
 
 

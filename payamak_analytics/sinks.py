@@ -46,7 +46,7 @@ import requests
 from .alerts import Alert, Notice
 from .client.safety import remember, remember_url_password
 from .dates import TEHRAN
-from .errors import AlertDeliveryError, AlertRefusedError, InputError, PayamakError
+from .errors import AlertDeliveryError, AlertRefusedError, InputError, PayamakError, SendOutcomeUnknownError
 from .phone import normalize
 from .store import Store
 
@@ -224,7 +224,8 @@ class SmsSink:
 
     A dry run (the default) sends nothing and logs what it would send; `really_send` sends. At
     most `per_hour` messages go out in any hour, counted in the store (so a cron job that starts a
-    new process every cycle keeps the same count), and a number is claimed before it is sent to.
+    new process every cycle keeps the same count), and a number is claimed for a notice before it
+    is sent to: it gets that notice once, unless the send provably never went out.
     """
 
     def __init__(
@@ -260,8 +261,9 @@ class SmsSink:
     def send(self, notice: Notice) -> None:
         if notice.alert.severity not in self.severities:
             return
+        claimed_at = self.clock()
         granted = self.store.claim_alert_sms(
-            self.numbers, notice.alert.alert_id, not self.really_send, self.per_hour, self.clock()
+            self.numbers, notice.alert.alert_id, notice.event, not self.really_send, self.per_hour, claimed_at
         )
         held = len(self.numbers) - len(granted)
         if held:
@@ -274,13 +276,17 @@ class SmsSink:
         if not self.really_send:
             log.info("alert SMS (dry run, nothing sent) to %s: %s", ", ".join(granted), text)
             return
-        failure = ""
+        failure, unknown = "", False
         try:
             line = self.line or self.client.get_sender_numbers()[0]
             self.client.send_sms(line, granted, text)
         except PayamakError as error:
             failure = str(error).splitlines()[0][:200]
-        if failure:
+            unknown = isinstance(error, SendOutcomeUnknownError)
+        if unknown:  # it may be on its way: sent again, it could reach the on-call numbers twice
+            raise AlertRefusedError(f"alert SMS to {', '.join(granted)} may have gone out; not sent again: {failure}")
+        if failure:  # provably not sent (refused, or never reached the service): the next try may send it
+            self.store.release_alert_sms(granted, notice.alert.alert_id, notice.event, claimed_at)
             raise AlertDeliveryError(f"alert SMS to {', '.join(granted)}: {failure}")
         log.info("alert SMS sent to %s", ", ".join(granted))
 

@@ -6,7 +6,6 @@ A single Persian letter turns a whole text from GSM-7 (160 characters a part) in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -47,13 +46,26 @@ def analyze(text: str) -> TextInfo:
     Zero-width non-joiners (common in Persian) count as a character like any other.
     """
     if is_gsm7(text):
-        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        costs = [2 if ch in GSM7_EXTENDED else 1 for ch in text]
         single, multi, encoding = GSM7_SINGLE, GSM7_MULTI, "GSM-7"
     else:
-        units = len(text.encode("utf-16-le")) // 2
+        costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]  # UTF-16 code units
         single, multi, encoding = UCS2_SINGLE, UCS2_MULTI, "UCS-2"
-    parts = 1 if units <= single else math.ceil(units / multi)
+    units = sum(costs)
+    parts = 1 if units <= single else _parts(costs, multi)
     return TextInfo(len(text), encoding, units, parts, single if parts == 1 else multi)
+
+
+def _parts(costs: list[int], per_part: int) -> int:
+    """Parts of a long text whose characters take `costs` units: a character is never split between
+    two parts (a GSM escape stays with its letter, a surrogate pair with its other half), so a part
+    that cannot take the next character whole ends one unit short."""
+    parts, used = 1, 0
+    for cost in costs:
+        if used + cost > per_part:
+            parts, used = parts + 1, 0
+        used += cost
+    return parts
 
 
 def estimate_cost(text: str, recipients: int, *, tariff: Decimal | float = 1) -> Decimal:

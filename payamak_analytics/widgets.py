@@ -17,9 +17,10 @@ from IPython.display import HTML, display
 
 from . import analytics, charts, i18n, phone
 from . import text as sms_text
-from .campaign import PLANNED, UNKNOWN, send_outcome
+from .campaign import LOOKBACK_MARGIN, PLANNED, UNKNOWN, plain, send_outcome
 from .client import PanelClient
-from .dates import window
+from .client.safety import scrub
+from .dates import TEHRAN, window
 from .errors import PayamakError
 from .store import Store
 from .sync import sync
@@ -50,12 +51,41 @@ def _error_html(error: Exception) -> str:
             f'<div style="color:#b00">{html.escape(error.message_en)}{code}</div>'
             f'<div dir="rtl" style="color:#b00">{html.escape(error.message_fa)}</div>'
         )
-    return f'<div style="color:#b00">Something went wrong: {html.escape(str(error))}</div>'
+    return f'<div style="color:#b00">Something went wrong: {html.escape(scrub(str(error)))}</div>'
 
 
 def _warning_html(warning: str) -> str:
     """A plan's warning (numbers outside the number plan) in amber, or nothing."""
     return f'<div style="color:#b60">{html.escape(warning)}</div>' if warning else ""
+
+
+CHECKED = 200  # newest sent messages of the line an outcome check reads
+
+
+def _sent_or_not(recent: pd.DataFrame, numbers: list[str], text: str, sent_at: pd.Timestamp | None) -> tuple[str, bool]:
+    """(what the sent messages tell of a send of `text` to `numbers`, whether that settles it). A
+    record with this text proves it went out; one that may be it though its text reads otherwise
+    (a panel may add a suffix or convert letters), or has no text or count, leaves it unknown; so
+    do records that do not reach back to the send. Only then did it not go out."""
+    counted = recent["count"].isna() | (recent["count"] == len(numbers)).fillna(True).astype(bool)
+    receivers = recent["receiver"].map(lambda r: phone.normalize_many([r])[0][:1], na_action="ignore")
+    ours = receivers.map(lambda r: not r or r[0] in numbers, na_action="ignore").fillna(True).astype(bool)
+    maybe = recent[counted & ours]
+    same = maybe[maybe["content"].map(lambda c: plain(c) == plain(text), na_action="ignore").fillna(False).astype(bool)]
+    if not same.empty:
+        records = ", ".join(f"{m} at {t:%Y-%m-%d %H:%M}" for m, t in same[["message_id", "action_datetime"]].values)
+        return f"Sent messages with this text and this many recipients: {html.escape(records)}. It went out.", True
+    if not maybe.empty:
+        records = ", ".join(str(m) for m in maybe["message_id"].head(5))
+        return (
+            f"Sent message(s) {html.escape(records)} may be this send (as many recipients, the text as the panel "
+            "keeps it not the same or not given): check them in the panel before sending again.",
+            False,
+        )
+    oldest = recent["action_datetime"].min()
+    if len(recent) >= CHECKED and not (sent_at is not None and pd.notna(oldest) and oldest < sent_at - LOOKBACK_MARGIN):
+        return f"The newest {CHECKED} sent messages do not reach back to this send: check the panel.", False
+    return "No sent message on this line has this text and this many recipients: it did not go out.", True
 
 
 class SendTestMessage(w.VBox):
@@ -80,6 +110,8 @@ class SendTestMessage(w.VBox):
         self.confirm_above = confirm_above
         self.poll_every, self.polls = poll_every, polls
         self.rec_ids: list[int] = []
+        self.sent_at: pd.Timestamp | None = None  # when the last send left, for an outcome check
+        self.asked: tuple | None = None  # the send a confirmation question is about: (line, numbers, text, flash)
         self.locked: str | None = None  # why Send is locked: "sent" or "unknown", None when it is not
         self.sending = threading.Lock()  # held while a send runs
         self.follower: threading.Thread | None = None
@@ -255,7 +287,10 @@ class SendTestMessage(w.VBox):
                     + _warning_html(plan.warning)
                 )
                 return
-            if len(plan.numbers) > self.confirm_above and not confirmed:
+            flash = self.flash.value
+            asked = (plan.from_number, tuple(plan.numbers), plan.text, flash)
+            if len(plan.numbers) > self.confirm_above and (not confirmed or asked != self.asked):
+                self.asked = asked  # "Yes, send" confirms this send only: a form changed since is asked about again
                 question = f"Send to {len(plan.numbers)} numbers? Confirm to go on."
                 self.result.value = question + _warning_html(plan.warning)
                 self.confirm_button.layout.display = None
@@ -263,12 +298,14 @@ class SendTestMessage(w.VBox):
         except Exception as error:  # shown in the widget, never as a traceback; nothing left
             self.result.value = _error_html(error)
             return
-        self._send_plan(plan)
+        self.asked = None
+        self._send_plan(plan, flash)
 
-    def _send_plan(self, plan) -> None:
+    def _send_plan(self, plan, flash: bool) -> None:
         """The one call that may send: from here on, a failure is unknown unless it proves otherwise."""
+        self.sent_at = pd.Timestamp.now(tz=TEHRAN)
         try:
-            sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=self.flash.value)
+            sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=flash)
         except Exception as error:  # shown in the widget, never as a traceback
             outcome = send_outcome(error)
             if outcome == UNKNOWN:
@@ -282,9 +319,9 @@ class SendTestMessage(w.VBox):
                 self._offer_lines()
             return
         self.locked = "sent"
-        self.rec_ids = [r.rec_id for r in sent.recipients if r.sent]
+        self.rec_ids = [r.rec_id for r in sent.recipients if r.rec_id and r.sent is not False]
         rows = "".join(
-            f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{'sent' if r.sent else 'NOT sent'}</td></tr>"
+            f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{r.status}</td></tr>"
             for r in sent.recipients
         )
         self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
@@ -292,19 +329,18 @@ class SendTestMessage(w.VBox):
         self._show_credit()
 
     def _check_sent(self, _=None) -> None:
-        """After an unknown outcome: the line's newest sent messages with this text; then Send is free."""
+        """After an unknown outcome: the line's newest sent messages. Send is free once they tell
+        whether it went out; while a record may be it, or they do not reach back to it, it stays locked."""
         valid, _ = self._numbers()
         try:
-            recent = self.client.messages_frame("sent", [self._sender()], limit=200)
+            recent = self.client.messages_frame("sent", [self._sender()], limit=CHECKED)
         except Exception as error:  # shown in the widget, never as a traceback; Send stays locked
             self.result.value = UNKNOWN_OUTCOME + _error_html(error)
             return
-        same = recent[(recent["content"] == self.text.value) & (recent["count"] == len(valid))]
-        if same.empty:
-            found = "No sent message on this line has this text and this many recipients: it did not go out."
-        else:
-            records = ", ".join(f"{m} at {t:%Y-%m-%d %H:%M}" for m, t in same[["message_id", "action_datetime"]].values)
-            found = f"Sent messages with this text and this many recipients: {html.escape(records)}. It went out."
+        found, settled = _sent_or_not(recent, valid, self.text.value, self.sent_at)
+        if not settled:
+            self.result.value = UNKNOWN_OUTCOME + f"<div>{found}</div>"
+            return
         self.result.value = f"<div>{found} Send is unlocked.</div>"
         self._unlock()
         self._label_button()

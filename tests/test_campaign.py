@@ -368,3 +368,31 @@ def test_a_send_the_service_never_took_goes_back_to_planned_and_resume_sends_it(
     assert store.campaign("r")["state"] == "stopped"
     status = resume_campaign(client_of(simulator), store, "r", rate=None, progress=False)
     assert status["state"].tolist() == ["sent"] and set(times_sent(simulator).values()) == {1}
+
+
+def test_the_credit_check_counts_the_tariff_the_service_charges(make_simulator, tmp_path):
+    """The panel charges an English part more than a Persian one (its sent records say how much):
+    a campaign the credit cannot cover at that tariff is refused before anything is sent."""
+    from decimal import Decimal
+
+    simulator = make_simulator(world_config(messages=300))
+    simulator.world.accounts["demo"].credit = Decimal(250)  # 200 parts; 260 at the English tariff of 1.3
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.CreditError) as caught:
+        send_campaign(client_of(simulator), store, name="en", from_number=LINE, numbers=numbers(200),
+                      text="Winter sale", rate=None, progress=False)  # fmt: skip
+    assert "Nothing was sent" in str(caught.value) and simulator.world.sends == {}
+
+
+@pytest.mark.parametrize("bad", [None, 9.5, b"09121234567", {"09121234567": "Ali"}])
+def test_numbers_of_the_wrong_kind_are_an_input_error(simulator, tmp_path, bad):
+    with pytest.raises(errors.InputError, match="numbers must be a list"):
+        send_campaign(client_of(simulator), Store(tmp_path / "p.duckdb"), name="k", from_number=LINE, numbers=bad,
+                      text=TEXT, rate=None, progress=False)  # fmt: skip
+    assert simulator.world.sends == {}
+
+
+def test_one_number_given_as_a_whole_number_is_sent_to(simulator, tmp_path):
+    plan = send_campaign(client_of(simulator), Store(tmp_path / "p.duckdb"), name="one", from_number=LINE,
+                         numbers=9121234567, text=TEXT, dry_run=True)  # fmt: skip
+    assert plan.numbers == ["09121234567"]

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 
+import pandas as pd
 import pytest
 
 from payamak_analytics import PanelClient, errors
@@ -259,3 +260,34 @@ try:
 except PayamakError as error:
     print(type(error).__name__)
 """
+
+
+STORED_OTHERWISE = {
+    "a suffix the panel adds": lambda frame: frame.assign(content=frame["content"] + "\nلغو۱۱"),
+    "letters the panel converts": lambda frame: frame.assign(content=frame["content"].str.replace("a", "ā")),
+    "no text": lambda frame: frame.assign(content=None),
+    "no count": lambda frame: frame.assign(count=pd.NA),
+}
+
+
+@pytest.mark.parametrize("stored", STORED_OTHERWISE)
+def test_a_record_of_the_chunk_stored_with_another_text_or_no_count_is_never_resent_over(
+    make_simulator, tmp_path, monkeypatch, stored
+):
+    """The panel may keep a send's text otherwise than it was sent (a suffix, converted letters) or
+    leave fields out: a record whose recipients are the chunk's keeps the chunk in doubt, never
+    offered for sending again."""
+    store = Store(tmp_path / "p.duckdb")
+    healthy, _ = two_unknown_chunks(make_simulator, store)
+    client = client_of(healthy)
+    read = client.messages_frame
+    keep = STORED_OTHERWISE[stored]
+    monkeypatch.setattr(client, "messages_frame", lambda *args, **kwargs: keep(read(*args, **kwargs)))
+    asked = []
+    def person(unknown):  # says "send it again" to every question
+        asked.append((unknown.chunk, unknown.resendable))
+        return "resend"
+
+    status = resume_campaign(client, store, "c", decide=person, rate=None, progress=False)
+    assert (1, True) not in asked and max(times_sent(healthy).values()) == 1
+    assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}

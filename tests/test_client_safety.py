@@ -452,3 +452,16 @@ def test_generators_are_read_once(server):
     sent = client_of(server, "ok").send_like_to_like(LINE, numbers_once(), (t for t in ["a", "b"]))
     assert sent.numbers == [NUMBER, "09351234567"] and sent.batch_sms_id == 7
     assert server.requests[0].body.count(b">a<") == 1 and server.requests[0].body.count(b">b<") == 1
+
+
+def test_a_recipient_the_service_gave_no_status_for_is_not_called_not_sent(server):
+    """A success whose status array is missing or short says nothing of those recipients: "not
+    sent" would invite sending to them again."""
+    statuses = f'<recId xmlns:b="{ARRAYS}"><b:long>77</b:long></recId><status>AQI=</status>'
+    server.behaviours["/bare"] = answer("200 OK", soap("SendSMS", "<SendSMSResult>0</SendSMSResult>"))
+    server.behaviours["/short"] = answer("200 OK", soap("SendSMS", f"<SendSMSResult>0</SendSMSResult>{statuses}"))
+    three = [NUMBER, "09351234567", "09191234567"]
+    bare = client_of(server, "bare").send_sms(LINE, three, "hi")
+    assert [r.sent for r in bare.recipients] == [None, None, None] and bare.sent_count == 0
+    short = client_of(server, "short").send_sms(LINE, three, "hi")
+    assert [r.sent for r in short.recipients] == [True, None, None] and short.sent_count == 1

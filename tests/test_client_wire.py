@@ -4,6 +4,7 @@ description has one budget, and no secret a server echoes reaches an error, a lo
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -522,6 +523,35 @@ def test_an_echoed_password_reaches_no_error_and_no_log(form, path, caplog):
         assert any("Login failed: ***" in r.getMessage() for r in caplog.records)
 
 
+OTHER_FORMS = {
+    "every byte percent-encoded": lambda raw: "".join(f"%{byte:02x}" for byte in raw.encode()),
+    "percent-encoded in part": lambda raw: raw[:3] + "".join(f"%{byte:02X}" for byte in raw[3:8].encode()) + raw[8:],
+    "character references": lambda raw: "".join(
+        f"&#{ord(ch)};" if i % 2 else f"&#x{ord(ch):x};" for i, ch in enumerate(raw)
+    ),
+    "json escapes": lambda raw: json.dumps(raw)[1:-1],
+    "base64": lambda raw: base64.b64encode(raw.encode()).decode(),
+    "base64 of user:password": lambda raw: base64.b64encode(f"demo:{raw}".encode()).decode(),
+    "base64 wrapped at 76 columns": lambda raw: base64.encodebytes(b"x" * 50 + raw.encode()).decode().strip(),
+    "folded over lines": lambda raw: f"{raw[:5]}\n {raw[5:]}",
+}
+
+
+@pytest.mark.parametrize("form", OTHER_FORMS)
+@pytest.mark.parametrize("path", ["fault", "location"])
+def test_a_password_echoed_in_any_encoding_reaches_no_error_and_no_log(form, path, caplog):
+    """A server may write the password back in any encoding, or a mix of them: none shows."""
+    caplog.set_level(logging.DEBUG)
+    written = OTHER_FORMS[form]
+    with HostileServer(echoing(written)) as server:
+        client = client_of(server.url(path), read_attempts=2)
+        for call in (client.get_credit, lambda: client.send_sms(LINE, [NUMBER], "hi")):
+            with pytest.raises(errors.TransportError) as caught:
+                call()
+            shown = everything_shown(caught.value) + caplog.text
+            assert written(SECRET) not in shown and written(SECRET)[4:-4] not in shown
+
+
 def test_every_logger_of_the_package_is_redacted(caplog):
     client_of("http://127.0.0.1:9/x")  # a client exists: its secret is known
     caplog.set_level(logging.DEBUG)
@@ -578,6 +608,20 @@ def test_a_client_that_cannot_be_built_holds_no_password_in_its_frames(options, 
     shown = everything_shown(caught.value)
     assert SECRET not in shown and escape(SECRET) not in shown
     assert given == "environment" or "Secret('***')" in shown  # the argument was wrapped at once
+
+
+def test_a_client_that_cannot_be_built_holds_no_other_secret_of_the_environment(monkeypatch, tmp_path):
+    """The frames of a failed build hold only the client's own variables: another account's
+    password, a mail login or any other secret in the environment or .env stays out of them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PAYAMAK_USERNAME", raising=False)
+    monkeypatch.setenv("PAYAMAK_PASSWORD", SECRET)
+    monkeypatch.setenv("PAYAMAK_PASSWORD_SHOP", "Shop-Secret-2")
+    (tmp_path / ".env").write_text("PAYAMAK_SMTP_PASSWORD=Smtp-Secret-3\n", encoding="utf-8")
+    with pytest.raises(errors.InputError, match="No credentials") as caught:
+        PanelClient(wsdl="bundled")
+    shown = everything_shown(caught.value)
+    assert "Shop-Secret-2" not in shown and "Smtp-Secret-3" not in shown and SECRET not in shown
 
 
 def test_repr_never_raises_even_half_built():
@@ -663,3 +707,19 @@ def test_a_password_echoed_as_a_tag_name_is_scrubbed_whatever_its_case():
         with pytest.raises(errors.AnswerError, match=r"<\*\*\*>") as caught:
             client.get_credit()
     assert "hunter2secret" not in everything_shown(caught.value).lower()
+
+
+def test_a_password_is_never_written_by_pickle_and_copies_stay_secret():
+    """A pickled client or Secret (a notebook's session dump, a process pool) would write the
+    password to a file in clear: it is refused; copies are the same Secret."""
+    import copy
+    import pickle
+
+    from payamak_analytics.client.safety import Secret
+
+    client = client_of("http://127.0.0.1:9/x")
+    for thing in (client.settings.password, client.settings, client):
+        with pytest.raises(TypeError, match="not pickled"):
+            pickle.dumps(thing)
+    secret = Secret(SECRET)
+    assert copy.copy(secret) is secret and copy.deepcopy(secret) is secret

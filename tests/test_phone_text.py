@@ -10,6 +10,7 @@ import pytest
 from phonenumbers import carrier
 
 from payamak_analytics import phone, text
+from payamak_analytics.client import validate
 from payamak_analytics.errors import InputError
 from payamak_analytics.i18n import persian_digits
 from payamak_analytics.simulator import HistoryConfig
@@ -118,6 +119,12 @@ def test_normalize_many_dedupes_and_reports():
         ("a" * 69 + "ب", "UCS-2", 1),
         ("a" * 70 + "ب", "UCS-2", 2),  # one Persian letter turns it all into UCS-2
         ("می\u200cخواهم" * 10, "UCS-2", 2),  # 70 letters + 10 ZWNJ = 80 units
+        # a character is never split between two parts: an escape stays with its letter, a surrogate
+        # pair (an emoji) with its other half, so a part may hold one unit less
+        ("a" * 152 + "€" + "a" * 152, "GSM-7", 3),
+        ("a" * 151 + "€" + "a" * 153, "GSM-7", 2),
+        ("س" * 66 + "😀" + "س" * 66, "UCS-2", 3),
+        ("س" * 65 + "😀" + "س" * 67, "UCS-2", 2),
     ],
 )
 def test_encoding_and_parts(message, encoding, parts):
@@ -156,3 +163,29 @@ def test_the_simulator_draws_only_numbers_libphonenumber_gives_the_same_operator
     sample = np.random.default_rng(1).choice(numbers, 3000, replace=False)
     for number, index in zip(sample, operator_of(sample), strict=True):
         assert phone.is_allocated(f"0{number}") and phone.operator(f"0{number}") == names[index]
+
+
+@pytest.mark.parametrize("raw", ["0912１２３４５６７", "0912१२३४५६७", "09121234５67"])
+def test_digits_of_other_scripts_are_refused_not_sent_as_they_are(raw):
+    """Only Latin, Persian and Arabic-Indic digits are read: any other script's digits would reach
+    the service as they were written, and be a second number beside the Latin one."""
+    with pytest.raises(InputError):
+        phone.normalize(raw)
+    with pytest.raises(InputError):
+        validate.recipients([raw, "09121234567"])
+
+
+@pytest.mark.parametrize("raw", ["１０００２１８８", "1000२188"])
+def test_a_sender_line_in_other_scripts_digits_is_refused(raw):
+    with pytest.raises(InputError):
+        validate.line(raw)
+
+
+@pytest.mark.parametrize("huge", [10**5000, -(10**30)], ids=["5001 digits", "negative"])
+def test_a_huge_whole_number_is_an_input_error_not_a_crash(huge):
+    with pytest.raises(InputError, match="Iranian mobile"):
+        phone.normalize(huge)
+    for given in (huge, [huge], [huge, "09121234567"]):
+        with pytest.raises(InputError, match="Not Iranian mobile numbers"):
+            validate.recipients(given)
+    assert phone.normalize_many([huge, "09121234567"])[0] == ["09121234567"]

@@ -595,3 +595,41 @@ def test_the_watch_command_finds_the_store_where_payamak_store_says(live_simulat
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert _cycles(db, "ok") == 1 and not (tmp_path / "data").exists()
+
+
+def test_an_alert_sms_whose_send_may_have_gone_out_is_never_sent_again(make_simulator, tmp_path):
+    """A lost answer to the alert's SendSMS is not a delivery to try again: the SMS may be on its way."""
+    from payamak_analytics.alerts import Alert
+    from payamak_analytics.simulator import FaultConfig
+    from payamak_analytics.sinks import Dispatcher
+
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
+    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
+    client = PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05)
+    store = Store(tmp_path / "s.duckdb")
+    sink = SmsSink(client, store, ["09121234567"], line="10002188", per_hour=10, really_send=True)
+    alert = Alert("service", "service", "critical", "The web service is off", "وب سرویس غیرفعال است", {}, alert_id=1)
+    dispatcher = Dispatcher(store, [sink], budget=8, retries=2)
+    dispatcher.dispatch([Notice("raised", alert)])
+    dispatcher.dispatch([])  # the next cycle
+    sent = sum(send.numbers.count("09121234567") for send in healthy.world.sends.values())
+    assert sent == 1
+    [state] = store.sql("SELECT state FROM alert_outbox")["state"].tolist()
+    assert state == "refused"
+
+
+def test_an_alert_sms_sent_before_a_crash_is_not_sent_again_after_it(simulator, tmp_path):
+    """The outbox still says "waiting" when the process died after the send: the next process
+    hands the notice to the sink again, and the numbers the send went to get nothing more."""
+    from payamak_analytics.alerts import Alert
+
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
+    store = Store(tmp_path / "s.duckdb")
+    alert = Alert("service", "service", "critical", "The web service is off", "وب سرویس غیرفعال است", {}, alert_id=1)
+    sink = SmsSink(client, store, ["09121234567"], line="10002188", per_hour=10, really_send=True)
+    before = len(simulator.world.sends)
+    sink.send(Notice("raised", alert))
+    sink.send(Notice("raised", alert))  # the same notice again, after a restart
+    assert len(simulator.world.sends) == before + 1
+    sink.send(Notice("ended", alert))  # another notice of the alert does go out
+    assert len(simulator.world.sends) == before + 2

@@ -208,3 +208,58 @@ def test_a_click_while_a_send_runs_is_ignored(make_simulator):
     for click in clicks:
         click.join(timeout=30)
     assert sends_to(healthy, "09121234567") == 1
+
+
+@pytest.mark.parametrize(
+    "stored",
+    {
+        "a suffix the panel adds": lambda frame: frame.assign(content=frame["content"] + "\nلغو۱۱"),
+        "no text": lambda frame: frame.assign(content=None),
+        "no count": lambda frame: frame.assign(count=pd.NA, content=None),
+    }.items(),
+    ids=lambda item: item[0],
+)
+def test_a_check_that_cannot_rule_out_the_send_keeps_send_locked(make_simulator, stored):
+    """A record the panel keeps with another text (or without text or count) may be the send:
+    the check does not call it "did not go out", and Send stays locked."""
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
+    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
+    client = PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05)
+    widget = SendTestMessage(client)
+    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "test unknown", False
+    widget.send_button.click()  # the answer is lost: the send went out
+    read = client.messages_frame
+    client.messages_frame = lambda *args, **kwargs: stored[1](read(*args, **kwargs))
+    widget.check_sent_button.click()
+    assert "did not go out" not in widget.result.value and widget.send_button.disabled
+    widget.send_button.click()
+    assert sends_to(healthy, "09121234567") == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda widget: setattr(widget.recipients, "value", ", ".join(f"0935123456{i}" for i in range(9))),
+        lambda widget: setattr(widget.text, "value", "another text"),
+        lambda widget: setattr(widget.flash, "value", True),
+    ],
+    ids=["numbers", "text", "flash"],
+)
+def test_a_confirmation_sends_only_what_it_asked_about(widget, simulator, change):
+    """"Yes, send" confirms the send the question described: a form changed since asks again."""
+    widget.recipients.value = ", ".join(f"0912123456{i}" for i in range(4))
+    widget.text.value, widget.dry_run.value = "hello", False
+    widget.send_button.click()
+    assert "Confirm" in widget.result.value and sends(simulator) == 0
+    change(widget)
+    widget.confirm_button.click()
+    assert sends(simulator) == 0
+
+
+def test_an_unexpected_error_shown_in_a_widget_is_scrubbed_of_the_password(simulator):
+    """Whatever raised it, an error the widget shows passes the scrub: a notebook's output is a file."""
+    from payamak_analytics.widgets import _error_html
+
+    PanelClient("demo", "Widget-Secret-9", wsdl=simulator.wsdl_url)  # its password is known to the process
+    shown = _error_html(KeyError("login Widget-Secret-9 refused"))
+    assert "Widget-Secret-9" not in shown and "***" in shown

@@ -43,6 +43,7 @@ from .wire import Wire
 log = logging.getLogger("payamak_analytics.client")
 MODELS = "http://schemas.datacontract.org/2004/07/SMSPanel.Domain.Models"
 _SPLIT = re.compile(r"[,;\s]+")
+_SENT_FLAGS = {1: True, 0: False}  # SendSMS's status bytes; another value, or none, says nothing
 
 
 @seals_errors
@@ -171,7 +172,7 @@ class PanelClient:
         )
         rec_ids, flags = fields["recId"], fields["status"] or b""
         recipients = [
-            Recipient(n, rec_ids[i] if i < len(rec_ids) else 0, i < len(flags) and flags[i] == 1)
+            Recipient(n, rec_ids[i] if i < len(rec_ids) else 0, _SENT_FLAGS.get(flags[i]) if i < len(flags) else None)
             for i, n in enumerate(numbers)
         ]
         return SendResult(line, recipients)

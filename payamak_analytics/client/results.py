@@ -42,7 +42,11 @@ class SendPlan:
 class Recipient:
     number: str
     rec_id: int  # for get_delivery; 0 when the panel did not send to this number
-    sent: bool
+    sent: bool | None  # the service's flag (1 sent, 0 not sent); None where it gave none it knows
+
+    @property
+    def status(self) -> str:
+        return {True: "sent", False: "NOT sent"}.get(self.sent, "status not given: check before sending again")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class SendResult:
 
     @property
     def sent_count(self) -> int:
-        return sum(r.sent for r in self.recipients)
+        return sum(r.sent is True for r in self.recipients)
 
 
 @dataclass(frozen=True)

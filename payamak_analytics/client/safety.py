@@ -3,18 +3,19 @@ text that may echo it, and log redaction for every logger of the package.
 
 Every Secret made in this process is remembered, so that any text from the outside (a
 fault's words, a value, a Location header, a log line) can be scrubbed of each of them in each
-form a server may echo it in: as is, XML-escaped, or URL-encoded.
+form a server may echo it in: as is, XML-escaped or as character references, percent-encoded
+(whole or in part), JSON-escaped, or in base64.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import inspect
 import logging
 import re
 import threading
-from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
-from xml.sax.saxutils import escape
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import PayamakError
 
@@ -45,34 +46,84 @@ class Secret:
 
     __str__ = __repr__
 
+    def __reduce__(self):
+        """Refused: a pickle (a notebook's session dump, a process pool's argument) would hold the
+        password in clear, in a file or on a pipe."""
+        raise TypeError(
+            "A password (Secret) is not pickled: it would be written in clear. Build the client where it is "
+            "used, from the environment (PAYAMAK_USERNAME, PAYAMAK_PASSWORD)."
+        )
 
-# The forms of every secret seen in this process: kept for its life, as an error or a log line
-# may outlive the client whose password it echoes.
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Secret:
+        return self
+
+
+# Every secret seen in this process: kept for its life, as an error or a log line may outlive the
+# client whose password it echoes.
 _KNOWN: set[str] = set()
 _pattern: re.Pattern | None = None
 _LOCK = threading.Lock()
+_ENTITIES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+_FOLD = r"(?:\r?\n[ \t]*)?"  # a line break a server's folding or wrapping may put between two characters
+_BASE64_CORE = 8  # a shorter run of base64 could be any word: a secret under 7 bytes is not looked for in base64
 
 
 def remember(value) -> None:
     """Scrub `value` (a text) from every text shown from now on, in this process."""
     global _pattern
-    forms = set(_forms(value)) if isinstance(value, str) else set()
+    if not isinstance(value, str) or len(value) < SHORTEST:
+        return
     with _LOCK:
-        if not forms <= _KNOWN:
-            _KNOWN.update(forms)
-            alternatives = "|".join(re.escape(form) for form in sorted(_KNOWN, key=len, reverse=True))
+        if value not in _KNOWN:
+            _KNOWN.add(value)
+            alternatives = "|".join(_written(known) for known in sorted(_KNOWN, key=len, reverse=True))
             _pattern = re.compile(alternatives, re.IGNORECASE)  # a tag name or a hex escape may change its case
-    if forms:
-        install_log_redaction()
+    install_log_redaction()
 
 
-def _forms(value: str) -> tuple[str, ...]:
-    """The ways a server may write `value` back: as is, XML-escaped, URL-encoded; longest first."""
-    if len(value) < SHORTEST:
-        return ()
-    xml = escape(value, {'"': "&quot;", "'": "&apos;"})
-    encoded = {quote(value, safe=""), quote_plus(value, safe="")}
-    return tuple(sorted({value, escape(value), xml, *encoded}, key=len, reverse=True))
+def _written(value: str) -> str:
+    """A pattern for `value` in any way a server may write it back: each character as itself,
+    percent-encoded, as an XML or HTML reference or a JSON escape (mixed as they come), or the
+    whole in base64 at any alignment inside a longer text; folded over lines anywhere (a header,
+    base64 wrapped at 76 columns)."""
+    spelled = _FOLD.join(f"(?:{'|'.join(_character(ch))})" for ch in value)
+    cores = (_FOLD.join(re.escape(ch) for ch in core) for core in _base64_cores(value.encode("utf-8")))
+    return "|".join((spelled, *(f"(?-i:{core})" for core in cores)))
+
+
+def _character(ch: str) -> list[str]:
+    """The ways one character of a secret may be written: itself, its UTF-8 bytes percent-encoded,
+    a decimal or hexadecimal character reference, a named entity, a JSON escape, '+' for a space."""
+    code = ord(ch)
+    units = ch.encode("utf-16-be", "surrogatepass")
+    forms = [
+        re.escape(ch),
+        "".join(f"%{byte:02x}" for byte in ch.encode("utf-8", "surrogatepass")),
+        f"&#0*{code};",
+        f"&#x0*{code:x};",
+        "".join(rf"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)),
+    ]
+    if ch in _ENTITIES:
+        forms.append(f"&{_ENTITIES[ch]};")
+    if ch == " ":
+        forms.append(r"\+")
+    return forms
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """The base64 characters (standard and URL-safe) that only `raw`'s bytes decide, wherever in a
+    longer text the bytes start (three alignments): a server's base64 of the envelope or of a
+    `user:password` pair holds one of them."""
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + raw).decode("ascii")
+        core = encoded[-(-8 * offset // 6) : 8 * (offset + len(raw)) // 6]
+        if len(core) >= _BASE64_CORE:
+            cores.update({core, core.replace("+", "-").replace("/", "_")})
+    return cores
 
 
 def scrub(text: str) -> str:

@@ -103,10 +103,16 @@ class Settings:
         )
 
 
+VARIABLES = ("PAYAMAK_USERNAME", "PAYAMAK_PASSWORD", "PAYAMAK_WSDL", "PAYAMAK_ENDPOINT")
+
+
 def _configured() -> dict:
-    """The environment over a `.env` file, the password in it as a Secret."""
-    found = {**dotenv_values(find_dotenv(usecwd=True)), **os.environ}
-    found["PAYAMAK_PASSWORD"] = Secret.of(found.get("PAYAMAK_PASSWORD") or None)
+    """The settings' own variables, the environment over a `.env` file, the password as a Secret.
+    Only these: the caller's frames (shown in a traceback's locals) hold no other secret of the
+    environment, such as another account's password or a mail login."""
+    file = dotenv_values(find_dotenv(usecwd=True))
+    found = {name: os.environ[name] if name in os.environ else file.get(name) for name in VARIABLES}
+    found["PAYAMAK_PASSWORD"] = Secret.of(found["PAYAMAK_PASSWORD"] or None)
     return found
 
 

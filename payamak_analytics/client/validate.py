@@ -26,15 +26,17 @@ DELIVERY_PAGE = 100
 RECEIVED, SENT = 1, 2
 MESSAGE_TYPES = {"received": RECEIVED, "in": RECEIVED, "inbox": RECEIVED, "sent": SENT, "out": SENT}
 _SPLIT = re.compile(r"[,;\s]+")
-_LINE = re.compile(r"\d+(?:-\d+)*")
+_LINE = re.compile(r"[0-9]+(?:-[0-9]+)*")  # Latin digits only, after latin_digits
 _ALLOWED_CONTROLS = frozenset("\n\r")
 _XML_FORBIDDEN = frozenset("\ufffe\uffff")
 
 
 def items(values, name: str) -> list:
-    """`values` as a list, read once: a text (or a number) is split on commas, semicolons and spaces."""
-    if isinstance(values, (str, int)) and not isinstance(values, bool):
-        return [v for v in _SPLIT.split(str(values)) if v]
+    """`values` as a list, read once: a text is split on commas, semicolons and spaces; a whole number is one."""
+    if isinstance(values, int) and not isinstance(values, bool):
+        return [values]
+    if isinstance(values, str):
+        return [v for v in _SPLIT.split(values) if v]
     if isinstance(values, (bytes, bytearray, dict)) or not isinstance(values, Iterable):
         raise InputError(
             f"{name} must be a list (or a comma-separated text), not {type(values).__name__}.",
@@ -87,7 +89,7 @@ def recipients(values) -> list[str]:
         try:
             numbers.append(phone.normalize(raw))
         except InputError:
-            invalid.append(repr(raw))
+            invalid.append(_shown(raw))
     if invalid:
         raise InputError(
             f"Not Iranian mobile numbers: {', '.join(invalid)}. Write them like 09121234567; nothing was sent.",

@@ -130,17 +130,39 @@ class AlertTables:
         ).iloc[0]
         return {"unreadable": int(row["unreadable"]), "at_risk": int(row["at_risk"])}
 
-    def claim_alert_sms(self, numbers: list[str], alert_id: int, dry_run: bool, cap: int, now: datetime) -> list[str]:
-        """The numbers that may get this alert's SMS without the last hour's count passing `cap`,
-        recorded before the send (a crash after the claim costs a message, never the cap)."""
+    def claim_alert_sms(
+        self, numbers: list[str], alert_id: int, event: str, dry_run: bool, cap: int, now: datetime
+    ) -> list[str]:
+        """The numbers that may get this notice's SMS: not claimed for it before (a send may have
+        gone out before a crash or a lost answer), and without the last hour's count passing
+        `cap`; recorded before the send (a crash after the claim costs a message, never a second)."""
         with self.transaction() as con:
             used = con.execute(
                 "SELECT count(*) FROM alert_sms WHERE sent_at > ? AND dry_run = ?", [now - timedelta(hours=1), dry_run]
             ).fetchone()[0]
-            granted = numbers[: max(cap - used, 0)]
+            claimed = {
+                number
+                for (number,) in con.execute(
+                    "SELECT number FROM alert_sms WHERE alert_id = ? AND event = ? AND dry_run = ?",
+                    [alert_id, event, dry_run],
+                ).fetchall()
+            }
+            granted = [number for number in numbers if number not in claimed][: max(cap - used, 0)]
             for number in granted:
-                con.execute("INSERT INTO alert_sms VALUES (?, ?, ?, ?)", [now, number, alert_id, dry_run])
+                con.execute(
+                    "INSERT INTO alert_sms (sent_at, number, alert_id, dry_run, event) VALUES (?, ?, ?, ?, ?)",
+                    [now, number, alert_id, dry_run, event],
+                )
         return granted
+
+    def release_alert_sms(self, numbers: list[str], alert_id: int, event: str, now: datetime) -> None:
+        """Give back the claims of a send that provably never went out: the notice may try them again."""
+        with self.transaction() as con:
+            for number in numbers:
+                con.execute(
+                    "DELETE FROM alert_sms WHERE number = ? AND alert_id = ? AND event = ? AND sent_at = ?",
+                    [number, alert_id, event, now],
+                )
 
     def queue_notices(self, rows: list[dict], now: datetime) -> int:
         """Queue (alert_id, event, sink, notice) rows for delivery; one already queued is left as

@@ -185,6 +185,8 @@ MIGRATIONS = (
     """,
     # a batch retired as gone, its recipients not yet counted by a watch cycle as no longer readable
     "ALTER TABLE batches ADD COLUMN gone_untold BOOLEAN DEFAULT false;",
+    # which notice of the alert an SMS claim is for (raised, ended): a notice reaches a number once
+    "ALTER TABLE alert_sms ADD COLUMN event VARCHAR;",
 )
 
 MESSAGE_COLUMNS = tuple(WIRE_COLUMNS.values())  # the messages table holds every MessageInfo field
