@@ -77,11 +77,11 @@ def _sent_or_not(recent: pd.DataFrame, numbers: list[str], text: str, sent_at: p
         return f"Sent messages with this text and this many recipients: {html.escape(records)}. It went out.", True
     if not maybe.empty:
         records = ", ".join(str(m) for m in maybe["message_id"].head(5))
-        return (
+        advice = (
             f"Sent message(s) {html.escape(records)} may be this send (as many recipients, the text as the panel "
-            "keeps it not the same or not given): check them in the panel before sending again.",
-            False,
+            "keeps it not the same or not given): check them in the panel before sending again."
         )
+        return advice, False
     oldest = recent["action_datetime"].min()
     if len(recent) >= CHECKED and not (sent_at is not None and pd.notna(oldest) and oldest < sent_at - LOOKBACK_MARGIN):
         return f"The newest {CHECKED} sent messages do not reach back to this send: check the panel.", False
@@ -320,10 +320,7 @@ class SendTestMessage(w.VBox):
             return
         self.locked = "sent"
         self.rec_ids = [r.rec_id for r in sent.recipients if r.rec_id and r.sent is not False]
-        rows = "".join(
-            f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{r.status}</td></tr>"
-            for r in sent.recipients
-        )
+        rows = "".join(f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{r.status}</td></tr>" for r in sent.recipients)
         self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
         self.check_button.disabled = not self.rec_ids
         self._show_credit()

@@ -284,6 +284,7 @@ def test_a_record_of_the_chunk_stored_with_another_text_or_no_count_is_never_res
     keep = STORED_OTHERWISE[stored]
     monkeypatch.setattr(client, "messages_frame", lambda *args, **kwargs: keep(read(*args, **kwargs)))
     asked = []
+
     def person(unknown):  # says "send it again" to every question
         asked.append((unknown.chunk, unknown.resendable))
         return "resend"

@@ -246,7 +246,7 @@ def test_a_check_that_cannot_rule_out_the_send_keeps_send_locked(make_simulator,
     ids=["numbers", "text", "flash"],
 )
 def test_a_confirmation_sends_only_what_it_asked_about(widget, simulator, change):
-    """"Yes, send" confirms the send the question described: a form changed since asks again."""
+    """ "Yes, send" confirms the send the question described: a form changed since asks again."""
     widget.recipients.value = ", ".join(f"0912123456{i}" for i in range(4))
     widget.text.value, widget.dry_run.value = "hello", False
     widget.send_button.click()

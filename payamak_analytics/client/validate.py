@@ -46,10 +46,10 @@ def items(values, name: str) -> list:
 
 
 def _shown(value, width: int = 60) -> str:
-    """A value as an error message shows it: its repr, clipped. A number too long for Python to
+    """A value as an error message shows it: its repr, clipped; a number too long for Python to
     write out (over 4,300 digits) is described instead of failing the message itself."""
-    if isinstance(value, int) and value.bit_length() > 200:
-        return f"a number of about {value.bit_length() * 3 // 10:,} digits"
+    if isinstance(value, int):
+        return phone.written(value)
     text = repr(value)
     return text if len(text) <= width else f"{text[: width - 3]}..."
 
