@@ -16,6 +16,7 @@ import itertools
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -490,15 +491,26 @@ def _delivery_plans(
         after = rows[-1][0]
 
 
+@dataclass
+class _Doubts:
+    """The batches of one reading that are not read in full, by why."""
+
+    unknown: set[int]  # a page answered -2: asked again a little later, counted by that reading
+    failed: set[int]  # a page failed however often it was asked
+    cut: set[int]  # a page came back short: the pages after it were not asked
+
+    def settled(self, batch: int) -> bool:
+        return batch not in self.unknown and batch not in self.failed and batch not in self.cut
+
+
 def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, beside: _Beside) -> dict:
     """Fetch the planned pages concurrently and commit each arrived wave in one transaction,
     closing a batch with its last page; between waits, `beside` moves the other walks on.
     Returns the plan of the batches the service did not know (-2), to ask again a little later."""
     outstanding = {batch: len(indexes) for batch, (_, indexes) in plan.items()}
-    unknown: set[int] = set()
-    failed: set[int] = set()
-    cut: set[int] = set()
-    jobs = _jobs(plan, cut)
+    asked: Counter[int] = Counter()  # pages of each batch put in flight
+    doubts = _Doubts(set(), set(), set())
+    jobs = _jobs(plan, doubts.cut)
     in_flight: dict[Future, int] = {}
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # each future puts itself here when done
     arrived: dict[Future, None] = {}  # in order of arrival, not yet committed
@@ -506,7 +518,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
 
     def commit(limit: int) -> None:
         wave = list(arrived)[:limit]
-        _commit_wave(run, wave, in_flight, outstanding, unknown, failed)
+        _commit_wave(run, wave, in_flight, outstanding, doubts)
         bar.update(len(wave))
         for future in wave:
             del arrived[future]
@@ -519,14 +531,16 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
                 while arrived:
                     commit(WAVE_PAGES)
                 raise
-            _submit(run, jobs, in_flight, len(in_flight) - len(arrived), finished.put)
+            _submit(run, jobs, in_flight, asked, len(in_flight) - len(arrived), finished.put)
             beside()
             if not in_flight:
                 break
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
-            cut.update(in_flight[future] for future in now_done if _came_back_short(future))
+            for batch in {in_flight[future] for future in now_done if _came_back_short(future)} - doubts.cut:
+                doubts.cut.add(batch)
+                outstanding[batch] -= len(plan[batch][1]) - asked[batch]  # it ends with its pages in flight
             if now_done and not arrived:
                 first_arrival = time.monotonic()
             arrived.update(dict.fromkeys(now_done))
@@ -537,10 +551,9 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
     finally:
         for future in in_flight:
             future.cancel()
-    run.summary.batches_open += sum(1 for batch in cut if outstanding[batch] > 0)  # the rest: the next run
-    if unknown:
+    if doubts.unknown:
         time.sleep(1.0)  # the service may have been slow to know a batch it had just sent
-    return {batch: plan[batch] for batch in unknown}
+    return {batch: plan[batch] for batch in doubts.unknown}
 
 
 def _jobs(plan: dict[int, tuple[int, Sequence[int]]], cut: set[int]) -> Iterator[tuple[int, int, int]]:
@@ -569,41 +582,46 @@ def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:
     return done
 
 
-def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int, when_done: Callable) -> None:
+def _submit(
+    run: _Run, jobs, in_flight: dict[Future, int], asked: Counter[int], waiting_for: int, when_done: Callable
+) -> None:
     """Queue the next jobs until every worker has IN_FLIGHT_PER_WORKER pages to fetch (pages
-    arrived and not yet committed do not count: the workers keep fetching while they wait);
-    each job calls `when_done` with its future when it ends."""
+    arrived and not yet committed do not count: the workers keep fetching while they wait),
+    counting each batch's pages in `asked`; each job calls `when_done` with its future when it ends."""
     if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
         return
     for batch, index, expected in jobs:
         future = run.fetch(_read_delivery_page, run.client, batch, index, expected)
         in_flight[future] = batch
+        asked[batch] += 1
         future.add_done_callback(when_done)
         waiting_for += 1
         if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
             return
 
 
-def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, unknown: set, failed: set) -> None:
-    """Store one wave of arrived pages; a batch is finished when its last page has arrived and
-    none of its pages was unknown or failed."""
+def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, doubts: _Doubts) -> None:
+    """Store one wave of arrived pages; a batch is finished when its last page asked has arrived,
+    and closed if none of its pages was unknown, failed or short. An unknown or short one starts
+    its grace period (closed as gone after it); one still unknown is counted when asked again."""
     frames, ended = [], []
     for future in finished:
         batch = in_flight.pop(future)
         try:
             answer = future.result()
         except TransportError:  # failed however often it was asked: the next run reads it
-            failed.add(batch)
+            doubts.failed.add(batch)
             answer = _PageAnswer(batch, DELIVERY_ROWS.empty_table())
         if answer.rows is None:
-            unknown.add(batch)
+            doubts.unknown.add(batch)
         elif len(answer.rows):
             frames.append(answer.rows)
         outstanding[batch] -= 1
         if outstanding[batch] == 0:
             ended.append(batch)
-    done = [b for b in ended if b not in unknown and b not in failed]
+    done = [b for b in ended if doubts.settled(b)]
+    doubtful = [b for b in ended if b in doubts.unknown or b in doubts.cut]
     rows = pa.concat_tables(frames) if frames else None
-    new, updated, short = run.store.save_delivery_pages(rows, done, [b for b in ended if b in unknown], run.now())
-    run.summary.batches_open += len(short) + sum(1 for b in ended if b in failed)
+    new, updated, short = run.store.save_delivery_pages(rows, done, doubtful, run.now())
+    run.summary.batches_open += len(short) + sum(1 for b in ended if not doubts.settled(b) and b not in doubts.unknown)
     run.counted("deliveries", new, updated, pages=len(finished))

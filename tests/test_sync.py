@@ -465,6 +465,52 @@ def test_a_batch_listed_with_two_billion_recipients_costs_only_the_pages_it_hold
     assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[False, False]]
 
 
+def _huge_count_proxy(simulator: Simulator, recipients: int) -> tuple[int, callable]:
+    """A batch of `recipients` that the list (through the proxy returned) says has 2,147,483,647."""
+    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+
+    def huge_count(operation: str, body: bytes) -> bytes:
+        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+        return re.sub(record, rb"\g<1>2147483647\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
+
+    return batch, forwarding(simulator, huge_count)
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_cut_short_is_closed_as_gone_after_the_grace_period_like_any_short_batch(make_simulator, tmp_path):
+    """A batch whose reading a short page ended, with pages never asked, is short all the same:
+    its grace period starts, and a day later it is closed as gone, not read at every run forever."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    batch, proxy_behaviour = _huge_count_proxy(simulator, 250)
+    with HostileServer({"/svc": proxy_behaviour}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False)
+        assert store.sql(f"SELECT unknown_since IS NOT NULL FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+        later = sync(client, store, progress=False, now=lambda: datetime.now(TEHRAN) + timedelta(days=2))
+    assert later.batches_unreadable == 1
+    assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[True, True]]
+    assert store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0] == 250
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_cut_short_and_not_found_once_is_counted_once(make_simulator, tmp_path):
+    """A batch asked again after a -2 is counted by how its last reading of the run went: once,
+    not once a reading."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    batch, proxy_behaviour = _huge_count_proxy(simulator, 250)
+    admin_post(simulator, "forget", batch_id=batch, times=1)
+    with HostileServer({"/svc": proxy_behaviour}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        summary = sync(client, store, progress=False)
+    assert (summary.batches_open, summary.batches_unknown) == (1, 0)
+    assert store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0] == 250
+
+
 def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):
     batch = max(int(b) for b in truth(live_simulator)["batches"])
     recipients = truth(live_simulator)["batches"][str(batch)]["count"]
