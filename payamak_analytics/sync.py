@@ -31,6 +31,7 @@ from . import phone
 from .client import DELIVERY_PAGE, RECEIVED, SENT, DeliveryPage, PanelClient
 from .dates import TEHRAN, moment
 from .errors import (
+    AnswerError,
     InputError,
     NotFoundError,
     PayamakError,
@@ -365,6 +366,7 @@ class _PageAnswer:
     batch: int
     rows: pa.Table | None  # None: the service does not know the batch (-2)
     short: bool = False  # fewer rows than the batch's recipients say, after its rereads
+    numbers: int | None = None  # a fingerprint of its numbers, in order (None: no rows)
 
 
 # One page of a report as the store takes it: an Arrow table, which costs a sixth of a DataFrame
@@ -407,7 +409,8 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
         if len(page) >= expected:
             break
         time.sleep(0.2 * (attempt + 1))
-    return _PageAnswer(batch, delivery_rows(page), short=len(page) < expected)
+    fingerprint = hash(tuple(page.numbers)) if len(page) else None
+    return _PageAnswer(batch, delivery_rows(page), short=len(page) < expected, numbers=fingerprint)
 
 
 def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar: tqdm) -> None:
@@ -510,6 +513,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
     outstanding = {batch: len(indexes) for batch, (_, indexes) in plan.items()}
     asked: Counter[int] = Counter()  # pages of each batch put in flight
     doubts = _Doubts(set(), set(), set())
+    seen: set[tuple[int, int]] = set()  # (batch, fingerprint) of each page with rows read
     jobs = _jobs(plan, doubts.cut)
     in_flight: dict[Future, int] = {}
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # each future puts itself here when done
@@ -538,6 +542,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
+            _refuse_repeats(now_done, seen)
             for batch in {in_flight[future] for future in now_done if _came_back_short(future)} - doubts.cut:
                 doubts.cut.add(batch)
                 outstanding[batch] -= len(plan[batch][1]) - asked[batch]  # it ends with its pages in flight
@@ -565,6 +570,28 @@ def _jobs(plan: dict[int, tuple[int, Sequence[int]]], cut: set[int]) -> Iterator
             if batch in cut:
                 break
             yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+
+
+def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
+    """Refuse, before it is stored, a page holding the same numbers as another page of its batch
+    in this reading: the service ignores `index`. Stored, each such page would add the same
+    recipients at new rows, and a batch listed with billions would be read for hours."""
+    for future in futures:
+        answer = future.result() if future.exception() is None else None
+        if answer is None or answer.numbers is None:
+            continue
+        if (answer.batch, answer.numbers) in seen:
+            index = answer.rows["row"][0].as_py()
+            raise AnswerError(
+                f"The report page of batch {answer.batch} at row {index} repeats another page of it: the service "
+                "seems to ignore the index; stopped so as not to store the same recipients twice.",
+                "سرویس همان صفحه گزارش تحویل را دوباره برگرداند",
+                operation="GetBatchDelivery",
+                field="index",
+                value=str(index),
+                retryable=False,
+            )
+        seen.add((answer.batch, answer.numbers))
 
 
 def _came_back_short(future: Future) -> bool:

@@ -22,7 +22,7 @@ import requests
 
 from payamak_analytics import PanelClient
 from payamak_analytics.dates import TEHRAN
-from payamak_analytics.errors import InputError, StoreError
+from payamak_analytics.errors import AnswerError, InputError, StoreError
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.store.schema import MIGRATIONS
@@ -509,6 +509,35 @@ def test_a_batch_cut_short_and_not_found_once_is_counted_once(make_simulator, tm
         summary = sync(client, store, progress=False)
     assert (summary.batches_open, summary.batches_unknown) == (1, 0)
     assert store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0] == 250
+
+
+@pytest.mark.timeout(120)
+def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_doubled(make_simulator, tmp_path):
+    """Every report page answering the batch's first hundred: stored, each page would add the
+    same numbers at new rows (a batch of 250 closed with 100 recipients three times over, and
+    one listed with two billion read page after page for hours). A page repeating another of
+    its batch ends the sync with a typed error, as a messages page that repeats does."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    to = {"string": [f"0912{i:07d}" for i in range(250)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+
+    def first_page_always(request: Request, connection) -> None:
+        body = re.sub(rb"(<[\w:]*index>)\d+(</)", rb"\g<1>1\g<2>", request.body)
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30)
+        connection.sendall(http(f"{answer.status_code} {answer.reason}", answer.content))
+
+    with HostileServer({"/svc": first_page_always}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="repeats") as caught:
+            sync(client, store, progress=False)
+    assert isinstance(caught.value.__cause__, AnswerError) and not caught.value.__cause__.retryable
+    rows = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
+    assert rows.iloc[0, 0] == rows.iloc[0, 1]  # no number stored twice
+    assert not store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]
 
 
 def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):
