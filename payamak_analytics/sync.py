@@ -16,7 +16,7 @@ import itertools
 import queue
 import threading
 import time
-from collections import Counter
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -366,6 +366,7 @@ class _PageAnswer:
     batch: int
     rows: pa.Table | None  # None: the service does not know the batch (-2)
     short: bool = False  # fewer rows than the batch's recipients say, after its rereads
+    longer: bool = False  # a full page where fewer rows were due: the report goes on past the plan
     numbers: int | None = None  # a fingerprint of its numbers, in order (None: no rows)
 
 
@@ -410,7 +411,8 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
             break
         time.sleep(0.2 * (attempt + 1))
     fingerprint = hash(tuple(page.numbers)) if len(page) else None
-    return _PageAnswer(batch, delivery_rows(page), short=len(page) < expected, numbers=fingerprint)
+    longer = expected < len(page) == DELIVERY_PAGE
+    return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, numbers=fingerprint)
 
 
 def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar: tqdm) -> None:
@@ -511,10 +513,9 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
     closing a batch with its last page; between waits, `beside` moves the other walks on.
     Returns the plan of the batches the service did not know (-2), to ask again a little later."""
     outstanding = {batch: len(indexes) for batch, (_, indexes) in plan.items()}
-    asked: Counter[int] = Counter()  # pages of each batch put in flight
-    doubts = _Doubts(set(), set(), set())
+    jobs = _Jobs(plan)
+    doubts = _Doubts(set(), set(), jobs.cut)
     seen: set[tuple[int, int]] = set()  # (batch, fingerprint) of each page with rows read
-    jobs = _jobs(plan, doubts.cut)
     in_flight: dict[Future, int] = {}
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # each future puts itself here when done
     arrived: dict[Future, None] = {}  # in order of arrival, not yet committed
@@ -535,7 +536,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
                 while arrived:
                     commit(WAVE_PAGES)
                 raise
-            _submit(run, jobs, in_flight, asked, len(in_flight) - len(arrived), finished.put)
+            _submit(run, jobs, in_flight, len(in_flight) - len(arrived), finished.put)
             beside()
             if not in_flight:
                 break
@@ -543,9 +544,11 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
             _refuse_repeats(now_done, seen)
-            for batch in {in_flight[future] for future in now_done if _came_back_short(future)} - doubts.cut:
-                doubts.cut.add(batch)
-                outstanding[batch] -= len(plan[batch][1]) - asked[batch]  # it ends with its pages in flight
+            for answer in _answers(now_done):
+                if answer.short and answer.batch not in jobs.cut:
+                    outstanding[answer.batch] -= jobs.stop(answer.batch)  # it ends with its pages in flight
+                elif answer.longer and jobs.go_on(answer):
+                    outstanding[answer.batch] += 1
             if now_done and not arrived:
                 first_arrival = time.monotonic()
             arrived.update(dict.fromkeys(now_done))
@@ -561,15 +564,53 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
     return {batch: plan[batch] for batch in doubts.unknown}
 
 
-def _jobs(plan: dict[int, tuple[int, Sequence[int]]], cut: set[int]) -> Iterator[tuple[int, int, int]]:
-    """Each planned page as (batch, index, rows it should hold). A batch one of whose pages came
-    back short (it is in `cut`) is asked no further this run: whatever Count a service claims,
-    a batch costs the pages it holds and the pages in flight when the short one arrived."""
-    for batch, (count, indexes) in plan.items():
-        for index in indexes:
-            if batch in cut:
-                break
-            yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+class _Jobs:
+    """The pages to ask, as (batch, index, rows it should hold): the planned ones in order, and
+    before them any page found past a batch's plan. A batch one of whose pages came back short is
+    asked no further this run (`stop`): whatever Count a service claims, a batch costs the pages
+    it holds and the pages in flight when the short one arrived. One whose last planned page came
+    back full where fewer rows were due holds more than its Count says: its next page is asked
+    (`go_on`), until one comes back short of a full page."""
+
+    def __init__(self, plan: dict[int, tuple[int, Sequence[int]]]):
+        self.plan = plan
+        self.left = {batch: len(indexes) for batch, (_, indexes) in plan.items()}  # planned, not yet asked
+        self.cut: set[int] = set()
+        self.found: deque[tuple[int, int, int]] = deque()
+        self._planned = self._in_plan()
+
+    def _in_plan(self) -> Iterator[tuple[int, int, int]]:
+        for batch, (count, indexes) in self.plan.items():
+            for index in indexes:
+                if batch in self.cut:
+                    break
+                self.left[batch] -= 1
+                yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+
+    def __iter__(self) -> _Jobs:
+        return self
+
+    def __next__(self) -> tuple[int, int, int]:
+        return self.found.popleft() if self.found else next(self._planned)
+
+    def stop(self, batch: int) -> int:
+        """Ask no further page of `batch`; returns how many of its planned pages that leaves unasked."""
+        self.cut.add(batch)
+        left, self.left[batch] = self.left[batch], 0
+        return left
+
+    def go_on(self, answer: _PageAnswer) -> bool:
+        """Ask the page after `answer`'s (no rows are due on it: it is not short), unless it is planned."""
+        after = answer.rows["row"][0].as_py() + DELIVERY_PAGE
+        if answer.batch in self.cut or after in self.plan[answer.batch][1]:
+            return False
+        self.found.append((answer.batch, after, 0))
+        return True
+
+
+def _answers(futures: list[Future]) -> Iterator[_PageAnswer]:
+    """The answers of the `futures` that did not fail."""
+    return (future.result() for future in futures if future.exception() is None)
 
 
 def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
@@ -594,10 +635,6 @@ def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
         seen.add((answer.batch, answer.numbers))
 
 
-def _came_back_short(future: Future) -> bool:
-    return future.exception() is None and future.result().short
-
-
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:
     """The futures done by now, waiting up to `timeout` seconds for the first one."""
     try:
@@ -609,18 +646,15 @@ def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:
     return done
 
 
-def _submit(
-    run: _Run, jobs, in_flight: dict[Future, int], asked: Counter[int], waiting_for: int, when_done: Callable
-) -> None:
+def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int, when_done: Callable) -> None:
     """Queue the next jobs until every worker has IN_FLIGHT_PER_WORKER pages to fetch (pages
-    arrived and not yet committed do not count: the workers keep fetching while they wait),
-    counting each batch's pages in `asked`; each job calls `when_done` with its future when it ends."""
+    arrived and not yet committed do not count: the workers keep fetching while they wait);
+    each job calls `when_done` with its future when it ends."""
     if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
         return
     for batch, index, expected in jobs:
         future = run.fetch(_read_delivery_page, run.client, batch, index, expected)
         in_flight[future] = batch
-        asked[batch] += 1
         future.add_done_callback(when_done)
         waiting_for += 1
         if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:

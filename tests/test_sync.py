@@ -540,6 +540,29 @@ def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_
     assert store.sync_runs()["outcome"].tolist() == ["failed"]
 
 
+def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_the_end(make_simulator, tmp_path):
+    """A list whose Count says 120 for a batch of 250: its last planned page (row 101) comes back
+    full where 20 rows were due, so the report goes on; the pages after it are asked until one
+    comes back short, and no recipient is left unread in a batch closed as read in full."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    recipients = 250
+    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+
+    def smaller_count(operation: str, body: bytes) -> bytes:
+        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+        return re.sub(record, rb"\g<1>120\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
+
+    with HostileServer({"/svc": forwarding(simulator, smaller_count)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False)
+    stored = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
+    assert stored.iloc[0].tolist() == [recipients, recipients]
+    assert store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+
+
 def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):
     batch = max(int(b) for b in truth(live_simulator)["batches"])
     recipients = truth(live_simulator)["batches"][str(batch)]["count"]
