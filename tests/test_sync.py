@@ -661,10 +661,15 @@ def test_each_date_form_works_on_a_fresh_store(live_simulator, tmp_path, form):
     assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] < truth(live_simulator, batches=0)["messages"]["sent"]
 
 
-def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_simulator, tmp_path):
+@pytest.mark.parametrize(
+    "since",
+    ["the day before", "99999999d", "1" * 30 + "d", "1" * 5000 + "d", pd.NaT],  # spans past the calendar; no time
+    ids=["words", "too far back", "too long a number", "too many digits", "NaT"],
+)
+def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_simulator, tmp_path, since):
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(InputError, match="Jalali"):
-        sync(client_of(live_simulator), store, progress=False, since="the day before")
+        sync(client_of(live_simulator), store, progress=False, since=since)
     assert store.sync_runs().empty and store.account() == {}
 
 
