@@ -367,7 +367,7 @@ class _PageAnswer:
     rows: pa.Table | None  # None: the service does not know the batch (-2)
     short: bool = False  # fewer rows than the batch's recipients say, after its rereads
     longer: bool = False  # a full page where fewer rows were due: the report goes on past the plan
-    numbers: int | None = None  # a fingerprint of its numbers, in order (None: no rows)
+    fingerprint: int | None = None  # of its numbers, in order (None: no rows)
 
 
 # One page of a report as the store takes it: an Arrow table, which costs a sixth of a DataFrame
@@ -412,7 +412,7 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
         time.sleep(0.2 * (attempt + 1))
     fingerprint = hash(tuple(page.numbers)) if len(page) else None
     longer = expected < len(page) == DELIVERY_PAGE
-    return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, numbers=fingerprint)
+    return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, fingerprint)
 
 
 def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar: tqdm) -> None:
@@ -617,11 +617,10 @@ def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
     """Refuse, before it is stored, a page holding the same numbers as another page of its batch
     in this reading: the service ignores `index`. Stored, each such page would add the same
     recipients at new rows, and a batch listed with billions would be read for hours."""
-    for future in futures:
-        answer = future.result() if future.exception() is None else None
-        if answer is None or answer.numbers is None:
+    for answer in _answers(futures):
+        if answer.fingerprint is None:
             continue
-        if (answer.batch, answer.numbers) in seen:
+        if (answer.batch, answer.fingerprint) in seen:
             index = answer.rows["row"][0].as_py()
             raise AnswerError(
                 f"The report page of batch {answer.batch} at row {index} repeats another page of it: the service "
@@ -632,7 +631,7 @@ def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
                 value=str(index),
                 retryable=False,
             )
-        seen.add((answer.batch, answer.numbers))
+        seen.add((answer.batch, answer.fingerprint))
 
 
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:
