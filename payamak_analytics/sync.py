@@ -38,7 +38,7 @@ from .errors import (
     SyncError,
     TransportError,
 )
-from .patience import Breaker, OutageError, RateLimiter, patiently
+from .patience import PAGE_ATTEMPTS, Breaker, OutageError, RateLimiter, patiently, transient
 from .recheck import REPORT_WINDOW
 from .stopping import StopRequest
 from .store import Store
@@ -233,6 +233,8 @@ def _stopped(error: PayamakError, summary: SyncSummary) -> SyncError:
     """The one error a sync ends with: what stopped it, and that the next run resumes."""
     if isinstance(error, OutageError):
         reason = str(error)
+    elif transient(error):  # weather that outlasted one page's attempts: a later run may pass
+        reason = f"a page failed {PAGE_ATTEMPTS} times over, as the network or the service may for a while: {error}"
     else:
         reason = f"the service answered something waiting will not change: {error}"
     return SyncError(
