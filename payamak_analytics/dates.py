@@ -37,6 +37,8 @@ def moment(value, *, now: datetime | None = None) -> datetime:
     now = (now or datetime.now(TEHRAN)).astimezone(TEHRAN)
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
+    if value is pd.NaT:  # "not a time": a datetime and a date to isinstance, but no moment
+        raise _unread(value)
     if isinstance(value, datetime):
         return value.astimezone(TEHRAN) if value.tzinfo else value.replace(tzinfo=TEHRAN)
     if isinstance(value, jdatetime.date):
@@ -47,7 +49,11 @@ def moment(value, *, now: datetime | None = None) -> datetime:
         found = _from_text(latin_digits(value).strip().lower(), now)
         if found is not None:
             return found
-    raise InputError(
+    raise _unread(value)
+
+
+def _unread(value) -> InputError:
+    return InputError(
         f"{value!r} is not a moment this toolkit reads. Write {ACCEPTED_FORMS}.",
         "تاریخ خوانا نیست؛ مانند ۱۴۰۴-۰۱-۰۱ یا 2025-03-21 یا 7d بنویسید",
     )
@@ -60,7 +66,10 @@ def _from_text(text: str, now: datetime) -> datetime | None:
         return named[text]
     relative = _RELATIVE.fullmatch(text)
     if relative:
-        return now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+        try:
+            return now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+        except (OverflowError, ValueError):  # a span past the calendar's first day, or past what int() reads
+            return None
     text = text.replace("/", "-")
     try:
         parsed = datetime.fromisoformat(text.upper())

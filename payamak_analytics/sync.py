@@ -16,6 +16,7 @@ import itertools
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -30,13 +31,14 @@ from . import phone
 from .client import DELIVERY_PAGE, RECEIVED, SENT, DeliveryPage, PanelClient
 from .dates import TEHRAN, moment
 from .errors import (
+    AnswerError,
     InputError,
     NotFoundError,
     PayamakError,
     SyncError,
     TransportError,
 )
-from .patience import Breaker, OutageError, RateLimiter, patiently
+from .patience import PAGE_ATTEMPTS, Breaker, OutageError, RateLimiter, patiently, transient
 from .recheck import REPORT_WINDOW
 from .stopping import StopRequest
 from .store import Store
@@ -231,6 +233,8 @@ def _stopped(error: PayamakError, summary: SyncSummary) -> SyncError:
     """The one error a sync ends with: what stopped it, and that the next run resumes."""
     if isinstance(error, OutageError):
         reason = str(error)
+    elif transient(error):  # weather that outlasted one page's attempts: a later run may pass
+        reason = f"a page failed {PAGE_ATTEMPTS} times over, as the network or the service may for a while: {error}"
     else:
         reason = f"the service answered something waiting will not change: {error}"
     return SyncError(
@@ -364,6 +368,8 @@ class _PageAnswer:
     batch: int
     rows: pa.Table | None  # None: the service does not know the batch (-2)
     short: bool = False  # fewer rows than the batch's recipients say, after its rereads
+    longer: bool = False  # a full page where fewer rows were due: the report goes on past the plan
+    fingerprint: int | None = None  # of its numbers, in order (None: no rows)
 
 
 # One page of a report as the store takes it: an Arrow table, which costs a sixth of a DataFrame
@@ -406,7 +412,9 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
         if len(page) >= expected:
             break
         time.sleep(0.2 * (attempt + 1))
-    return _PageAnswer(batch, delivery_rows(page), short=len(page) < expected)
+    fingerprint = hash(tuple(page.numbers)) if len(page) else None
+    longer = expected < len(page) == DELIVERY_PAGE
+    return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, fingerprint)
 
 
 def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar: tqdm) -> None:
@@ -490,15 +498,26 @@ def _delivery_plans(
         after = rows[-1][0]
 
 
+@dataclass
+class _Doubts:
+    """The batches of one reading that are not read in full, by why."""
+
+    unknown: set[int]  # a page answered -2: asked again a little later, counted by that reading
+    failed: set[int]  # a page failed however often it was asked
+    cut: set[int]  # a page came back short: the pages after it were not asked
+
+    def settled(self, batch: int) -> bool:
+        return batch not in self.unknown and batch not in self.failed and batch not in self.cut
+
+
 def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, beside: _Beside) -> dict:
     """Fetch the planned pages concurrently and commit each arrived wave in one transaction,
     closing a batch with its last page; between waits, `beside` moves the other walks on.
     Returns the plan of the batches the service did not know (-2), to ask again a little later."""
     outstanding = {batch: len(indexes) for batch, (_, indexes) in plan.items()}
-    unknown: set[int] = set()
-    failed: set[int] = set()
-    cut: set[int] = set()
-    jobs = _jobs(plan, cut)
+    jobs = _Jobs(plan)
+    doubts = _Doubts(set(), set(), jobs.cut)
+    seen: set[tuple[int, int]] = set()  # (batch, fingerprint) of each page with rows read
     in_flight: dict[Future, int] = {}
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()  # each future puts itself here when done
     arrived: dict[Future, None] = {}  # in order of arrival, not yet committed
@@ -506,7 +525,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
 
     def commit(limit: int) -> None:
         wave = list(arrived)[:limit]
-        _commit_wave(run, wave, in_flight, outstanding, unknown, failed)
+        _commit_wave(run, wave, in_flight, outstanding, doubts)
         bar.update(len(wave))
         for future in wave:
             del arrived[future]
@@ -526,7 +545,12 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
-            cut.update(in_flight[future] for future in now_done if _came_back_short(future))
+            _refuse_repeats(now_done, seen)
+            for answer in _answers(now_done):
+                if answer.short and answer.batch not in jobs.cut:
+                    outstanding[answer.batch] -= jobs.stop(answer.batch)  # it ends with its pages in flight
+                elif answer.longer and jobs.go_on(answer):
+                    outstanding[answer.batch] += 1
             if now_done and not arrived:
                 first_arrival = time.monotonic()
             arrived.update(dict.fromkeys(now_done))
@@ -537,25 +561,79 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
     finally:
         for future in in_flight:
             future.cancel()
-    run.summary.batches_open += sum(1 for batch in cut if outstanding[batch] > 0)  # the rest: the next run
-    if unknown:
+    if doubts.unknown:
         time.sleep(1.0)  # the service may have been slow to know a batch it had just sent
-    return {batch: plan[batch] for batch in unknown}
+    return {batch: plan[batch] for batch in doubts.unknown}
 
 
-def _jobs(plan: dict[int, tuple[int, Sequence[int]]], cut: set[int]) -> Iterator[tuple[int, int, int]]:
-    """Each planned page as (batch, index, rows it should hold). A batch one of whose pages came
-    back short (it is in `cut`) is asked no further this run: whatever Count a service claims,
-    a batch costs the pages it holds and the pages in flight when the short one arrived."""
-    for batch, (count, indexes) in plan.items():
-        for index in indexes:
-            if batch in cut:
-                break
-            yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+class _Jobs:
+    """The pages to ask, as (batch, index, rows it should hold): the planned ones in order, and
+    before them any page found past a batch's plan. A batch one of whose pages came back short is
+    asked no further this run (`stop`): whatever Count a service claims, a batch costs the pages
+    it holds and the pages in flight when the short one arrived. One whose last planned page came
+    back full where fewer rows were due holds more than its Count says: its next page is asked
+    (`go_on`), until one comes back short of a full page."""
+
+    def __init__(self, plan: dict[int, tuple[int, Sequence[int]]]):
+        self.plan = plan
+        self.left = {batch: len(indexes) for batch, (_, indexes) in plan.items()}  # planned, not yet asked
+        self.cut: set[int] = set()
+        self.found: deque[tuple[int, int, int]] = deque()
+        self._planned = self._in_plan()
+
+    def _in_plan(self) -> Iterator[tuple[int, int, int]]:
+        for batch, (count, indexes) in self.plan.items():
+            for index in indexes:
+                if batch in self.cut:
+                    break
+                self.left[batch] -= 1
+                yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+
+    def __iter__(self) -> _Jobs:
+        return self
+
+    def __next__(self) -> tuple[int, int, int]:
+        return self.found.popleft() if self.found else next(self._planned)
+
+    def stop(self, batch: int) -> int:
+        """Ask no further page of `batch`; returns how many of its planned pages that leaves unasked."""
+        self.cut.add(batch)
+        left, self.left[batch] = self.left[batch], 0
+        return left
+
+    def go_on(self, answer: _PageAnswer) -> bool:
+        """Ask the page after `answer`'s (no rows are due on it: it is not short), unless it is planned."""
+        after = answer.rows["row"][0].as_py() + DELIVERY_PAGE
+        if answer.batch in self.cut or after in self.plan[answer.batch][1]:
+            return False
+        self.found.append((answer.batch, after, 0))
+        return True
 
 
-def _came_back_short(future: Future) -> bool:
-    return future.exception() is None and future.result().short
+def _answers(futures: list[Future]) -> Iterator[_PageAnswer]:
+    """The answers of the `futures` that did not fail."""
+    return (future.result() for future in futures if future.exception() is None)
+
+
+def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
+    """Refuse, before it is stored, a page holding the same numbers as another page of its batch
+    in this reading: the service ignores `index`. Stored, each such page would add the same
+    recipients at new rows, and a batch listed with billions would be read for hours."""
+    for answer in _answers(futures):
+        if answer.fingerprint is None:
+            continue
+        if (answer.batch, answer.fingerprint) in seen:
+            index = answer.rows["row"][0].as_py()
+            raise AnswerError(
+                f"The report page of batch {answer.batch} at row {index} repeats another page of it: the service "
+                "seems to ignore the index; stopped so as not to store the same recipients twice.",
+                "سرویس همان صفحه گزارش تحویل را دوباره برگرداند",
+                operation="GetBatchDelivery",
+                field="index",
+                value=str(index),
+                retryable=False,
+            )
+        seen.add((answer.batch, answer.fingerprint))
 
 
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:
@@ -584,26 +662,28 @@ def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int, whe
             return
 
 
-def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, unknown: set, failed: set) -> None:
-    """Store one wave of arrived pages; a batch is finished when its last page has arrived and
-    none of its pages was unknown or failed."""
+def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, doubts: _Doubts) -> None:
+    """Store one wave of arrived pages; a batch is finished when its last page asked has arrived,
+    and closed if none of its pages was unknown, failed or short. An unknown or short one starts
+    its grace period (closed as gone after it); one still unknown is counted when asked again."""
     frames, ended = [], []
     for future in finished:
         batch = in_flight.pop(future)
         try:
             answer = future.result()
         except TransportError:  # failed however often it was asked: the next run reads it
-            failed.add(batch)
+            doubts.failed.add(batch)
             answer = _PageAnswer(batch, DELIVERY_ROWS.empty_table())
         if answer.rows is None:
-            unknown.add(batch)
+            doubts.unknown.add(batch)
         elif len(answer.rows):
             frames.append(answer.rows)
         outstanding[batch] -= 1
         if outstanding[batch] == 0:
             ended.append(batch)
-    done = [b for b in ended if b not in unknown and b not in failed]
+    done = [b for b in ended if doubts.settled(b)]
+    doubtful = [b for b in ended if b in doubts.unknown or b in doubts.cut]
     rows = pa.concat_tables(frames) if frames else None
-    new, updated, short = run.store.save_delivery_pages(rows, done, [b for b in ended if b in unknown], run.now())
-    run.summary.batches_open += len(short) + sum(1 for b in ended if b in failed)
+    new, updated, short = run.store.save_delivery_pages(rows, done, doubtful, run.now())
+    run.summary.batches_open += len(short) + sum(1 for b in ended if not doubts.settled(b) and b not in doubts.unknown)
     run.counted("deliveries", new, updated, pages=len(finished))

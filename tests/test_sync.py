@@ -22,7 +22,7 @@ import requests
 
 from payamak_analytics import PanelClient
 from payamak_analytics.dates import TEHRAN
-from payamak_analytics.errors import InputError, StoreError
+from payamak_analytics.errors import AnswerError, InputError, StoreError
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.store.schema import MIGRATIONS
@@ -465,6 +465,104 @@ def test_a_batch_listed_with_two_billion_recipients_costs_only_the_pages_it_hold
     assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[False, False]]
 
 
+def _huge_count_proxy(simulator: Simulator, recipients: int) -> tuple[int, callable]:
+    """A batch of `recipients` that the list (through the proxy returned) says has 2,147,483,647."""
+    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+
+    def huge_count(operation: str, body: bytes) -> bytes:
+        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+        return re.sub(record, rb"\g<1>2147483647\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
+
+    return batch, forwarding(simulator, huge_count)
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_cut_short_is_closed_as_gone_after_the_grace_period_like_any_short_batch(make_simulator, tmp_path):
+    """A batch whose reading a short page ended, with pages never asked, is short all the same:
+    its grace period starts, and a day later it is closed as gone, not read at every run forever."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    batch, proxy_behaviour = _huge_count_proxy(simulator, 250)
+    with HostileServer({"/svc": proxy_behaviour}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False)
+        assert store.sql(f"SELECT unknown_since IS NOT NULL FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+        later = sync(client, store, progress=False, now=lambda: datetime.now(TEHRAN) + timedelta(days=2))
+    assert later.batches_unreadable == 1
+    assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[True, True]]
+    assert store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0] == 250
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_cut_short_and_not_found_once_is_counted_once(make_simulator, tmp_path):
+    """A batch asked again after a -2 is counted by how its last reading of the run went: once,
+    not once a reading."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    batch, proxy_behaviour = _huge_count_proxy(simulator, 250)
+    admin_post(simulator, "forget", batch_id=batch, times=1)
+    with HostileServer({"/svc": proxy_behaviour}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        summary = sync(client, store, progress=False)
+    assert (summary.batches_open, summary.batches_unknown) == (1, 0)
+    assert store.sql(f"SELECT count(*) FROM deliveries WHERE batch_id = {batch}").iloc[0, 0] == 250
+
+
+@pytest.mark.timeout(120)
+def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_doubled(make_simulator, tmp_path):
+    """Every report page answering the batch's first hundred: stored, each page would add the
+    same numbers at new rows (a batch of 250 closed with 100 recipients three times over, and
+    one listed with two billion read page after page for hours). A page repeating another of
+    its batch ends the sync with a typed error, as a messages page that repeats does."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    to = {"string": [f"0912{i:07d}" for i in range(250)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+
+    def first_page_always(request: Request, connection) -> None:
+        body = re.sub(rb"(<[\w:]*index>)\d+(</)", rb"\g<1>1\g<2>", request.body)
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30)
+        connection.sendall(http(f"{answer.status_code} {answer.reason}", answer.content))
+
+    with HostileServer({"/svc": first_page_always}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="repeats") as caught:
+            sync(client, store, progress=False)
+    assert isinstance(caught.value.__cause__, AnswerError) and not caught.value.__cause__.retryable
+    rows = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
+    assert rows.iloc[0, 0] == rows.iloc[0, 1]  # no number stored twice
+    assert not store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]
+
+
+def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_the_end(make_simulator, tmp_path):
+    """A list whose Count says 120 for a batch of 250: its last planned page (row 101) comes back
+    full where 20 rows were due, so the report goes on; the pages after it are asked until one
+    comes back short, and no recipient is left unread in a batch closed as read in full."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    recipients = 250
+    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+
+    def smaller_count(operation: str, body: bytes) -> bytes:
+        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+        return re.sub(record, rb"\g<1>120\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
+
+    with HostileServer({"/svc": forwarding(simulator, smaller_count)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False)
+    stored = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
+    assert stored.iloc[0].tolist() == [recipients, recipients]
+    assert store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+
+
 def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):
     batch = max(int(b) for b in truth(live_simulator)["batches"])
     recipients = truth(live_simulator)["batches"][str(batch)]["count"]
@@ -563,10 +661,15 @@ def test_each_date_form_works_on_a_fresh_store(live_simulator, tmp_path, form):
     assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] < truth(live_simulator, batches=0)["messages"]["sent"]
 
 
-def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_simulator, tmp_path):
+@pytest.mark.parametrize(
+    "since",
+    ["the day before", "99999999d", "1" * 30 + "d", "1" * 5000 + "d", pd.NaT],  # spans past the calendar; no time
+    ids=["words", "too far back", "too long a number", "too many digits", "NaT"],
+)
+def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_simulator, tmp_path, since):
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(InputError, match="Jalali"):
-        sync(client_of(live_simulator), store, progress=False, since="the day before")
+        sync(client_of(live_simulator), store, progress=False, since=since)
     assert store.sync_runs().empty and store.account() == {}
 
 

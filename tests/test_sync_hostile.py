@@ -3,6 +3,7 @@ error, recorded in sync_runs, and stores nothing it cannot page past."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from payamak_analytics import PanelClient
+from payamak_analytics import PanelClient, patience
+from payamak_analytics import sync as sync_module
 from payamak_analytics.errors import AnswerError
+from payamak_analytics.simulator.faults import SERVER_ERROR
 from payamak_analytics.store import Store
 from payamak_analytics.sync import SyncError, sync
 
-from .hostile_server import HostileServer, by_operation, soap
+from .hostile_server import HostileServer, answer, by_operation, http, soap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,4 +121,39 @@ def test_an_answer_the_client_calls_final_is_not_asked_again_by_the_sync(tmp_pat
         asked = [request for request in server.requests if request.operation == "GetMessages"]
     assert isinstance(caught.value.__cause__, AnswerError) and not caught.value.__cause__.retryable
     assert len({request.body for request in asked}) == len(asked)
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]
+
+
+def test_a_web_page_with_a_doctype_for_an_answer_is_weather_and_the_sync_goes_on(tmp_path):
+    """A proxy, a portal or IIS itself may answer 200 with a web page (IIS's error page is
+    XHTML, with its DOCTYPE): not SOAP at all, as a page without a DOCTYPE is, so it is asked
+    again later; only a SOAP envelope carrying a DTD is an answer that waiting will not change."""
+    calls = []
+
+    def a_page_at_first(request, connection) -> None:
+        calls.append(request.operation)
+        body = SERVER_ERROR if len(calls) <= 4 else messages_answer("")
+        connection.sendall(http("200 OK", body, content_type="text/html"))
+
+    with HostileServer({"/svc": a_page_at_first}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        summary = sync(client_of(server, "svc"), store, progress=False, give_up_after=30)
+    assert summary.requeued + summary.retries >= 4
+    assert store.sync_runs()["outcome"].tolist() == ["ok"]
+
+
+def test_a_page_that_keeps_failing_for_a_while_ends_the_run_saying_it_may_pass(tmp_path, monkeypatch):
+    """A 503 is weather: a page that still meets it after all its attempts ends the run, but
+    the reason given is that, not "an answer waiting will not change" (which would send the user
+    looking for a broken account instead of trying again later)."""
+    monkeypatch.setattr(patience, "FIRST_BACKOFF", 0.01)
+    monkeypatch.setattr(patience, "MAX_BACKOFF", 0.02)
+    monkeypatch.setattr(sync_module, "Breaker", functools.partial(patience.Breaker, first_pause=0.01))
+    with HostileServer({"/svc": answer("503 Service Unavailable", b"busy", content_type="text/plain")}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError) as caught:
+            sync(client_of(server, "svc"), store, progress=False, give_up_after=60)
+    message = str(caught.value)
+    assert "waiting will not change" not in message
+    assert f"{patience.PAGE_ATTEMPTS} times" in message and "run the sync again" in message
     assert store.sync_runs()["outcome"].tolist() == ["failed"]

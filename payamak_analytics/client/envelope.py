@@ -54,18 +54,18 @@ def parse_envelope(raw: bytes, operation: str) -> etree._Element:
             "پاسخ سرویس ناقص یا نامعتبر بود",
             operation=operation,
         ) from None
+    if local(root.tag) != "envelope":  # a proxy's or a portal's page (XHTML has a DOCTYPE): it may pass
+        raise AnswerError(
+            f"The answer was XML but not a SOAP envelope (its root is <{local(root.tag)}>).",
+            "پاسخ سرویس SOAP نبود",
+            operation=operation,
+        )
     if root.getroottree().docinfo.doctype:
         raise AnswerError(
             "The answer carries a DTD, which a SOAP answer never has; refused.",
             "پاسخ سرویس شامل DTD بود و پذیرفته نشد",
             operation=operation,
             retryable=False,
-        )
-    if local(root.tag) != "envelope":
-        raise AnswerError(
-            f"The answer was XML but not a SOAP envelope (its root is <{local(root.tag)}>).",
-            "پاسخ سرویس SOAP نبود",
-            operation=operation,
         )
     return root
 

@@ -214,7 +214,8 @@ class SyncTables:
         self, rows: pa.Table | None, finished: list[int], unknown: list[int], observed_at: datetime
     ) -> tuple[int, int, list[int]]:
         """Merge report rows; close the `finished` batches whose stored rows add up to their
-        recipients; note the `unknown` ones (answered -2) and the short ones. Returns (new, updated, not adding up)."""
+        recipients; note the `unknown` ones (answered -2, or read no further after a short page)
+        and the short ones. Returns (new, updated, not adding up)."""
         with self.transaction() as con:
             new = updated = 0
             if rows is not None and len(rows):
