@@ -14,6 +14,7 @@ import pandas as pd
 
 from .client import PanelClient
 from .errors import PayamakError
+from .patience import MAX_WORKERS
 from .store import Store
 from .wsdl import DEFAULT_GENERATION, GENERATIONS
 
@@ -535,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="bring the local DuckDB copy up to date")
     sync.add_argument("--db", default=None, help=STORE_HELP)
     sync.add_argument("--line", action="append", help="only this line (repeatable)")
-    sync.add_argument("--workers", type=_bounded(int, 1, 64), default=8, help="calls at once (1 to 64)")
+    sync.add_argument(
+        "--workers", type=_bounded(int, 1, MAX_WORKERS), default=8, help=f"calls at once (1 to {MAX_WORKERS})"
+    )
     sync.add_argument(
         "--since", help="how far back a first sync reaches: 2025-03-21, 1404-01-01, 2025-03-21T08:30, 7d, yesterday"
     )

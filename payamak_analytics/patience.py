@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from .errors import PayamakError, SendOutcomeUnknownError, ServiceUnavailableError, SyncError, TransportError
 
+MAX_WORKERS = 64  # calls at once, at most: more only crowd the service (and this machine's threads)
 PAGE_ATTEMPTS = 10  # one page failing this often, while others succeed, is left for the next run
 FIRST_BACKOFF, MAX_BACKOFF = 0.25, 8.0
 SYSTEM_UPDATING = 9  # the panel's "system is being updated": it passes

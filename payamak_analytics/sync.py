@@ -38,7 +38,7 @@ from .errors import (
     SyncError,
     TransportError,
 )
-from .patience import PAGE_ATTEMPTS, Breaker, OutageError, RateLimiter, patiently, transient
+from .patience import MAX_WORKERS, PAGE_ATTEMPTS, Breaker, OutageError, RateLimiter, patiently, transient
 from .recheck import REPORT_WINDOW
 from .stopping import StopRequest
 from .store import Store
@@ -52,6 +52,7 @@ GROUP_PAGES = 64  # a wave is committed once this many pages have arrived...
 GROUP_WINDOW = 0.2  # ...or this many seconds after the first of them: a commit costs as much as pages
 IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
 SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times
+PAST_LIST_PAGES = 100  # pages read past a batch's listed recipients in one run, at most
 
 __all__ = ["RateLimiter", "SyncError", "SyncSummary", "sync"]
 
@@ -169,8 +170,10 @@ def sync(
     reports are younger than a week. The store must be this account's (`new_address` accepts a
     new address of the same account).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InputError(f"workers must be a whole number of 1 or more, not {workers!r}.", "تعداد کارگرها نامعتبر است")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise InputError(
+            f"workers must be a whole number from 1 to {MAX_WORKERS}, not {workers!r}.", "تعداد کارگرها نامعتبر است"
+        )
     if isinstance(give_up_after, bool) or not isinstance(give_up_after, (int, float)) or not give_up_after > 0:
         raise InputError(
             f"give_up_after is the outage budget in seconds, above 0 (120 by default), not {give_up_after!r}.",
@@ -572,13 +575,15 @@ class _Jobs:
     asked no further this run (`stop`): whatever Count a service claims, a batch costs the pages
     it holds and the pages in flight when the short one arrived. One whose last planned page came
     back full where fewer rows were due holds more than its Count says: its next page is asked
-    (`go_on`), until one comes back short of a full page."""
+    (`go_on`), until one comes back short of a full page, or PAST_LIST_PAGES pages on (a report
+    without end is a hostile answer: the batch stays open)."""
 
     def __init__(self, plan: dict[int, tuple[int, Sequence[int]]]):
         self.plan = plan
         self.left = {batch: len(indexes) for batch, (_, indexes) in plan.items()}  # planned, not yet asked
         self.cut: set[int] = set()
         self.found: deque[tuple[int, int, int]] = deque()
+        self.past: dict[int, int] = {}  # pages asked past a batch's plan
         self._planned = self._in_plan()
 
     def _in_plan(self) -> Iterator[tuple[int, int, int]]:
@@ -605,6 +610,10 @@ class _Jobs:
         """Ask the page after `answer`'s (no rows are due on it: it is not short), unless it is planned."""
         after = answer.rows["row"][0].as_py() + DELIVERY_PAGE
         if answer.batch in self.cut or after in self.plan[answer.batch][1]:
+            return False
+        self.past[answer.batch] = self.past.get(answer.batch, 0) + 1
+        if self.past[answer.batch] > PAST_LIST_PAGES:
+            self.cut.add(answer.batch)
             return False
         self.found.append((answer.batch, after, 0))
         return True

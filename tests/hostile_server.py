@@ -131,7 +131,10 @@ class HostileServer:
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 while True:
-                    request = read_request(self.request)
+                    try:
+                        request = read_request(self.request)
+                    except OSError:  # the client let go of the connection (a reset, a timeout)
+                        return
                     if request is None:
                         return
                     server.requests.append(request)

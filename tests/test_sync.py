@@ -26,7 +26,7 @@ from payamak_analytics.errors import AnswerError, InputError, StoreError
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.store.schema import MIGRATIONS
-from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, SyncError, sync
+from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, PAST_LIST_PAGES, SyncError, sync
 
 from .conftest import START, admin_post, kill_during, strict_zeep, truth
 from .hostile_server import HostileServer, Request, http
@@ -563,6 +563,41 @@ def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_t
     assert store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
 
 
+@pytest.mark.timeout(120)
+def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_simulator, tmp_path):
+    """A service whose report of a batch listed with 120 recipients goes on with full pages of new
+    numbers at every index: each run reads PAST_LIST_PAGES pages past the list at most, and the
+    batch stays open (it is never closed as read in full with made-up recipients)."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    to = {"string": [f"0912{i:07d}" for i in range(200)]}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+    asked = []
+
+    def endless(request: Request, connection) -> None:
+        body, index = request.body, 0
+        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, body):
+            index = int(re.search(rb"index>(\d+)<", body).group(1))
+            asked.append(index)
+            body = re.sub(rb"index>\d+<", b"index>101<", body) if index > 200 else body
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30).content
+        if request.operation == "GetMessages":
+            record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+            answer = re.sub(record, rb"\g<1>120\g<2>", answer, flags=re.DOTALL)
+        if index > 200:  # made-up numbers, new on every page
+            answer = answer.replace(b">0912000", b">099%04d" % (index // 100))
+        connection.sendall(http("200 OK", answer))
+
+    with HostileServer({"/svc": endless}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        summary = sync(client, store, progress=False)
+    assert 3 < len(set(asked)) <= 2 + PAST_LIST_PAGES + 1
+    assert summary.batches_open >= 1
+    assert not store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+
+
 def test_a_batch_unknown_for_longer_than_the_grace_period_is_closed_as_gone_and_counted(live_simulator, tmp_path):
     batch = max(int(b) for b in truth(live_simulator)["batches"])
     recipients = truth(live_simulator)["batches"][str(batch)]["count"]
@@ -670,6 +705,17 @@ def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_sim
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(InputError, match="Jalali"):
         sync(client_of(live_simulator), store, progress=False, since=since)
+    assert store.sync_runs().empty and store.account() == {}
+
+
+@pytest.mark.parametrize("options", [{"workers": 0}, {"workers": 10_000}, {"workers": True}, {"give_up_after": 0}])
+def test_bad_sync_options_are_refused_before_anything_is_asked_or_written(live_simulator, tmp_path, options):
+    """Ten thousand workers would be ten thousand threads and 80,000 pages in flight at a service."""
+    store = Store(tmp_path / "p.duckdb")
+    client = client_of(live_simulator)
+    with pytest.raises(InputError, match="workers|give_up_after"):
+        sync(client, store, progress=False, **options)
+    assert sum(client.calls.values()) == 0
     assert store.sync_runs().empty and store.account() == {}
 
 

@@ -43,6 +43,7 @@ from ..accounts import Account, load_accounts
 from ..client import DELIVERY_PAGE, MESSAGES_PAGE, RECEIVED, SENT, PanelClient
 from ..dates import TEHRAN, moment
 from ..errors import InputError, NotFoundError, PayamakError, SyncError
+from ..patience import MAX_WORKERS
 from ..walk import MessageWalk
 from .book import BatchFacts, DeliveryBook, PageRows
 
@@ -89,8 +90,10 @@ def payamak_source(
             "Give either a PanelClient (one account) or accounts= (a TOML file or a list of Account).",
             "یا یک کلاینت یا فهرست حساب ها را بدهید",
         )
-    if not _whole(workers):
-        raise InputError(f"workers must be a whole number of at least 1, not {workers!r}.", "تعداد کارگرها نامعتبر")
+    if not _whole(workers) or workers > MAX_WORKERS:
+        raise InputError(
+            f"workers must be a whole number from 1 to {MAX_WORKERS}, not {workers!r}.", "تعداد کارگرها نامعتبر"
+        )
     if rows_per_load is not None and not _whole(rows_per_load):
         raise InputError(
             f"rows_per_load must be None or a whole number of at least 1, not {rows_per_load!r}.",
