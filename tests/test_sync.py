@@ -639,12 +639,13 @@ while not os.path.exists({str(stop)!r}):
         stdout=subprocess.PIPE,
         text=True,
     )
+    first = reader.stdout.readline()  # the reader is up (its imports take a second or more): the sync starts
     try:
         sync(client_of(simulator), store := Store(db), progress=False)
     finally:
         stop.touch()
         out, _ = reader.communicate(timeout=60)
-    reads = [json.loads(line) for line in out.splitlines()]
+    reads = [json.loads(line) for line in [first, *out.splitlines()]]
     assert len(reads) >= 10 and all(r["ok"] for r in reads), [r for r in reads if not r["ok"]][:3]
     assert len({r["n"] for r in reads}) > 2  # it read while the rows were arriving
     assert_store_equals_truth(store, simulator)
