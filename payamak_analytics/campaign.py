@@ -52,6 +52,7 @@ from .store import Store
 log = logging.getLogger("payamak_analytics.campaign")
 PLANNED, IN_FLIGHT, SENT, FAILED, UNKNOWN = "planned", "in_flight", "sent", "failed", "unknown"
 LOOKBACK = 5000  # newest sent messages of the line searched for an unknown chunk's record
+READS_PER_RESUME = 200  # reports (GetBatchDelivery) a resume reads at most: one left unread is a doubt
 # When the search stops at LOOKBACK, a chunk with no record there counts as absent only if the
 # messages read span the campaign's start with this much to spare on the older side (panels'
 # clocks drift): the clock bounds how far to look, it never rules a record in or out, and a
@@ -334,8 +335,8 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
         doubt = None
         if match is None and doubtful:
             doubt = (
-                f"sent record(s) {', '.join(map(str, doubtful))} may be it (their recipients could not be read, "
-                "or their text or count is not the chunk's as the panel keeps it)"
+                f"sent record(s) {', '.join(map(str, doubtful))} may be it (their recipients could not be read "
+                "or were left unread, or their text or count is not the chunk's as the panel keeps it)"
             )
         elif match is None and not reached:
             doubt = f"the newest {LOOKBACK:,} sent messages do not reach back to the campaign's start"
@@ -358,13 +359,17 @@ def _spans(times: pd.Series, start) -> bool:
 
 
 class _Recipients:
-    """A sent record's recipients by GetBatchDelivery, read once; None where they cannot be read."""
+    """A sent record's recipients by GetBatchDelivery, read once; None where they cannot be read,
+    or once READS_PER_RESUME reports were read (a line's thousands of sends may each be a chunk:
+    the one not read stays a doubt)."""
 
     def __init__(self, client: PanelClient):
         self.client = client
         self.known: dict[int, frozenset[str] | None] = {}
 
     def __call__(self, batch: int) -> frozenset[str] | None:
+        if batch not in self.known and len(self.known) >= READS_PER_RESUME:
+            return None
         if batch not in self.known:
             try:
                 page = self.client.get_batch_delivery(batch, 1, DELIVERY_PAGE)
