@@ -181,12 +181,16 @@ def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Itera
 def charged_per_part(client: PanelClient, lang: str) -> Decimal:
     """Credit the service takes for a part in `lang` ("FA" or "EN"), as the account's newest sent
     records show it: the highest tariff of those in that language, else of all of them (a panel
-    may charge one language more than the other); 1 where no record says."""
+    may charge one language more than the other). Never under 1: credit is counted in SMS, and a
+    tariff under it (a free send's, a hostile panel's) would let through what the credit cannot
+    pay; 1 where no record says, or the deployment has no GetMessages."""
+    if not client.has("GetMessages"):
+        return Decimal(1)
     recent = client.messages_frame("sent", limit=TARIFF_RECORDS)
     known = recent[recent["tariff"].notna()]
     same = known[known["lang"].astype("string").str.upper() == lang]
     tariffs = (same if not same.empty else known)["tariff"]
-    return Decimal(1) if tariffs.empty else Decimal(str(tariffs.max()))
+    return max(Decimal(1), Decimal(1) if tariffs.empty else Decimal(str(tariffs.max())))
 
 
 def send_campaign(
