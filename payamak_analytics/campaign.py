@@ -52,6 +52,7 @@ from .store import Store
 log = logging.getLogger("payamak_analytics.campaign")
 PLANNED, IN_FLIGHT, SENT, FAILED, UNKNOWN = "planned", "in_flight", "sent", "failed", "unknown"
 LOOKBACK = 5000  # newest sent messages of the line searched for an unknown chunk's record
+READS_PER_RESUME = 200  # reports (GetBatchDelivery) a resume reads at most: one left unread is a doubt
 # When the search stops at LOOKBACK, a chunk with no record there counts as absent only if the
 # messages read span the campaign's start with this much to spare on the older side (panels'
 # clocks drift): the clock bounds how far to look, it never rules a record in or out, and a
@@ -180,12 +181,16 @@ def plan_campaign(client: PanelClient, *, name: str, from_number, numbers: Itera
 def charged_per_part(client: PanelClient, lang: str) -> Decimal:
     """Credit the service takes for a part in `lang` ("FA" or "EN"), as the account's newest sent
     records show it: the highest tariff of those in that language, else of all of them (a panel
-    may charge one language more than the other); 1 where no record says."""
+    may charge one language more than the other). Never under 1: credit is counted in SMS, and a
+    tariff under it (a free send's, a hostile panel's) would let through what the credit cannot
+    pay; 1 where no record says, or the deployment has no GetMessages."""
+    if not client.has("GetMessages"):
+        return Decimal(1)
     recent = client.messages_frame("sent", limit=TARIFF_RECORDS)
     known = recent[recent["tariff"].notna()]
     same = known[known["lang"].astype("string").str.upper() == lang]
     tariffs = (same if not same.empty else known)["tariff"]
-    return Decimal(1) if tariffs.empty else Decimal(str(tariffs.max()))
+    return max(Decimal(1), Decimal(1) if tariffs.empty else Decimal(str(tariffs.max())))
 
 
 def send_campaign(
@@ -334,8 +339,8 @@ def unknown_chunks(client: PanelClient, store: Store, name: str, campaign: dict 
         doubt = None
         if match is None and doubtful:
             doubt = (
-                f"sent record(s) {', '.join(map(str, doubtful))} may be it (their recipients could not be read, "
-                "or their text or count is not the chunk's as the panel keeps it)"
+                f"sent record(s) {', '.join(map(str, doubtful))} may be it (their recipients could not be read "
+                "or were left unread, or their text or count is not the chunk's as the panel keeps it)"
             )
         elif match is None and not reached:
             doubt = f"the newest {LOOKBACK:,} sent messages do not reach back to the campaign's start"
@@ -358,13 +363,17 @@ def _spans(times: pd.Series, start) -> bool:
 
 
 class _Recipients:
-    """A sent record's recipients by GetBatchDelivery, read once; None where they cannot be read."""
+    """A sent record's recipients by GetBatchDelivery, read once; None where they cannot be read,
+    or once READS_PER_RESUME reports were read (a line's thousands of sends may each be a chunk:
+    the one not read stays a doubt)."""
 
     def __init__(self, client: PanelClient):
         self.client = client
         self.known: dict[int, frozenset[str] | None] = {}
 
     def __call__(self, batch: int) -> frozenset[str] | None:
+        if batch not in self.known and len(self.known) >= READS_PER_RESUME:
+            return None
         if batch not in self.known:
             try:
                 page = self.client.get_batch_delivery(batch, 1, DELIVERY_PAGE)

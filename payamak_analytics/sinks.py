@@ -262,10 +262,9 @@ class SmsSink:
         if notice.alert.severity not in self.severities:
             return
         claimed_at = self.clock()
-        granted = self.store.claim_alert_sms(
+        granted, held = self.store.claim_alert_sms(
             self.numbers, notice.alert.alert_id, notice.event, not self.really_send, self.per_hour, claimed_at
         )
-        held = len(self.numbers) - len(granted)
         if held:
             log.warning(
                 "alert SMS: %d of %d numbers held back by the cap of %d an hour", held, len(self.numbers), self.per_hour

@@ -93,8 +93,8 @@ class SendTestMessage(w.VBox):
     `confirm_above` recipients a send asks for confirmation first.
 
     A form that was sent, or whose send may have gone out, cannot be sent again (Send is locked,
-    and a click that reaches the handler anyway is refused) until the form changes or its outcome
-    is checked; a click while a send runs is ignored."""
+    and a click that reaches the handler anyway is refused) while the form describes it (an edit
+    put back is the same message), until its outcome is checked; a click while a send runs is ignored."""
 
     def __init__(
         self,
@@ -112,7 +112,8 @@ class SendTestMessage(w.VBox):
         self.rec_ids: list[int] = []
         self.sent_at: pd.Timestamp | None = None  # when the last send left, for an outcome check
         self.asked: tuple | None = None  # the send a confirmation question is about: (line, numbers, text, flash)
-        self.locked: str | None = None  # why Send is locked: "sent" or "unknown", None when it is not
+        self.locked: str | None = None  # why the form last sent may not be sent again: "sent" or "unknown"
+        self.locked_form: tuple | None = None  # that form: (line, numbers, text, flash)
         self.sending = threading.Lock()  # held while a send runs
         self.follower: threading.Thread | None = None
         self.stop_following = threading.Event()  # set it to end a follow before its last poll
@@ -138,7 +139,7 @@ class SendTestMessage(w.VBox):
         self.recipients.observe(self._check_numbers, "value")
         self.text.observe(self._count, "value")
         for control in (self.recipients, self.text, self.dry_run, self.line, self.flash):
-            control.observe(self._unlock, "value")
+            control.observe(self._form_changed, "value")
             control.observe(self._label_button, "value")
         self.send_button.on_click(self._send_clicked)
         self.confirm_button.on_click(lambda _: self._send(confirmed=True))
@@ -196,12 +197,26 @@ class SendTestMessage(w.VBox):
             messages = sms_text.analyze(self.text.value).parts * len(valid)
             self.send_button.description = f"Send {messages:,} SMS"
             self.send_button.button_style, self.send_button.icon = "danger", "paper-plane"
-        if self.locked:
-            self.send_button.description = "Sent" if self.locked == "sent" else "Outcome unknown"
-        self.send_button.disabled = self._sender() is None or self.locked is not None
+        held = self._held()
+        if held:
+            self.send_button.description = "Sent" if held == "sent" else "Outcome unknown"
+        self.send_button.disabled = self._sender() is None or held is not None
+
+    def _form(self) -> tuple:
+        """The message the form describes (dry run aside): line, numbers, text, flash."""
+        return (self._sender(), tuple(self._numbers()[0]), self.text.value, self.flash.value)
+
+    def _held(self) -> str | None:
+        """Why Send is locked: the form is the one last sent, or whose send may have gone out (an
+        edit put back is the same message); None when it is another message."""
+        return self.locked if self.locked and self._form() == self.locked_form else None
+
+    def _form_changed(self, _=None) -> None:
+        """Another message may be sent; the check of an unknown send is offered while it is on the form."""
+        self.check_sent_button.layout.display = None if self._held() == "unknown" else "none"
 
     def _unlock(self, _=None) -> None:
-        """A changed form is a new message: it may be sent."""
+        """The last send's outcome is known: its form may be sent again."""
         self.locked = None
         self.check_sent_button.layout.display = "none"
 
@@ -254,7 +269,7 @@ class SendTestMessage(w.VBox):
         if not self.sending.acquire(blocking=False):
             return
         try:
-            if self.locked is not None:
+            if self._held() is not None:
                 self.result.value += (
                     '<div style="color:#b00">Not sent again: this form was just sent (or may have been). '
                     "Change it, or check its outcome first.</div>"
@@ -303,7 +318,7 @@ class SendTestMessage(w.VBox):
 
     def _send_plan(self, plan, flash: bool) -> None:
         """The one call that may send: from here on, a failure is unknown unless it proves otherwise."""
-        self.sent_at = pd.Timestamp.now(tz=TEHRAN)
+        self.sent_at, self.locked, self.locked_form = pd.Timestamp.now(tz=TEHRAN), None, self._form()
         try:
             sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=flash)
         except Exception as error:  # shown in the widget, never as a traceback

@@ -12,7 +12,14 @@ from collections import Counter
 import pytest
 
 from payamak_analytics import PanelClient, errors
-from payamak_analytics.campaign import campaign_status, resume_campaign, send_campaign, sole_sender, unknown_chunks
+from payamak_analytics.campaign import (
+    campaign_status,
+    plan_campaign,
+    resume_campaign,
+    send_campaign,
+    sole_sender,
+    unknown_chunks,
+)
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, WorldConfig
 from payamak_analytics.store import Store
 from payamak_analytics.sync import sync
@@ -396,3 +403,35 @@ def test_one_number_given_as_a_whole_number_is_sent_to(simulator, tmp_path):
     plan = send_campaign(client_of(simulator), Store(tmp_path / "p.duckdb"), name="one", from_number=LINE,
                          numbers=9121234567, text=TEXT, dry_run=True)  # fmt: skip
     assert plan.numbers == ["09121234567"]
+
+
+@pytest.mark.parametrize("tariff", [-5.0, 0.0, 0.25])
+def test_a_tariff_under_one_a_part_never_lets_through_a_campaign_the_credit_cannot_cover(
+    make_simulator, tmp_path, monkeypatch, tariff
+):
+    """Credit is counted in SMS: a sent record's tariff under one (a hostile or odd panel's, a
+    free send's) prices a part at one, as the check did before it read tariffs."""
+    from decimal import Decimal
+
+    simulator = make_simulator(world_config(messages=300))
+    simulator.world.accounts["demo"].credit = Decimal(150)
+    client = client_of(simulator)
+    read = client.messages_frame
+    monkeypatch.setattr(client, "messages_frame", lambda *a, **k: read(*a, **k).assign(tariff=tariff))
+    with pytest.raises(errors.CreditError):
+        send_campaign(client, Store(tmp_path / "p.duckdb"), name="cheap", from_number=LINE, numbers=numbers(200),
+                      text=TEXT, rate=None, progress=False)  # fmt: skip
+    assert simulator.world.sends == {}
+
+
+def test_a_panel_without_get_messages_plans_a_campaign_at_one_credit_a_part(simulator, monkeypatch):
+    client = client_of(simulator)
+    has = client.has
+    monkeypatch.setattr(client, "has", lambda operation: operation != "GetMessages" and has(operation))
+
+    def missing(*args, **kwargs):
+        raise errors.UnsupportedOperationError("GetMessages is not offered by this deployment", "")
+
+    monkeypatch.setattr(client, "messages_frame", missing)
+    plan = plan_campaign(client, name="p", from_number=LINE, numbers=numbers(3), text=TEXT)
+    assert plan.tariff == 1 and plan.cost == plan.messages

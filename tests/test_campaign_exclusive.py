@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from payamak_analytics import PanelClient, errors
-from payamak_analytics.campaign import campaign_status, resume_campaign, send_campaign
+from payamak_analytics.campaign import READS_PER_RESUME, campaign_status, resume_campaign, send_campaign
 from payamak_analytics.simulator import FaultConfig
 from payamak_analytics.store import Store
 
@@ -291,4 +291,35 @@ def test_a_record_of_the_chunk_stored_with_another_text_or_no_count_is_never_res
 
     status = resume_campaign(client, store, "c", decide=person, rate=None, progress=False)
     assert (1, True) not in asked and max(times_sent(healthy).values()) == 1
+    assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}
+
+
+def test_a_resume_reads_a_bounded_number_of_reports_however_many_records_may_be_a_chunk(
+    make_simulator, tmp_path, monkeypatch
+):
+    """A line's thousands of other sends, kept without a count, could each be an unknown chunk: the
+    resume reads at most READS_PER_RESUME reports to rule them out, and the chunk stays in doubt."""
+    store = Store(tmp_path / "p.duckdb")
+    healthy, _ = two_unknown_chunks(make_simulator, store)
+    client = client_of(healthy)
+    read = client.messages_frame
+    others = pd.DataFrame({"message_id": range(10**6, 10**6 + 3000), "content": "OTP 1234", "count": pd.NA})
+
+    def records(*args, **kwargs):
+        frame = read(*args, **kwargs)
+        return pd.concat([others.reindex(columns=frame.columns), frame.assign(count=pd.NA)], ignore_index=True)
+
+    monkeypatch.setattr(client, "messages_frame", records)
+    [chunk_1_batch] = healthy.world.sends
+    reports, asked = client.get_batch_delivery, []
+
+    def report(batch, *args, **kwargs):  # each other send's recipients are readable, and not chunk 0's
+        asked.append(batch)
+        return reports(chunk_1_batch if batch >= 10**6 else batch, *args, **kwargs)
+
+    monkeypatch.setattr(client, "get_batch_delivery", report)
+    status = resume_campaign(
+        client, store, "c", decide=lambda u: "sent" if u.match else "resend", rate=None, progress=False
+    )
+    assert len(asked) <= READS_PER_RESUME and max(times_sent(healthy).values()) == 1
     assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}

@@ -465,3 +465,24 @@ def test_a_recipient_the_service_gave_no_status_for_is_not_called_not_sent(serve
     assert [r.sent for r in bare.recipients] == [None, None, None] and bare.sent_count == 0
     short = client_of(server, "short").send_sms(LINE, three, "hi")
     assert [r.sent for r in short.recipients] == [True, None, None] and short.sent_count == 1
+
+
+REMEMBER_MANY = """
+import time
+from payamak_analytics.client.safety import remember, scrub
+started = time.perf_counter()
+for i in range(120):
+    remember(f"account-{i:03d}-Pw!9x")
+print(time.perf_counter() - started, scrub("login account-077-Pw!9x refused"))
+"""
+
+
+def test_remembering_many_secrets_costs_each_its_own_pattern_only():
+    """A process holding many accounts' passwords (a dlt source over many accounts, a long
+    notebook): each secret remembered compiles its own pattern once, not every pattern again."""
+
+    done = subprocess.run(
+        [sys.executable, "-c", REMEMBER_MANY], capture_output=True, text=True, timeout=300, check=True
+    )
+    seconds, shown = done.stdout.split(" ", 1)
+    assert float(seconds) < 8 and shown.strip() == "login *** refused"

@@ -633,3 +633,16 @@ def test_an_alert_sms_sent_before_a_crash_is_not_sent_again_after_it(simulator, 
     assert len(simulator.world.sends) == before + 1
     sink.send(Notice("ended", alert))  # another notice of the alert does go out
     assert len(simulator.world.sends) == before + 2
+
+
+def test_a_notice_already_sent_is_not_called_held_back_by_the_cap(simulator, tmp_path, caplog):
+    """Numbers that had the notice before a restart are not numbers the hourly cap held back."""
+    from payamak_analytics.alerts import Alert
+
+    client = PanelClient("demo", "demo", wsdl=simulator.wsdl_url, max_retry_wait=0.05)
+    store = Store(tmp_path / "s.duckdb")
+    alert = Alert("service", "service", "critical", "The web service is off", "وب سرویس غیرفعال است", {}, alert_id=1)
+    sink = SmsSink(client, store, ["09121234567"], line="10002188", per_hour=10, really_send=True)
+    sink.send(Notice("raised", alert))
+    sink.send(Notice("raised", alert))  # the same notice again, after a restart
+    assert "held back by the cap" not in caplog.text

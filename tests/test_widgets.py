@@ -263,3 +263,19 @@ def test_an_unexpected_error_shown_in_a_widget_is_scrubbed_of_the_password(simul
     PanelClient("demo", "Widget-Secret-9", wsdl=simulator.wsdl_url)  # its password is known to the process
     shown = _error_html(KeyError("login Widget-Secret-9 refused"))
     assert "Widget-Secret-9" not in shown and "***" in shown
+
+
+def test_a_form_edited_and_put_back_after_an_unknown_send_keeps_send_locked(make_simulator):
+    """A careless edit undone (a character typed and deleted) leaves the same message: the send
+    whose outcome is unknown is not offered again until the sent messages rule it out."""
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
+    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
+    client = PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05)
+    widget = SendTestMessage(client)
+    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "test unknown", False
+    widget.send_button.click()  # the answer is lost: the send went out
+    widget.text.value = "test unknown!"
+    widget.text.value = "test unknown"
+    assert widget.send_button.disabled
+    widget.send_button.click()
+    assert sends_to(healthy, "09121234567") == 1

@@ -63,8 +63,8 @@ class Secret:
 
 # Every secret seen in this process: kept for its life, as an error or a log line may outlive the
 # client whose password it echoes.
-_KNOWN: set[str] = set()
-_pattern: re.Pattern | None = None
+_KNOWN: dict[str, re.Pattern] = {}
+_patterns: tuple[re.Pattern, ...] = ()  # longest secret first, so that one inside another does not cut it
 _LOCK = threading.Lock()
 _ENTITIES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
 _FOLD = r"(?:\r?\n[ \t]*)?"  # a line break a server's folding or wrapping may put between two characters
@@ -73,14 +73,13 @@ _BASE64_CORE = 8  # a shorter run of base64 could be any word: a secret under 7 
 
 def remember(value) -> None:
     """Scrub `value` (a text) from every text shown from now on, in this process."""
-    global _pattern
+    global _patterns
     if not isinstance(value, str) or len(value) < SHORTEST:
         return
     with _LOCK:
-        if value not in _KNOWN:
-            _KNOWN.add(value)
-            alternatives = "|".join(_written(known) for known in sorted(_KNOWN, key=len, reverse=True))
-            _pattern = re.compile(alternatives, re.IGNORECASE)  # a tag name or a hex escape may change its case
+        if value not in _KNOWN:  # its own pattern, compiled once: a new secret does not compile all the others again
+            _KNOWN[value] = re.compile(_written(value), re.IGNORECASE)  # a tag name or a hex escape may change its case
+            _patterns = tuple(_KNOWN[known] for known in sorted(_KNOWN, key=len, reverse=True))
     install_log_redaction()
 
 
@@ -128,10 +127,11 @@ def _base64_cores(raw: bytes) -> set[str]:
 
 def scrub(text: str) -> str:
     """`text` without any secret of this process, in any form it may have been echoed in."""
-    pattern = _pattern
-    if not isinstance(text, str) or not text or pattern is None:
+    if not isinstance(text, str):
         return text
-    return pattern.sub(REDACTED, text)
+    for pattern in _patterns:
+        text = pattern.sub(REDACTED, text)
+    return text
 
 
 def scrub_error(error: BaseException) -> BaseException:

@@ -132,10 +132,11 @@ class AlertTables:
 
     def claim_alert_sms(
         self, numbers: list[str], alert_id: int, event: str, dry_run: bool, cap: int, now: datetime
-    ) -> list[str]:
-        """The numbers that may get this notice's SMS: not claimed for it before (a send may have
-        gone out before a crash or a lost answer), and without the last hour's count passing
-        `cap`; recorded before the send (a crash after the claim costs a message, never a second)."""
+    ) -> tuple[list[str], int]:
+        """(the numbers that may get this notice's SMS, how many others the cap held back): not
+        claimed for it before (a send may have gone out before a crash or a lost answer), and
+        without the last hour's count passing `cap`; recorded before the send (a crash after the
+        claim costs a message, never a second)."""
         with self.transaction() as con:
             used = con.execute(
                 "SELECT count(*) FROM alert_sms WHERE sent_at > ? AND dry_run = ?", [now - timedelta(hours=1), dry_run]
@@ -147,13 +148,14 @@ class AlertTables:
                     [alert_id, event, dry_run],
                 ).fetchall()
             }
-            granted = [number for number in numbers if number not in claimed][: max(cap - used, 0)]
+            unclaimed = [number for number in numbers if number not in claimed]
+            granted = unclaimed[: max(cap - used, 0)]
             for number in granted:
                 con.execute(
                     "INSERT INTO alert_sms (sent_at, number, alert_id, dry_run, event) VALUES (?, ?, ?, ?, ?)",
                     [now, number, alert_id, dry_run, event],
                 )
-        return granted
+        return granted, len(unclaimed) - len(granted)
 
     def release_alert_sms(self, numbers: list[str], alert_id: int, event: str, now: datetime) -> None:
         """Give back the claims of a send that provably never went out: the notice may try them again."""
