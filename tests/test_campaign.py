@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import shutil
 import socket
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+import payamak_analytics.wsdl
 from payamak_analytics import PanelClient, errors
 from payamak_analytics.campaign import (
     campaign_status,
@@ -424,14 +428,16 @@ def test_a_tariff_under_one_a_part_never_lets_through_a_campaign_the_credit_cann
     assert simulator.world.sends == {}
 
 
-def test_a_panel_without_get_messages_plans_a_campaign_at_one_credit_a_part(simulator, monkeypatch):
-    client = client_of(simulator)
-    has = client.has
-    monkeypatch.setattr(client, "has", lambda operation: operation != "GetMessages" and has(operation))
-
-    def missing(*args, **kwargs):
-        raise errors.UnsupportedOperationError("GetMessages is not offered by this deployment", "")
-
-    monkeypatch.setattr(client, "messages_frame", missing)
+def test_a_panel_without_get_messages_plans_a_campaign_at_one_credit_a_part(simulator, tmp_path):
+    """A deployment whose contract has no GetMessages (its service description without the
+    operation): the credit check cannot read a tariff, and counts one credit a part."""
+    bundled = Path(payamak_analytics.wsdl.__file__).parent
+    for schema in bundled.glob("xsd*.xsd"):
+        shutil.copy(schema, tmp_path)
+    operation = r'<wsdl:operation name="GetMessages">.*?</wsdl:operation>'
+    wsdl = re.sub(operation, "", (bundled / "SendService.wsdl").read_text(encoding="utf-8"), flags=re.DOTALL)
+    (tmp_path / "SendService.wsdl").write_text(wsdl, encoding="utf-8")
+    client = PanelClient("demo", "demo", wsdl=str(tmp_path / "SendService.wsdl"), endpoint=simulator.url)
+    assert not client.has("GetMessages")
     plan = plan_campaign(client, name="p", from_number=LINE, numbers=numbers(3), text=TEXT)
     assert plan.tariff == 1 and plan.cost == plan.messages
