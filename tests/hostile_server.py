@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
+import requests
+
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
 ARRAYS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
@@ -186,3 +188,16 @@ def read_request(connection: socket.socket) -> Request | None:
             return None
         body += chunk
     return Request(first.split(" ")[1], headers, body)
+
+
+def forwarding(simulator, rewrite: Callable[[str, bytes], bytes]) -> Callable:
+    """A proxy in front of the simulator that passes every call on and `rewrite(operation, body)`s
+    each answer on its way back."""
+
+    def behaviour(request: Request, connection) -> None:
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=request.body, headers=headers, timeout=30)
+        body = rewrite(request.operation, answer.content)
+        connection.sendall(http(f"{answer.status_code} {answer.reason}", body))
+
+    return behaviour

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from payamak_analytics.store import Store
 from payamak_analytics.sync import sync
 
 from .conftest import admin_post, kill_during, truth, world_config
+from .hostile_server import HostileServer, forwarding
 
 LINE = "50001234"
 TEXT = "حراج ویژه زمستانه\nلغو۱۱"
@@ -409,22 +411,23 @@ def test_one_number_given_as_a_whole_number_is_sent_to(simulator, tmp_path):
     assert plan.numbers == ["09121234567"]
 
 
-@pytest.mark.parametrize("tariff", [-5.0, 0.0, 0.25])
+@pytest.mark.parametrize("tariff", [b"-5.0", b"0.0", b"0.25"])
 def test_a_tariff_under_one_a_part_never_lets_through_a_campaign_the_credit_cannot_cover(
-    make_simulator, tmp_path, monkeypatch, tariff
+    make_simulator, tmp_path, tariff
 ):
     """Credit is counted in SMS: a sent record's tariff under one (a hostile or odd panel's, a
     free send's) prices a part at one, as the check did before it read tariffs."""
-    from decimal import Decimal
-
     simulator = make_simulator(world_config(messages=300))
     simulator.world.accounts["demo"].credit = Decimal(150)
-    client = client_of(simulator)
-    read = client.messages_frame
-    monkeypatch.setattr(client, "messages_frame", lambda *a, **k: read(*a, **k).assign(tariff=tariff))
-    with pytest.raises(errors.CreditError):
-        send_campaign(client, Store(tmp_path / "p.duckdb"), name="cheap", from_number=LINE, numbers=numbers(200),
-                      text=TEXT, rate=None, progress=False)  # fmt: skip
+
+    def cheap(operation: str, body: bytes) -> bytes:
+        return re.sub(rb"<a:Tariff>[^<]*</a:Tariff>", b"<a:Tariff>" + tariff + b"</a:Tariff>", body)
+
+    with HostileServer({"/svc": forwarding(simulator, cheap)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"))
+        with pytest.raises(errors.CreditError):
+            send_campaign(client, Store(tmp_path / "p.duckdb"), name="cheap", from_number=LINE, numbers=numbers(200),
+                          text=TEXT, rate=None, progress=False)  # fmt: skip
     assert simulator.world.sends == {}
 
 

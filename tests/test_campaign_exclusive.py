@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from payamak_analytics.simulator import FaultConfig
 from payamak_analytics.store import Store
 
 from .conftest import world_config
+from .hostile_server import HostileServer, forwarding
 
 LINE = "50001234"
 TEXT = "Yalda sale"
@@ -262,34 +265,41 @@ except PayamakError as error:
 """
 
 
+def _contents(change) -> Callable[[bytes], bytes]:
+    """A rewrite of every sent record's Content element by `change(element) -> element`."""
+    return lambda body: re.sub(rb"<a:Content>[^<]*</a:Content>", lambda m: change(m.group(0)), body)
+
+
 STORED_OTHERWISE = {
-    "a suffix the panel adds": lambda frame: frame.assign(content=frame["content"] + "\nلغو۱۱"),
-    "letters the panel converts": lambda frame: frame.assign(content=frame["content"].str.replace("a", "ā")),
-    "no text": lambda frame: frame.assign(content=None),
-    "no count": lambda frame: frame.assign(count=pd.NA),
+    "a suffix the panel adds": _contents(lambda e: e.replace(b"</a:Content>", "\nلغو۱۱</a:Content>".encode())),
+    "letters the panel converts": _contents(lambda e: e[:11] + e[11:-12].replace(b"a", "ā".encode()) + e[-12:]),
+    "no text": _contents(lambda e: b'<a:Content i:nil="true"/>'),
+    "no count": lambda body: re.sub(rb"<a:Count>\d+</a:Count>", b'<a:Count i:nil="true"/>', body),
 }
 
 
 @pytest.mark.parametrize("stored", STORED_OTHERWISE)
 def test_a_record_of_the_chunk_stored_with_another_text_or_no_count_is_never_resent_over(
-    make_simulator, tmp_path, monkeypatch, stored
+    make_simulator, tmp_path, stored
 ):
     """The panel may keep a send's text otherwise than it was sent (a suffix, converted letters) or
     leave fields out: a record whose recipients are the chunk's keeps the chunk in doubt, never
     offered for sending again."""
     store = Store(tmp_path / "p.duckdb")
     healthy, _ = two_unknown_chunks(make_simulator, store)
-    client = client_of(healthy)
-    read = client.messages_frame
     keep = STORED_OTHERWISE[stored]
-    monkeypatch.setattr(client, "messages_frame", lambda *args, **kwargs: keep(read(*args, **kwargs)))
     asked = []
 
     def person(unknown):  # says "send it again" to every question
         asked.append((unknown.chunk, unknown.resendable))
         return "resend"
 
-    status = resume_campaign(client, store, "c", decide=person, rate=None, progress=False)
+    def stored_otherwise(operation: str, body: bytes) -> bytes:
+        return keep(body) if operation == "GetMessages" else body
+
+    with HostileServer({"/svc": forwarding(healthy, stored_otherwise)}) as panel:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=panel.url("svc"), max_retry_wait=0.05)
+        status = resume_campaign(client, store, "c", decide=person, rate=None, progress=False)
     assert (1, True) not in asked and max(times_sent(healthy).values()) == 1
     assert dict(status[["state", "chunks"]].values.tolist()) == {"sent": 2, "unknown": 1}
 

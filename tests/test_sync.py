@@ -29,7 +29,7 @@ from payamak_analytics.store.schema import MIGRATIONS
 from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, PAST_LIST_PAGES, SyncError, sync
 
 from .conftest import START, admin_post, kill_during, strict_zeep, truth
-from .hostile_server import HostileServer, Request, http
+from .hostile_server import HostileServer, Request, forwarding, http
 
 
 def live_world(messages: int = 1200, days: int = 10) -> WorldConfig:
@@ -384,19 +384,6 @@ def test_a_batch_the_service_forgets_once_is_read_later_and_nothing_is_lost(live
     summary = sync(client_of(live_simulator), store, progress=False)
     assert summary.batches_unknown == 0 and summary.batches_unreadable == 0
     assert_store_equals_truth(store, live_simulator)
-
-
-def forwarding(simulator: Simulator, rewrite) -> callable:
-    """A proxy in front of the simulator that passes every call on and `rewrite(operation, body)`s
-    each answer on its way back."""
-
-    def behaviour(request: Request, connection) -> None:
-        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
-        answer = requests.post(simulator.url, data=request.body, headers=headers, timeout=30)
-        body = rewrite(request.operation, answer.content)
-        connection.sendall(http(f"{answer.status_code} {answer.reason}", body))
-
-    return behaviour
 
 
 def test_a_batch_listed_with_fewer_recipients_than_stored_is_still_read_in_full(make_simulator, tmp_path):
