@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import duckdb
@@ -386,23 +387,36 @@ def test_a_batch_the_service_forgets_once_is_read_later_and_nothing_is_lost(live
     assert_store_equals_truth(store, live_simulator)
 
 
+def panel_batch(make_simulator, recipients: int, messages: int = 300) -> tuple[Simulator, int]:
+    """A simulator whose account sent one batch of `recipients` numbers (the client sends 100 at
+    most, a panel's batch may hold more); the simulator and the batch's id."""
+    world = WorldConfig(history=HistoryConfig(messages=messages, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
+    return simulator, strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)[
+        "batchSmsId"
+    ]
+
+
+def listed_count(operation: str, body: bytes, batch: int, count: int) -> bytes:
+    """A GetMessages answer whose record of `batch` lists `count` recipients (other answers as they are)."""
+    if operation != "GetMessages":
+        return body
+    record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+    return re.sub(record, rb"\g<1>%d\g<2>" % count, body, flags=re.DOTALL)
+
+
 def test_a_batch_listed_with_fewer_recipients_than_stored_is_still_read_in_full(make_simulator, tmp_path):
     """The batches of the sent walk's last pages are planned from those pages; one the store
     already holds, not read in full, has its pages from what the store recorded, as the store's
     own plan would: a list that now shows a smaller Count must not leave its last report pages
     unread (and the batch closed as gone a day later)."""
-    world = WorldConfig(history=HistoryConfig(messages=1200, days=10), clock_speed=0.0, max_recipients=1000)
-    simulator = make_simulator(world, threads=16)
     recipients = 250  # three report pages; the client sends 100 at most, the service more
-    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
-    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+    simulator, batch = panel_batch(make_simulator, recipients, messages=1200)
     shown = {"count": recipients}
 
     def smaller_count(operation: str, body: bytes) -> bytes:
-        if operation != "GetMessages":
-            return body
-        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
-        return re.sub(record, rb"\g<1>%d\g<2>" % shown["count"], body, flags=re.DOTALL)
+        return listed_count(operation, body, batch, shown["count"])
 
     admin_post(simulator, "forget", batch_id=batch, times=9)  # three pages, three times: the first run cannot
     with HostileServer({"/svc": forwarding(simulator, smaller_count)}) as proxy:
@@ -424,15 +438,11 @@ def test_a_batch_listed_with_two_billion_recipients_costs_only_the_pages_it_hold
     run asks for the pages that hold rows and the pages in flight when the first short one came
     back, not 21 million pages; the batch stays open (not read in full), with every real
     recipient stored."""
-    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
-    simulator = make_simulator(world, threads=16)
     recipients, workers = 250, 8
-    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
-    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+    simulator, batch = panel_batch(make_simulator, recipients)
 
     def huge_count(operation: str, body: bytes) -> bytes:
-        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
-        return re.sub(record, rb"\g<1>2147483647\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
+        return listed_count(operation, body, batch, 2147483647)
 
     with HostileServer({"/svc": forwarding(simulator, huge_count)}) as proxy:
         client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
@@ -452,25 +462,17 @@ def test_a_batch_listed_with_two_billion_recipients_costs_only_the_pages_it_hold
     assert store.sql(f"SELECT complete, gone FROM batches WHERE batch_id = {batch}").values.tolist() == [[False, False]]
 
 
-def _huge_count_proxy(simulator: Simulator, recipients: int) -> tuple[int, callable]:
+def _huge_count_proxy(make_simulator, recipients: int) -> tuple[Simulator, int, Callable]:
     """A batch of `recipients` that the list (through the proxy returned) says has 2,147,483,647."""
-    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
-    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
-
-    def huge_count(operation: str, body: bytes) -> bytes:
-        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
-        return re.sub(record, rb"\g<1>2147483647\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
-
-    return batch, forwarding(simulator, huge_count)
+    simulator, batch = panel_batch(make_simulator, recipients)
+    return simulator, batch, forwarding(simulator, lambda op, body: listed_count(op, body, batch, 2147483647))
 
 
 @pytest.mark.timeout(120)
 def test_a_batch_cut_short_is_closed_as_gone_after_the_grace_period_like_any_short_batch(make_simulator, tmp_path):
     """A batch whose reading a short page ended, with pages never asked, is short all the same:
     its grace period starts, and a day later it is closed as gone, not read at every run forever."""
-    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
-    simulator = make_simulator(world, threads=16)
-    batch, proxy_behaviour = _huge_count_proxy(simulator, 250)
+    _, batch, proxy_behaviour = _huge_count_proxy(make_simulator, 250)
     with HostileServer({"/svc": proxy_behaviour}) as proxy:
         client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
         store = Store(tmp_path / "p.duckdb")
@@ -486,9 +488,7 @@ def test_a_batch_cut_short_is_closed_as_gone_after_the_grace_period_like_any_sho
 def test_a_batch_cut_short_and_not_found_once_is_counted_once(make_simulator, tmp_path):
     """A batch asked again after a -2 is counted by how its last reading of the run went: once,
     not once a reading."""
-    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
-    simulator = make_simulator(world, threads=16)
-    batch, proxy_behaviour = _huge_count_proxy(simulator, 250)
+    simulator, batch, proxy_behaviour = _huge_count_proxy(make_simulator, 250)
     admin_post(simulator, "forget", batch_id=batch, times=1)
     with HostileServer({"/svc": proxy_behaviour}) as proxy:
         client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
@@ -504,10 +504,7 @@ def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_
     same numbers at new rows (a batch of 250 closed with 100 recipients three times over, and
     one listed with two billion read page after page for hours). A page repeating another of
     its batch ends the sync with a typed error, as a messages page that repeats does."""
-    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
-    simulator = make_simulator(world, threads=16)
-    to = {"string": [f"0912{i:07d}" for i in range(250)]}
-    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+    simulator, batch = panel_batch(make_simulator, 250)
 
     def first_page_always(request: Request, connection) -> None:
         body = re.sub(rb"(<[\w:]*index>)\d+(</)", rb"\g<1>1\g<2>", request.body)
@@ -531,15 +528,11 @@ def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_t
     """A list whose Count says 120 for a batch of 250: its last planned page (row 101) comes back
     full where 20 rows were due, so the report goes on; the pages after it are asked until one
     comes back short, and no recipient is left unread in a batch closed as read in full."""
-    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
-    simulator = make_simulator(world, threads=16)
     recipients = 250
-    to = {"string": [f"0912{i:07d}" for i in range(recipients)]}
-    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+    simulator, batch = panel_batch(make_simulator, recipients)
 
     def smaller_count(operation: str, body: bytes) -> bytes:
-        record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
-        return re.sub(record, rb"\g<1>120\g<2>", body, flags=re.DOTALL) if operation == "GetMessages" else body
+        return listed_count(operation, body, batch, 120)
 
     with HostileServer({"/svc": forwarding(simulator, smaller_count)}) as proxy:
         client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
@@ -555,10 +548,7 @@ def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_s
     """A service whose report of a batch listed with 120 recipients goes on with full pages of new
     numbers at every index: each run reads PAST_LIST_PAGES pages past the list at most, and the
     batch stays open (it is never closed as read in full with made-up recipients)."""
-    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
-    simulator = make_simulator(world, threads=16)
-    to = {"string": [f"0912{i:07d}" for i in range(200)]}
-    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "big", False)["batchSmsId"]
+    simulator, batch = panel_batch(make_simulator, 200)
     asked = []
 
     def endless(request: Request, connection) -> None:
@@ -569,9 +559,7 @@ def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_s
             body = re.sub(rb"index>\d+<", b"index>101<", body) if index > 200 else body
         headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
         answer = requests.post(simulator.url, data=body, headers=headers, timeout=30).content
-        if request.operation == "GetMessages":
-            record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
-            answer = re.sub(record, rb"\g<1>120\g<2>", answer, flags=re.DOTALL)
+        answer = listed_count(request.operation, answer, batch, 120)
         if index > 200:  # made-up numbers, new on every page
             answer = answer.replace(b">0912000", b">099%04d" % (index // 100))
         connection.sendall(http("200 OK", answer))

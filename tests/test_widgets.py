@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
 
 from payamak_analytics import PanelClient, analytics
-from payamak_analytics.simulator import FaultConfig, HistoryConfig, WorldConfig
+from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store
 from payamak_analytics.widgets import CampaignExplorer, SendTestMessage, SyncButton
 
 from .conftest import truth
+from .hostile_server import HostileServer, forwarding
 
 
 def sends(simulator) -> int:
@@ -169,12 +172,23 @@ def sends_to(simulator, number: str) -> int:
     return sum(send.numbers.count(number) for send in simulator.world.sends.values())
 
 
-def test_an_unknown_outcome_locks_send_until_the_sent_messages_are_checked(make_simulator):
+def slow_sends(make_simulator) -> tuple[Simulator, Simulator]:
+    """(a panel, the same panel answering SendSMS after 1.5 s): a client waiting 0.7 s loses the answer."""
     healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
-    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
-    widget = SendTestMessage(PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05))
+    return healthy, make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
+
+
+def sent_with_its_answer_lost(wsdl: str, **options) -> SendTestMessage:
+    """A widget whose send of "test unknown" went out with its answer lost (the client waits 0.7 s)."""
+    widget = SendTestMessage(PanelClient("demo", "demo", wsdl=wsdl, timeout=0.7, max_retry_wait=0.05, **options))
     widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "test unknown", False
-    widget.send_button.click()  # the answer is lost: the send went out
+    widget.send_button.click()
+    return widget
+
+
+def test_an_unknown_outcome_locks_send_until_the_sent_messages_are_checked(make_simulator):
+    healthy, slow = slow_sends(make_simulator)
+    widget = sent_with_its_answer_lost(slow.wsdl_url)
     assert "may or may not have gone out" in widget.result.value
     assert "try again" not in widget.result.value.lower()
     assert widget.send_button.disabled and widget.send_button.description == "Outcome unknown"
@@ -210,29 +224,33 @@ def test_a_click_while_a_send_runs_is_ignored(make_simulator):
     assert sends_to(healthy, "09121234567") == 1
 
 
+def _content(new: bytes) -> Callable[[bytes], bytes]:
+    return lambda body: re.sub(rb"<a:Content>([^<]*)</a:Content>", new, body)
+
+
 @pytest.mark.parametrize(
     "stored",
     {
-        "a suffix the panel adds": lambda frame: frame.assign(content=frame["content"] + "\nلغو۱۱"),
-        "no text": lambda frame: frame.assign(content=None),
-        "no count": lambda frame: frame.assign(count=pd.NA, content=None),
+        "a suffix the panel adds": _content("<a:Content>\\1\nلغو۱۱</a:Content>".encode()),
+        "no text": _content(b'<a:Content i:nil="true"/>'),
+        "no count, no text": lambda body: _content(b'<a:Content i:nil="true"/>')(
+            re.sub(rb"<a:Count>\d+</a:Count>", b'<a:Count i:nil="true"/>', body)
+        ),
     }.items(),
     ids=lambda item: item[0],
 )
 def test_a_check_that_cannot_rule_out_the_send_keeps_send_locked(make_simulator, stored):
     """A record the panel keeps with another text (or without text or count) may be the send:
     the check does not call it "did not go out", and Send stays locked."""
-    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
-    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
-    client = PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05)
-    widget = SendTestMessage(client)
-    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "test unknown", False
-    widget.send_button.click()  # the answer is lost: the send went out
-    read = client.messages_frame
-    client.messages_frame = lambda *args, **kwargs: stored[1](read(*args, **kwargs))
-    widget.check_sent_button.click()
-    assert "did not go out" not in widget.result.value and widget.send_button.disabled
-    widget.send_button.click()
+    healthy, slow = slow_sends(make_simulator)
+    keep = stored[1]
+    with HostileServer(
+        {"/svc": forwarding(slow, lambda op, body: keep(body) if op == "GetMessages" else body)}
+    ) as panel:
+        widget = sent_with_its_answer_lost("bundled", endpoint=panel.url("svc"))
+        widget.check_sent_button.click()
+        assert "did not go out" not in widget.result.value and widget.send_button.disabled
+        widget.send_button.click()
     assert sends_to(healthy, "09121234567") == 1
 
 
@@ -268,12 +286,8 @@ def test_an_unexpected_error_shown_in_a_widget_is_scrubbed_of_the_password(simul
 def test_a_form_edited_and_put_back_after_an_unknown_send_keeps_send_locked(make_simulator):
     """A careless edit undone (a character typed and deleted) leaves the same message: the send
     whose outcome is unknown is not offered again until the sent messages rule it out."""
-    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
-    slow = make_simulator(healthy.world, FaultConfig(slow_rate=1.0, slow_seconds=1.5, operations=("SendSMS",)))
-    client = PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05)
-    widget = SendTestMessage(client)
-    widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "test unknown", False
-    widget.send_button.click()  # the answer is lost: the send went out
+    healthy, slow = slow_sends(make_simulator)
+    widget = sent_with_its_answer_lost(slow.wsdl_url)
     widget.text.value = "test unknown!"
     widget.text.value = "test unknown"
     assert widget.send_button.disabled
