@@ -279,10 +279,15 @@ def _stream(run: _Run, direction: int, lines: tuple[str, ...], since: datetime |
     return _Stream(
         key,
         walk,
-        lambda index: run.fetch(run.client.messages_page, direction, lines, index),
+        lambda index: run.fetch(_page_rows, run.client, direction, lines, index),
         tqdm(desc=f"{name} messages", unit=" pages", disable=not run.progress, leave=False),
         window=1 if walk.incremental else 2,  # widened while pages keep coming back full
     )
+
+
+def _page_rows(client: PanelClient, direction: int, lines: tuple[str, ...], index: int) -> pd.DataFrame:
+    """A page's rows only: its raw answer (about 700 KB) is not kept while it waits its turn."""
+    return client.messages_page(direction, lines, index).rows
 
 
 @dataclass
@@ -334,7 +339,7 @@ def _accept_arrived(stream: _Stream) -> _Arrived | None:
     kept = []
     while not walk.done and walk.awaited in in_flight and in_flight[walk.awaited].done():
         index = walk.awaited
-        accepted = walk.accept(index, in_flight.pop(index).result().rows)
+        accepted = walk.accept(index, in_flight.pop(index).result())
         if accepted is None:  # rows slipped past: ask for it again
             in_flight[index] = stream.read(index)
             continue

@@ -11,6 +11,7 @@ on a small `.wait` file beside the store: a lock the kernel drops when a process
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import threading
@@ -27,7 +28,12 @@ from .schema import MIGRATIONS
 
 DEFAULT_NAME = Path("data") / "payamak.duckdb"
 DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
-CONNECTION_CONFIG = {"threads": "2"}
+# A checkpoint (every `checkpoint_threshold` of log) rewrites the table's last, partly filled row
+# group: with DuckDB's defaults (16 MB, 122,880 rows) each one took about 30 MB for half a second
+# in a sync, the highest point of its memory. Smaller groups and more frequent checkpoints keep
+# that swing small at the same speed (benchmarks/RESULTS.md, "What takes the memory").
+CONNECTION_CONFIG = {"threads": "2", "checkpoint_threshold": "4MB"}
+ROW_GROUP_ROWS = 16_384  # DuckDB's row group size is set per attachment, not stored in the file
 # The held writer's buffer pool is capped so that a long sync stays flat (it writes page by
 # page and needs little); readers (reports) keep DuckDB's default.
 WRITER_MEMORY = "64MB"
@@ -84,6 +90,25 @@ def check_path(path: Path, *, create: bool) -> None:
             raise StoreError(f"{path} is not a DuckDB file: choose a new path for the store, or the store's own file.")
     elif not create:
         raise StoreError(f"There is no store at {path}: run `payamak sync` first, or pass --db with the store's path.")
+
+
+def _attached(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection with the store's file attached, and in use, as catalog `store`.
+
+    DuckDB attaches a file once per process: every connection of this process to the same file
+    shares one in-memory database named after it (as `duckdb.connect(path)` shares one database
+    per path), which attaches the file at its first connection and lets go of it at its last."""
+    where = path.resolve()
+    host = ":memory:payamak-" + hashlib.sha256(str(where).encode()).hexdigest()[:24]
+    con = duckdb.connect(host, config=CONNECTION_CONFIG)
+    try:
+        quoted = str(where).replace("'", "''")
+        con.execute(f"ATTACH IF NOT EXISTS '{quoted}' AS store (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+        con.execute("USE store")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def _locked_by_another(path: Path, error: Exception) -> bool:
@@ -186,7 +211,7 @@ class StoreFile:
         while True:
             try:
                 with _FILE_GATE:
-                    con = duckdb.connect(str(self.path), config=CONNECTION_CONFIG)
+                    con = _attached(self.path)
                 con.execute("SET TimeZone = 'Asia/Tehran'")
                 return con
             except duckdb.IOException as error:
