@@ -91,3 +91,19 @@ def test_the_default_path_honours_payamak_store(tmp_path, monkeypatch):
     assert default_path() == tmp_path / "mine.duckdb" and Store().path == tmp_path / "mine.duckdb"
     monkeypatch.delenv("PAYAMAK_STORE")
     assert default_path(tmp_path) == tmp_path / "data" / "payamak.duckdb"
+
+
+def test_duckdb_spills_beside_the_store_not_in_the_working_directory(tmp_path, monkeypatch):
+    """A sort bigger than the writer's 64 MB spills to `<store>.tmp`, as when DuckDB opened the
+    file directly; a working directory DuckDB cannot use (here its `.tmp` is a file) is no matter."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".tmp").write_text("a file of the user's")
+    monkeypatch.chdir(work)
+    store = Store(tmp_path / "p.duckdb")
+    with store.holding():
+        spilled = store.sql(
+            "SELECT count(DISTINCT h) FROM (SELECT md5(range::VARCHAR) h FROM range(3000000) ORDER BY h)"
+        )
+    assert spilled.iloc[0, 0] == 3_000_000
+    assert (work / ".tmp").read_text() == "a file of the user's"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from contextlib import suppress
+
+import duckdb
 
 from payamak_analytics.store import Store
 
@@ -22,6 +25,22 @@ def test_opening_the_store_again_in_this_process_keeps_other_processes_out(tmp_p
         assert not _another_process_opens(path)
         Store(path).sql("SELECT 1")  # a notebook cell in the same process, meanwhile
         assert not _another_process_opens(path)  # DuckDB's lock still holds the file
+
+
+def test_a_users_sql_cannot_detach_the_file_a_sync_holds(tmp_path):
+    """The file is the only catalog of this process's connections to it, as when DuckDB opened
+    it directly: no `USE` leads away from it, so no `DETACH` lets go of it under the sync."""
+    path = tmp_path / "s.duckdb"
+    store = Store(path)
+    with store.holding():
+        with store.transaction() as con:
+            con.execute("INSERT INTO store_meta VALUES ('before', 'x')")
+        with suppress(duckdb.Error):
+            Store(path).sql("USE memory; DETACH store")  # a notebook cell, meanwhile
+        assert not _another_process_opens(path)
+        with store.transaction() as con:  # the sync goes on
+            con.execute("INSERT INTO store_meta VALUES ('after', 'x')")
+    assert sorted(store.sql("SELECT key FROM store_meta WHERE value = 'x'").key) == ["after", "before"]
 
 
 def test_looks_of_one_process_at_the_same_moment_never_see_a_waiting_process(tmp_path):

@@ -97,14 +97,18 @@ def _attached(path: Path) -> duckdb.DuckDBPyConnection:
 
     DuckDB attaches a file once per process: every connection of this process to the same file
     shares one in-memory database named after it (as `duckdb.connect(path)` shares one database
-    per path), which attaches the file at its first connection and lets go of it at its last."""
+    per path), which attaches the file at its first connection and lets go of it at its last.
+    As when the file was opened directly, it is that database's only catalog (a user's
+    `USE memory; DETACH store` would let go of the file under a sync) and DuckDB spills beside
+    it, not in the working directory (the in-memory database's `.tmp`)."""
     where = path.resolve()
     host = ":memory:payamak-" + hashlib.sha256(str(where).encode()).hexdigest()[:24]
-    con = duckdb.connect(host, config=CONNECTION_CONFIG)
+    con = duckdb.connect(host, config={**CONNECTION_CONFIG, "temp_directory": f"{where}.tmp"})
     try:
         quoted = str(where).replace("'", "''")
         con.execute(f"ATTACH IF NOT EXISTS '{quoted}' AS store (ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
         con.execute("USE store")
+        con.execute("DETACH DATABASE IF EXISTS memory")
     except BaseException:
         con.close()
         raise
