@@ -31,7 +31,7 @@ DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
 # A checkpoint (every `checkpoint_threshold` of log) rewrites the table's last, partly filled row
 # group: with DuckDB's defaults (16 MB, 122,880 rows) each one took about 30 MB for half a second
 # in a sync, the highest point of its memory. Smaller groups and more frequent checkpoints keep
-# that swing small at the same speed (benchmarks/RESULTS.md, "What takes the memory").
+# that swing small at the same speed (benchmarks/RESULTS.md, "the checkpoint's swing").
 CONNECTION_CONFIG = {"threads": "2", "checkpoint_threshold": "4MB"}
 ROW_GROUP_ROWS = 16_384  # DuckDB's row group size is set per attachment, not stored in the file
 # The held writer's buffer pool is capped so that a long sync stays flat (it writes page by
