@@ -59,3 +59,19 @@ def test_looks_of_one_process_at_the_same_moment_never_see_a_waiting_process(tmp
     for looker in lookers:
         looker.join()
     assert len(seen) == 10_000 and not any(seen)
+
+
+def test_a_reader_that_comes_by_a_symlink_gets_the_file_from_a_sync(tmp_path):
+    """A notebook may open the store through a link to it: the sync must see it waiting (the
+    `.wait` file lies beside the file itself) and let go, as for any reader."""
+    path = tmp_path / "s.duckdb"
+    link = tmp_path / "link.duckdb"
+    store = Store(path)
+    link.symlink_to(path)
+    reader = (
+        "from payamak_analytics.store import Store; "
+        f"print(Store({str(link)!r}, lock_wait=5).sql('SELECT count(*) AS n FROM store_meta').n[0])"
+    )
+    with store.holding():  # a sync holds the file
+        done = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-500:]

@@ -165,9 +165,12 @@ class StoreFile:
         self._holding = 0
         self._lock = threading.RLock()
         existed = self.path.exists()
-        gate = Path(f"{self.path}.wait")
-        gate_existed = gate.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # beside the file itself, whichever path leads to it (a symlink): every process must look
+        # at the same `.wait` file, or a sync never sees a reader that came by another path
+        self._wait_file = f"{self.path.resolve()}.wait"
+        gate = Path(self._wait_file)
+        gate_existed = gate.exists()
         try:
             with self.connect() as con:
                 self._migrate(con, existed)
@@ -203,7 +206,7 @@ class StoreFile:
                 time.sleep(0.005)
             yield
             return
-        descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+        descriptor = os.open(self._wait_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             _lock_until(descriptor, fcntl.LOCK_SH, deadline)
             yield
@@ -298,7 +301,7 @@ class StoreFile:
     def _someone_waits(self) -> bool:
         """Whether another process is waiting to open the file (holds the `.wait` lock shared)."""
         with _LOOK:
-            descriptor = os.open(f"{self.path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+            descriptor = os.open(self._wait_file, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return False
