@@ -8,7 +8,9 @@ import threading
 from contextlib import suppress
 
 import duckdb
+import pytest
 
+from payamak_analytics.errors import StoreError
 from payamak_analytics.store import Store
 
 
@@ -75,3 +77,15 @@ def test_a_reader_that_comes_by_a_symlink_gets_the_file_from_a_sync(tmp_path):
     with store.holding():  # a sync holds the file
         done = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_a_file_this_process_opened_with_duckdb_itself_is_a_store_error_saying_what_to_do(tmp_path):
+    path = tmp_path / "s.duckdb"
+    Store(path)
+    own = duckdb.connect(str(path))  # a notebook's own connection to the file
+    try:
+        with pytest.raises(StoreError, match="Close that connection"):
+            Store(path)
+    finally:
+        own.close()
+    assert Store(path).schema_version >= 1  # once closed, the store opens as ever

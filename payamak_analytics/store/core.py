@@ -221,6 +221,12 @@ class StoreFile:
                     con = _attached(self.path)
                 con.execute("SET TimeZone = 'Asia/Tehran'")
                 return con
+            except duckdb.ResourceInUseException:  # DuckDB attaches a file once per process
+                raise StoreError(
+                    f"{self.path} is already open in this process through a DuckDB connection of its own "
+                    "(duckdb.connect on the file). Close that connection, or read through Store(...).sql.",
+                    "این فایل در همین برنامه با اتصال دیگری از DuckDB باز است؛ آن را ببندید",
+                ) from None
             except duckdb.IOException as error:
                 unexplained = 0 if _locked_by_another(self.path, error) else unexplained + 1
                 if unexplained > 1:
