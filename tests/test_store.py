@@ -107,3 +107,15 @@ def test_duckdb_spills_beside_the_store_not_in_the_working_directory(tmp_path, m
         )
     assert spilled.iloc[0, 0] == 3_000_000
     assert (work / ".tmp").read_text() == "a file of the user's"
+
+
+def test_a_store_opened_by_a_relative_path_stays_the_same_file_after_a_change_of_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = Store("s.duckdb")
+    with store.transaction() as con:
+        con.execute("INSERT INTO store_meta VALUES ('mark', 'here')")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a notebook's os.chdir
+    assert store.sql("SELECT value FROM store_meta WHERE key = 'mark'").value.tolist() == ["here"]
+    assert not (elsewhere / "s.duckdb").exists()

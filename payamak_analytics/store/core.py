@@ -92,8 +92,9 @@ def check_path(path: Path, *, create: bool) -> None:
         raise StoreError(f"There is no store at {path}: run `payamak sync` first, or pass --db with the store's path.")
 
 
-def _attached(path: Path) -> duckdb.DuckDBPyConnection:
-    """A connection with the store's file attached, and in use, as catalog `store`.
+def _attached(where: Path) -> duckdb.DuckDBPyConnection:
+    """A connection with the store's file (`where`, a resolved path) attached, and in use, as
+    catalog `store`.
 
     DuckDB attaches a file once per process: every connection of this process to the same file
     shares one in-memory database named after it (as `duckdb.connect(path)` shares one database
@@ -101,7 +102,6 @@ def _attached(path: Path) -> duckdb.DuckDBPyConnection:
     As when the file was opened directly, it is that database's only catalog (a user's
     `USE memory; DETACH store` would let go of the file under a sync) and DuckDB spills beside
     it, not in the working directory (the in-memory database's `.tmp`)."""
-    where = path.resolve()
     host = ":memory:payamak-" + hashlib.sha256(str(where).encode()).hexdigest()[:24]
     con = duckdb.connect(host, config={**CONNECTION_CONFIG, "temp_directory": f"{where}.tmp"})
     try:
@@ -166,9 +166,11 @@ class StoreFile:
         self._lock = threading.RLock()
         existed = self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # beside the file itself, whichever path leads to it (a symlink): every process must look
-        # at the same `.wait` file, or a sync never sees a reader that came by another path
-        self._wait_file = f"{self.path.resolve()}.wait"
+        # the file itself, whichever path led to it (a symlink, a folder left by os.chdir): every
+        # process must look at the same `.wait` file, or a sync never sees a reader that came by
+        # another path
+        self._file = self.path.resolve()
+        self._wait_file = f"{self._file}.wait"
         gate = Path(self._wait_file)
         gate_existed = gate.exists()
         try:
@@ -218,7 +220,7 @@ class StoreFile:
         while True:
             try:
                 with _FILE_GATE:
-                    con = _attached(self.path)
+                    con = _attached(self._file)
                 con.execute("SET TimeZone = 'Asia/Tehran'")
                 return con
             except duckdb.ResourceInUseException:  # DuckDB attaches a file once per process
