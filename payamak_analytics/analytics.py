@@ -487,9 +487,16 @@ class CampaignPostmortem:
 
 
 def campaign_id(store: Store, campaign: str, listed: pd.DataFrame | None = None) -> str:
-    """The id of a campaign given by id or readable name; NotFoundError naming where to look."""
+    """The id of a campaign given by id or readable name; NotFoundError naming where to look.
+    A send of one batch is not listed as a campaign, but its id (the `campaign_id` of its
+    recipients) is taken: a user copies it from there."""
     listed = campaigns(store) if listed is None else listed
     found = dict(zip(listed["name"], listed["campaign"])) | dict(zip(listed["campaign"], listed["campaign"]))
+    if campaign not in found and isinstance(campaign, str):
+        unlisted = store.sql(
+            f"SELECT DISTINCT campaign_id FROM ({CAMPAIGN_BATCHES}) WHERE campaign_id = $c", {"c": campaign}
+        )
+        found |= {name: name for name in unlisted["campaign_id"]}
     if campaign not in found:
         raise NotFoundError(
             f"No campaign {campaign!r} in {store.path}: `payamak campaign list` (or campaigns(store)) lists them.",

@@ -338,3 +338,16 @@ def test_mistakes_are_refused_and_create_nothing(once, tmp_path):
     with pytest.raises(NotFoundError, match="No campaign"):
         write_report(once, tmp_path / "out", campaign="nothing", now=NOW)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_one_batch_sends_id_from_the_recipients_gets_its_post_mortem(once):
+    """campaigns() lists runs of two batches or more; the id recipients() gives a send of one
+    batch is still a post-mortem's (a user copies it from there), and a made-up one is refused."""
+    listed = set(analytics.campaigns(once)["campaign"])
+    ids = analytics.recipients(once, now=NOW)["campaign_id"].dropna()
+    lone = min(set(ids) - listed)
+    postmortem = analytics.campaign_postmortem(once, lone, now=NOW)
+    assert postmortem.header["campaign"] == lone and postmortem.header["batches"] == 1
+    assert postmortem.header["recipients"] == int((ids == lone).sum())
+    with pytest.raises(NotFoundError, match="No campaign"):
+        analytics.campaign_postmortem(once, "auto-1", now=NOW)
