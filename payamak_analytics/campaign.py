@@ -190,7 +190,7 @@ def charged_per_part(client: PanelClient, lang: str) -> Decimal:
     known = recent[recent["tariff"].notna()]
     same = known[known["lang"].astype("string").str.upper() == lang]
     tariffs = (same if not same.empty else known)["tariff"]
-    return max(Decimal(1), Decimal(1) if tariffs.empty else Decimal(str(tariffs.max())))
+    return Decimal(1) if tariffs.empty else max(Decimal(1), Decimal(str(tariffs.max())))
 
 
 def send_campaign(
