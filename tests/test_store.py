@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import datetime
 
+import duckdb
 import pytest
 
 from payamak_analytics.client.pages import MESSAGE_COLUMNS, messages_frame
@@ -109,6 +110,25 @@ def test_duckdb_spills_beside_the_store_not_in_the_working_directory(tmp_path, m
         assert con.execute("SELECT count(*) FROM spill").fetchone() == (3_000_000,)
     assert any(name.endswith(".tmp") for name in spilled), spilled
     assert (work / ".tmp").read_text() == "a file of the user's"
+
+
+def test_a_reader_in_the_syncs_own_process_is_not_held_to_the_syncs_memory_cap(tmp_path):
+    """DuckDB's memory limit is shared by every connection of a process to the file: a
+    notebook's query while a sync runs in a thread gets DuckDB's whole memory, and the sync's
+    own connection stays capped."""
+    writer, reader = Store(tmp_path / "s.duckdb"), Store(tmp_path / "s.duckdb")
+    median = "SELECT median(h) m FROM (SELECT md5(range::VARCHAR) h FROM range(3000000))"  # far over 64 MB
+    uncapped = reader.sql("SELECT current_setting('memory_limit') l").l[0]
+    with writer.holding():
+        with writer.connect() as held:
+            capped = held.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            assert capped != uncapped
+            with pytest.raises(duckdb.OutOfMemoryException):
+                held.execute(median)
+        assert len(reader.sql(median).m[0]) == 32
+        with writer.connect() as held:
+            assert held.execute("SELECT current_setting('memory_limit')").fetchone()[0] == capped
+    assert reader.sql("SELECT current_setting('memory_limit') l").l[0] == uncapped
 
 
 def test_a_store_opened_by_a_relative_path_stays_the_same_file_after_a_change_of_folder(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +36,7 @@ DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file
 CONNECTION_CONFIG = {"threads": "2", "checkpoint_threshold": "4MB"}
 ROW_GROUP_ROWS = 16_384  # DuckDB's row group size is set per attachment, not stored in the file
 # The held writer's buffer pool is capped so that a long sync stays flat (it writes page by
-# page and needs little); readers (reports) keep DuckDB's default.
+# page and needs little); readers (reports) keep DuckDB's default (see `_MemoryCap`).
 WRITER_MEMORY = "64MB"
 WRITER_WAIT = 120.0  # seconds the held writer waits for another process to let go of the file
 _HOLDER_PID = re.compile(r"PID (\d+)")  # named in DuckDB's message when it can tell (0 across PID namespaces)
@@ -113,6 +114,55 @@ def _attached(where: Path) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+class _MemoryCap:
+    """DuckDB's memory limit is a setting of the one database that all of this process's
+    connections to a file share (see `_attached`). A hold caps it so that a long sync stays flat;
+    a reader of the same process (a notebook's query while a sync runs in a thread) must not fail
+    under that cap (a median of a few million texts needs more than 64 MB). So a hold's cap is
+    in force only while none of the process's own readers of the file is open."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._caps: dict[Path, str] = {}
+        self._readers: Counter[Path] = Counter()
+
+    def ask(self, file: Path, limit: str | None, held: duckdb.DuckDBPyConnection | None) -> None:
+        """A hold's cap for `file` (None: none), in force on `held` unless a reader is open."""
+        with self._lock:
+            if limit:
+                self._caps[file] = limit
+            else:
+                self._caps.pop(file, None)
+            if held is not None:
+                _set_memory_limit(held, None if self._readers[file] else limit)
+
+    @contextmanager
+    def lifted(self, file: Path, reader: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        with self._lock:
+            self._readers[file] += 1
+            if file in self._caps:
+                _set_memory_limit(reader, None)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers[file] -= 1
+                if not self._readers[file]:
+                    del self._readers[file]
+                    if file in self._caps:  # the hold's writer puts it back at its next opening if this fails
+                        _set_memory_limit(reader, self._caps[file])
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> None:
+    try:
+        con.execute(f"SET memory_limit = '{limit}'" if limit else "RESET memory_limit")
+    except duckdb.OutOfMemoryException:
+        pass  # more is in use than the new limit allows: it stays as it was
+
+
+_MEMORY = _MemoryCap()
 
 
 def _locked_by_another(path: Path, error: Exception) -> bool:
@@ -254,7 +304,8 @@ class StoreFile:
                 return
         con = self.open()
         try:
-            yield con
+            with _MEMORY.lifted(self._file, con):
+                yield con
         finally:
             con.close()
 
@@ -263,7 +314,8 @@ class StoreFile:
         """Within this block, transactions share one connection (opening a file costs tens of
         milliseconds: too much for every page). A watcher lets go of it, between transactions,
         as soon as another process waits for the file. DuckDB is capped at `memory_limit` while
-        the block lasts (None: DuckDB's own default); a block inside another has its own cap."""
+        the block lasts (None: DuckDB's own default) and no other reader of this process is open;
+        a block inside another has its own cap."""
         with self._lock:
             if self._held is None:  # at once, within lock_wait: a file another program holds is said before any work
                 self._held, self._held_since = self.open(), time.monotonic()
@@ -282,14 +334,14 @@ class StoreFile:
                 self._holding -= 1
                 self._memory_limit = outer
                 if not self._holding:
+                    _MEMORY.ask(self._file, None, self._held)
                     self.release()
                 else:
                     self._cap_memory()
 
     def _cap_memory(self) -> None:
         if self._held is not None:
-            limit = self._memory_limit
-            self._held.execute(f"SET memory_limit = '{limit}'" if limit else "RESET memory_limit")
+            _MEMORY.ask(self._file, self._memory_limit, self._held)
 
     def _yield_to_waiters(self, done: threading.Event) -> None:
         while not done.wait(0.05):
