@@ -31,6 +31,10 @@ AUTO_DIRECTION = w.HTML(
     "<style>.payamak-auto-dir textarea, .payamak-auto-dir input { unicode-bidi: plaintext; text-align: start; }</style>"
 )
 INACTIVE_LINE = 6  # the service's answer to a send from an inactive line
+NOT_SENT_AGAIN = (
+    '<div style="color:#b00">Not sent again: this form was just sent (or may have been, or is being sent). '
+    "Change it, or check its outcome first.</div>"
+)
 UNKNOWN_OUTCOME = (
     '<div style="color:#b00">The send may or may not have gone out: no answer proves either. Do not send it '
     "again before you check: click Check sent messages (or change the form to send something else).</div>"
@@ -60,6 +64,40 @@ def _warning_html(warning: str) -> str:
 
 
 CHECKED = 200  # newest sent messages of the line an outcome check reads
+HELD_LABELS = {"sending": "Sending", "sent": "Sent", "unknown": "Outcome unknown"}
+
+
+class _Sends:
+    """The messages this kernel's widgets sent, or may have sent, by account and form. A widget
+    made again (its cell run twice, or a second one beside it) finds them, so Send stays locked
+    for such a form whichever widget sent it. A form is claimed before its send: two widgets
+    cannot both send it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[tuple, tuple[str, pd.Timestamp]] = {}  # form -> (why, when its send left)
+
+    def held(self, form: tuple) -> tuple[str, pd.Timestamp] | None:
+        with self._lock:
+            return self._held.get(form)
+
+    def claim(self, form: tuple) -> bool:
+        """Whether `form` was free; it is then held as "sending" until `settle`."""
+        with self._lock:
+            if form in self._held:
+                return False
+            self._held[form] = ("sending", pd.Timestamp.now(tz=TEHRAN))
+            return True
+
+    def settle(self, form: tuple, outcome: str | None) -> None:
+        """ "sent" or "unknown" keep the form held; None frees it."""
+        with self._lock:
+            held = self._held.pop(form, None)
+            if outcome is not None and held is not None:
+                self._held[form] = (outcome, held[1])
+
+
+_SENDS = _Sends()
 
 
 def _sent_or_not(recent: pd.DataFrame, numbers: list[str], text: str, sent_at: pd.Timestamp | None) -> tuple[str, bool]:
@@ -94,7 +132,9 @@ class SendTestMessage(w.VBox):
 
     A form that was sent, or whose send may have gone out, cannot be sent again (Send is locked,
     and a click that reaches the handler anyway is refused) while the form describes it (an edit
-    put back is the same message), until its outcome is checked; a click while a send runs is ignored."""
+    put back is the same message), until its outcome is checked; a click while a send runs is
+    ignored. This holds across widgets of the same kernel and account: a cell run again makes a
+    widget that knows what the last one sent."""
 
     def __init__(
         self,
@@ -110,10 +150,8 @@ class SendTestMessage(w.VBox):
         self.confirm_above = confirm_above
         self.poll_every, self.polls = poll_every, polls
         self.rec_ids: list[int] = []
-        self.sent_at: pd.Timestamp | None = None  # when the last send left, for an outcome check
         self.asked: tuple | None = None  # the send a confirmation question is about: (line, numbers, text, flash)
-        self.locked: str | None = None  # why the form last sent may not be sent again: "sent" or "unknown"
-        self.locked_form: tuple | None = None  # that form: (line, numbers, text, flash)
+        self.last_form: tuple | None = None  # the form this widget last sent (see `_form`)
         self.sending = threading.Lock()  # held while a send runs
         self.follower: threading.Thread | None = None
         self.stop_following = threading.Event()  # set it to end a follow before its last poll
@@ -199,25 +237,28 @@ class SendTestMessage(w.VBox):
             self.send_button.button_style, self.send_button.icon = "danger", "paper-plane"
         held = self._held()
         if held:
-            self.send_button.description = "Sent" if held == "sent" else "Outcome unknown"
+            self.send_button.description = HELD_LABELS[held]
         self.send_button.disabled = self._sender() is None or held is not None
 
     def _form(self) -> tuple:
-        """The message the form describes (dry run aside): line, numbers, text, flash."""
-        return (self._sender(), tuple(self._numbers()[0]), self.text.value, self.flash.value)
+        """The message the form describes (dry run aside), and the account it would go from:
+        user name, service, line, numbers, text, flash."""
+        account = (self.client.username, self.client.endpoint)
+        return (*account, self._sender(), tuple(self._numbers()[0]), self.text.value, self.flash.value)
 
     def _held(self) -> str | None:
-        """Why Send is locked: the form is the one last sent, or whose send may have gone out (an
-        edit put back is the same message); None when it is another message."""
-        return self.locked if self.locked and self._form() == self.locked_form else None
+        """Why Send is locked: this message is being sent, was sent, or may have gone out (an edit
+        put back is the same message); None when it is another message."""
+        held = _SENDS.held(self._form())
+        return held[0] if held else None
 
     def _form_changed(self, _=None) -> None:
         """Another message may be sent; the check of an unknown send is offered while it is on the form."""
         self.check_sent_button.layout.display = None if self._held() == "unknown" else "none"
 
-    def _unlock(self, _=None) -> None:
-        """The last send's outcome is known: its form may be sent again."""
-        self.locked = None
+    def _unlock(self, form: tuple) -> None:
+        """The outcome of the send of `form` is known: it may be sent again."""
+        _SENDS.settle(form, None)
         self.check_sent_button.layout.display = "none"
 
     def _show_credit(self) -> None:
@@ -270,10 +311,7 @@ class SendTestMessage(w.VBox):
             return
         try:
             if self._held() is not None:
-                self.result.value += (
-                    '<div style="color:#b00">Not sent again: this form was just sent (or may have been). '
-                    "Change it, or check its outcome first.</div>"
-                )
+                self.result.value += NOT_SENT_AGAIN
                 return
             self._send_form(confirmed)
         finally:
@@ -318,43 +356,54 @@ class SendTestMessage(w.VBox):
 
     def _send_plan(self, plan, flash: bool) -> None:
         """The one call that may send: from here on, a failure is unknown unless it proves otherwise."""
-        self.sent_at, self.locked, self.locked_form = pd.Timestamp.now(tz=TEHRAN), None, self._form()
+        form = self._form()
+        if not _SENDS.claim(form):
+            self.result.value = NOT_SENT_AGAIN
+            return
+        self.last_form = form
         try:
             sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=flash)
         except Exception as error:  # shown in the widget, never as a traceback
             outcome = send_outcome(error)
-            if outcome == UNKNOWN:
-                self.locked = "unknown"
-                self.result.value = UNKNOWN_OUTCOME
-                self.check_sent_button.layout.display = None
-                return
-            self.result.value = _error_html(error)
-            if outcome != PLANNED and error.code == INACTIVE_LINE and self._sender():
-                self.inactive_lines.add(self._sender())
-                self._offer_lines()
+            _SENDS.settle(form, "unknown" if outcome == UNKNOWN else None)
+            self._show_failure(error, outcome)
             return
-        self.locked = "sent"
+        except BaseException:  # an interrupt while the send ran: it may have gone out
+            _SENDS.settle(form, "unknown")
+            raise
+        _SENDS.settle(form, "sent")
         self.rec_ids = [r.rec_id for r in sent.recipients if r.rec_id and r.sent is not False]
         rows = "".join(f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{r.status}</td></tr>" for r in sent.recipients)
         self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"
         self.check_button.disabled = not self.rec_ids
         self._show_credit()
 
+    def _show_failure(self, error: Exception, outcome: str) -> None:
+        if outcome == UNKNOWN:
+            self.result.value = UNKNOWN_OUTCOME
+            self.check_sent_button.layout.display = None
+            return
+        self.result.value = _error_html(error)
+        if outcome != PLANNED and error.code == INACTIVE_LINE and self._sender():
+            self.inactive_lines.add(self._sender())
+            self._offer_lines()
+
     def _check_sent(self, _=None) -> None:
         """After an unknown outcome: the line's newest sent messages. Send is free once they tell
         whether it went out; while a record may be it, or they do not reach back to it, it stays locked."""
-        valid, _ = self._numbers()
+        form, valid = self._form(), self._numbers()[0]
+        held = _SENDS.held(form)
         try:
             recent = self.client.messages_frame("sent", [self._sender()], limit=CHECKED)
         except Exception as error:  # shown in the widget, never as a traceback; Send stays locked
             self.result.value = UNKNOWN_OUTCOME + _error_html(error)
             return
-        found, settled = _sent_or_not(recent, valid, self.text.value, self.sent_at)
+        found, settled = _sent_or_not(recent, valid, self.text.value, held[1] if held else None)
         if not settled:
             self.result.value = UNKNOWN_OUTCOME + f"<div>{found}</div>"
             return
         self.result.value = f"<div>{found} Send is unlocked.</div>"
-        self._unlock()
+        self._unlock(form)
         self._label_button()
 
     def _check_delivery(self, _=None) -> None:
@@ -362,7 +411,7 @@ class SendTestMessage(w.VBox):
         the outcome is then known, so Send is free again."""
         if self.follower is not None and self.follower.is_alive():
             return
-        self._unlock()
+        self._unlock(self.last_form)
         self._label_button()
         self.seen = []
         self.stop_following.clear()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from payamak_analytics import PanelClient, analytics
+from payamak_analytics import PanelClient, analytics, widgets
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store
 from payamak_analytics.widgets import CampaignExplorer, SendTestMessage, SyncButton
@@ -21,6 +21,12 @@ from .hostile_server import HostileServer, forwarding
 def sends(simulator) -> int:
     calls = truth(simulator, batches=0)["calls"]
     return sum(calls.get(op, 0) for op in ("SendSMS", "SendBatchSms", "SendSmsLikeToLike"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_kernel(monkeypatch):
+    """Each test is a kernel of its own: what its widgets sent is not what another test's did."""
+    monkeypatch.setattr(widgets, "_SENDS", widgets._Sends())
 
 
 @pytest.fixture
@@ -199,9 +205,14 @@ def test_an_unknown_outcome_locks_send_until_the_sent_messages_are_checked(make_
     assert "It went out" in widget.result.value and not widget.send_button.disabled
 
 
-def test_a_sent_form_is_not_sent_again_until_it_changes(widget, simulator):
+@pytest.mark.parametrize("made_again", [False, True], ids=["the same widget", "a widget made again"])
+def test_a_sent_form_is_not_sent_again_until_it_changes(widget, simulator, made_again):
     widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "once", False
     widget.send_button.click()
+    if made_again:  # the cell run again: a new widget, the same account and form
+        widget = SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url))
+        widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "once", False
+        assert widget.send_button.description == "Sent"
     assert sends_to(simulator, "09121234567") == 1 and widget.send_button.disabled
     widget.send_button.click()  # a double click's second event, handled after the first send ended
     assert sends_to(simulator, "09121234567") == 1 and "Not sent again" in widget.result.value
@@ -293,3 +304,32 @@ def test_a_form_edited_and_put_back_after_an_unknown_send_keeps_send_locked(make
     assert widget.send_button.disabled
     widget.send_button.click()
     assert sends_to(healthy, "09121234567") == 1
+
+
+def test_a_widget_made_again_knows_the_send_whose_outcome_is_unknown(make_simulator):
+    """The cell run again after a send that may have gone out: the new widget, on the same
+    account and form, keeps Send locked until the sent messages are checked."""
+    healthy, slow = slow_sends(make_simulator)
+    sent_with_its_answer_lost(slow.wsdl_url)
+    again = SendTestMessage(PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=0.7, max_retry_wait=0.05))
+    again.recipients.value, again.text.value, again.dry_run.value = "09121234567", "test unknown", False
+    assert again.send_button.disabled and again.send_button.description == "Outcome unknown"
+    again.send_button.click()  # a click that reaches the handler anyway
+    assert sends_to(healthy, "09121234567") == 1 and "Not sent again" in again.result.value
+    again.check_sent_button.click()
+    assert "It went out" in again.result.value and not again.send_button.disabled
+
+
+def test_two_widgets_clicked_at_once_send_the_form_once(make_simulator):
+    healthy = make_simulator(WorldConfig(history=HistoryConfig(messages=50), clock_speed=0.0))
+    slow = make_simulator(healthy.world, FaultConfig(latency_ms=800, operations=("SendSMS",)))
+    forms = [SendTestMessage(PanelClient("demo", "demo", wsdl=slow.wsdl_url, timeout=10)) for _ in range(3)]
+    for form in forms:
+        form.recipients.value, form.text.value, form.dry_run.value = "09121234567", "one of three", False
+    clicks = [threading.Thread(target=form.send_button.click) for form in forms]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join(timeout=30)
+    assert sends_to(healthy, "09121234567") == 1
+    assert sum("Not sent again" in form.result.value for form in forms) == 2
