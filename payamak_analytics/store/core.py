@@ -212,7 +212,7 @@ class StoreFile:
         self._held: duckdb.DuckDBPyConnection | None = None
         self._memory_limit: str | None = WRITER_MEMORY
         self._held_since = 0.0
-        self._holding = 0
+        self._holding: Counter[int] = Counter()  # holding() blocks open, by thread
         self._lock = threading.RLock()
         existed = self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,11 +297,14 @@ class StoreFile:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection (the held one, inside `holding()`)."""
-        with self._lock:
-            if self._holding:
+        """A short-lived connection (the held one, in a thread inside `holding()`). Another
+        thread of the process (a notebook's query while a sync runs in a thread on the same
+        Store) reads on a connection of its own: on the held one it would wait for the sync's
+        transactions and run under the sync's memory cap."""
+        if self._holding[threading.get_ident()]:  # only this thread changes its own count
+            with self._lock:
                 yield self._writer_connection()
-                return
+            return
         con = self.open()
         try:
             with _MEMORY.lifted(self._file, con):
@@ -319,7 +322,7 @@ class StoreFile:
         with self._lock:
             if self._held is None:  # at once, within lock_wait: a file another program holds is said before any work
                 self._held, self._held_since = self.open(), time.monotonic()
-            self._holding += 1
+            self._holding[threading.get_ident()] += 1
             outer, self._memory_limit = self._memory_limit, memory_limit
             self._cap_memory()
         done = threading.Event()
@@ -331,7 +334,7 @@ class StoreFile:
             done.set()
             watcher.join()
             with self._lock:
-                self._holding -= 1
+                self._holding -= Counter([threading.get_ident()])  # a count of 0 leaves it
                 self._memory_limit = outer
                 if not self._holding:
                     _MEMORY.ask(self._file, None, self._held)
