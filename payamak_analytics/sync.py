@@ -144,8 +144,11 @@ class _Run:
                 return
 
     def close(self) -> None:
+        """Stop the workers without waiting for the calls they are in: those end at their own
+        deadline, their answers unwanted. Waiting for them held a Ctrl-C back for up to a call's
+        budget (a minute), and a second Ctrl-C meanwhile left the run recorded as running."""
         self.stop.event.set()  # workers waiting in the breaker return at once
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def sync(

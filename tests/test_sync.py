@@ -722,6 +722,29 @@ def test_ctrl_c_ends_a_sync_with_one_line_and_the_next_run_resumes(make_simulato
     assert_store_equals_truth(store, simulator)
 
 
+def test_ctrl_c_ends_a_sync_at_once_while_calls_hang_and_the_run_is_recorded_interrupted(make_simulator, tmp_path):
+    """The answers of the calls in flight are not wanted once a stop is asked: a sync waited for
+    them (up to a call's budget), and a second Ctrl-C meanwhile left its run recorded as running."""
+    simulator = make_simulator(
+        live_world(messages=300), FaultConfig(slow_rate=1.0, slow_seconds=20, operations=("GetBatchDelivery",))
+    )
+    client, store = client_of(simulator), Store(tmp_path / "p.duckdb")
+    asked = []
+
+    def ctrl_c_once_reports_hang():
+        while not client.calls["GetBatchDelivery"]:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        asked.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_reports_hang, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt, match="pages kept; run the sync again to resume"):
+        sync(client, store, progress=False)
+    assert time.monotonic() - asked[0] < 3.0
+    assert store.sync_runs()["outcome"].tolist() == ["interrupted"]
+
+
 def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, monkeypatch):
     """`payamak sync` caps glibc's arenas before it starts (see allocator.py); where the C library
     is glibc the setting must take, or the sync's memory figures no longer hold."""
