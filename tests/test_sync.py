@@ -684,15 +684,41 @@ def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_sim
     assert store.sync_runs().empty and store.account() == {}
 
 
-@pytest.mark.parametrize("options", [{"workers": 0}, {"workers": 10_000}, {"workers": True}, {"give_up_after": 0}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"workers": 0},
+        {"workers": 10_000},
+        {"workers": True},
+        {"give_up_after": 0},
+        {"rate": "2"},  # a TypeError once the store was bound to the account
+        {"rate": float("nan")},  # these were no cap at all
+        {"rate": -1},
+        {"rate": True},
+        {"lines": "10002188,abc"},
+    ],
+)
 def test_bad_sync_options_are_refused_before_anything_is_asked_or_written(live_simulator, tmp_path, options):
     """Ten thousand workers would be ten thousand threads and 80,000 pages in flight at a service."""
     store = Store(tmp_path / "p.duckdb")
     client = client_of(live_simulator)
-    with pytest.raises(InputError, match="workers|give_up_after"):
+    with pytest.raises(InputError, match="workers|give_up_after|rate|sender line"):
         sync(client, store, progress=False, **options)
     assert sum(client.calls.values()) == 0
     assert store.sync_runs().empty and store.account() == {}
+
+
+def test_lines_given_as_a_text_are_the_lines_it_names(live_simulator, tmp_path):
+    """As the client takes them: a text of lines is not a sequence of one-digit lines (a sync
+    ended, blaming the service, that '1' is not a sender line)."""
+    listed, written = Store(tmp_path / "l.duckdb"), Store(tmp_path / "t.duckdb")
+    sync(client_of(live_simulator), listed, progress=False, deliveries=False, lines=["10002188"])
+    sync(client_of(live_simulator), written, progress=False, deliveries=False, lines="10002188")
+    query = "SELECT message_id FROM messages ORDER BY 1"
+    assert written.sql(query).equals(listed.sql(query)) and len(written.sql(query))
+    assert written.sql("SELECT DISTINCT sender FROM messages WHERE message_type = 'Out'").sender.tolist() == [
+        "10002188"
+    ]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
