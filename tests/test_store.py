@@ -161,6 +161,34 @@ def test_another_thread_reading_the_same_store_as_a_sync_neither_waits_for_it_no
     assert store.sql("SELECT count(*) n FROM store_meta").n[0] == 1
 
 
+def test_stores_of_one_process_on_one_file_write_in_turn_as_two_processes_do(tmp_path):
+    """Two syncs in two threads of a notebook, each with a Store of its own, write through one
+    DuckDB database: their first migrations ("Table already exists"), accounts ("Duplicate
+    key") and runs met head-on, and one failed, told to check the disk."""
+    path, errors, runs = tmp_path / "s.duckdb", [], []
+    together = threading.Barrier(4)
+
+    def a_sync():
+        try:
+            together.wait(10)
+            store = Store(path)
+            together.wait(10)
+            with store.holding():
+                store.bind_account("demo", "http://127.0.0.1/SendService.svc")
+                runs.append(store.start_sync_run(datetime.now(TEHRAN)))
+        except Exception as error:  # noqa: BLE001 (told below)
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=a_sync) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(runs) == [1, 2, 3, 4]
+    assert Store(path).account() == {"account": "demo", "address": "http://127.0.0.1/SendService.svc"}
+
+
 def test_a_store_opened_by_a_relative_path_stays_the_same_file_after_a_change_of_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     store = Store("s.duckdb")

@@ -164,6 +164,18 @@ def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> None
 
 _MEMORY = _MemoryCap()
 
+# Every Store of this process on one file writes through one DuckDB database (see `_attached`),
+# where two transactions at once conflict (two syncs in two threads: "Duplicate key", "Table
+# already exists" from two first migrations). Another process waits for the file; a Store of
+# this process waits for this lock, held by whichever of them is in a transaction.
+_TRANSACTIONS: dict[Path, threading.RLock] = {}
+_TRANSACTIONS_GUARD = threading.Lock()
+
+
+def _transactions_of(file: Path) -> threading.RLock:
+    with _TRANSACTIONS_GUARD:
+        return _TRANSACTIONS.setdefault(file, threading.RLock())
+
 
 def _locked_by_another(path: Path, error: Exception) -> bool:
     """Whether opening failed because another process holds the file: the kernel lists a lock
@@ -213,18 +225,18 @@ class StoreFile:
         self._memory_limit: str | None = WRITER_MEMORY
         self._held_since = 0.0
         self._holding: Counter[int] = Counter()  # holding() blocks open, by thread
-        self._lock = threading.RLock()
         existed = self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # the file itself, whichever path led to it (a symlink, a folder left by os.chdir): every
         # process must look at the same `.wait` file, or a sync never sees a reader that came by
         # another path
         self._file = self.path.resolve()
+        self._lock = _transactions_of(self._file)
         self._wait_file = f"{self._file}.wait"
         gate = Path(self._wait_file)
         gate_existed = gate.exists()
         try:
-            with self.connect() as con:
+            with self._lock, self.connect() as con:
                 self._migrate(con, existed)
         except StoreError:  # leave the disk as it was
             if not existed:
