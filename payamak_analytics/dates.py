@@ -25,6 +25,9 @@ ACCEPTED_FORMS = (
     "or a relative form (today, yesterday, now, 7d, 12h, 30m)"
 )
 _RELATIVE = re.compile(r"(\d+)\s*([dhm])")
+# a date (month and day with or without their zero: 1404/1/1 as often as 1404-01-01), then
+# whatever time and offset follow it as ISO 8601 writes them
+_DATE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?P<rest>(?:[t ].*)?)")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _JALALI_YEARS = range(1300, 1500)  # a year in this range is Jalali: no send predates 1921 or is after 2121
 
@@ -40,7 +43,10 @@ def moment(value, *, now: datetime | None = None) -> datetime:
     if value is pd.NaT:  # "not a time": a datetime and a date to isinstance, but no moment
         raise _unread(value)
     if isinstance(value, datetime):
-        return value.astimezone(TEHRAN) if value.tzinfo else value.replace(tzinfo=TEHRAN)
+        try:
+            return value.astimezone(TEHRAN) if value.tzinfo else value.replace(tzinfo=TEHRAN)
+        except OverflowError:  # its offset carries it past year 1 or 9999 in Tehran
+            raise _unread(value) from None
     if isinstance(value, jdatetime.date):
         value = value.togregorian()
     if isinstance(value, date):
@@ -70,18 +76,25 @@ def _from_text(text: str, now: datetime) -> datetime | None:
             return now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
         except (OverflowError, ValueError):  # a span past the calendar's first day, or past what int() reads
             return None
-    text = text.replace("/", "-")
-    try:
-        parsed = datetime.fromisoformat(text.upper())
-    except ValueError:
+    dated = _DATE.fullmatch(text.replace("/", "-"))
+    if not dated:
         return None
-    if parsed.year in _JALALI_YEARS:
-        try:
-            gregorian = jdatetime.date(parsed.year, parsed.month, parsed.day).togregorian()
-        except ValueError:
-            return None
-        parsed = parsed.replace(year=gregorian.year, month=gregorian.month, day=gregorian.day)
-    return parsed.astimezone(TEHRAN) if parsed.tzinfo else parsed.replace(tzinfo=TEHRAN)
+    try:
+        day = _day(int(dated["year"]), int(dated["month"]), int(dated["day"]))
+        parsed = datetime.fromisoformat(f"{day.isoformat()}{dated['rest'].upper()}")
+        return parsed.astimezone(TEHRAN) if parsed.tzinfo else parsed.replace(tzinfo=TEHRAN)
+    except (ValueError, OverflowError):  # no such day or time; an offset that carries it past year 1 or 9999
+        return None
+
+
+def _day(year: int, month: int, day: int) -> date:
+    """The Gregorian day of a written date, read in the Jalali calendar when its year is one.
+
+    The Jalali day is read as such before any Gregorian check: Ordibehesht 31 (1404-02-31) is
+    a day, though February has no 31st."""
+    if year in _JALALI_YEARS:
+        return jdatetime.date(year, month, day).togregorian()
+    return date(year, month, day)
 
 
 def window(since=None, until=None, *, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:

@@ -13,6 +13,7 @@ Ctrl-C (or SIGTERM) stops at the next page boundary, keeping everything committe
 from __future__ import annotations
 
 import itertools
+import math
 import queue
 import threading
 import time
@@ -28,7 +29,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from . import phone
-from .client import DELIVERY_PAGE, RECEIVED, SENT, DeliveryPage, PanelClient
+from .client import DELIVERY_PAGE, RECEIVED, SENT, DeliveryPage, PanelClient, validate
 from .dates import TEHRAN, moment
 from .errors import (
     AnswerError,
@@ -144,15 +145,18 @@ class _Run:
                 return
 
     def close(self) -> None:
+        """Stop the workers without waiting for the calls they are in: those end at their own
+        deadline, their answers unwanted. Waiting for them held a Ctrl-C back for up to a call's
+        budget (a minute), and a second Ctrl-C meanwhile left the run recorded as running."""
         self.stop.event.set()  # workers waiting in the breaker return at once
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def sync(
     client: PanelClient,
     store: Store,
     *,
-    lines: tuple[str, ...] = (),
+    lines: str | Sequence[str] = (),
     workers: int = 8,
     since=None,
     rate: float | None = None,
@@ -164,11 +168,11 @@ def sync(
 ) -> SyncSummary:
     """Bring the store up to date with the account; returns what it took.
 
-    `lines` limits the messages to those lines; `since` (any form `dates.moment` reads) limits
-    how far back the first sync reaches; `rate` caps calls a second across the `workers`;
-    `give_up_after` is the outage budget in seconds; `now` is the clock that decides which
-    reports are younger than a week. The store must be this account's (`new_address` accepts a
-    new address of the same account).
+    `lines` limits the messages to those lines (a list, or a text: "10002188,50001234");
+    `since` (any form `dates.moment` reads) limits how far back the first sync reaches; `rate`
+    caps calls a second across the `workers`; `give_up_after` is the outage budget in seconds;
+    `now` is the clock that decides which reports are younger than a week. The store must be
+    this account's (`new_address` accepts a new address of the same account).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
         raise InputError(
@@ -179,6 +183,11 @@ def sync(
             f"give_up_after is the outage budget in seconds, above 0 (120 by default), not {give_up_after!r}.",
             "مدت مجاز قطعی باید عددی بزرگ تر از صفر باشد",
         )
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf):
+        raise InputError(
+            f"rate caps the calls a second, above 0 (None: no cap), not {rate!r}.", "سقف تعداد درخواست نامعتبر است"
+        )
+    lines = tuple(validate.line(line) for line in validate.items(lines or (), "lines"))  # a text is its lines
     since = None if since is None else moment(since)
     started = time.perf_counter()
     with store.holding():  # one open for the run (each costs tens of milliseconds), let go when a reader waits
@@ -191,7 +200,7 @@ def sync(
         outcome, error_text = "failed", None
         try:
             with run.stop.on_signals():
-                _sync_all(run, tuple(lines), since, deliveries)
+                _sync_all(run, lines, since, deliveries)
             outcome = "ok"
         except KeyboardInterrupt as interrupt:
             outcome, error_text = "interrupted", "interrupted"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime
 
 import duckdb
@@ -129,6 +131,62 @@ def test_a_reader_in_the_syncs_own_process_is_not_held_to_the_syncs_memory_cap(t
         with writer.connect() as held:
             assert held.execute("SELECT current_setting('memory_limit')").fetchone()[0] == capped
     assert reader.sql("SELECT current_setting('memory_limit') l").l[0] == uncapped
+
+
+def test_another_thread_reading_the_same_store_as_a_sync_neither_waits_for_it_nor_takes_its_cap(tmp_path):
+    """A notebook runs sync(client, store) in a thread and reads through the same `store`: its
+    queries get a connection of their own, not the sync's held one (on which they waited for
+    the sync's transaction and ran out of its 64 MB)."""
+    store = Store(tmp_path / "s.duckdb")
+    median = "SELECT median(h) m FROM (SELECT md5(range::VARCHAR) h FROM range(3000000))"  # far over 64 MB
+    writing, done = threading.Event(), threading.Event()
+
+    def sync_in_a_thread():
+        with store.holding(), store.transaction() as con:  # a long transaction of the sync
+            con.execute("INSERT INTO store_meta VALUES ('k', 'v')")
+            writing.set()
+            done.wait(30)
+
+    syncing = threading.Thread(target=sync_in_a_thread)
+    syncing.start()
+    try:
+        writing.wait(30)
+        started = time.monotonic()
+        assert store.sql("SELECT count(*) n FROM store_meta").n[0] == 0  # the sync's transaction is not seen
+        assert time.monotonic() - started < 1.0
+        assert len(store.sql(median).m[0]) == 32
+    finally:
+        done.set()
+        syncing.join()
+    assert store.sql("SELECT count(*) n FROM store_meta").n[0] == 1
+
+
+def test_stores_of_one_process_on_one_file_write_in_turn_as_two_processes_do(tmp_path):
+    """Two syncs in two threads of a notebook, each with a Store of its own, write through one
+    DuckDB database: their first migrations ("Table already exists"), accounts ("Duplicate
+    key") and runs met head-on, and one failed, told to check the disk."""
+    path, errors, runs = tmp_path / "s.duckdb", [], []
+    together = threading.Barrier(4)
+
+    def a_sync():
+        try:
+            together.wait(10)
+            store = Store(path)
+            together.wait(10)
+            with store.holding():
+                store.bind_account("demo", "http://127.0.0.1/SendService.svc")
+                runs.append(store.start_sync_run(datetime.now(TEHRAN)))
+        except Exception as error:  # noqa: BLE001 (told below)
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=a_sync) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(runs) == [1, 2, 3, 4]
+    assert Store(path).account() == {"account": "demo", "address": "http://127.0.0.1/SendService.svc"}
 
 
 def test_a_store_opened_by_a_relative_path_stays_the_same_file_after_a_change_of_folder(tmp_path, monkeypatch):

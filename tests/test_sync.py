@@ -684,15 +684,41 @@ def test_a_bad_date_is_refused_listing_the_forms_and_nothing_is_written(live_sim
     assert store.sync_runs().empty and store.account() == {}
 
 
-@pytest.mark.parametrize("options", [{"workers": 0}, {"workers": 10_000}, {"workers": True}, {"give_up_after": 0}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"workers": 0},
+        {"workers": 10_000},
+        {"workers": True},
+        {"give_up_after": 0},
+        {"rate": "2"},  # a TypeError once the store was bound to the account
+        {"rate": float("nan")},  # these were no cap at all
+        {"rate": -1},
+        {"rate": True},
+        {"lines": "10002188,abc"},
+    ],
+)
 def test_bad_sync_options_are_refused_before_anything_is_asked_or_written(live_simulator, tmp_path, options):
     """Ten thousand workers would be ten thousand threads and 80,000 pages in flight at a service."""
     store = Store(tmp_path / "p.duckdb")
     client = client_of(live_simulator)
-    with pytest.raises(InputError, match="workers|give_up_after"):
+    with pytest.raises(InputError, match="workers|give_up_after|rate|sender line"):
         sync(client, store, progress=False, **options)
     assert sum(client.calls.values()) == 0
     assert store.sync_runs().empty and store.account() == {}
+
+
+def test_lines_given_as_a_text_are_the_lines_it_names(live_simulator, tmp_path):
+    """As the client takes them: a text of lines is not a sequence of one-digit lines (a sync
+    ended, blaming the service, that '1' is not a sender line)."""
+    listed, written = Store(tmp_path / "l.duckdb"), Store(tmp_path / "t.duckdb")
+    sync(client_of(live_simulator), listed, progress=False, deliveries=False, lines=["10002188"])
+    sync(client_of(live_simulator), written, progress=False, deliveries=False, lines="10002188")
+    query = "SELECT message_id FROM messages ORDER BY 1"
+    assert written.sql(query).equals(listed.sql(query)) and len(written.sql(query))
+    assert written.sql("SELECT DISTINCT sender FROM messages WHERE message_type = 'Out'").sender.tolist() == [
+        "10002188"
+    ]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
@@ -720,6 +746,29 @@ def test_ctrl_c_ends_a_sync_with_one_line_and_the_next_run_resumes(make_simulato
     assert store.sync_runs()["outcome"].tolist() == ["interrupted"]
     sync(client_of(simulator), store, progress=False)
     assert_store_equals_truth(store, simulator)
+
+
+def test_ctrl_c_ends_a_sync_at_once_while_calls_hang_and_the_run_is_recorded_interrupted(make_simulator, tmp_path):
+    """The answers of the calls in flight are not wanted once a stop is asked: a sync waited for
+    them (up to a call's budget), and a second Ctrl-C meanwhile left its run recorded as running."""
+    simulator = make_simulator(
+        live_world(messages=300), FaultConfig(slow_rate=1.0, slow_seconds=20, operations=("GetBatchDelivery",))
+    )
+    client, store = client_of(simulator), Store(tmp_path / "p.duckdb")
+    asked = []
+
+    def ctrl_c_once_reports_hang():
+        while not client.calls["GetBatchDelivery"]:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        asked.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_reports_hang, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt, match="pages kept; run the sync again to resume"):
+        sync(client, store, progress=False)
+    assert time.monotonic() - asked[0] < 3.0
+    assert store.sync_runs()["outcome"].tolist() == ["interrupted"]
 
 
 def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, monkeypatch):

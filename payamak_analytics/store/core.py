@@ -164,6 +164,18 @@ def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit: str | None) -> None
 
 _MEMORY = _MemoryCap()
 
+# Every Store of this process on one file writes through one DuckDB database (see `_attached`),
+# where two transactions at once conflict (two syncs in two threads: "Duplicate key", "Table
+# already exists" from two first migrations). Another process waits for the file; a Store of
+# this process waits for this lock, held by whichever of them is in a transaction.
+_TRANSACTIONS: dict[Path, threading.RLock] = {}
+_TRANSACTIONS_GUARD = threading.Lock()
+
+
+def _transactions_of(file: Path) -> threading.RLock:
+    with _TRANSACTIONS_GUARD:
+        return _TRANSACTIONS.setdefault(file, threading.RLock())
+
 
 def _locked_by_another(path: Path, error: Exception) -> bool:
     """Whether opening failed because another process holds the file: the kernel lists a lock
@@ -212,19 +224,19 @@ class StoreFile:
         self._held: duckdb.DuckDBPyConnection | None = None
         self._memory_limit: str | None = WRITER_MEMORY
         self._held_since = 0.0
-        self._holding = 0
-        self._lock = threading.RLock()
+        self._holding: Counter[int] = Counter()  # holding() blocks open, by thread
         existed = self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # the file itself, whichever path led to it (a symlink, a folder left by os.chdir): every
         # process must look at the same `.wait` file, or a sync never sees a reader that came by
         # another path
         self._file = self.path.resolve()
+        self._lock = _transactions_of(self._file)
         self._wait_file = f"{self._file}.wait"
         gate = Path(self._wait_file)
         gate_existed = gate.exists()
         try:
-            with self.connect() as con:
+            with self._lock, self.connect() as con:
                 self._migrate(con, existed)
         except StoreError:  # leave the disk as it was
             if not existed:
@@ -297,11 +309,14 @@ class StoreFile:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection (the held one, inside `holding()`)."""
-        with self._lock:
-            if self._holding:
+        """A short-lived connection (the held one, in a thread inside `holding()`). Another
+        thread of the process (a notebook's query while a sync runs in a thread on the same
+        Store) reads on a connection of its own: on the held one it would wait for the sync's
+        transactions and run under the sync's memory cap."""
+        if self._holding[threading.get_ident()]:  # only this thread changes its own count
+            with self._lock:
                 yield self._writer_connection()
-                return
+            return
         con = self.open()
         try:
             with _MEMORY.lifted(self._file, con):
@@ -319,7 +334,7 @@ class StoreFile:
         with self._lock:
             if self._held is None:  # at once, within lock_wait: a file another program holds is said before any work
                 self._held, self._held_since = self.open(), time.monotonic()
-            self._holding += 1
+            self._holding[threading.get_ident()] += 1
             outer, self._memory_limit = self._memory_limit, memory_limit
             self._cap_memory()
         done = threading.Event()
@@ -331,7 +346,7 @@ class StoreFile:
             done.set()
             watcher.join()
             with self._lock:
-                self._holding -= 1
+                self._holding -= Counter([threading.get_ident()])  # a count of 0 leaves it
                 self._memory_limit = outer
                 if not self._holding:
                     _MEMORY.ask(self._file, None, self._held)
