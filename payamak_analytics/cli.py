@@ -8,6 +8,8 @@ code, and the exit status is 1.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 
 import pandas as pd
@@ -667,6 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = 130  # a shell's status for a command ended by Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -675,9 +680,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     return status or 0
 
 
+def run() -> None:
+    """The `payamak` command. Interrupted, it ends at once: a sync's workers may still be in calls
+    whose answers are unwanted, and Python would wait for each until its deadline (up to a
+    minute), a second Ctrl-C meanwhile printing a traceback. By then everything read is
+    committed, and the store let go; a connection cut short as by a kill is what DuckDB
+    recovers from."""
+    status = main()
+    if status == INTERRUPTED:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

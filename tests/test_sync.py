@@ -721,10 +721,8 @@ def test_lines_given_as_a_text_are_the_lines_it_names(live_simulator, tmp_path):
     ]
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_ends_a_sync_with_one_line_and_the_next_run_resumes(make_simulator, tmp_path, stop_signal):
-    simulator = make_simulator(live_world(messages=1500), FaultConfig(latency_ms=10, seed=5), threads=16)
-    db = tmp_path / "p.duckdb"
+def _syncing_command(simulator, db) -> tuple[subprocess.Popen, bytes]:
+    """`payamak sync` in a process of its own, once it reads delivery reports; what it printed so far."""
     env = {**os.environ, "PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", "PAYAMAK_WSDL": simulator.wsdl_url}
     process = subprocess.Popen(
         [sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(db)],
@@ -735,6 +733,14 @@ def test_ctrl_c_ends_a_sync_with_one_line_and_the_next_run_resumes(make_simulato
     seen = b""
     while b"delivery reports" not in seen and process.poll() is None:
         seen += process.stderr.read1(4096)
+    return process, seen
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_ends_a_sync_with_one_line_and_the_next_run_resumes(make_simulator, tmp_path, stop_signal):
+    simulator = make_simulator(live_world(messages=1500), FaultConfig(latency_ms=10, seed=5), threads=16)
+    db = tmp_path / "p.duckdb"
+    process, seen = _syncing_command(simulator, db)
     time.sleep(0.5)
     process.send_signal(stop_signal)
     _, rest = process.communicate(timeout=60)
@@ -769,6 +775,30 @@ def test_ctrl_c_ends_a_sync_at_once_while_calls_hang_and_the_run_is_recorded_int
         sync(client, store, progress=False)
     assert time.monotonic() - asked[0] < 3.0
     assert store.sync_runs()["outcome"].tolist() == ["interrupted"]
+
+
+def test_the_command_ends_at_once_on_ctrl_c_while_calls_hang(make_simulator, tmp_path):
+    """`payamak sync` stopped while every report call hangs: one line, the run recorded as
+    interrupted, and the process gone at once, not when the calls in flight time out (a minute);
+    a second Ctrl-C a moment later finds nothing to interrupt."""
+    simulator = make_simulator(
+        live_world(messages=300), FaultConfig(slow_rate=1.0, slow_seconds=30, operations=("GetBatchDelivery",))
+    )
+    db = tmp_path / "p.duckdb"
+    process, seen = _syncing_command(simulator, db)
+    time.sleep(1.0)  # the report calls are in flight
+    process.send_signal(signal.SIGINT)
+    asked = time.monotonic()
+    time.sleep(1.0)
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    took = time.monotonic() - asked
+    shown = (seen + rest).decode()
+    assert process.returncode == 130 and took < 10, (took, shown[-2000:])
+    assert "Traceback" not in shown and "Exception ignored" not in shown
+    assert shown.replace("\r", "\n").strip().splitlines()[-1].startswith("interrupted; ")
+    assert Store(db).sync_runs()["outcome"].tolist() == ["interrupted"]
 
 
 def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, monkeypatch):
