@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -77,6 +78,21 @@ def test_a_reader_that_comes_by_a_symlink_gets_the_file_from_a_sync(tmp_path):
     with store.holding():  # a sync holds the file
         done = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_a_hard_link_to_the_store_is_the_same_store_in_this_process(tmp_path):
+    """Two names of one file: opened under both while a sync holds it, DuckDB would attach the
+    file twice, and one database's writes would overwrite the other's."""
+    store = Store(tmp_path / "s.duckdb")
+    os.link(tmp_path / "s.duckdb", tmp_path / "same.duckdb")
+    other = Store(tmp_path / "same.duckdb")
+    with store.holding():  # a sync holds the file
+        with store.transaction() as con:
+            con.execute("INSERT INTO store_meta VALUES ('by', 'its name')")
+        with other.transaction() as con:
+            con.execute("INSERT INTO store_meta VALUES ('through', 'the link')")
+    kept = Store(tmp_path / "s.duckdb").sql("SELECT key FROM store_meta WHERE key IN ('by', 'through')")
+    assert sorted(kept.key) == ["by", "through"]
 
 
 def test_a_file_this_process_opened_with_duckdb_itself_is_a_store_error_saying_what_to_do(tmp_path):

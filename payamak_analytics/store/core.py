@@ -177,6 +177,29 @@ def _transactions_of(file: Path) -> threading.RLock:
         return _TRANSACTIONS.setdefault(file, threading.RLock())
 
 
+# Hard links are one file under two names: DuckDB would attach it twice, as two databases that
+# overwrite each other's writes. Each file goes by the first name this process used for it.
+_NAMES: dict[tuple[int, int], Path] = {}
+
+
+def _one_name(resolved: Path) -> Path:
+    """The name this process uses for the file at `resolved` (itself, if new or first seen)."""
+    try:
+        found = resolved.stat()
+    except OSError:
+        return resolved
+    key = (found.st_dev, found.st_ino)
+    with _TRANSACTIONS_GUARD:
+        named = _NAMES.get(key)
+        try:
+            same = named is not None and named.stat().st_ino == found.st_ino and named.stat().st_dev == found.st_dev
+        except OSError:
+            same = False  # that name is gone (its inode may now be another file's)
+        if not same:
+            _NAMES[key] = named = resolved
+        return named
+
+
 def _locked_by_another(path: Path, error: Exception) -> bool:
     """Whether opening failed because another process holds the file: the kernel lists a lock
     on it (Linux's /proc/locks, which hides holders outside this PID namespace), or DuckDB's
@@ -227,10 +250,10 @@ class StoreFile:
         self._holding: Counter[int] = Counter()  # holding() blocks open, by thread
         existed = self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # the file itself, whichever path led to it (a symlink, a folder left by os.chdir): every
-        # process must look at the same `.wait` file, or a sync never sees a reader that came by
-        # another path
-        self._file = self.path.resolve()
+        # the file itself, whichever path led to it (a symlink, a folder left by os.chdir, a hard
+        # link): every process must look at the same `.wait` file, or a sync never sees a reader
+        # that came by another path (hard links: within this process only)
+        self._file = _one_name(self.path.resolve())
         self._lock = _transactions_of(self._file)
         self._wait_file = f"{self._file}.wait"
         gate = Path(self._wait_file)
@@ -238,6 +261,7 @@ class StoreFile:
         try:
             with self._lock, self.connect() as con:
                 self._migrate(con, existed)
+            _one_name(self._file)  # a new file is known by this name from now on
         except StoreError:  # leave the disk as it was
             if not existed:
                 self.path.unlink(missing_ok=True)
