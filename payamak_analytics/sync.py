@@ -429,9 +429,8 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
         if len(page) >= expected:
             break
         time.sleep(0.2 * (attempt + 1))
-    fingerprint = hash(tuple(page.numbers)) if len(page) else None
     longer = expected < len(page) == DELIVERY_PAGE
-    return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, fingerprint)
+    return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, fingerprint(page))
 
 
 def _sync_deliveries(run: _Run, last: _Arrived | None, walks: list[_Stream], bar: tqdm) -> None:
@@ -639,24 +638,33 @@ def _answers(futures: list[Future]) -> Iterator[_PageAnswer]:
 
 
 def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
-    """Refuse, before it is stored, a page holding the same numbers as another page of its batch
-    in this reading: the service ignores `index`. Stored, each such page would add the same
-    recipients at new rows, and a batch listed with billions would be read for hours."""
     for answer in _answers(futures):
-        if answer.fingerprint is None:
-            continue
-        if (answer.batch, answer.fingerprint) in seen:
-            index = answer.rows["row"][0].as_py()
-            raise AnswerError(
-                f"The report page of batch {answer.batch} at row {index} repeats another page of it: the service "
-                "seems to ignore the index; stopped so as not to store the same recipients twice.",
-                "سرویس همان صفحه گزارش تحویل را دوباره برگرداند",
-                operation="GetBatchDelivery",
-                field="index",
-                value=str(index),
-                retryable=False,
-            )
-        seen.add((answer.batch, answer.fingerprint))
+        if answer.fingerprint is not None:
+            refuse_repeat(answer.batch, answer.rows["row"][0].as_py(), answer.fingerprint, seen)
+
+
+def fingerprint(page: DeliveryPage) -> int | None:
+    """Of a report page's numbers, in order (None: no rows), for `refuse_repeat`."""
+    return hash(tuple(page.numbers)) if len(page) else None
+
+
+def refuse_repeat(batch: int, index: int, page_fingerprint: int | None, seen: set[tuple[int, int]]) -> None:
+    """Refuse, before it is stored, a page holding the same numbers as another page of its batch
+    in this reading (`seen`): the service ignores `index`. Stored, each such page would add the
+    same recipients at new rows, and a batch listed with billions would be read for hours."""
+    if page_fingerprint is None:
+        return
+    if (batch, page_fingerprint) in seen:
+        raise AnswerError(
+            f"The report page of batch {batch} at row {index} repeats another page of it: the service "
+            "seems to ignore the index; stopped so as not to store the same recipients twice.",
+            "سرویس همان صفحه گزارش تحویل را دوباره برگرداند",
+            operation="GetBatchDelivery",
+            field="index",
+            value=str(index),
+            retryable=False,
+        )
+    seen.add((batch, page_fingerprint))
 
 
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:

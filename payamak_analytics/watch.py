@@ -37,7 +37,7 @@ from .recheck import REPORT_WINDOW
 from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
-from .sync import delivery_rows, sync
+from .sync import delivery_rows, fingerprint, refuse_repeat, sync
 
 log = logging.getLogger("payamak_analytics.watch")
 URGENT_AGE = timedelta(days=5)  # reports at least this old (or expiring within two cycles) are read first
@@ -236,6 +236,7 @@ class Watch:
         in the order that loses least when the service fails mid-cycle. Stored every URGENT_GROUP
         pages (a stop or a failure keeps what was stored). Returns the pages read."""
         pages, tables, done = 0, [], []
+        seen: set[tuple[int, int]] = set()  # of each page read, as the sync refuses a page that repeats
         older_than = max(timedelta(0), min(URGENT_AGE, REPORT_WINDOW - 2 * self.every))
         urgent = self.store.urgent_batches(now, older_than)
         for batch in urgent.itertuples():
@@ -245,6 +246,7 @@ class Watch:
                     page = self.client.get_batch_delivery(int(batch.batch_id), int(index), DELIVERY_PAGE)
                 except NotFoundError:
                     break  # the service does not know it (yet): the sync asks again later
+                refuse_repeat(int(batch.batch_id), int(index), fingerprint(page), seen)
                 read.append(delivery_rows(page))
             else:
                 tables += read

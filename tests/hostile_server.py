@@ -8,6 +8,7 @@ can tell whether anything reached an address it should not have.
 
 from __future__ import annotations
 
+import re
 import socket
 import socketserver
 import threading
@@ -199,5 +200,18 @@ def forwarding(simulator, rewrite: Callable[[str, bytes], bytes]) -> Callable:
         answer = requests.post(simulator.url, data=request.body, headers=headers, timeout=30)
         body = rewrite(request.operation, answer.content)
         connection.sendall(http(f"{answer.status_code} {answer.reason}", body))
+
+    return behaviour
+
+
+def first_page_always(simulator) -> Callable:
+    """A proxy in front of the simulator that asks every paged call for its first page, whatever
+    index it was given: a service that ignores the index."""
+
+    def behaviour(request: Request, connection) -> None:
+        body = re.sub(rb"(<[\w:]*index>)\d+(</)", rb"\g<1>1\g<2>", request.body)
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30)
+        connection.sendall(http(f"{answer.status_code} {answer.reason}", answer.content))
 
     return behaviour

@@ -30,7 +30,7 @@ from payamak_analytics.store.schema import MIGRATIONS
 from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, PAST_LIST_PAGES, SyncError, sync
 
 from .conftest import START, admin_post, kill_during, strict_zeep, truth
-from .hostile_server import HostileServer, Request, forwarding, http
+from .hostile_server import HostileServer, Request, first_page_always, forwarding, http
 
 
 def live_world(messages: int = 1200, days: int = 10) -> WorldConfig:
@@ -505,14 +505,7 @@ def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_
     one listed with two billion read page after page for hours). A page repeating another of
     its batch ends the sync with a typed error, as a messages page that repeats does."""
     simulator, batch = panel_batch(make_simulator, 250)
-
-    def first_page_always(request: Request, connection) -> None:
-        body = re.sub(rb"(<[\w:]*index>)\d+(</)", rb"\g<1>1\g<2>", request.body)
-        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
-        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30)
-        connection.sendall(http(f"{answer.status_code} {answer.reason}", answer.content))
-
-    with HostileServer({"/svc": first_page_always}) as proxy:
+    with HostileServer({"/svc": first_page_always(simulator)}) as proxy:
         client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
         store = Store(tmp_path / "p.duckdb")
         with pytest.raises(SyncError, match="repeats") as caught:

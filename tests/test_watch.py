@@ -43,6 +43,8 @@ from payamak_analytics.sync import sync
 from payamak_analytics.watch import Watch, WatchLock, WatchLockedError, duration
 
 from .conftest import START, truth
+from .hostile_server import HostileServer, first_page_always
+from .test_sync import panel_batch
 
 CYCLE = 900  # simulated seconds between cycles
 MCI, IRANCELL = ("0912", "0919", "0991"), ("0935", "0936", "0901")
@@ -646,3 +648,17 @@ def test_a_notice_already_sent_is_not_called_held_back_by_the_cap(simulator, tmp
     sink.send(Notice("raised", alert))
     sink.send(Notice("raised", alert))  # the same notice again, after a restart
     assert "held back by the cap" not in caplog.text
+
+
+def test_the_watchs_urgent_reads_refuse_a_service_that_ignores_the_report_index(make_simulator, tmp_path):
+    """The reports closest to expiry are read before the sync, page by page: a page repeating
+    another of its batch fails the cycle, as the sync refuses it, before a number is stored twice."""
+    simulator, batch = panel_batch(make_simulator, 250)
+    admin(simulator, "POST", "clock", advance=6 * 86400)  # the batch is urgent: its report expires in a day
+    with HostileServer({"/svc": first_page_always(simulator)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "watch.duckdb")
+        cycle = Watch(client, store, every="15m", now=sim_clock(simulator)).cycle()
+    assert cycle.outcome == "failed" and "repeats another page" in cycle.error
+    rows = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
+    assert rows.iloc[0, 0] == rows.iloc[0, 1]  # no number stored twice
