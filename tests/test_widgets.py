@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Callable
@@ -333,3 +334,24 @@ def test_two_widgets_clicked_at_once_send_the_form_once(make_simulator):
         click.join(timeout=30)
     assert sends_to(healthy, "09121234567") == 1
     assert sum("Not sent again" in form.result.value for form in forms) == 2
+
+
+def test_following_an_earlier_send_does_not_unlock_a_later_one_whose_outcome_is_unknown(simulator):
+    """Follow delivery follows the last send that went out, and frees that form only: a later
+    send whose answer was lost stays locked until the sent messages are checked."""
+    answers = itertools.count(1)
+    lose_the_second = lambda op, body: b"lost" if op == "SendSMS" and next(answers) == 2 else body
+    with HostileServer({"/svc": forwarding(simulator, lose_the_second)}) as panel:
+        widget = SendTestMessage(
+            PanelClient("demo", "demo", wsdl="bundled", endpoint=panel.url("svc")), poll_every=0.05, polls=2
+        )
+        widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "first", False
+        widget.send_button.click()
+        widget.text.value = "second"
+        widget.send_button.click()
+        assert "may or may not have gone out" in widget.result.value
+        widget.check_button.click()  # follows the first send's recipients
+        widget.follower.join(timeout=30)
+        assert widget.send_button.disabled
+        widget.send_button.click()
+    assert sends_to(simulator, "09121234567") == 2
