@@ -242,9 +242,10 @@ class SendTestMessage(w.VBox):
 
     def _form(self) -> tuple:
         """The message the form describes (dry run aside), and the account it would go from:
-        user name, service, line, numbers, text, flash."""
+        user name, service, line, numbers, text, flash. The numbers are a set: the same ones in
+        another order (the cell run again with the list rearranged) are the same message."""
         account = (self.client.username, self.client.endpoint)
-        return (*account, self._sender(), tuple(self._numbers()[0]), self.text.value, self.flash.value)
+        return (*account, self._sender(), tuple(sorted(self._numbers()[0])), self.text.value, self.flash.value)
 
     def _held(self) -> str | None:
         """Why Send is locked: this message is being sent, was sent, or may have gone out (an edit

@@ -355,3 +355,14 @@ def test_following_an_earlier_send_does_not_unlock_a_later_one_whose_outcome_is_
         assert widget.send_button.disabled
         widget.send_button.click()
     assert sends_to(simulator, "09121234567") == 2
+
+
+def test_the_same_numbers_written_otherwise_or_in_another_order_are_the_same_message(simulator):
+    first = SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url))
+    first.recipients.value, first.text.value, first.dry_run.value = "09121234567, 09351234567", "once", False
+    first.send_button.click()
+    again = SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url))
+    again.recipients.value, again.text.value, again.dry_run.value = "+98 935 123 4567\n۰۹۱۲۱۲۳۴۵۶۷", "once", False
+    assert again.send_button.disabled and again.send_button.description == "Sent"
+    again.send_button.click()  # a click that reaches the handler anyway
+    assert sends_to(simulator, "09121234567") == 1 and "Not sent again" in again.result.value
