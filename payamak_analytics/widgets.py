@@ -151,7 +151,7 @@ class SendTestMessage(w.VBox):
         self.poll_every, self.polls = poll_every, polls
         self.rec_ids: list[int] = []
         self.asked: tuple | None = None  # the send a confirmation question is about: (line, numbers, text, flash)
-        self.last_form: tuple | None = None  # the form this widget last sent (see `_form`)
+        self.last_form: tuple | None = None  # the form of the last send that went out (see `_form`)
         self.sending = threading.Lock()  # held while a send runs
         self.follower: threading.Thread | None = None
         self.stop_following = threading.Event()  # set it to end a follow before its last poll
@@ -242,9 +242,10 @@ class SendTestMessage(w.VBox):
 
     def _form(self) -> tuple:
         """The message the form describes (dry run aside), and the account it would go from:
-        user name, service, line, numbers, text, flash."""
+        user name, service, line, numbers, text, flash. The numbers are a set: the same ones in
+        another order (the cell run again with the list rearranged) are the same message."""
         account = (self.client.username, self.client.endpoint)
-        return (*account, self._sender(), tuple(self._numbers()[0]), self.text.value, self.flash.value)
+        return (*account, self._sender(), tuple(sorted(self._numbers()[0])), self.text.value, self.flash.value)
 
     def _held(self) -> str | None:
         """Why Send is locked: this message is being sent, was sent, or may have gone out (an edit
@@ -360,7 +361,6 @@ class SendTestMessage(w.VBox):
         if not _SENDS.claim(form):
             self.result.value = NOT_SENT_AGAIN
             return
-        self.last_form = form
         try:
             sent = self.client.send_sms(plan.from_number, plan.numbers, plan.text, flash=flash)
         except Exception as error:  # shown in the widget, never as a traceback
@@ -372,6 +372,7 @@ class SendTestMessage(w.VBox):
             _SENDS.settle(form, "unknown")
             raise
         _SENDS.settle(form, "sent")
+        self.last_form = form  # with its rec ids: following them settles this form, not a later unknown one
         self.rec_ids = [r.rec_id for r in sent.recipients if r.rec_id and r.sent is not False]
         rows = "".join(f"<tr><td>{r.number}</td><td>{r.rec_id}</td><td>{r.status}</td></tr>" for r in sent.recipients)
         self.result.value = f"<table><tr><th>number</th><th>rec id</th><th></th></tr>{rows}</table>"

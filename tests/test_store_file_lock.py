@@ -105,3 +105,18 @@ def test_a_file_this_process_opened_with_duckdb_itself_is_a_store_error_saying_w
     finally:
         own.close()
     assert Store(path).schema_version >= 1  # once closed, the store opens as ever
+
+
+def test_a_store_moved_while_a_sync_holds_it_is_refused_under_its_new_name(tmp_path):
+    """Renamed while held, the file is still attached under its old name: opened under the new
+    one, DuckDB attached it a second time, which read none of the held writes and whose own
+    writes were overwritten."""
+    store = Store(tmp_path / "s.duckdb")
+    with store.holding():  # a sync holds the file
+        with store.transaction() as con:
+            con.execute("INSERT INTO store_meta VALUES ('before', 'the move')")
+        os.rename(tmp_path / "s.duckdb", tmp_path / "moved.duckdb")
+        with pytest.raises(StoreError, match="no longer leads to it"):
+            Store(tmp_path / "moved.duckdb")
+    kept = Store(tmp_path / "moved.duckdb").sql("SELECT key FROM store_meta WHERE key = 'before'")
+    assert list(kept.key) == ["before"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Callable
@@ -333,3 +334,35 @@ def test_two_widgets_clicked_at_once_send_the_form_once(make_simulator):
         click.join(timeout=30)
     assert sends_to(healthy, "09121234567") == 1
     assert sum("Not sent again" in form.result.value for form in forms) == 2
+
+
+def test_following_an_earlier_send_does_not_unlock_a_later_one_whose_outcome_is_unknown(simulator):
+    """Follow delivery follows the last send that went out, and frees that form only: a later
+    send whose answer was lost stays locked until the sent messages are checked."""
+    answers = itertools.count(1)
+    lose_the_second = lambda op, body: b"lost" if op == "SendSMS" and next(answers) == 2 else body
+    with HostileServer({"/svc": forwarding(simulator, lose_the_second)}) as panel:
+        widget = SendTestMessage(
+            PanelClient("demo", "demo", wsdl="bundled", endpoint=panel.url("svc")), poll_every=0.05, polls=2
+        )
+        widget.recipients.value, widget.text.value, widget.dry_run.value = "09121234567", "first", False
+        widget.send_button.click()
+        widget.text.value = "second"
+        widget.send_button.click()
+        assert "may or may not have gone out" in widget.result.value
+        widget.check_button.click()  # follows the first send's recipients
+        widget.follower.join(timeout=30)
+        assert widget.send_button.disabled
+        widget.send_button.click()
+    assert sends_to(simulator, "09121234567") == 2
+
+
+def test_the_same_numbers_written_otherwise_or_in_another_order_are_the_same_message(simulator):
+    first = SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url))
+    first.recipients.value, first.text.value, first.dry_run.value = "09121234567, 09351234567", "once", False
+    first.send_button.click()
+    again = SendTestMessage(PanelClient("demo", "demo", wsdl=simulator.wsdl_url))
+    again.recipients.value, again.text.value, again.dry_run.value = "+98 935 123 4567\n۰۹۱۲۱۲۳۴۵۶۷", "once", False
+    assert again.send_button.disabled and again.send_button.description == "Sent"
+    again.send_button.click()  # a click that reaches the handler anyway
+    assert sends_to(simulator, "09121234567") == 1 and "Not sent again" in again.result.value

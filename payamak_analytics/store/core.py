@@ -59,13 +59,13 @@ _FILE_GATE = threading.Lock()
 _LOOK = threading.Lock()
 
 
-def _open_here(path: Path) -> bool:
-    """Whether a descriptor of this process refers to the file (true when it cannot be told)."""
+def _open_here(path: Path, unknown: bool = True) -> bool:
+    """Whether a descriptor of this process refers to the file (`unknown` when it cannot be told)."""
     found = path.stat()
     try:
         descriptors = os.listdir("/proc/self/fd")
     except OSError:
-        return True
+        return unknown
     for descriptor in descriptors:
         try:
             other = os.stat(f"/proc/self/fd/{descriptor}")
@@ -183,7 +183,9 @@ _NAMES: dict[tuple[int, int], Path] = {}
 
 
 def _one_name(resolved: Path) -> Path:
-    """The name this process uses for the file at `resolved` (itself, if new or first seen)."""
+    """The name this process uses for the file at `resolved` (itself, if new or first seen).
+    A file still open under a name that no longer leads to it (moved while a sync held it) is
+    refused: opened under its new name, DuckDB would attach it a second time, and lose writes."""
     try:
         found = resolved.stat()
     except OSError:
@@ -195,6 +197,12 @@ def _one_name(resolved: Path) -> Path:
             same = named is not None and named.stat().st_ino == found.st_ino and named.stat().st_dev == found.st_dev
         except OSError:
             same = False  # that name is gone (its inode may now be another file's)
+        if not same and named is not None and _open_here(resolved, unknown=False):
+            raise StoreError(
+                f"{resolved} is open in this process as {named}, a name that no longer leads to it (moved or "
+                "removed while open): let go of it there first (wait for its sync to end), then open it again.",
+                "این فایل در همین برنامه با نام پیشینش باز است؛ نخست آن را ببندید",
+            )
         if not same:
             _NAMES[key] = named = resolved
         return named
