@@ -26,8 +26,10 @@ ACCEPTED_FORMS = (
 )
 _RELATIVE = re.compile(r"(\d+)\s*([dhm])")
 # a date (month and day with or without their zero: 1404/1/1 as often as 1404-01-01), then
-# whatever time and offset follow it as ISO 8601 writes them
-_DATE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?P<rest>(?:[t ].*)?)")
+# perhaps a time (its hour too: 8:30 as often as 08:30) and whatever follows it as ISO 8601 writes it
+_DATE = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?:(?P<at>[t ])(?P<hour>\d{1,2})(?P<rest>.*))?"
+)
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _JALALI_YEARS = range(1300, 1500)  # a year in this range is Jalali: no send predates 1921 or is after 2121
 
@@ -81,7 +83,8 @@ def _from_text(text: str, now: datetime) -> datetime | None:
         return None
     try:
         day = _day(int(dated["year"]), int(dated["month"]), int(dated["day"]))
-        parsed = datetime.fromisoformat(f"{day.isoformat()}{dated['rest'].upper()}")
+        time_of_day = f"T{int(dated['hour']):02d}{dated['rest'].upper()}" if dated["at"] else ""
+        parsed = datetime.fromisoformat(f"{day.isoformat()}{time_of_day}")
         return parsed.astimezone(TEHRAN) if parsed.tzinfo else parsed.replace(tzinfo=TEHRAN)
     except (ValueError, OverflowError):  # no such day or time; an offset that carries it past year 1 or 9999
         return None

@@ -29,6 +29,7 @@ def test_every_jalali_day_is_read_whatever_gregorian_month_shares_its_number(wri
 def test_a_jalali_day_keeps_its_time_and_offset():
     assert moment("1404/02/31 08:30") == datetime(2025, 5, 21, 8, 30, tzinfo=TEHRAN)
     assert moment("1404-02-31T08:30+00:00") == datetime(2025, 5, 21, 12, 0, tzinfo=TEHRAN)
+    assert moment("1404/2/31 8:30") == moment("2025-05-21 8:30") == datetime(2025, 5, 21, 8, 30, tzinfo=TEHRAN)
 
 
 @pytest.mark.parametrize(
