@@ -27,9 +27,7 @@ ACCEPTED_FORMS = (
 _RELATIVE = re.compile(r"(\d+)\s*([dhm])")
 # a date (month and day with or without their zero: 1404/1/1 as often as 1404-01-01), then
 # perhaps a time (its hour too: 8:30 as often as 08:30) and whatever follows it as ISO 8601 writes it
-_DATE = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?:(?P<at>[t ])(?P<hour>\d{1,2})(?P<rest>.*))?"
-)
+_DATE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?:(?P<at>[t ])(?P<hour>\d{1,2})(?P<rest>.*))?")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _JALALI_YEARS = range(1300, 1500)  # a year in this range is Jalali: no send predates 1921 or is after 2121
 
