@@ -692,10 +692,12 @@ def run() -> None:
     recovers from."""
     status = main()
     if status == INTERRUPTED:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
+        try:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:  # a second Ctrl-C meanwhile ends it all the same
+            os._exit(status)
     sys.exit(status)
 
 
