@@ -54,6 +54,13 @@ class SyncTables:
     """Named writes and planning reads of the sync."""
 
     # --- whose store ----------------------------------------------------------------------
+    def check_account(self, username: str, address: str, *, new_address: bool = False) -> None:
+        """Refuse a sync of another account or address than the one this store records (none
+        recorded: any); writes nothing. `new_address` accepts a new address for the same account."""
+        with self.connect() as con:
+            known = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
+        self._refuse_another(known, username, service_address(address), new_address)
+
     def bind_account(self, username: str, address: str, *, new_address: bool = False) -> None:
         """Record the account and service address of the first sync; refuse another one later.
 
@@ -64,21 +71,26 @@ class SyncTables:
             if not known:
                 con.executemany("INSERT INTO store_meta VALUES (?, ?)", [["account", username], ["address", address]])
                 return
-            if known.get("account") != username:
-                raise StoreError(
-                    f"{self.path} holds the history of account {known.get('account')!r}, not {username!r}: "
-                    "give each account its own store (--db or PAYAMAK_STORE).",
-                    "این پایگاه داده متعلق به حساب دیگری است",
-                )
+            self._refuse_another(known, username, address, new_address)
             if known.get("address") != address:
-                if not new_address:
-                    raise StoreError(
-                        f"{self.path} was synced from {known.get('address')}, not {address}: use another store "
-                        "(--db) for another service, or, if the service has moved, run the sync with "
-                        "--new-address (new_address=True) to record its new address.",
-                        "این پایگاه داده از نشانی دیگری همگام شده است",
-                    )
                 con.execute("UPDATE store_meta SET value = ? WHERE key = 'address'", [address])
+
+    def _refuse_another(self, known: dict, username: str, address: str, new_address: bool) -> None:
+        if not known:
+            return
+        if known.get("account") != username:
+            raise StoreError(
+                f"{self.path} holds the history of account {known.get('account')!r}, not {username!r}: "
+                "give each account its own store (--db or PAYAMAK_STORE).",
+                "این پایگاه داده متعلق به حساب دیگری است",
+            )
+        if known.get("address") != address and not new_address:
+            raise StoreError(
+                f"{self.path} was synced from {known.get('address')}, not {address}: use another store "
+                "(--db) for another service, or, if the service has moved, run the sync with "
+                "--new-address (new_address=True) to record its new address.",
+                "این پایگاه داده از نشانی دیگری همگام شده است",
+            )
 
     # --- runs -----------------------------------------------------------------------------
     def start_sync_run(self, started_at: datetime) -> int:
