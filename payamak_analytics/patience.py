@@ -103,7 +103,8 @@ class Breaker:
             retry_after = getattr(error, "retry_after", None)
             failing = len(self.recent) >= self.min_calls and self.recent.count(False) * 2 > len(self.recent)
             if retry_after or failing:
-                pause = max(float(retry_after or 0), self.pause)
+                left = self.last_success + self.give_up_after - now  # the run gives up then: no pause outlasts it
+                pause = min(max(float(retry_after or 0), self.pause), max(left, 0.0))
                 self.open_until = now + pause
                 self.pauses += 1
                 self.paused_seconds += pause

@@ -157,3 +157,17 @@ def test_a_page_that_keeps_failing_for_a_while_ends_the_run_saying_it_may_pass(t
     assert "waiting will not change" not in message
     assert f"{patience.PAGE_ATTEMPTS} times" in message and "run the sync again" in message
     assert store.sync_runs()["outcome"].tolist() == ["failed"]
+
+
+@pytest.mark.parametrize("asked", ["Fri, 31 Dec 9999 23:59:59 GMT", "9" * 400], ids=["year 9999", "infinite"])
+def test_a_retry_after_past_the_outage_budget_is_recorded_as_the_pause_the_run_took(tmp_path, asked):
+    """A 503 asking to come back in 8,000 years (or never) pauses the workers until the outage
+    budget is spent, not longer: the run gives up then, and records the pause it took, not the
+    one it was asked for (sync_runs said 251,606,551,445 seconds paused, or infinity)."""
+    busy = answer("503 Service Unavailable", b"busy", ("Retry-After", asked), content_type="text/plain")
+    with HostileServer({"/svc": busy}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="no successful answer for 2 s"):
+            sync(client_of(server, "svc"), store, progress=False, give_up_after=2)
+    run = store.sync_runs().iloc[0]
+    assert run["outcome"] == "failed" and run["pauses"] >= 1 and 0 < run["paused_seconds"] <= 2
