@@ -171,3 +171,20 @@ def test_a_retry_after_past_the_outage_budget_is_recorded_as_the_pause_the_run_t
             sync(client_of(server, "svc"), store, progress=False, give_up_after=2)
     run = store.sync_runs().iloc[0]
     assert run["outcome"] == "failed" and run["pauses"] >= 1 and 0 < run["paused_seconds"] <= 2
+
+
+def test_an_outage_budget_shorter_than_a_call_gives_up_only_once_a_call_has_failed(tmp_path):
+    """The budget is time without a successful answer while calls fail: before any call was
+    answered, or while calls are merely slower than it, nothing has failed. A budget of a
+    microsecond ended the sync before its first call, as "no successful answer for 0 s"."""
+    short = messages_answer(records(range(500, 0, -1)))  # one page: the walk ends at it
+    with HostileServer({"/svc": by_operation({"GetMessages": short})}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        summary = sync(client_of(server, "svc"), store, progress=False, deliveries=False, give_up_after=1e-6)
+    assert summary.pages >= 1 and store.sync_runs()["outcome"].tolist() == ["ok"]
+    busy = answer("503 Service Unavailable", b"busy", content_type="text/plain")
+    with (
+        HostileServer({"/svc": busy}) as server,
+        pytest.raises(SyncError, match="1e-06 s; the last error: GetMessages"),
+    ):
+        sync(client_of(server, "svc"), Store(tmp_path / "q.duckdb"), progress=False, give_up_after=1e-6)
