@@ -38,16 +38,22 @@ _PENDING = f"""FROM deliveries d JOIN batches b USING (batch_id)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def service_address(endpoint: str) -> str:
-    """The address a store records: the endpoint, without the port for a service on this
-    machine (the built-in simulator listens on a new port at each start)."""
+    """The address a store records: the endpoint without what does not change the service that
+    answers (a user-info part, the host's case, the scheme's own port), and without the port for
+    a service on this machine (the built-in simulator listens on a new port at each start)."""
     parts = urlsplit(endpoint)
-    if parts.hostname in LOOPBACK:
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        parts = parts._replace(netloc=host)
-    return urlunsplit(parts)
+    try:
+        port = parts.port
+    except ValueError:  # no port a call could reach: compared as written
+        return endpoint
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname or ""
+    if port is not None and parts.hostname not in LOOPBACK and port != DEFAULT_PORTS.get(parts.scheme):
+        host += f":{port}"
+    return urlunsplit(parts._replace(netloc=host))
 
 
 class SyncTables:
@@ -72,7 +78,7 @@ class SyncTables:
                 con.executemany("INSERT INTO store_meta VALUES (?, ?)", [["account", username], ["address", address]])
                 return
             self._refuse_another(known, username, address, new_address)
-            if known.get("address") != address:
+            if service_address(known.get("address") or "") != address:
                 con.execute("UPDATE store_meta SET value = ? WHERE key = 'address'", [address])
 
     def _refuse_another(self, known: dict, username: str, address: str, new_address: bool) -> None:
@@ -84,7 +90,7 @@ class SyncTables:
                 "give each account its own store (--db or PAYAMAK_STORE).",
                 "این پایگاه داده متعلق به حساب دیگری است",
             )
-        if known.get("address") != address and not new_address:
+        if service_address(known.get("address") or "") != address and not new_address:  # as recorded before too
             raise StoreError(
                 f"{self.path} was synced from {known.get('address')}, not {address}: use another store "
                 "(--db) for another service, or, if the service has moved, run the sync with "
