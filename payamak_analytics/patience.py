@@ -57,7 +57,8 @@ class RateLimiter:
 class Breaker:
     """Shared by all workers: opens (pausing everyone) while most of the recent calls failed,
     for a pause that doubles while the trouble lasts; gives up after `give_up_after` seconds
-    without one successful call."""
+    without one successful call, once one has failed (calls slower than the budget, or none made
+    yet, are no outage: a call that hangs fails at its own deadline)."""
 
     def __init__(self, give_up_after: float, *, window: int = 20, min_calls: int = 5, first_pause: float = 1.0):
         self.give_up_after = give_up_after
@@ -66,7 +67,7 @@ class Breaker:
         self.first_pause = self.pause = first_pause
         self.open_until = 0.0
         self.last_success = time.monotonic()
-        self.last_error: BaseException | None = None
+        self.last_error: BaseException | None = None  # since the last success
         self.pauses = 0
         self.paused_seconds = 0.0
         self._lock = threading.Lock()
@@ -77,7 +78,8 @@ class Breaker:
             with self._lock:
                 now = time.monotonic()
                 silent, remaining = now - self.last_success, self.open_until - now
-            if silent > self.give_up_after:
+                failing = self.last_error is not None
+            if silent > self.give_up_after and failing:
                 raise OutageError(
                     f"the service gave no successful answer for {silent:.0f} s (the outage budget is "
                     f"{self.give_up_after:g} s; the last error: {self.last_error})",
@@ -91,6 +93,7 @@ class Breaker:
         with self._lock:
             self.recent.append(True)
             self.last_success = time.monotonic()
+            self.last_error = None
             self.pause = self.first_pause
 
     def failed(self, error: BaseException) -> None:
@@ -103,7 +106,8 @@ class Breaker:
             retry_after = getattr(error, "retry_after", None)
             failing = len(self.recent) >= self.min_calls and self.recent.count(False) * 2 > len(self.recent)
             if retry_after or failing:
-                pause = max(float(retry_after or 0), self.pause)
+                left = self.last_success + self.give_up_after - now  # the run gives up then: no pause outlasts it
+                pause = min(max(float(retry_after or 0), self.pause), max(left, 0.0))
                 self.open_until = now + pause
                 self.pauses += 1
                 self.paused_seconds += pause

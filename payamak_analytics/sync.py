@@ -102,7 +102,16 @@ class SyncSummary:
 class _Run:
     """One sync's moving parts: the client, the store, the pool, the breaker, the counters."""
 
-    def __init__(self, client: PanelClient, store: Store, workers: int, rate, give_up_after: float, progress: bool):
+    def __init__(
+        self,
+        client: PanelClient,
+        store: Store,
+        workers: int,
+        rate,
+        give_up_after: float,
+        progress: bool,
+        new_address: bool = False,
+    ):
         self.client = client
         self.store = store
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="payamak-sync")
@@ -112,7 +121,17 @@ class _Run:
         self.stop = StopRequest()  # its event is what waiting workers watch
         self.progress = progress
         self.summary = SyncSummary()
+        self.new_address = new_address
+        self.bound = False
         self._lock = threading.Lock()
+
+    def bind_account(self) -> None:
+        """Record whose store this is once the service has answered a page for the account, not
+        before: a first sync with a mistyped user name or address, which the service refuses,
+        would otherwise give the store to an account that does not exist."""
+        if not self.bound:
+            self.store.bind_account(self.client.username, self.client.endpoint, new_address=self.new_address)
+            self.bound = True
 
     def now(self) -> datetime:
         return datetime.now(TEHRAN)
@@ -191,8 +210,8 @@ def sync(
     since = None if since is None else moment(since)
     started = time.perf_counter()
     with store.holding():  # one open for the run (each costs tens of milliseconds), let go when a reader waits
-        store.bind_account(client.username, client.endpoint, new_address=new_address)
-        run = _Run(client, store, workers, rate, give_up_after, progress)
+        store.check_account(client.username, client.endpoint, new_address=new_address)  # before any call
+        run = _Run(client, store, workers, rate, give_up_after, progress, new_address)
         if now is not None:
             run.now = lambda: moment(now())  # without an offset: Tehran time
         calls_before, retries_before = sum(client.calls.values()), sum(client.retries.values())
@@ -309,6 +328,7 @@ class _Arrived:
     state: dict
 
     def save(self, run: _Run) -> None:
+        run.bind_account()
         new, updated = run.store.save_message_page(self.stream.key, self.rows, self.state, run.now())
         run.counted(self.stream.key, new, updated, pages=self.pages)
         self.stream.bar.update(self.pages)

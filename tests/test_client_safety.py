@@ -369,6 +369,22 @@ def test_retry_after_is_read_and_honoured(server, header):
     assert len(server.requests) == 2
 
 
+@pytest.mark.parametrize("value", [b"\xb2", b"\xb9\xb2\xb3", b"-5", b"1.5", b"soon", b"Fri, 31 Dec 99999 23:59:59 GMT"])
+def test_a_503_whose_retry_after_is_unreadable_is_still_weather(server, value):
+    """A Retry-After that is not a number of seconds or a date is as if absent: the 503 stays a
+    503 to ask again. "\xb2" (a superscript two in Latin-1) passed str.isdigit, and float()
+    refused it: the 503 became an answer out of contract, which ends a sync at once."""
+    head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
+    server.behaviours["/busy"] = lambda request, connection: connection.sendall(
+        head + b"Retry-After: " + value + b"\r\n\r\nbusy"
+    )
+    client = client_of(server, "busy", timeout=5, read_attempts=2)
+    with pytest.raises(errors.TransportError) as caught:
+        client.get_credit()
+    assert type(caught.value) is errors.TransportError and caught.value.retryable
+    assert caught.value.retry_after is None and client.calls["GetCredit"] == 2
+
+
 def test_a_refused_connection_means_not_sent():
     client = PanelClient("demo", SECRET, wsdl="bundled", endpoint="http://127.0.0.1:9/x", max_retry_wait=0.01)
     with pytest.raises(errors.NotSentError):

@@ -199,3 +199,28 @@ def test_a_store_opened_by_a_relative_path_stays_the_same_file_after_a_change_of
     monkeypatch.chdir(elsewhere)  # a notebook's os.chdir
     assert store.sql("SELECT value FROM store_meta WHERE key = 'mark'").value.tolist() == ["here"]
     assert not (elsewhere / "s.duckdb").exists()
+
+
+def test_one_service_address_however_it_is_spelt(tmp_path):
+    """A host's case, the scheme's own port and a user-info part do not change which service
+    answers: a store synced from one spelling takes the others, and still refuses another host,
+    port or scheme. Stores recorded before (with "***@" for a user-info part) compare the same."""
+    store = Store(tmp_path / "s.duckdb")
+    store.bind_account("demo", "http://***@payamak-service.ir/SendService.svc")  # as an older version recorded it
+    for same in (
+        "http://payamak-service.ir/SendService.svc",
+        "HTTP://Payamak-Service.IR:80/SendService.svc",
+        "http://demo:secret-pw@payamak-service.ir/SendService.svc",
+    ):
+        store.check_account("demo", same)
+        store.bind_account("demo", same)
+    assert "secret-pw" not in str(store.account())
+    for other in (
+        "https://payamak-service.ir/SendService.svc",
+        "http://payamak-service.ir:8080/SendService.svc",
+        "http://payamak-service.com/SendService.svc",
+    ):
+        with pytest.raises(InputError, match="--new-address"):
+            store.check_account("demo", other)
+    store.bind_account("demo", "https://payamak-service.ir:443/SendService.svc", new_address=True)
+    assert store.account()["address"] == "https://payamak-service.ir/SendService.svc"

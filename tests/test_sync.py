@@ -639,6 +639,21 @@ def test_another_account_or_address_is_refused_and_a_moved_service_is_accepted_o
     assert store.account()["address"] == "http://localhost/SendService.svc"
 
 
+def test_a_first_sync_the_service_refuses_leaves_the_store_to_no_account(make_simulator, tmp_path):
+    """A mistyped user name or address on a store's first sync is refused by the service: the
+    store stays nobody's, and the sync with the right ones is not refused as another account."""
+    simulator = make_simulator(live_world(messages=200), threads=8)
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(SyncError, match="user name or password"):
+        sync(PanelClient("dmeo", "demo", wsdl=simulator.wsdl_url), store, progress=False)
+    with HostileServer({}) as nowhere, pytest.raises(SyncError, match="404"):  # no service at that path
+        sync(client_of(simulator, endpoint=nowhere.url("Send.svc")), store, progress=False, give_up_after=2)
+    assert store.account() == {} and store.sync_runs()["outcome"].tolist() == ["failed", "failed"]
+    sync(client_of(simulator), store, progress=False)
+    assert store.account() == {"account": "demo", "address": "http://127.0.0.1/SendService.svc"}
+    assert_store_equals_truth(store, simulator)
+
+
 def _date_forms(now: datetime) -> list:
     two_days = now - timedelta(days=2)
     jalali = jdatetime.date.fromgregorian(date=two_days.date())

@@ -157,3 +157,34 @@ def test_a_page_that_keeps_failing_for_a_while_ends_the_run_saying_it_may_pass(t
     assert "waiting will not change" not in message
     assert f"{patience.PAGE_ATTEMPTS} times" in message and "run the sync again" in message
     assert store.sync_runs()["outcome"].tolist() == ["failed"]
+
+
+@pytest.mark.parametrize("asked", ["Fri, 31 Dec 9999 23:59:59 GMT", "9" * 400], ids=["year 9999", "infinite"])
+def test_a_retry_after_past_the_outage_budget_is_recorded_as_the_pause_the_run_took(tmp_path, asked):
+    """A 503 asking to come back in 8,000 years (or never) pauses the workers until the outage
+    budget is spent, not longer: the run gives up then, and records the pause it took, not the
+    one it was asked for (sync_runs said 251,606,551,445 seconds paused, or infinity)."""
+    busy = answer("503 Service Unavailable", b"busy", ("Retry-After", asked), content_type="text/plain")
+    with HostileServer({"/svc": busy}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="no successful answer for 2 s"):
+            sync(client_of(server, "svc"), store, progress=False, give_up_after=2)
+    run = store.sync_runs().iloc[0]
+    assert run["outcome"] == "failed" and run["pauses"] >= 1 and 0 < run["paused_seconds"] <= 2
+
+
+def test_an_outage_budget_shorter_than_a_call_gives_up_only_once_a_call_has_failed(tmp_path):
+    """The budget is time without a successful answer while calls fail: before any call was
+    answered, or while calls are merely slower than it, nothing has failed. A budget of a
+    microsecond ended the sync before its first call, as "no successful answer for 0 s"."""
+    short = messages_answer(records(range(500, 0, -1)))  # one page: the walk ends at it
+    with HostileServer({"/svc": by_operation({"GetMessages": short})}) as server:
+        store = Store(tmp_path / "p.duckdb")
+        summary = sync(client_of(server, "svc"), store, progress=False, deliveries=False, give_up_after=1e-6)
+    assert summary.pages >= 1 and store.sync_runs()["outcome"].tolist() == ["ok"]
+    busy = answer("503 Service Unavailable", b"busy", content_type="text/plain")
+    with (
+        HostileServer({"/svc": busy}) as server,
+        pytest.raises(SyncError, match="1e-06 s; the last error: GetMessages"),
+    ):
+        sync(client_of(server, "svc"), Store(tmp_path / "q.duckdb"), progress=False, give_up_after=1e-6)

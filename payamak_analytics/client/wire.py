@@ -589,7 +589,7 @@ def _inflate(decoder, data: bytes, room: int) -> bytes:
 def retry_after(headers) -> float | None:
     """Seconds a Retry-After header asks for (a number or an HTTP date), None when absent or unreadable."""
     value = (headers.get("Retry-After") or "").strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "\xb2" (a superscript two) is a digit to str, not to float
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -38,22 +38,35 @@ _PENDING = f"""FROM deliveries d JOIN batches b USING (batch_id)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def service_address(endpoint: str) -> str:
-    """The address a store records: the endpoint, without the port for a service on this
-    machine (the built-in simulator listens on a new port at each start)."""
+    """The address a store records: the endpoint without what does not change the service that
+    answers (a user-info part, the host's case, the scheme's own port), and without the port for
+    a service on this machine (the built-in simulator listens on a new port at each start)."""
     parts = urlsplit(endpoint)
-    if parts.hostname in LOOPBACK:
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        parts = parts._replace(netloc=host)
-    return urlunsplit(parts)
+    try:
+        port = parts.port
+    except ValueError:  # no port a call could reach: compared as written
+        return endpoint
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname or ""
+    if port is not None and parts.hostname not in LOOPBACK and port != DEFAULT_PORTS.get(parts.scheme):
+        host += f":{port}"
+    return urlunsplit(parts._replace(netloc=host))
 
 
 class SyncTables:
     """Named writes and planning reads of the sync."""
 
     # --- whose store ----------------------------------------------------------------------
+    def check_account(self, username: str, address: str, *, new_address: bool = False) -> None:
+        """Refuse a sync of another account or address than the one this store records (none
+        recorded: any); writes nothing. `new_address` accepts a new address for the same account."""
+        with self.connect() as con:
+            known = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
+        self._refuse_another(known, username, service_address(address), new_address)
+
     def bind_account(self, username: str, address: str, *, new_address: bool = False) -> None:
         """Record the account and service address of the first sync; refuse another one later.
 
@@ -64,21 +77,26 @@ class SyncTables:
             if not known:
                 con.executemany("INSERT INTO store_meta VALUES (?, ?)", [["account", username], ["address", address]])
                 return
-            if known.get("account") != username:
-                raise StoreError(
-                    f"{self.path} holds the history of account {known.get('account')!r}, not {username!r}: "
-                    "give each account its own store (--db or PAYAMAK_STORE).",
-                    "این پایگاه داده متعلق به حساب دیگری است",
-                )
-            if known.get("address") != address:
-                if not new_address:
-                    raise StoreError(
-                        f"{self.path} was synced from {known.get('address')}, not {address}: use another store "
-                        "(--db) for another service, or, if the service has moved, run the sync with "
-                        "--new-address (new_address=True) to record its new address.",
-                        "این پایگاه داده از نشانی دیگری همگام شده است",
-                    )
+            self._refuse_another(known, username, address, new_address)
+            if service_address(known.get("address") or "") != address:
                 con.execute("UPDATE store_meta SET value = ? WHERE key = 'address'", [address])
+
+    def _refuse_another(self, known: dict, username: str, address: str, new_address: bool) -> None:
+        if not known:
+            return
+        if known.get("account") != username:
+            raise StoreError(
+                f"{self.path} holds the history of account {known.get('account')!r}, not {username!r}: "
+                "give each account its own store (--db or PAYAMAK_STORE).",
+                "این پایگاه داده متعلق به حساب دیگری است",
+            )
+        if service_address(known.get("address") or "") != address and not new_address:  # as recorded before too
+            raise StoreError(
+                f"{self.path} was synced from {known.get('address')}, not {address}: use another store "
+                "(--db) for another service, or, if the service has moved, run the sync with "
+                "--new-address (new_address=True) to record its new address.",
+                "این پایگاه داده از نشانی دیگری همگام شده است",
+            )
 
     # --- runs -----------------------------------------------------------------------------
     def start_sync_run(self, started_at: datetime) -> int:
