@@ -369,8 +369,9 @@ def _accept_arrived(stream: _Stream) -> _Arrived | None:
     while not walk.done and walk.awaited in in_flight and in_flight[walk.awaited].done():
         index = walk.awaited
         accepted = walk.accept(index, in_flight.pop(index).result())
-        if accepted is None:  # rows slipped past: ask for it again
-            in_flight[index] = stream.read(index)
+        if accepted is None:  # rows slipped past: ask again, for that page or one further up
+            if walk.awaited not in in_flight:
+                in_flight[walk.awaited] = stream.read(walk.awaited)
             continue
         kept.append(accepted)
     if not kept:

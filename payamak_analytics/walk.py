@@ -3,7 +3,8 @@
 The service pages by row offset, newest first, and new messages push every row down while a
 walk reads. So pages are requested overlapping by one row: a page must show again the last
 row of the page before it; one that does not has lost sight of it (rows slipped past) and is
-read again. A walk ends at a short page, at the first page that reaches what an earlier walk
+read again. One that still starts below that row was moved up by rows deleted above it (or the
+service skipped rows): the walk reads from further up until a page reaches back to it. A walk ends at a short page, at the first page that reaches what an earlier walk
 stored, or at `since`. Its state is a small dict, committed with the rows it describes, so a
 walk stopped anywhere resumes at the page it reached. No I/O here: any loader can drive it.
 """
@@ -20,6 +21,9 @@ from .dates import moment
 from .errors import AnswerError
 
 MAX_REREADS = 3  # a row that never comes back was deleted, not pushed
+# Times a walk reads from half a page further up: rows deleted above it while it reads (a few
+# times in a walk at most); a service that keeps answering from further down is refused.
+STEPS_BACK = 16
 
 
 @dataclass
@@ -65,6 +69,7 @@ class MessageWalk:
         self.max_rereads = max_rereads
         self.rereads = 0  # in a row, for the page awaited now
         self.rereads_total = 0
+        self.steps_back = 0
         self.stuck = 0  # full pages in a row that went no deeper than the one before
         self.done = False
 
@@ -108,6 +113,8 @@ class MessageWalk:
             self.rereads += 1
             self.rereads_total += 1
             return None
+        if last is not None and len(rows) and not len(overlap) and int(ids.iloc[0]) < last and index > 1:
+            return self._step_back(index)  # (a page at the top has nothing above it to miss)
         full = len(rows) >= self.page_size
         # A full page that ends on the row the page before ended on goes no deeper. Once, that is a
         # page of new messages pushed between two reads; page after page, it is a service (or a
@@ -132,6 +139,20 @@ class MessageWalk:
         if not full or reached or (too_old is not None and bool(too_old.any())):
             self._finish()
         return rows
+
+    def _step_back(self, index: int) -> None:
+        """The page at `index` starts below the row the page before ended on: the rows between
+        were moved up past it. Read from half a page further up (None: nothing to keep yet)."""
+        self.steps_back += 1
+        if self.steps_back > STEPS_BACK:
+            raise _refused(
+                index,
+                f"starts below the row the page before ended on, after {STEPS_BACK} reads from further up in "
+                "this walk: rows between would be lost",
+                "index",
+            )
+        self.rereads = 0
+        self.state.next_index = max(1, index - self.step // 2)
 
     def _advance(self, page_last: int | None, rows: pd.DataFrame) -> None:
         self.state.next_index += self.step

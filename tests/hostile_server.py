@@ -204,14 +204,22 @@ def forwarding(simulator, rewrite: Callable[[str, bytes], bytes]) -> Callable:
     return behaviour
 
 
-def first_page_always(simulator) -> Callable:
-    """A proxy in front of the simulator that asks every paged call for its first page, whatever
-    index it was given: a service that ignores the index."""
+def index_rewritten(simulator, asked: Callable[[str, int], int]) -> Callable:
+    """A proxy in front of the simulator that asks each paged call for the index
+    `asked(operation, index)` instead of the one it was given."""
 
     def behaviour(request: Request, connection) -> None:
-        body = re.sub(rb"(<[\w:]*index>)\d+(</)", rb"\g<1>1\g<2>", request.body)
+        def rewrite(match: re.Match) -> bytes:
+            return b"%s%d%s" % (match[1], asked(request.operation, int(match[2])), match[3])
+
+        body = re.sub(rb"(<[\w:]*index>)(\d+)(</)", rewrite, request.body)
         headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
         answer = requests.post(simulator.url, data=body, headers=headers, timeout=30)
         connection.sendall(http(f"{answer.status_code} {answer.reason}", answer.content))
 
     return behaviour
+
+
+def first_page_always(simulator) -> Callable:
+    """A service that ignores the index: every paged call gets its first page."""
+    return index_rewritten(simulator, lambda operation, index: 1)

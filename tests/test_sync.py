@@ -30,7 +30,7 @@ from payamak_analytics.store.schema import MIGRATIONS
 from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, PAST_LIST_PAGES, SyncError, sync
 
 from .conftest import START, admin_post, kill_during, strict_zeep, truth
-from .hostile_server import HostileServer, Request, first_page_always, forwarding, http
+from .hostile_server import HostileServer, Request, first_page_always, forwarding, http, index_rewritten
 
 
 def live_world(messages: int = 1200, days: int = 10) -> WorldConfig:
@@ -515,6 +515,23 @@ def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_
     assert rows.iloc[0, 0] == rows.iloc[0, 1]  # no number stored twice
     assert not store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
     assert store.sync_runs()["outcome"].tolist() == ["failed"]
+
+
+def test_a_messages_page_the_service_skips_every_time_loses_no_message(make_simulator, tmp_path):
+    """GetMessages at row 1000 answers what row 1999 holds, every time: the page starts below
+    the row the page before ended on, and the walk reads from further up until one reaches it."""
+    simulator = make_simulator(live_world(messages=6000))
+
+    def skipping(operation: str, index: int) -> int:
+        return 1999 if operation == "GetMessages" and index == 1000 else index
+
+    with HostileServer({"/svc": index_rewritten(simulator, skipping)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False, deliveries=False)
+    t = truth(simulator, batches=0)["messages"]
+    assert store.sql("SELECT count(*) FROM messages").iloc[0, 0] == t["sent"] + t["received"]
+    assert store.sync_runs()["outcome"].tolist() == ["ok"]
 
 
 def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_the_end(make_simulator, tmp_path):

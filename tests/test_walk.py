@@ -86,13 +86,59 @@ def test_a_page_that_lost_sight_of_the_previous_one_is_read_again():
     assert sorted(kept) == list(range(1, 41)) and len(kept) == len(set(kept))
 
 
-def test_a_row_that_never_comes_back_was_deleted_and_the_walk_goes_on():
+@pytest.mark.parametrize(
+    "deleted",
+    [[PAGE - 1], [PAGE - 3, PAGE - 2, PAGE - 1], [2, 5], list(range(PAGE + 3))],
+    ids=["the overlap row", "it and two above it", "two rows above it", "more than a page"],
+)
+def test_rows_deleted_above_the_walk_between_two_reads_take_no_other_row_with_them(deleted):
+    """Rows deleted above the row a page ended on move every row below them up: the next page
+    starts below that row, and the rows between would be lost. The walk reads from further up."""
     service = Service(30)
     walk = MessageWalk(page_size=PAGE, max_rereads=2)
-    walk.accept(1, service.page(1))
-    service.ids.remove(service.ids[PAGE - 1])  # the overlap row is deleted
-    answers = [walk.accept(walk.awaited, service.page(walk.awaited)) for _ in range(3)]
-    assert answers[0] is None and answers[1] is None and answers[2] is not None
+    kept = walk.accept(1, service.page(1))["message_id"].tolist()
+    gone = [service.ids[i] for i in deleted]
+    for row in gone:
+        service.ids.remove(row)
+    kept += walk_all(service, walk)
+    assert set(range(1, 31)) - set(gone) <= set(kept)
+
+
+class Skipping(Service):
+    """A service (or a proxy) that answers one offset with the page further down, every time."""
+
+    def __init__(self, count: int, skipped: int, answered: int):
+        super().__init__(count)
+        self.skipped, self.answered = skipped, answered
+
+    def page(self, index: int) -> pd.DataFrame:
+        return super().page(self.answered if index == self.skipped else index)
+
+
+def test_a_page_the_service_skips_every_time_loses_no_row():
+    service = Skipping(40, skipped=PAGE, answered=2 * PAGE - 1)
+    kept = walk_all(service, MessageWalk(page_size=PAGE, max_rereads=2))
+    assert sorted(set(kept)) == list(range(1, 41))
+
+
+class FromFurtherDown(Service):
+    """A service that answers every page but the first from five pages further down."""
+
+    def page(self, index: int) -> pd.DataFrame:
+        return super().page(index if index == 1 else index + 5 * PAGE)
+
+
+def test_a_service_that_answers_every_page_from_further_down_is_refused_not_taken():
+    """Read from further up, it answers from further down again: the walk ends with a typed
+    error (its state still at the last page it took), never taking a page past a gap."""
+    service = FromFurtherDown(2000)
+    walk = MessageWalk(page_size=PAGE, max_rereads=1)
+    kept = []
+    with pytest.raises(AnswerError):
+        for _ in range(200):
+            rows = walk.accept(walk.awaited, service.page(walk.awaited))
+            kept += [] if rows is None else rows["message_id"].tolist()
+    assert kept == list(range(2000, 2000 - len(kept), -1))  # no row taken past a gap
 
 
 def test_a_page_of_new_messages_between_two_reads_is_paged_past():
