@@ -109,11 +109,14 @@ class MessageWalk:
             )
         last = self.state.last_id
         overlap = (ids == last).to_numpy().nonzero()[0] if last is not None else []
-        if last is not None and len(rows) and not len(overlap) and self.rereads < self.max_rereads:
+        # The page before was full, so an empty page after it (anywhere but at the top) was emptied
+        # by rows deleted above: it starts below that row as much as one whose first row is older.
+        missing = last is not None and not len(overlap) and (len(rows) or index > 1)
+        if missing and self.rereads < self.max_rereads:
             self.rereads += 1
             self.rereads_total += 1
             return None
-        if last is not None and len(rows) and not len(overlap) and int(ids.iloc[0]) < last and index > 1:
+        if missing and index > 1 and (not len(rows) or int(ids.iloc[0]) < last):
             return self._step_back(index)  # (a page at the top has nothing above it to miss)
         full = len(rows) >= self.page_size
         # A full page that ends on the row the page before ended on goes no deeper. Once, that is a
