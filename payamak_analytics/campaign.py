@@ -215,6 +215,7 @@ def send_campaign(
     """
     if not isinstance(flash, bool):
         raise InputError(f"flash must be True or False, not {flash!r}.", "مقدار flash باید درست یا نادرست باشد")
+    limiter = RateLimiter(rate)  # a bad rate is refused before anything is planned or written
     plan = plan_campaign(client, name=name, from_number=from_number, numbers=numbers, text=text)
     if dry_run:
         return plan
@@ -230,7 +231,7 @@ def send_campaign(
         with _sole_creator(store, plan):  # two new names for one content: the second sees the first
             _refuse_twin(store, plan, same_as_unfinished)
             store.create_campaign(_campaign_row(plan, flash), plan.chunks)
-        _send_planned(client, store, plan.name, rate, progress)
+        _send_planned(client, store, plan.name, limiter, progress)
     return plan
 
 
@@ -279,11 +280,12 @@ def resume_campaign(
     (answer "resend"); "leave" (the default) keeps it unknown. A chunk that might be a sent
     record that cannot be read is not asked about: it stays unknown, with the reason.
     """
+    limiter = RateLimiter(rate)  # a bad rate is refused before anything is written
     campaign = store.campaign(name)
     with sole_sender(store, name):
         store.move_chunks(name, IN_FLIGHT, UNKNOWN)  # their sender is gone: they may have gone out
         doubts = _settle_unknowns(client, store, name, campaign, decide)
-        _send_planned(client, store, name, rate, progress)
+        _send_planned(client, store, name, limiter, progress)
         if doubts:
             store.set_campaign_state(
                 name,
@@ -444,11 +446,10 @@ def send_outcome(error: BaseException) -> str:
     return UNKNOWN
 
 
-def _send_planned(client: PanelClient, store: Store, name: str, rate: float | None, progress: bool) -> None:
+def _send_planned(client: PanelClient, store: Store, name: str, limiter: RateLimiter, progress: bool) -> None:
     """Send the planned chunks in order; any failure stops the campaign, its chunk journaled."""
     campaign = store.campaign(name)
     planned = store.chunks(name, PLANNED)
-    limiter = RateLimiter(rate)
     store.set_campaign_state(name, "sending")
     chunks = tqdm(
         planned.itertuples(index=False),

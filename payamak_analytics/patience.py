@@ -8,13 +8,21 @@ Only when no call at all has succeeded for the outage budget does the work give 
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
-from .errors import PayamakError, SendOutcomeUnknownError, ServiceUnavailableError, SyncError, TransportError
+from .errors import (
+    InputError,
+    PayamakError,
+    SendOutcomeUnknownError,
+    ServiceUnavailableError,
+    SyncError,
+    TransportError,
+)
 
 MAX_WORKERS = 64  # calls at once, at most: more only crowd the service (and this machine's threads)
 PAGE_ATTEMPTS = 10  # one page failing this often, while others succeed, is left for the next run
@@ -40,6 +48,12 @@ class RateLimiter:
     """At most `per_second` calls a second across all workers (None: no limit)."""
 
     def __init__(self, per_second: float | None):
+        bad = isinstance(per_second, bool) or not isinstance(per_second, (int, float)) or not 0 < per_second < math.inf
+        if per_second is not None and bad:
+            raise InputError(
+                f"rate caps the calls a second, above 0 (None: no cap), not {per_second!r}.",
+                "سقف تعداد درخواست نامعتبر است",
+            )
         self.interval = 1.0 / per_second if per_second else 0.0
         self._next = time.monotonic()
         self._lock = threading.Lock()

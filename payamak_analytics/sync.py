@@ -13,7 +13,6 @@ Ctrl-C (or SIGTERM) stops at the next page boundary, keeping everything committe
 from __future__ import annotations
 
 import itertools
-import math
 import queue
 import threading
 import time
@@ -107,7 +106,7 @@ class _Run:
         client: PanelClient,
         store: Store,
         workers: int,
-        rate,
+        limiter: RateLimiter,
         give_up_after: float,
         progress: bool,
         new_address: bool = False,
@@ -116,7 +115,7 @@ class _Run:
         self.store = store
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="payamak-sync")
         self.workers = workers
-        self.limiter = RateLimiter(rate)
+        self.limiter = limiter
         self.breaker = Breaker(give_up_after)
         self.stop = StopRequest()  # its event is what waiting workers watch
         self.progress = progress
@@ -202,16 +201,13 @@ def sync(
             f"give_up_after is the outage budget in seconds, above 0 (120 by default), not {give_up_after!r}.",
             "مدت مجاز قطعی باید عددی بزرگ تر از صفر باشد",
         )
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf):
-        raise InputError(
-            f"rate caps the calls a second, above 0 (None: no cap), not {rate!r}.", "سقف تعداد درخواست نامعتبر است"
-        )
+    limiter = RateLimiter(rate)  # a bad rate is refused here, before anything is asked or written
     lines = tuple(validate.line(line) for line in validate.items(lines or (), "lines"))  # a text is its lines
     since = None if since is None else moment(since)
     started = time.perf_counter()
     with store.holding():  # one open for the run (each costs tens of milliseconds), let go when a reader waits
         store.check_account(client.username, client.endpoint, new_address=new_address)  # before any call
-        run = _Run(client, store, workers, rate, give_up_after, progress, new_address)
+        run = _Run(client, store, workers, limiter, give_up_after, progress, new_address)
         if now is not None:
             run.now = lambda: moment(now())  # without an offset: Tehran time
         calls_before, retries_before = sum(client.calls.values()), sum(client.retries.values())

@@ -4,9 +4,10 @@ The service pages by row offset, newest first, and new messages push every row d
 walk reads. So pages are requested overlapping by one row: a page must show again the last
 row of the page before it; one that does not has lost sight of it (rows slipped past) and is
 read again. One that still starts below that row was moved up by rows deleted above it (or the
-service skipped rows): the walk reads from further up until a page reaches back to it. A walk ends at a short page, at the first page that reaches what an earlier walk
-stored, or at `since`. Its state is a small dict, committed with the rows it describes, so a
-walk stopped anywhere resumes at the page it reached. No I/O here: any loader can drive it.
+service skipped rows): the walk reads from further up until a page reaches back to it. A walk
+ends at a short page, at the first page that reaches what an earlier walk stored, or at `since`.
+Its state is a small dict, committed with the rows it describes, so a walk stopped anywhere
+resumes at the page it reached. No I/O here: any loader can drive it.
 """
 
 from __future__ import annotations

@@ -109,6 +109,15 @@ def test_invalid_and_duplicate_numbers_are_not_sent(simulator, tmp_path):
     assert times_sent(simulator) == Counter({"09121234567": 1, "09351234567": 1})
 
 
+@pytest.mark.parametrize("rate", ["2", float("nan"), -1, 0, True, float("inf")])
+def test_a_bad_rate_is_refused_before_anything_is_planned_or_sent(simulator, tmp_path, rate):
+    store = Store(tmp_path / "p.duckdb")
+    with pytest.raises(errors.InputError, match="rate caps the calls a second"):
+        send_campaign(client_of(simulator), store, name="r", from_number=LINE, numbers=numbers(3), text=TEXT,
+                      rate=rate, progress=False)  # fmt: skip
+    assert store.sql("SELECT count(*) FROM campaigns").iloc[0, 0] == 0 and not simulator.world.sends
+
+
 def test_not_enough_credit_stops_before_anything_is_sent(simulator, tmp_path):
     store = Store(tmp_path / "p.duckdb")
     with pytest.raises(errors.CreditError) as caught:

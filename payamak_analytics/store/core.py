@@ -140,6 +140,7 @@ class _MemoryCap:
 
     @contextmanager
     def lifted(self, file: Path, reader: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """While `reader` is open, no hold's cap on `file`; the last reader to close puts it back."""
         with self._lock:
             self._readers[file] += 1
             if file in self._caps:
@@ -194,9 +195,10 @@ def _one_name(resolved: Path) -> Path:
     with _TRANSACTIONS_GUARD:
         named = _NAMES.get(key)
         try:
-            same = named is not None and named.stat().st_ino == found.st_ino and named.stat().st_dev == found.st_dev
+            there = named.stat() if named is not None else None
         except OSError:
-            same = False  # that name is gone (its inode may now be another file's)
+            there = None  # that name is gone (its inode may now be another file's)
+        same = there is not None and (there.st_dev, there.st_ino) == key
         if not same and named is not None and _open_here(resolved, unknown=False):
             raise StoreError(
                 f"{resolved} is open in this process as {named}, a name that no longer leads to it (moved or "
