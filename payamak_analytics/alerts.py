@@ -51,7 +51,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from . import codes
+from . import codes, estimates
 from .analytics import CAMPAIGN_BATCHES, OPT_OUT_REPLIES
 from .dates import TEHRAN, moment
 from .errors import InputError
@@ -69,7 +69,6 @@ LANES = {"window": (1.0, 1.0, 1.0), "newest": (0.5, 3.0, 1.5)}
 MIX_SHARE = 0.1  # a line with this share of a window's sends must be known to its baseline
 SEVERITIES = ("warning", "critical")
 SETTLING = ("delivery/", "opt_out/")  # rates near a threshold: these end only after `clear_after` of calm
-Z_95 = 1.959964
 
 
 @dataclass(frozen=True)
@@ -145,14 +144,12 @@ class Context:
 
 
 # --- statistics -------------------------------------------------------------------------------
-def wilson(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95% by default); (0, 1) with no data."""
+def wilson(successes: float, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion; (0, 1) with no data."""
     if n <= 0:
         return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = estimates.wilson(successes, n)
+    return float(low), float(high)
 
 
 def z_score(x_base: int, n_base: int, x_now: int, n_now: int) -> float:

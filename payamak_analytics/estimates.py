@@ -25,7 +25,9 @@ Z95 = 1.959963984540054
 
 
 def wilson(successes, trials, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high) of the Wilson score interval; NaN where there are no trials."""
+    """(low, high) of the Wilson score interval; NaN where there are no trials. The ends are kept
+    on either side of the rate itself: at 0% and 100% rounding can put an end a hair past it,
+    and an error bar of -1e-16 is refused by matplotlib and reads as nonsense in a table."""
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -33,7 +35,8 @@ def wilson(successes, trials, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         denominator = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / denominator
         half = z / denominator * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+        low = np.clip(np.minimum(centre - half, p), 0, 1)
+        high = np.clip(np.maximum(centre + half, p), 0, 1)
     empty = n <= 0
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 

@@ -101,6 +101,15 @@ def test_wilson_interval_by_hand():
     assert np.isnan(estimates.wilson([0], [0])[0][0])  # no trials: no interval
 
 
+def test_every_wilson_interval_holds_its_own_rate():
+    """At 0% and 100% rounding put an end a hair past the rate for some n (1 - 1e-16 at 100%),
+    and the day chart's error bars then failed for a day with every known outcome delivered."""
+    n = np.repeat(np.arange(1, 3001), np.arange(1, 3001) + 1)
+    k = np.concatenate([np.arange(m + 1) for m in range(1, 3001)])
+    low, high = estimates.wilson(k, n)
+    assert ((0 <= low) & (low <= k / n) & (k / n <= high) & (high <= 1)).all()
+
+
 def test_every_rate_cell_carries_its_n_and_interval(once, tmp_path):
     write_report(once, tmp_path, now=NOW)
     tree = lxml.html.parse(str(tmp_path / "report.html"))
