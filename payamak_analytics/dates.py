@@ -22,13 +22,21 @@ TEHRAN = ZoneInfo("Asia/Tehran")
 ACCEPTED_FORMS = (
     "a date (2025-03-21), a datetime with or without an offset (2025-03-21T08:30, "
     "2025-03-21T08:30+03:30; without one it is Tehran time), a Jalali date (1404-01-01), "
-    "or a relative form (today, yesterday, now, 7d, 12h, 30m)"
+    "or a relative form (today, yesterday, now, 7d, 12h, 30m, 7 days ago; in Persian امروز, دیروز, ۷ روز پیش)"
 )
-_RELATIVE = re.compile(r"(\d+)\s*([dhm])")
+# a span back from now, as typed in English or Persian: 7d, 7 days, 7 days ago, ۷ روز, ۷ روز پیش
+_UNITS = {
+    **dict.fromkeys(("d", "day", "days", "روز"), "days"),
+    **dict.fromkeys(("h", "hour", "hours", "ساعت"), "hours"),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes", "دقیقه"), "minutes"),
+}
+_RELATIVE = re.compile(rf"(\d+)\s*({'|'.join(sorted(_UNITS, key=len, reverse=True))})(?:\s+(?:ago|پیش|قبل))?")
+_PERSIAN_NAMES = {"اکنون": "now", "الان": "now", "امروز": "today", "دیروز": "yesterday"}
+# Arabic keyboards type these letters for Persian's yeh and keheh; a half-space or tatweel is not a letter
+_PERSIAN_LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "\u200c": " ", "\u0640": None})
 # a date (month and day with or without their zero: 1404/1/1 as often as 1404-01-01), then
 # perhaps a time (its hour too: 8:30 as often as 08:30) and whatever follows it as ISO 8601 writes it
 _DATE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?:(?P<at>[t ])(?P<hour>\d{1,2})(?P<rest>.*))?")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 _JALALI_YEARS = range(1300, 1500)  # a year in this range is Jalali: no send predates 1921 or is after 2121
 
 
@@ -52,7 +60,7 @@ def moment(value, *, now: datetime | None = None) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=TEHRAN)
     if isinstance(value, str):
-        found = _from_text(latin_digits(value).strip().lower(), now)
+        found = _from_text(" ".join(latin_digits(value).translate(_PERSIAN_LETTERS).lower().split()), now)
         if found is not None:
             return found
     raise _unread(value)
@@ -61,13 +69,14 @@ def moment(value, *, now: datetime | None = None) -> datetime:
 def _unread(value) -> InputError:
     return InputError(
         f"{value!r} is not a moment this toolkit reads. Write {ACCEPTED_FORMS}.",
-        "تاریخ خوانا نیست؛ مانند ۱۴۰۴-۰۱-۰۱ یا 2025-03-21 یا 7d بنویسید",
+        "تاریخ خوانا نیست؛ مانند ۱۴۰۴-۰۱-۰۱ یا 2025-03-21 یا امروز یا ۷ روز پیش بنویسید",
     )
 
 
 def _from_text(text: str, now: datetime) -> datetime | None:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     named = {"now": now, "today": midnight, "yesterday": midnight - timedelta(days=1)}
+    text = _PERSIAN_NAMES.get(text, text)
     if text in named:
         return named[text]
     relative = _RELATIVE.fullmatch(text)

@@ -50,3 +50,35 @@ def test_a_jalali_day_keeps_its_time_and_offset():
 def test_a_day_that_is_not_or_a_moment_past_the_calendar_is_an_input_error(written):
     with pytest.raises(InputError, match="Jalali"):
         moment(written)
+
+
+NOW = datetime(2026, 11, 27, 8, 30, tzinfo=TEHRAN)
+MIDNIGHT = datetime(2026, 11, 27, tzinfo=TEHRAN)
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("امروز", MIDNIGHT),
+        ("دیروز", MIDNIGHT - timedelta(days=1)),
+        ("ديروز", MIDNIGHT - timedelta(days=1)),  # typed with the Arabic yeh
+        ("الان", NOW),
+        ("۷ روز پیش", NOW - timedelta(days=7)),
+        ("۷ روز\u200cپیش", NOW - timedelta(days=7)),  # a half-space between the words
+        ("۱۲ ساعت قبل", NOW - timedelta(hours=12)),
+        ("۳۰ دقیقه", NOW - timedelta(minutes=30)),
+        ("7 days ago", NOW - timedelta(days=7)),
+        ("1 Day", NOW - timedelta(days=1)),
+        ("12 hours", NOW - timedelta(hours=12)),
+        ("7d", NOW - timedelta(days=7)),
+        (" Yesterday ", MIDNIGHT - timedelta(days=1)),
+    ],
+)
+def test_relative_forms_in_english_and_persian(written, expected):
+    assert moment(written, now=NOW) == expected
+
+
+@pytest.mark.parametrize("written", ["7 ago", "7 dayss", "-7d", "1.5d", "2w", "پیش", "۷ هفته"])
+def test_a_relative_form_not_promised_is_an_input_error(written):
+    with pytest.raises(InputError, match="7 days ago"):
+        moment(written, now=NOW)
