@@ -435,9 +435,22 @@ def delivery_rows(page: DeliveryPage) -> pa.Table:
     )
 
 
-def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: int) -> _PageAnswer:
+def rows_due(recipients: int | None, index: int) -> int:
+    """How many rows the page at `index` of a report of `recipients` should hold (0 or less past them)."""
+    return min(DELIVERY_PAGE, (recipients or 0) - index + 1)
+
+
+def goes_on(recipients: int | None, index: int, rows: int) -> bool:
+    """Whether a report holds more than its list says: its page at `index` came back full where
+    fewer rows were due. The one rule of every reader of reports (the sync, the watch's urgent
+    reads), so that none closes a batch on a Count that is short of its report."""
+    return rows == DELIVERY_PAGE and rows_due(recipients, index) < DELIVERY_PAGE
+
+
+def _read_delivery_page(client: PanelClient, batch: int, index: int, recipients: int | None) -> _PageAnswer:
     """One page of a batch's report, read again (a little later) while it is shorter than the
-    `expected` rows; -2 is an answer too ("not now"), not a failure."""
+    rows due of its `recipients`; -2 is an answer too ("not now"), not a failure."""
+    expected = rows_due(recipients, index)
     for attempt in range(SHORT_REREADS + 1):
         try:
             page = client.get_batch_delivery(batch, index, DELIVERY_PAGE)
@@ -446,7 +459,7 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
         if len(page) >= expected:
             break
         time.sleep(0.2 * (attempt + 1))
-    longer = expected < len(page) == DELIVERY_PAGE
+    longer = goes_on(recipients, index, len(page))
     return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, fingerprint(page))
 
 
@@ -600,7 +613,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
 
 
 class _Jobs:
-    """The pages to ask, as (batch, index, rows it should hold): the planned ones in order, and
+    """The pages to ask, as (batch, index, recipients listed): the planned ones in order, and
     before them any page found past a batch's plan. A batch one of whose pages came back short is
     asked no further this run (`stop`): whatever Count a service claims, a batch costs the pages
     it holds and the pages in flight when the short one arrived. One whose last planned page came
@@ -612,22 +625,22 @@ class _Jobs:
         self.plan = plan
         self.left = {batch: len(indexes) for batch, (_, indexes) in plan.items()}  # planned, not yet asked
         self.cut: set[int] = set()
-        self.found: deque[tuple[int, int, int]] = deque()
+        self.found: deque[tuple[int, int, int | None]] = deque()
         self.past: dict[int, int] = {}  # pages asked past a batch's plan
         self._planned = self._in_plan()
 
-    def _in_plan(self) -> Iterator[tuple[int, int, int]]:
+    def _in_plan(self) -> Iterator[tuple[int, int, int | None]]:
         for batch, (count, indexes) in self.plan.items():
             for index in indexes:
                 if batch in self.cut:
                     break
                 self.left[batch] -= 1
-                yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+                yield batch, index, count
 
     def __iter__(self) -> _Jobs:
         return self
 
-    def __next__(self) -> tuple[int, int, int]:
+    def __next__(self) -> tuple[int, int, int | None]:
         return self.found.popleft() if self.found else next(self._planned)
 
     def stop(self, batch: int) -> int:
@@ -645,7 +658,7 @@ class _Jobs:
         if self.past[answer.batch] > PAST_LIST_PAGES:
             self.cut.add(answer.batch)
             return False
-        self.found.append((answer.batch, after, 0))
+        self.found.append((answer.batch, after, self.plan[answer.batch][0]))
         return True
 
 
@@ -701,8 +714,8 @@ def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int, whe
     each job calls `when_done` with its future when it ends."""
     if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
         return
-    for batch, index, expected in jobs:
-        future = run.fetch(_read_delivery_page, run.client, batch, index, expected)
+    for batch, index, recipients in jobs:
+        future = run.fetch(_read_delivery_page, run.client, batch, index, recipients)
         in_flight[future] = batch
         future.add_done_callback(when_done)
         waiting_for += 1
