@@ -53,6 +53,7 @@ GROUP_WINDOW = 0.2  # ...or this many seconds after the first of them: a commit 
 IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
 SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times
 PAST_LIST_PAGES = 100  # pages read past a batch's listed recipients in one run, at most
+PROBE_INDEX = 2_000_000_001  # a row no report reaches (a page from it still fits an int): asked when a page repeats
 
 __all__ = ["RateLimiter", "SyncError", "SyncSummary", "sync"]
 
@@ -591,7 +592,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
-            _refuse_repeats(now_done, seen)
+            _refuse_repeats(run.client, now_done, seen)
             for answer in _answers(now_done):
                 if answer.short and answer.batch not in jobs.cut:
                     outstanding[answer.batch] -= jobs.stop(answer.batch)  # it ends with its pages in flight
@@ -667,10 +668,10 @@ def _answers(futures: list[Future]) -> Iterator[_PageAnswer]:
     return (future.result() for future in futures if future.exception() is None)
 
 
-def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
+def _refuse_repeats(client: PanelClient, futures: list[Future], seen: set[tuple[int, int]]) -> None:
     for answer in _answers(futures):
         if answer.fingerprint is not None:
-            refuse_repeat(answer.batch, answer.rows["row"][0].as_py(), answer.fingerprint, seen)
+            refuse_repeat(client, answer.batch, answer.rows["row"][0].as_py(), answer.fingerprint, seen)
 
 
 def fingerprint(page: DeliveryPage) -> int | None:
@@ -678,13 +679,16 @@ def fingerprint(page: DeliveryPage) -> int | None:
     return hash(tuple(page.numbers)) if len(page) else None
 
 
-def refuse_repeat(batch: int, index: int, page_fingerprint: int | None, seen: set[tuple[int, int]]) -> None:
+def refuse_repeat(
+    client: PanelClient, batch: int, index: int, page_fingerprint: int | None, seen: set[tuple[int, int]]
+) -> None:
     """Refuse, before it is stored, a page holding the same numbers as another page of its batch
-    in this reading (`seen`): the service ignores `index`. Stored, each such page would add the
-    same recipients at new rows, and a batch listed with billions would be read for hours."""
+    in this reading (`seen`) when the service ignores `index`. Stored, each such page would add the
+    same recipients at new rows, and a batch listed with billions would be read for hours. A batch
+    sent to the same numbers twice repeats a page too, and is read: refused, it stopped every sync."""
     if page_fingerprint is None:
         return
-    if (batch, page_fingerprint) in seen:
+    if (batch, page_fingerprint) in seen and _ignores_index(client, batch):
         raise AnswerError(
             f"The report page of batch {batch} at row {index} repeats another page of it: the service "
             "seems to ignore the index; stopped so as not to store the same recipients twice.",
@@ -695,6 +699,15 @@ def refuse_repeat(batch: int, index: int, page_fingerprint: int | None, seen: se
             retryable=False,
         )
     seen.add((batch, page_fingerprint))
+
+
+def _ignores_index(client: PanelClient, batch: int) -> bool:
+    """Whether the service answers rows at PROBE_INDEX, a row no report reaches; "no such batch"
+    tells nothing either way, and counts as ignoring it (the next run asks again)."""
+    try:
+        return len(client.get_batch_delivery(batch, PROBE_INDEX, DELIVERY_PAGE)) > 0
+    except NotFoundError:
+        return True
 
 
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:

@@ -267,7 +267,7 @@ class Watch:
                 page = self.client.get_batch_delivery(batch, index, DELIVERY_PAGE)
             except NotFoundError:
                 return None
-            refuse_repeat(batch, index, fingerprint(page), seen)
+            refuse_repeat(self.client, batch, index, fingerprint(page), seen)
             tables.append(delivery_rows(page))
             if goes_on(recipients, index, len(page)) and index + DELIVERY_PAGE not in asked:
                 past += 1
