@@ -31,7 +31,7 @@ OUTCOME_COLOURS = {
     "delivery_unknown": "#0072B2",
     "expired": "#999999",
 }
-UNKNOWN_OUTCOMES = ("in_flight", "delivery_unknown", "expired")
+UNKNOWN_OUTCOMES = ("unknown", "in_flight", "delivery_unknown", "expired")
 TITLES = {
     "outcomes": (
         "Recipients by outcome (known outcomes; unknown apart)",

@@ -154,6 +154,7 @@ def _status_table(store, lang: str = "en") -> str:
         int(overall["expired"]),
         int(overall["in_flight"] + overall["delivery_unknown"]),
         lang,
+        untold=int(overall["unknown"]),
     )
     return f"{shown.to_string(index=False)}\n{note}"
 

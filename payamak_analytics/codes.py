@@ -160,9 +160,10 @@ class DeliveryStatus:
         return f"{self.code} {self.name}"
 
 
-# Outcomes, in the order reports and charts show them. "delivery_unknown" is a status still in
-# flight past a cutoff (72 hours by default); "expired" a report that expired before any status
-# was seen (a status seen before the report expired is kept, with its own outcome).
+# Outcomes, in the order reports and charts show them. "unknown" is a status that says nothing of
+# delivery (8 "unknown", -2, a code the provider never documented); "delivery_unknown" a status
+# still in flight past a cutoff (72 hours by default); "expired" a report that expired before any
+# status was seen (a status seen before the report expired is kept, with its own outcome).
 OUTCOMES = {
     "delivered": ("Delivered", "تحویل شده"),
     "undelivered": ("Not delivered to handset", "نرسیده به گوشی"),
@@ -174,7 +175,9 @@ OUTCOMES = {
     "delivery_unknown": ("Delivery unknown", "وضعیت تحویل نامعلوم"),
     "expired": ("Report expired", "گزارش منقضی شده"),
 }
-FINAL_OUTCOMES = ("delivered", "undelivered", "telecom_failed", "blocked", "not_sent", "unknown")
+# The known outcomes, every rate's denominator: "unknown" is not one of them, final or not (a
+# recipient whose outcome is unknown counted here would count as a failure).
+FINAL_OUTCOMES = ("delivered", "undelivered", "telecom_failed", "blocked", "not_sent")
 
 _STATUSES = (
     (

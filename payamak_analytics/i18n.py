@@ -213,9 +213,10 @@ def bdi(text) -> str:
     return f"<bdi>{html.escape(str(text))}</bdi>"
 
 
-def unknown_note(recipients: int, expired: int, pending: int, lang: str = "en") -> str:
-    """The one line every view shows: how many outcomes are unknown, why, and what to do."""
-    unknown = expired + pending
+def unknown_note(recipients: int, expired: int, pending: int, lang: str = "en", untold: int = 0) -> str:
+    """The one line every view shows: how many outcomes are unknown, why, and what to do;
+    `untold`: recipients whose status says nothing of delivery (the "unknown" outcome)."""
+    unknown = expired + pending + untold
     if not recipients:
         return ""
     if not unknown:
@@ -228,6 +229,7 @@ def unknown_note(recipients: int, expired: int, pending: int, lang: str = "en") 
             else []
         )
         reasons += [f"{number(pending, lang)} گیرنده هنوز وضعیت نهایی ندارند"] if pending else []
+        reasons += [f"وضعیت {number(untold, lang)} گیرنده از تحویل چیزی نمی‌گوید (نامشخص)"] if untold else []
         advice = " دست‌کم روزی یک بار همگام‌سازی کنید." if expired else ""
         return f"نتیجهٔ {n} از {total} گیرنده ({share}) نامعلوم است: {' و '.join(reasons)}. این‌ها در هیچ نرخی شمرده نمی‌شوند.{advice}"
     reasons = (
@@ -236,6 +238,7 @@ def unknown_note(recipients: int, expired: int, pending: int, lang: str = "en") 
         else []
     )
     reasons += [f"{number(pending, lang)} have no final status yet"] if pending else []
+    reasons += [f"{number(untold, lang)} have a status that says nothing of delivery (unknown)"] if untold else []
     advice = " Sync at least daily to know them." if expired else ""
     return (
         f"{n} of {total} recipients ({share}) have no known outcome: {' and '.join(reasons)}. They are left out of "

@@ -128,7 +128,11 @@ class _Writer:
 def _unknown_line(report: pd.DataFrame, lang: str) -> str:
     row = report.sum(numeric_only=True)
     return i18n.unknown_note(
-        int(row["recipients"]), int(row["expired"]), int(row["in_flight"] + row["delivery_unknown"]), lang
+        int(row["recipients"]),
+        int(row["expired"]),
+        int(row["in_flight"] + row["delivery_unknown"]),
+        lang,
+        untold=int(row["unknown"]),
     )
 
 

@@ -53,6 +53,7 @@ GROUP_WINDOW = 0.2  # ...or this many seconds after the first of them: a commit 
 IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
 SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times
 PAST_LIST_PAGES = 100  # pages read past a batch's listed recipients in one run, at most
+PROBE_INDEX = 2_000_000_001  # a row no report reaches (a page from it still fits an int): asked when a page repeats
 
 __all__ = ["RateLimiter", "SyncError", "SyncSummary", "sync"]
 
@@ -435,9 +436,22 @@ def delivery_rows(page: DeliveryPage) -> pa.Table:
     )
 
 
-def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: int) -> _PageAnswer:
+def rows_due(recipients: int | None, index: int) -> int:
+    """How many rows the page at `index` of a report of `recipients` should hold (0 or less past them)."""
+    return min(DELIVERY_PAGE, (recipients or 0) - index + 1)
+
+
+def goes_on(recipients: int | None, index: int, rows: int) -> bool:
+    """Whether a report holds more than its list says: its page at `index` came back full where
+    fewer rows were due. The one rule of every reader of reports (the sync, the watch's urgent
+    reads), so that none closes a batch on a Count that is short of its report."""
+    return rows == DELIVERY_PAGE and rows_due(recipients, index) < DELIVERY_PAGE
+
+
+def _read_delivery_page(client: PanelClient, batch: int, index: int, recipients: int | None) -> _PageAnswer:
     """One page of a batch's report, read again (a little later) while it is shorter than the
-    `expected` rows; -2 is an answer too ("not now"), not a failure."""
+    rows due of its `recipients`; -2 is an answer too ("not now"), not a failure."""
+    expected = rows_due(recipients, index)
     for attempt in range(SHORT_REREADS + 1):
         try:
             page = client.get_batch_delivery(batch, index, DELIVERY_PAGE)
@@ -446,7 +460,7 @@ def _read_delivery_page(client: PanelClient, batch: int, index: int, expected: i
         if len(page) >= expected:
             break
         time.sleep(0.2 * (attempt + 1))
-    longer = expected < len(page) == DELIVERY_PAGE
+    longer = goes_on(recipients, index, len(page))
     return _PageAnswer(batch, delivery_rows(page), len(page) < expected, longer, fingerprint(page))
 
 
@@ -578,7 +592,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
-            _refuse_repeats(now_done, seen)
+            _refuse_repeats(run.client, now_done, seen)
             for answer in _answers(now_done):
                 if answer.short and answer.batch not in jobs.cut:
                     outstanding[answer.batch] -= jobs.stop(answer.batch)  # it ends with its pages in flight
@@ -600,7 +614,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
 
 
 class _Jobs:
-    """The pages to ask, as (batch, index, rows it should hold): the planned ones in order, and
+    """The pages to ask, as (batch, index, recipients listed): the planned ones in order, and
     before them any page found past a batch's plan. A batch one of whose pages came back short is
     asked no further this run (`stop`): whatever Count a service claims, a batch costs the pages
     it holds and the pages in flight when the short one arrived. One whose last planned page came
@@ -612,22 +626,22 @@ class _Jobs:
         self.plan = plan
         self.left = {batch: len(indexes) for batch, (_, indexes) in plan.items()}  # planned, not yet asked
         self.cut: set[int] = set()
-        self.found: deque[tuple[int, int, int]] = deque()
+        self.found: deque[tuple[int, int, int | None]] = deque()
         self.past: dict[int, int] = {}  # pages asked past a batch's plan
         self._planned = self._in_plan()
 
-    def _in_plan(self) -> Iterator[tuple[int, int, int]]:
+    def _in_plan(self) -> Iterator[tuple[int, int, int | None]]:
         for batch, (count, indexes) in self.plan.items():
             for index in indexes:
                 if batch in self.cut:
                     break
                 self.left[batch] -= 1
-                yield batch, index, min(DELIVERY_PAGE, (count or 0) - index + 1)
+                yield batch, index, count
 
     def __iter__(self) -> _Jobs:
         return self
 
-    def __next__(self) -> tuple[int, int, int]:
+    def __next__(self) -> tuple[int, int, int | None]:
         return self.found.popleft() if self.found else next(self._planned)
 
     def stop(self, batch: int) -> int:
@@ -645,7 +659,7 @@ class _Jobs:
         if self.past[answer.batch] > PAST_LIST_PAGES:
             self.cut.add(answer.batch)
             return False
-        self.found.append((answer.batch, after, 0))
+        self.found.append((answer.batch, after, self.plan[answer.batch][0]))
         return True
 
 
@@ -654,10 +668,10 @@ def _answers(futures: list[Future]) -> Iterator[_PageAnswer]:
     return (future.result() for future in futures if future.exception() is None)
 
 
-def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
+def _refuse_repeats(client: PanelClient, futures: list[Future], seen: set[tuple[int, int]]) -> None:
     for answer in _answers(futures):
         if answer.fingerprint is not None:
-            refuse_repeat(answer.batch, answer.rows["row"][0].as_py(), answer.fingerprint, seen)
+            refuse_repeat(client, answer.batch, answer.rows["row"][0].as_py(), answer.fingerprint, seen)
 
 
 def fingerprint(page: DeliveryPage) -> int | None:
@@ -665,13 +679,16 @@ def fingerprint(page: DeliveryPage) -> int | None:
     return hash(tuple(page.numbers)) if len(page) else None
 
 
-def refuse_repeat(batch: int, index: int, page_fingerprint: int | None, seen: set[tuple[int, int]]) -> None:
+def refuse_repeat(
+    client: PanelClient, batch: int, index: int, page_fingerprint: int | None, seen: set[tuple[int, int]]
+) -> None:
     """Refuse, before it is stored, a page holding the same numbers as another page of its batch
-    in this reading (`seen`): the service ignores `index`. Stored, each such page would add the
-    same recipients at new rows, and a batch listed with billions would be read for hours."""
+    in this reading (`seen`) when the service ignores `index`. Stored, each such page would add the
+    same recipients at new rows, and a batch listed with billions would be read for hours. A batch
+    sent to the same numbers twice repeats a page too, and is read: refused, it stopped every sync."""
     if page_fingerprint is None:
         return
-    if (batch, page_fingerprint) in seen:
+    if (batch, page_fingerprint) in seen and _ignores_index(client, batch):
         raise AnswerError(
             f"The report page of batch {batch} at row {index} repeats another page of it: the service "
             "seems to ignore the index; stopped so as not to store the same recipients twice.",
@@ -682,6 +699,15 @@ def refuse_repeat(batch: int, index: int, page_fingerprint: int | None, seen: se
             retryable=False,
         )
     seen.add((batch, page_fingerprint))
+
+
+def _ignores_index(client: PanelClient, batch: int) -> bool:
+    """Whether the service answers rows at PROBE_INDEX, a row no report reaches; "no such batch"
+    tells nothing either way, and counts as ignoring it (the next run asks again)."""
+    try:
+        return len(client.get_batch_delivery(batch, PROBE_INDEX, DELIVERY_PAGE)) > 0
+    except NotFoundError:
+        return True
 
 
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:
@@ -701,8 +727,8 @@ def _submit(run: _Run, jobs, in_flight: dict[Future, int], waiting_for: int, whe
     each job calls `when_done` with its future when it ends."""
     if waiting_for >= run.workers * IN_FLIGHT_PER_WORKER:
         return
-    for batch, index, expected in jobs:
-        future = run.fetch(_read_delivery_page, run.client, batch, index, expected)
+    for batch, index, recipients in jobs:
+        future = run.fetch(_read_delivery_page, run.client, batch, index, recipients)
         in_flight[future] = batch
         future.add_done_callback(when_done)
         waiting_for += 1

@@ -19,6 +19,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,7 +38,7 @@ from .recheck import REPORT_WINDOW
 from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
-from .sync import delivery_rows, fingerprint, refuse_repeat, sync
+from .sync import PAST_LIST_PAGES, delivery_rows, fingerprint, goes_on, refuse_repeat, sync
 
 log = logging.getLogger("payamak_analytics.watch")
 URGENT_AGE = timedelta(days=5)  # reports at least this old (or expiring within two cycles) are read first
@@ -240,15 +241,9 @@ class Watch:
         older_than = max(timedelta(0), min(URGENT_AGE, REPORT_WINDOW - 2 * self.every))
         urgent = self.store.urgent_batches(now, older_than)
         for batch in urgent.itertuples():
-            read = []
-            for index in batch.pages:
-                try:
-                    page = self.client.get_batch_delivery(int(batch.batch_id), int(index), DELIVERY_PAGE)
-                except NotFoundError:
-                    break  # the service does not know it (yet): the sync asks again later
-                refuse_repeat(int(batch.batch_id), int(index), fingerprint(page), seen)
-                read.append(delivery_rows(page))
-            else:
+            recipients = None if pd.isna(batch.recipients) else int(batch.recipients)
+            read = self._report(int(batch.batch_id), recipients, [int(index) for index in batch.pages], seen)
+            if read is not None:
                 tables += read
                 done.append(int(batch.batch_id))
                 pages += len(read)
@@ -258,6 +253,29 @@ class Watch:
         if done:
             self._store_urgent(tables, done, now)
         return pages
+
+    def _report(self, batch: int, recipients: int | None, indexes: list[int], seen: set) -> list[pa.Table] | None:
+        """The pages `indexes` of a batch's report, and the pages past them while one says the
+        report goes on past its list (`sync.goes_on`, the sync's rule); None (the sync asks again
+        later) when the service does not know the batch (yet), or the report does not end within
+        PAST_LIST_PAGES pages past the list."""
+        tables, asked, past = [], set(indexes), 0
+        pending = deque(indexes)
+        while pending:
+            index = pending.popleft()
+            try:
+                page = self.client.get_batch_delivery(batch, index, DELIVERY_PAGE)
+            except NotFoundError:
+                return None
+            refuse_repeat(self.client, batch, index, fingerprint(page), seen)
+            tables.append(delivery_rows(page))
+            if goes_on(recipients, index, len(page)) and index + DELIVERY_PAGE not in asked:
+                past += 1
+                if past > PAST_LIST_PAGES:
+                    return None
+                asked.add(index + DELIVERY_PAGE)
+                pending.append(index + DELIVERY_PAGE)
+        return tables
 
     def _store_urgent(self, pages: list[pa.Table], batches: list[int], now: datetime) -> None:
         self.store.save_delivery_pages(pa.concat_tables(pages) if pages else None, batches, [], now)

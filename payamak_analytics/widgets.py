@@ -567,6 +567,7 @@ class CampaignExplorer(w.VBox):
                 int(total.get("expired", 0)),
                 int(total.get("in_flight", 0) + total.get("delivery_unknown", 0)),
                 lang,
+                untold=int(total.get("unknown", 0)),
             )
             self.message.value = html.escape(
                 f"{i18n.number(total.get('recipients', 0), lang)} {i18n.label('recipients', lang)} · "

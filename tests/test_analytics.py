@@ -204,3 +204,22 @@ def test_report_cli(synced, tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("report.html")
     assert "SMS delivery report" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_recipient_whose_outcome_is_unknown_is_beside_the_rate_never_under_it(synced, tmp_path):
+    """Status 8 ("unknown") and a code the provider never documented tell nothing of delivery:
+    they are counted as unknown, and neither the known outcomes nor the delivered rate move."""
+    store, _ = synced
+    copy = Store(shutil.copy(store.path, tmp_path / "copy.duckdb"))
+    before = analytics.delivery_report(copy, by=[], in_flight_cutoff=None).iloc[0]
+    batch, top = copy.sql('SELECT batch_id, max("row") FROM deliveries GROUP BY 1 ORDER BY 1 DESC LIMIT 1').iloc[0]
+    with copy.transaction() as con:
+        con.execute(
+            """INSERT INTO deliveries (batch_id, "row", number, operator, status, final)
+               VALUES (?, ?, '09120000001', 'MCI', 8, true), (?, ?, '09120000002', 'MCI', 42, false)""",
+            [int(batch), int(top) + 1, int(batch), int(top) + 2],
+        )
+    after = analytics.delivery_report(copy, by=[], in_flight_cutoff=None).iloc[0]
+    assert after["recipients"] == before["recipients"] + 2
+    assert after["known"] == before["known"] and after["delivered_rate"] == before["delivered_rate"]
+    assert after["unknown_total"] == before["unknown_total"] + 2

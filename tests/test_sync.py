@@ -517,6 +517,51 @@ def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_
     assert store.sync_runs()["outcome"].tolist() == ["failed"]
 
 
+def test_a_batch_sent_to_the_same_numbers_twice_is_read_in_full_and_the_sync_goes_on(make_simulator, tmp_path):
+    """A batch whose list holds the same 100 numbers twice (the service does not drop repeats):
+    its page at row 101 holds the numbers of its page at row 1, as a service that ignores the index
+    would answer; it is read all the same, and the sync ends, with every other report, not stopped
+    at this batch at every run."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    to = {"string": [f"0912{i:07d}" for i in range(100)] * 2}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "twice", False)["batchSmsId"]
+    store = Store(tmp_path / "p.duckdb")
+    sync(client_of(simulator), store, progress=False)
+    assert store.sync_runs()["outcome"].tolist() == ["ok"]
+    rows = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
+    assert rows.iloc[0].tolist() == [200, 100]
+    assert_store_equals_truth(store, simulator)
+
+
+def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simulator, tmp_path):
+    """A service that answers "sent to the telecom" for recipients it reported delivered: a final
+    status does not change (codes), so the delivered one is kept, and no event says it went back.
+    Taken, the report would be lost for good once it expires (-3 freezes the status in flight)."""
+    simulator = make_simulator(live_world(), threads=16)
+    backwards = {"on": False}
+
+    def taken_back(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and backwards["on"]:
+            return body.replace(b"<a:int>1</a:int>", b"<a:int>0</a:int>")
+        return body
+
+    start = datetime.now(TEHRAN)
+    with HostileServer({"/svc": forwarding(simulator, taken_back)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False, now=lambda: start)
+        delivered = store.sql('SELECT batch_id, "row" FROM deliveries WHERE status = 1')
+        backwards["on"] = True
+        summary = sync(client, store, progress=False, now=lambda: start + timedelta(hours=6))
+    assert summary.rows_updated > 0  # pages holding delivered recipients were read again
+    kept = delivered.merge(store.sql('SELECT batch_id, "row", status, final FROM deliveries'), on=["batch_id", "row"])
+    assert len(kept) == len(delivered) > 0 and (kept["status"] == 1).all() and kept["final"].all()
+    assert (
+        store.sql("SELECT count(*) FROM delivery_events WHERE status = 0 AND observed_at > ?", [start]).iloc[0, 0] == 0
+    )
+
+
 def test_a_messages_page_the_service_skips_every_time_loses_no_message(make_simulator, tmp_path):
     """GetMessages at row 1000 answers what row 1999 holds, every time: the page starts below
     the row the page before ended on, and the walk reads from further up until one reaches it."""

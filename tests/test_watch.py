@@ -43,8 +43,8 @@ from payamak_analytics.sync import sync
 from payamak_analytics.watch import Watch, WatchLock, WatchLockedError, duration
 
 from .conftest import START, truth
-from .hostile_server import HostileServer, first_page_always
-from .test_sync import panel_batch
+from .hostile_server import HostileServer, first_page_always, forwarding
+from .test_sync import listed_count, panel_batch
 
 CYCLE = 900  # simulated seconds between cycles
 MCI, IRANCELL = ("0912", "0919", "0991"), ("0935", "0936", "0901")
@@ -662,3 +662,22 @@ def test_the_watchs_urgent_reads_refuse_a_service_that_ignores_the_report_index(
     assert cycle.outcome == "failed" and "repeats another page" in cycle.error
     rows = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
     assert rows.iloc[0, 0] == rows.iloc[0, 1]  # no number stored twice
+
+
+def test_the_watchs_urgent_reads_do_not_close_a_batch_listed_with_fewer_recipients_than_its_report(
+    make_simulator, tmp_path
+):
+    """A list whose Count says 120 for a batch of 250, read first by the watch (its report expires
+    in a day): the page at row 101 comes back full where 20 rows were due, so the report goes on,
+    as the sync reads it; the batch is not closed as read in full with rows 201 to 250 unread."""
+    simulator, batch = panel_batch(make_simulator, 250)
+    admin(simulator, "POST", "clock", advance=6 * 86400)
+    proxy_behaviour = forwarding(simulator, lambda operation, body: listed_count(operation, body, batch, 120))
+    with HostileServer({"/svc": proxy_behaviour}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "watch.duckdb")
+        cycle = Watch(client, store, every="15m", now=sim_clock(simulator)).cycle()
+    assert cycle.outcome == "ok" and cycle.urgent_pages >= 3
+    stored = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
+    assert stored.iloc[0].tolist() == [250, 250]
+    assert store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]

@@ -293,19 +293,22 @@ def _upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_
 def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pa.Table, observed_at: datetime) -> tuple[int, int]:
     """Merge (batch_id, row, number, operator, status, final) rows with what is stored.
 
-    -3 (report expired) freezes the last status seen; -1 (provider error) keeps it; a change
-    of status is written to delivery_events with the time of this poll. The page is matched
-    with the stored rows once; new rows are inserted plainly, known ones updated.
+    -3 (report expired) freezes the last status seen; -1 (provider error) keeps it, and so does
+    a status in flight after a final one (a final status does not change: taken back, it would
+    be lost for good once the report expires); a change of status is written to delivery_events
+    with the time of this poll. The page is matched with the stored rows once; new rows are
+    inserted plainly, known ones updated.
     """
     con.register("page", page)
     try:
         con.execute("""
             CREATE OR REPLACE TEMP TABLE merged AS
-            SELECT p.*, d.status AS old_status, d.batch_id IS NOT NULL AS known
+            SELECT p.*, d.status AS old_status, d.batch_id IS NOT NULL AS known,
+                   p.status IN (-3, -1) OR (d.final AND NOT p.final) AS kept
             FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row" """)
         con.execute(
             """INSERT INTO delivery_events SELECT batch_id, "row", status, ? FROM merged
-               WHERE status <> -1 AND (NOT known OR (status <> -3 AND status <> old_status))""",
+               WHERE status <> -1 AND (NOT known OR (NOT kept AND status <> old_status))""",
             [observed_at],
         )
         new = con.execute(
@@ -316,9 +319,8 @@ def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pa.Table, observed_
         if new < len(page):
             con.execute(
                 """UPDATE deliveries SET number = m.number, operator = m.operator,
-                       status = CASE WHEN m.status IN (-3, -1) THEN deliveries.status ELSE m.status END,
-                       final = CASE WHEN m.status = -3 THEN true WHEN m.status = -1 THEN deliveries.final
-                                    ELSE m.final END,
+                       status = CASE WHEN m.kept THEN deliveries.status ELSE m.status END,
+                       final = CASE WHEN m.status = -3 THEN true WHEN m.kept THEN deliveries.final ELSE m.final END,
                        expired = deliveries.expired OR m.status = -3, last_checked = ?
                    FROM merged m
                    WHERE m.known AND deliveries.batch_id = m.batch_id AND deliveries."row" = m."row" """,
