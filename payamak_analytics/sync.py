@@ -578,6 +578,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
+            _refuse_final(now_done)
             _refuse_repeats(now_done, seen)
             for answer in _answers(now_done):
                 if answer.short and answer.batch not in jobs.cut:
@@ -654,6 +655,17 @@ def _answers(futures: list[Future]) -> Iterator[_PageAnswer]:
     return (future.result() for future in futures if future.exception() is None)
 
 
+def _refuse_final(futures: list[Future]) -> None:
+    """Raise the first error of `futures` that waiting will not change (an answer out of
+    contract, a redirect, a fault): it ends the run as on a messages page. Only weather that
+    outlasted a page's attempts leaves its batch open for the next run; taken for such, an
+    answer out of contract was met again at every run, each recorded `ok`, until the report expired."""
+    for future in futures:
+        error = future.exception()
+        if isinstance(error, PayamakError) and not transient(error):
+            raise error
+
+
 def _refuse_repeats(futures: list[Future], seen: set[tuple[int, int]]) -> None:
     for answer in _answers(futures):
         if answer.fingerprint is not None:
@@ -719,7 +731,7 @@ def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, doubts
         batch = in_flight.pop(future)
         try:
             answer = future.result()
-        except TransportError:  # failed however often it was asked: the next run reads it
+        except TransportError:  # weather, however often it was asked (see _refuse_final): the next run reads it
             doubts.failed.add(batch)
             answer = _PageAnswer(batch, DELIVERY_ROWS.empty_table())
         if answer.rows is None:
