@@ -53,6 +53,10 @@ GROUP_WINDOW = 0.2  # ...or this many seconds after the first of them: a commit 
 IN_FLIGHT_PER_WORKER = 8  # pages queued a worker: they keep arriving while the last wave commits
 SHORT_REREADS = 2  # a page shorter than its batch says is read again this many times
 PAST_LIST_PAGES = 100  # pages read past a batch's listed recipients in one run, at most
+# batches whose report page was answered out of contract (waiting will not change it), at most,
+# before the run stops: one batch's odd answer must not keep every other report unread until they
+# expire, and more of them is the service (or a proxy), whose other answers are not to be trusted
+REFUSED_BATCHES = 8
 PROBE_INDEX = 2_000_000_001  # a row no report reaches (a page from it still fits an int): asked when a page repeats
 
 __all__ = ["RateLimiter", "SyncError", "SyncSummary", "sync"]
@@ -123,6 +127,7 @@ class _Run:
         self.summary = SyncSummary()
         self.new_address = new_address
         self.bound = False
+        self.refused: dict[int, PayamakError] = {}  # batch: its report's answer out of contract
         self._lock = threading.Lock()
 
     def bind_account(self) -> None:
@@ -225,7 +230,7 @@ def sync(
             ) from interrupt.__cause__
         except PayamakError as error:
             error_text = f"{type(error).__name__}: {error}"
-            raise _stopped(error, run.summary) from error
+            raise _stopped(error, run.summary, run.refused) from error
         finally:
             run.close()
             _finish(run, run_id, outcome, error_text, client, calls_before, retries_before, started)
@@ -246,6 +251,8 @@ def _sync_all(run: _Run, lines: tuple[str, ...], since, deliveries: bool) -> Non
         reports = tqdm(desc="delivery reports", unit=" pages", disable=not run.progress, leave=False)
         _sync_deliveries(run, last, [received], reports)
         _walk(run, [received])
+        if run.refused:  # every other report read: now the run says which it could not take
+            raise next(iter(run.refused.values()))
     finally:
         for stream in (sent, received):
             run.summary.rereads += stream.walk.rereads_total
@@ -257,12 +264,20 @@ def _sync_all(run: _Run, lines: tuple[str, ...], since, deliveries: bool) -> Non
             bar.close()
 
 
-def _stopped(error: PayamakError, summary: SyncSummary) -> SyncError:
-    """The one error a sync ends with: what stopped it, and that the next run resumes."""
+def _stopped(error: PayamakError, summary: SyncSummary, refused: dict[int, PayamakError]) -> SyncError:
+    """The one error a sync ends with: what stopped it, and that the next run resumes; `refused`
+    holds the batches whose report was answered out of contract, and how."""
     if isinstance(error, OutageError):
         reason = str(error)
     elif transient(error):  # weather that outlasted one page's attempts: a later run may pass
         reason = f"a page failed {PAGE_ATTEMPTS} times over, as the network or the service may for a while: {error}"
+    elif error in refused.values() and len(refused) > REFUSED_BATCHES:
+        reason = f"the service answered {len(refused)} batches' reports with something waiting will not change: {error}"
+    elif error in refused.values():
+        reason = (
+            f"the service answered the report of {len(refused)} batch(es) with something waiting will not change "
+            f"(batch {next(iter(refused))} first), and they stay open; every other report was read: {error}"
+        )
     else:
         reason = f"the service answered something waiting will not change: {error}"
     return SyncError(
@@ -592,6 +607,7 @@ def _read_pages(run: _Run, plan: dict[int, tuple[int, Sequence[int]]], bar, besi
             window = GROUP_WINDOW - (time.monotonic() - first_arrival) if arrived else 0.2
             timeout = max(window, 0.0) if len(arrived) < GROUP_PAGES else 0.0  # a full group: at once
             now_done = _arrivals(finished, timeout)
+            _refuse(run, now_done, in_flight)
             _refuse_repeats(run.client, now_done, seen)
             for answer in _answers(now_done):
                 if answer.short and answer.batch not in jobs.cut:
@@ -666,6 +682,18 @@ class _Jobs:
 def _answers(futures: list[Future]) -> Iterator[_PageAnswer]:
     """The answers of the `futures` that did not fail."""
     return (future.result() for future in futures if future.exception() is None)
+
+
+def _refuse(run: _Run, futures: list[Future], batches: dict[Future, int]) -> None:
+    """Note each batch whose page failed with an answer waiting will not change: the run ends
+    failed, naming them, once every other report is read; past REFUSED_BATCHES of them it stops
+    at once. Taken for weather, such an answer was met at every run, each recorded `ok`."""
+    for future in futures:
+        error = future.exception()
+        if isinstance(error, TransportError) and not transient(error):  # not the account's state: that ends it
+            run.refused.setdefault(batches[future], error)
+            if len(run.refused) > REFUSED_BATCHES:
+                raise error
 
 
 def _refuse_repeats(client: PanelClient, futures: list[Future], seen: set[tuple[int, int]]) -> None:
@@ -745,7 +773,7 @@ def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, doubts
         batch = in_flight.pop(future)
         try:
             answer = future.result()
-        except TransportError:  # failed however often it was asked: the next run reads it
+        except TransportError:  # the batch stays open: the next run asks again (see _refuse)
             doubts.failed.add(batch)
             answer = _PageAnswer(batch, DELIVERY_ROWS.empty_table())
         if answer.rows is None:

@@ -14,11 +14,13 @@ import pytest
 from payamak_analytics import PanelClient, patience
 from payamak_analytics import sync as sync_module
 from payamak_analytics.errors import AnswerError
+from payamak_analytics.simulator import HistoryConfig, WorldConfig
 from payamak_analytics.simulator.faults import SERVER_ERROR
 from payamak_analytics.store import Store
 from payamak_analytics.sync import SyncError, sync
 
-from .hostile_server import HostileServer, answer, by_operation, http, soap
+from .conftest import truth
+from .hostile_server import HostileServer, answer, by_operation, forwarding, http, soap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,3 +190,66 @@ def test_an_outage_budget_shorter_than_a_call_gives_up_only_once_a_call_has_fail
         pytest.raises(SyncError, match="1e-06 s; the last error: GetMessages"),
     ):
         sync(client_of(server, "svc"), Store(tmp_path / "q.duckdb"), progress=False, give_up_after=1e-6)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda body: body.replace(b"GetBatchDelivery", b"GetCredit"),  # another operation's answer
+        lambda body: body.replace(b"<a:int>", b"<a:int>x", 1),  # a status that is text
+    ],
+    ids=["another operation", "text status"],
+)
+def test_a_report_page_out_of_contract_ends_the_sync_as_a_messages_page_does(make_simulator, tmp_path, wrong):
+    """An answer waiting will not change ends the run failed whichever stream meets it; every report
+    answered so is the service (or a proxy), and the run stops early. A report page out of contract
+    was taken for weather that outlasted its attempts: the run was recorded `ok` with its batches
+    "not read in full: the next sync asks again", which the next run (and every one until the report
+    expired) did, as silently."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0)
+    simulator = make_simulator(world)
+
+    def rewrite(operation: str, body: bytes) -> bytes:
+        return wrong(body) if operation == "GetBatchDelivery" else body
+
+    with HostileServer({"/svc": forwarding(simulator, rewrite)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match="waiting will not change") as caught:
+            sync(client, store, progress=False, give_up_after=30)
+    assert isinstance(caught.value.__cause__, AnswerError) and not caught.value.__cause__.retryable
+    assert store.sync_runs()["outcome"].tolist() == ["failed"]
+    asked = truth(simulator, batches=0)["calls"]["GetBatchDelivery"]  # stopped once the batches refused pass the cap
+    at_most = sync_module.REFUSED_BATCHES + 1 + 8 * sync_module.IN_FLIGHT_PER_WORKER  # and the pages then in flight
+    assert asked <= at_most < store.sql("SELECT count(*) FROM batches").iloc[0, 0]
+    assert not store.sql("SELECT count(*) FROM batches WHERE complete").iloc[0, 0]
+
+
+def test_one_batchs_report_out_of_contract_leaves_it_open_and_every_other_report_is_read(make_simulator, tmp_path):
+    """One batch whose report page answers a status that is text: waiting will not change it, so
+    the run ends failed and names it, but only after every other report was read and stored (one
+    batch's odd answer must not keep the others unread until they expire); the batch stays open,
+    and the next sync, the answer mended, reads it."""
+    from .test_sync import assert_store_equals_truth, panel_batch
+
+    simulator, batch = panel_batch(make_simulator, 150)
+    mended = {"on": False}
+
+    def rewrite(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and b"09120000000<" in body and not mended["on"]:
+            return body.replace(b"<a:int>", b"<a:int>x", 1)
+        return body
+
+    with HostileServer({"/svc": forwarding(simulator, rewrite)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        with pytest.raises(SyncError, match=f"1 batch\\(es\\).*batch {batch} first.*every other report was read"):
+            sync(client, store, progress=False)
+        assert store.sync_runs()["outcome"].tolist() == ["failed"]
+        closed = store.sql("SELECT batch_id, complete FROM batches")
+        assert closed.set_index("batch_id")["complete"].drop(batch).all()  # every other batch read in full
+        assert not closed.set_index("batch_id")["complete"][batch]
+        mended["on"] = True
+        sync(client, store, progress=False)
+    assert store.sync_runs()["outcome"].tolist() == ["failed", "ok"]
+    assert_store_equals_truth(store, simulator)
