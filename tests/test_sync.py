@@ -826,6 +826,38 @@ def test_the_command_ends_at_once_on_ctrl_c_while_calls_hang(make_simulator, tmp
     assert Store(db).sync_runs()["outcome"].tolist() == ["interrupted"]
 
 
+def test_ctrl_c_while_the_command_waits_for_a_store_another_program_holds_is_one_line(tmp_path):
+    """A notebook's own duckdb.connect holds the store: `payamak sync` waits for it, and a Ctrl-C
+    meanwhile ended the command with no word at all."""
+    db = tmp_path / "p.duckdb"
+    Store(db)
+    hold = f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ready', flush=True); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PAYAMAK_USERNAME": "demo",
+        "PAYAMAK_PASSWORD": "demo",
+        "PAYAMAK_WSDL": "bundled",
+        "PAYAMAK_ENDPOINT": "http://127.0.0.1:9/SendService.svc",
+    }
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        command = subprocess.Popen(
+            [sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(db)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)  # its imports done, it waits for the file (up to 10 s)
+        command.send_signal(signal.SIGINT)
+        _, shown = command.communicate(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert command.returncode == 130, shown
+    assert shown.strip().splitlines() == ["interrupted; run the sync again to resume"], shown
+
+
 def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, monkeypatch):
     """`payamak sync` caps glibc's arenas before it starts (see allocator.py); where the C library
     is glibc the setting must take, or the sync's memory figures no longer hold."""
