@@ -656,6 +656,39 @@ def test_another_account_or_address_is_refused_and_a_moved_service_is_accepted_o
     assert store.account()["address"] == "http://localhost/SendService.svc"
 
 
+def test_two_accounts_syncing_a_new_store_at_once_one_is_refused_as_another_account(
+    make_simulator, tmp_path, monkeypatch
+):
+    """Both find the store nobody's; the first page stored gives it to one, and the other is
+    refused then. It was a SyncError blaming the service ("waiting will not change") and saying
+    to run the sync again, which is refused again: the same StoreError as when one comes later."""
+    simulator = make_simulator(live_world(messages=200), FaultConfig(latency_ms=20, seed=1), threads=8)
+    Store(tmp_path / "p.duckdb")
+    both_checked = threading.Barrier(2, timeout=30)
+    check = Store.check_account
+    monkeypatch.setattr(Store, "check_account", lambda *a, **k: (check(*a, **k), both_checked.wait()))
+    ended = {}
+
+    def one(client: PanelClient) -> None:
+        try:
+            sync(client, Store(tmp_path / "p.duckdb"), progress=False)
+            ended[client.username] = "ok"
+        except Exception as error:  # noqa: BLE001 (told below)
+            ended[client.username] = error
+
+    clients = [client_of(simulator), PanelClient("nocredit", "nocredit-pw", wsdl=simulator.wsdl_url)]
+    threads = [threading.Thread(target=one, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    owner = Store(tmp_path / "p.duckdb").account()["account"]
+    other = "nocredit" if owner == "demo" else "demo"
+    assert ended[owner] == "ok"
+    assert type(ended[other]) is StoreError, ended[other]
+    assert f"account {owner!r}, not {other!r}" in str(ended[other]) and "own store" in str(ended[other])
+
+
 def test_a_first_sync_the_service_refuses_leaves_the_store_to_no_account(make_simulator, tmp_path):
     """A mistyped user name or address on a store's first sync is refused by the service: the
     store stays nobody's, and the sync with the right ones is not refused as another account."""
