@@ -147,3 +147,9 @@ def test_a_disk_too_full_to_make_the_store_is_a_store_error_and_nothing_is_kept(
     done = _making_a_store(tmp_path / "s.duckdb", killed=False)
     assert "StoreError" in done.stderr and "the disk has room" in done.stderr, done.stderr[-500:]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_whose_folder_cannot_be_made_is_a_store_error_saying_so():
+    """A folder that cannot be made (read-only, or a place no folder goes) was a bare OSError."""
+    with pytest.raises(StoreError, match="could not be created .*may write in its folder"):
+        Store("/proc/self/no-such-folder/s.duckdb")

@@ -259,7 +259,6 @@ class StoreFile:
         self._held_since = 0.0
         self._holding: Counter[int] = Counter()  # holding() blocks open, by thread
         existed = self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if not existed:
             self._create()
         # the file itself, whichever path led to it (a symlink, a folder left by os.chdir, a hard
@@ -285,6 +284,7 @@ class StoreFile:
         DuckDB's. A kill here leaves only the hidden `.new` file, which nothing reads."""
         making = self.path.with_name(f".{self.path.name}.{os.getpid()}-{threading.get_ident()}.new")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(making), config=CONNECTION_CONFIG)
             try:
                 self._migrate(con, existed=False)
