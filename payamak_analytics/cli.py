@@ -167,8 +167,8 @@ def cmd_sync(args) -> None:
     since = moment(args.since) if args.since else None  # a bad date is refused before anything is created
     lean_heap()
     client = _client(args)
-    store = Store(args.db)
     try:
+        store = Store(args.db)  # waits (lock_wait) for a store another program holds: a Ctrl-C then too
         summary = sync(
             client,
             store,
@@ -181,7 +181,7 @@ def cmd_sync(args) -> None:
             new_address=args.new_address,
         )
     except KeyboardInterrupt as interrupt:
-        print(interrupt or "interrupted; run the sync again to resume", file=sys.stderr)
+        print(str(interrupt) or "interrupted; run the sync again to resume", file=sys.stderr)
         raise
     print(f"Synced into {store.path}: {summary}")
 

@@ -35,6 +35,8 @@ from .errors import (
     InputError,
     NotFoundError,
     PayamakError,
+    StoreError,
+    StoreLockedError,
     SyncError,
     TransportError,
 )
@@ -228,6 +230,9 @@ def sync(
             raise KeyboardInterrupt(
                 f"interrupted; {run.summary.pages} pages kept; run the sync again to resume"
             ) from interrupt.__cause__
+        except (StoreError, StoreLockedError) as error:  # the store's answer, not the service's: as it is
+            error_text = f"{type(error).__name__}: {error}"
+            raise
         except PayamakError as error:
             error_text = f"{type(error).__name__}: {error}"
             raise _stopped(error, run.summary, run.refused) from error

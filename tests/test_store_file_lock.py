@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import pytest
 
 from payamak_analytics.errors import StoreError
 from payamak_analytics.store import Store
+from payamak_analytics.store.schema import MIGRATIONS
 
 
 def _another_process_opens(path) -> bool:
@@ -120,3 +122,34 @@ def test_a_store_moved_while_a_sync_holds_it_is_refused_under_its_new_name(tmp_p
             Store(tmp_path / "moved.duckdb")
     kept = Store(tmp_path / "moved.duckdb").sql("SELECT key FROM store_meta WHERE key = 'before'")
     assert list(kept.key) == ["before"]
+
+
+def _making_a_store(path, *, killed: bool) -> subprocess.CompletedProcess:
+    """`Store(path)` in a process whose files may not grow past 1000 bytes: DuckDB's header is
+    cut short there, as by a kill (`killed`: SIGXFSZ ends the process) or a full disk."""
+    probe = (
+        "import resource, signal; from payamak_analytics.store import Store; "
+        + ("signal.signal(signal.SIGXFSZ, signal.SIG_DFL); " if killed else "")
+        + f"resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000)); Store({str(path)!r})"
+    )
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_process_killed_while_it_makes_the_store_leaves_the_next_one_a_store(tmp_path):
+    """A kill while DuckDB wrote the new file's header left a file cut short at the store's
+    path, which every later sync refused (DuckDB cannot read it either)."""
+    path = tmp_path / "s.duckdb"
+    assert _making_a_store(path, killed=True).returncode == -signal.SIGXFSZ
+    assert Store(path).schema_version == len(MIGRATIONS)
+
+
+def test_a_disk_too_full_to_make_the_store_is_a_store_error_and_nothing_is_kept(tmp_path):
+    done = _making_a_store(tmp_path / "s.duckdb", killed=False)
+    assert "StoreError" in done.stderr and "the disk has room" in done.stderr, done.stderr[-500:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_whose_folder_cannot_be_made_is_a_store_error_saying_so():
+    """A folder that cannot be made (read-only, or a place no folder goes) was a bare OSError."""
+    with pytest.raises(StoreError, match="could not be created .*may write in its folder"):
+        Store("/proc/self/no-such-folder/s.duckdb")

@@ -701,6 +701,39 @@ def test_another_account_or_address_is_refused_and_a_moved_service_is_accepted_o
     assert store.account()["address"] == "http://localhost/SendService.svc"
 
 
+def test_two_accounts_syncing_a_new_store_at_once_one_is_refused_as_another_account(
+    make_simulator, tmp_path, monkeypatch
+):
+    """Both find the store nobody's; the first page stored gives it to one, and the other is
+    refused then. It was a SyncError blaming the service ("waiting will not change") and saying
+    to run the sync again, which is refused again: the same StoreError as when one comes later."""
+    simulator = make_simulator(live_world(messages=200), FaultConfig(latency_ms=20, seed=1), threads=8)
+    Store(tmp_path / "p.duckdb")
+    both_checked = threading.Barrier(2, timeout=30)
+    check = Store.check_account
+    monkeypatch.setattr(Store, "check_account", lambda *a, **k: (check(*a, **k), both_checked.wait()))
+    ended = {}
+
+    def one(client: PanelClient) -> None:
+        try:
+            sync(client, Store(tmp_path / "p.duckdb"), progress=False)
+            ended[client.username] = "ok"
+        except Exception as error:  # noqa: BLE001 (told below)
+            ended[client.username] = error
+
+    clients = [client_of(simulator), PanelClient("nocredit", "nocredit-pw", wsdl=simulator.wsdl_url)]
+    threads = [threading.Thread(target=one, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    owner = Store(tmp_path / "p.duckdb").account()["account"]
+    other = "nocredit" if owner == "demo" else "demo"
+    assert ended[owner] == "ok"
+    assert type(ended[other]) is StoreError, ended[other]
+    assert f"account {owner!r}, not {other!r}" in str(ended[other]) and "own store" in str(ended[other])
+
+
 def test_a_first_sync_the_service_refuses_leaves_the_store_to_no_account(make_simulator, tmp_path):
     """A mistyped user name or address on a store's first sync is refused by the service: the
     store stays nobody's, and the sync with the right ones is not refused as another account."""
@@ -869,6 +902,38 @@ def test_the_command_ends_at_once_on_ctrl_c_while_calls_hang(make_simulator, tmp
     assert "Traceback" not in shown and "Exception ignored" not in shown
     assert shown.replace("\r", "\n").strip().splitlines()[-1].startswith("interrupted; ")
     assert Store(db).sync_runs()["outcome"].tolist() == ["interrupted"]
+
+
+def test_ctrl_c_while_the_command_waits_for_a_store_another_program_holds_is_one_line(tmp_path):
+    """A notebook's own duckdb.connect holds the store: `payamak sync` waits for it, and a Ctrl-C
+    meanwhile ended the command with no word at all."""
+    db = tmp_path / "p.duckdb"
+    Store(db)
+    hold = f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ready', flush=True); time.sleep(30)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PAYAMAK_USERNAME": "demo",
+        "PAYAMAK_PASSWORD": "demo",
+        "PAYAMAK_WSDL": "bundled",
+        "PAYAMAK_ENDPOINT": "http://127.0.0.1:9/SendService.svc",
+    }
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        command = subprocess.Popen(
+            [sys.executable, "-m", "payamak_analytics.cli", "sync", "--db", str(db)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)  # its imports done, it waits for the file (up to 10 s)
+        command.send_signal(signal.SIGINT)
+        _, shown = command.communicate(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert command.returncode == 130, shown
+    assert shown.strip().splitlines() == ["interrupted; run the sync again to resume"], shown
 
 
 def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, monkeypatch):

@@ -259,7 +259,8 @@ class StoreFile:
         self._held_since = 0.0
         self._holding: Counter[int] = Counter()  # holding() blocks open, by thread
         existed = self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not existed:
+            self._create()
         # the file itself, whichever path led to it (a symlink, a folder left by os.chdir, a hard
         # link): every process must look at the same `.wait` file, or a sync never sees a reader
         # that came by another path (hard links: within this process only)
@@ -271,13 +272,39 @@ class StoreFile:
         try:
             with self._lock, self.connect() as con:
                 self._migrate(con, existed)
-            _one_name(self._file)  # a new file is known by this name from now on
-        except StoreError:  # leave the disk as it was
-            if not existed:
-                self.path.unlink(missing_ok=True)
+        except StoreError:  # leave the disk as it was (a store made here is whole: it stays)
             if not gate_existed:
                 gate.unlink(missing_ok=True)
             raise
+
+    def _create(self) -> None:
+        """Make a new store whole under a name of its own, then link it into place. Made in place,
+        a process killed while DuckDB wrote the header left a file that every later sync refused
+        (DuckDB cannot read it either), and a process that came meanwhile was told the file is not
+        DuckDB's. A kill here leaves only the hidden `.new` file, which nothing reads."""
+        making = self.path.with_name(f".{self.path.name}.{os.getpid()}-{threading.get_ident()}.new")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(making), config=CONNECTION_CONFIG)
+            try:
+                self._migrate(con, existed=False)
+            finally:
+                con.close()
+            try:
+                os.link(making, self.path)  # never onto a file: one made meanwhile is the store
+            except FileExistsError:
+                pass
+            except OSError:  # a filesystem without hard links (FAT, some shares): moved into place
+                os.rename(making, self.path)
+        except (duckdb.Error, OSError) as error:
+            raise StoreError(
+                f"{self.path} could not be created ({error}): check that this user may write in its folder "
+                "and that the disk has room. Nothing was kept.",
+                "پایگاه داده ساخته نشد؛ دسترسی نوشتن و فضای دیسک را بررسی کنید",
+            ) from None
+        finally:
+            making.unlink(missing_ok=True)
+            Path(f"{making}.wal").unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
