@@ -1,11 +1,12 @@
-"""The accounts file, the optional import of dlt, and reports read from a loaded destination."""
+"""The accounts file, the optional import of dlt, reports read from a loaded destination, and
+delivery reports as a service answers them that the source must read as the sync does."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import traceback
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -18,13 +19,14 @@ from payamak_analytics.store import Store
 from payamak_analytics.sync import sync
 
 from .conftest import truth, world_config
+from .hostile_server import HostileServer, forwarding
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
 from payamak_analytics import PanelClient, dlt_source
 from payamak_analytics.warehouse.destination import DestinationStore
 
-from .test_dlt import duckdb_pipeline
+from .test_dlt import duckdb_pipeline, live_world, rows
 
 SECRET = "hunter2-of-the-panel"
 
@@ -129,3 +131,32 @@ def test_parquet_files_of_the_filesystem_destination_read_back_once_per_row(make
     by_status = lake.sql("SELECT status, count(*) n FROM deliveries GROUP BY 1")
     assert {str(s): n for s, n in by_status.values.tolist()} == t["recipients_by_status"]
     assert analytics.delivery_report(lake, by=["operator"])["recipients"].sum() == t["recipients"]
+
+
+def proxied(proxy: HostileServer) -> PanelClient:
+    return PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+
+
+def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simulator, tmp_path):
+    """The sync's rule (a final status does not change): a service answering "sent to the telecom"
+    for recipients it reported delivered leaves them delivered, and no event says they went back."""
+    simulator = make_simulator(live_world(), threads=16)
+    backwards = {"on": False}
+
+    def taken_back(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and backwards["on"]:
+            return body.replace(b"<a:int>1</a:int>", b"<a:int>0</a:int>")
+        return body
+
+    start, pipeline = datetime.now(TEHRAN), duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": forwarding(simulator, taken_back)}) as proxy:
+        pipeline.run(dlt_source(proxied(proxy), now=lambda: start))
+        delivered = set(rows(pipeline, 'SELECT batch_id, "row" FROM {deliveries} WHERE status = 1'))
+        backwards["on"] = True
+        pipeline.run(dlt_source(proxied(proxy), now=lambda: start + timedelta(hours=6)))
+    reread = rows(pipeline, "SELECT delivery_pages FROM {sync_runs} ORDER BY started_at")[1][0]
+    assert reread > 0 and delivered  # pages holding delivered recipients were read again
+    now_delivered = set(rows(pipeline, 'SELECT batch_id, "row" FROM {deliveries} WHERE status = 1 AND final'))
+    assert now_delivered == delivered
+    went_back = f"SELECT count(*) FROM {{delivery_events}} WHERE status = 0 AND observed_at > '{start.isoformat()}'"
+    assert rows(pipeline, went_back)[0][0] == 0
