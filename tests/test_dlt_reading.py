@@ -3,6 +3,7 @@ delivery reports as a service answers them that the source must read as the sync
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import traceback
@@ -14,19 +15,23 @@ import pytest
 from payamak_analytics import analytics
 from payamak_analytics.accounts import load_accounts, parse_accounts
 from payamak_analytics.dates import TEHRAN
-from payamak_analytics.errors import CredentialsError, InputError, NotFoundError
+from payamak_analytics.errors import AnswerError, CredentialsError, InputError, NotFoundError, SyncError
+from payamak_analytics.simulator import HistoryConfig, WorldConfig
 from payamak_analytics.store import Store
-from payamak_analytics.sync import sync
+from payamak_analytics.sync import PROBE_INDEX, sync
 
-from .conftest import truth, world_config
-from .hostile_server import HostileServer, forwarding
+from .conftest import strict_zeep, truth, world_config
+from .hostile_server import HostileServer, first_page_always, forwarding
+from .test_sync import panel_batch
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
+
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from payamak_analytics import PanelClient, dlt_source
 from payamak_analytics.warehouse.destination import DestinationStore
 
-from .test_dlt import duckdb_pipeline, live_world, rows
+from .test_dlt import assert_equals_truth, client_of, duckdb_pipeline, live_world, rows
 
 SECRET = "hunter2-of-the-panel"
 
@@ -137,6 +142,15 @@ def proxied(proxy: HostileServer) -> PanelClient:
     return PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
 
 
+def report_pages_asked(proxy: HostileServer, batch: int) -> set[int]:
+    """The indexes of `batch`'s report the proxy was asked for."""
+    return {
+        int(re.search(rb"index>(\d+)<", request.body).group(1))
+        for request in proxy.requests
+        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, request.body)
+    }
+
+
 def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simulator, tmp_path):
     """The sync's rule (a final status does not change): a service answering "sent to the telecom"
     for recipients it reported delivered leaves them delivered, and no event says they went back."""
@@ -160,3 +174,38 @@ def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simul
     assert now_delivered == delivered
     went_back = f"SELECT count(*) FROM {{delivery_events}} WHERE status = 0 AND observed_at > '{start.isoformat()}'"
     assert rows(pipeline, went_back)[0][0] == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_service_that_ignores_the_report_index_fails_the_load_before_a_row_is_doubled(make_simulator, tmp_path):
+    """Every report page answering the batch's first hundred: loaded, each page would add the same
+    numbers at new rows (and a batch listed with billions would be read for hours).
+    A page repeating another of its batch fails the load with the sync's error (`sync.refuse_repeat`),
+    and nothing of the load is committed."""
+    simulator, batch = panel_batch(make_simulator, 250)
+    pipeline = duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": first_page_always(simulator)}) as proxy:
+        with pytest.raises(PipelineStepFailed) as caught:
+            pipeline.run(dlt_source(proxied(proxy)))
+        asked = report_pages_asked(proxy, batch) - {PROBE_INDEX}  # asked once a page repeats
+        assert len(asked) <= 3  # its three pages, at most
+    error = caught.value
+    while error is not None and not isinstance(error, SyncError):
+        error = error.__cause__ or error.__context__
+    assert "repeats" in str(error) and isinstance(error.__cause__, AnswerError) and not error.__cause__.retryable
+    assert not pipeline.has_data  # nothing of the load was committed
+
+
+def test_a_batch_sent_to_the_same_numbers_twice_is_read_in_full_and_the_load_goes_on(make_simulator, tmp_path):
+    """A batch whose list holds the same 100 numbers twice: its page at row 101 holds the numbers of
+    its page at row 1, as a service ignoring the index would answer; the service answers no rows
+    past the report (`sync.refuse_repeat` asks it), so the batch is read, and the load ends."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    to = {"string": [f"0912{i:07d}" for i in range(100)] * 2}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "twice", False)["batchSmsId"]
+    pipeline = duckdb_pipeline(tmp_path)
+    pipeline.run(dlt_source(client_of(simulator)))
+    stored = rows(pipeline, f"SELECT count(*), count(DISTINCT number) FROM {{deliveries}} WHERE batch_id = {batch}")
+    assert stored == [(200, 100)]
+    assert_equals_truth(pipeline, simulator)

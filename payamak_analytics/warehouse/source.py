@@ -6,7 +6,8 @@ every row carrying its account:
 
 - `messages` (merge on account, message_id) from the same message walk as the DuckDB sync;
 - `deliveries` (merge on account, batch_id, row): every new batch read in full, then only the
-  pages of young batches with recipients still in flight;
+  pages of young batches with recipients still in flight; a page repeating another of its batch
+  is refused as the sync refuses it (`sync.refuse_repeat`);
 - `delivery_events` (one row per observed change of a recipient's status; keyed by account,
   batch_id, row, status, so that a package loaded twice after a crash is still stored once);
 - `batches` (merge on account, batch_id) and `sync_runs` (one row per account and run).
@@ -44,6 +45,7 @@ from ..client import DELIVERY_PAGE, MESSAGES_PAGE, RECEIVED, SENT, PanelClient
 from ..dates import TEHRAN, moment
 from ..errors import InputError, NotFoundError, PayamakError, SyncError
 from ..patience import MAX_WORKERS
+from ..sync import fingerprint, refuse_repeat
 from ..walk import MessageWalk
 from .book import BatchFacts, DeliveryBook, PageRows
 
@@ -326,6 +328,7 @@ class AccountLoad:
         if page is None:
             reading.missing.add(batch)
         else:
+            refuse_repeat(self.client, batch, index, fingerprint(page), reading.seen)
             rows = self.book.page(batch, index, page.numbers, [s.code for s in page.statuses])
             reading.read[batch].append(rows)
             reading.buffer.page(rows)
@@ -357,13 +360,15 @@ class AccountLoad:
 
 @dataclass
 class ReportReading:
-    """The pages planned for this load and what has come back of them."""
+    """The pages planned for this load and what has come back of them; `seen` holds each page's
+    numbers for `sync.refuse_repeat`."""
 
     plan: dict[int, list[int]]
     buffer: DeliveryBuffer
     read: dict[int, list[PageRows]] = field(init=False)
     outstanding: dict[int, int] = field(init=False)
     missing: set[int] = field(default_factory=set)
+    seen: set[tuple[int, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.read = {batch: [] for batch in self.plan}
