@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
+import requests
 
 from payamak_analytics import analytics
 from payamak_analytics.accounts import load_accounts, parse_accounts
@@ -18,11 +19,11 @@ from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import AnswerError, CredentialsError, InputError, NotFoundError, SyncError
 from payamak_analytics.simulator import HistoryConfig, WorldConfig
 from payamak_analytics.store import Store
-from payamak_analytics.sync import PROBE_INDEX, sync
+from payamak_analytics.sync import PAST_LIST_PAGES, PROBE_INDEX, sync
 
 from .conftest import strict_zeep, truth, world_config
-from .hostile_server import HostileServer, first_page_always, forwarding
-from .test_sync import panel_batch
+from .hostile_server import HostileServer, Request, first_page_always, forwarding, http
+from .test_sync import listed_count, panel_batch
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
@@ -176,10 +177,50 @@ def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simul
     assert rows(pipeline, went_back)[0][0] == 0
 
 
+def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_the_end(make_simulator, tmp_path):
+    """A list whose Count says 120 for a batch of 250: its page at row 101 comes back full where 20
+    rows were due, so the report goes on (`sync.goes_on`), and the batch is closed as read in full
+    only with its rows 201 to 250."""
+    recipients = 250
+    simulator, batch = panel_batch(make_simulator, recipients)
+    pipeline = duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": forwarding(simulator, lambda op, body: listed_count(op, body, batch, 120))}) as proxy:
+        pipeline.run(dlt_source(proxied(proxy)))
+    stored = rows(pipeline, f"SELECT count(*), count(DISTINCT number) FROM {{deliveries}} WHERE batch_id = {batch}")
+    assert stored == [(recipients, recipients)]
+    assert rows(pipeline, f"SELECT complete FROM {{batches}} WHERE batch_id = {batch}") == [(True,)]
+
+
+@pytest.mark.timeout(120)
+def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_simulator, tmp_path):
+    """A report of a batch listed with 120 recipients that goes on with full pages of new numbers
+    at every index: a load reads PAST_LIST_PAGES pages past the list at most, and the batch is
+    not closed as read in full."""
+    simulator, batch = panel_batch(make_simulator, 200)
+
+    def endless(request: Request, connection) -> None:
+        body, index = request.body, 0
+        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, body):
+            index = int(re.search(rb"index>(\d+)<", body).group(1))
+            body = re.sub(rb"index>\d+<", b"index>101<", body) if index > 200 else body
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30).content
+        answer = listed_count(request.operation, answer, batch, 120)
+        if index > 200:  # made-up numbers, new on every page
+            answer = answer.replace(b">0912000", b">099%04d" % (index // 100))
+        connection.sendall(http("200 OK", answer))
+
+    pipeline = duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": endless}) as proxy:
+        pipeline.run(dlt_source(proxied(proxy)))
+    assert 3 < len(report_pages_asked(proxy, batch)) <= 2 + PAST_LIST_PAGES
+    assert rows(pipeline, f"SELECT complete FROM {{batches}} WHERE batch_id = {batch}") == [(False,)]
+
+
 @pytest.mark.timeout(120)
 def test_a_service_that_ignores_the_report_index_fails_the_load_before_a_row_is_doubled(make_simulator, tmp_path):
     """Every report page answering the batch's first hundred: loaded, each page would add the same
-    numbers at new rows (and a batch listed with billions would be read for hours).
+    numbers at new rows (and a report going on past its list would be read for a hundred pages).
     A page repeating another of its batch fails the load with the sync's error (`sync.refuse_repeat`),
     and nothing of the load is committed."""
     simulator, batch = panel_batch(make_simulator, 250)
@@ -188,7 +229,7 @@ def test_a_service_that_ignores_the_report_index_fails_the_load_before_a_row_is_
         with pytest.raises(PipelineStepFailed) as caught:
             pipeline.run(dlt_source(proxied(proxy)))
         asked = report_pages_asked(proxy, batch) - {PROBE_INDEX}  # asked once a page repeats
-        assert len(asked) <= 3  # its three pages, at most
+        assert len(asked) <= 4  # its three pages and one past them, at most
     error = caught.value
     while error is not None and not isinstance(error, SyncError):
         error = error.__cause__ or error.__context__

@@ -237,6 +237,10 @@ class DeliveryBook:
             del self.batches[str(batch_id)]
             self.unreadable += 1
 
+    def recipients(self, batch_id: int) -> int:
+        """The recipients the list gave for a batch being read."""
+        return self.batches[str(batch_id)]["recipients"]
+
     def page(self, batch_id: int, index: int, numbers: list[str], statuses: list[int]) -> PageRows:
         """The rows of one page, measured against the statuses this book last saw on it: a status
         kept (`_keeps`) is no change of status."""
@@ -255,9 +259,10 @@ class DeliveryBook:
         out.operators = phone.operators(numbers)
         return out
 
-    def close(self, batch_id: int, pages: list[PageRows], now: datetime) -> BatchFacts:
-        """Record what a read of the batch's planned pages showed; the batch is forgotten when
-        nothing in it can change any more (every row final, or its report expired)."""
+    def close(self, batch_id: int, pages: list[PageRows], now: datetime, cut: bool = False) -> BatchFacts:
+        """Record what a read of the batch's planned pages (and of those past them) showed; the
+        batch is forgotten when nothing in it can change any more (every row final, or its report
+        expired). A batch `cut` (its report read only so far past its list) is not read in full."""
         key = str(batch_id)
         entry = self.batches[key]
         read_now = {str(page.rows[0]): page for page in pages if page.rows}
@@ -266,7 +271,7 @@ class DeliveryBook:
         pending += sum(not final for page in read_now.values() for final in page.final)
         remembered.update({i: page.statuses for i, page in read_now.items() if not all(page.final)})
         first_read = entry["pages"] is None
-        complete = not first_read or sum(len(p.rows) for p in pages) >= entry["recipients"]
+        complete = not cut and (not first_read or sum(len(p.rows) for p in pages) >= entry["recipients"])
         expired = any(any(page.expired) for page in pages)  # -3: the service keeps no more of this batch
         young = entry["sent_at"] > (now - REPORT_WINDOW).timestamp() and not expired
         if not young or (complete and not remembered):
