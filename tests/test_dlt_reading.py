@@ -1,30 +1,38 @@
-"""The accounts file, the optional import of dlt, and reports read from a loaded destination."""
+"""The accounts file, the optional import of dlt, reports read from a loaded destination, and
+delivery reports as a service answers them that the source must read as the sync does."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import traceback
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
+import requests
 
 from payamak_analytics import analytics
 from payamak_analytics.accounts import load_accounts, parse_accounts
 from payamak_analytics.dates import TEHRAN
-from payamak_analytics.errors import CredentialsError, InputError, NotFoundError
+from payamak_analytics.errors import AnswerError, CredentialsError, InputError, NotFoundError, SyncError
+from payamak_analytics.simulator import HistoryConfig, WorldConfig
 from payamak_analytics.store import Store
-from payamak_analytics.sync import sync
+from payamak_analytics.sync import PAST_LIST_PAGES, PROBE_INDEX, sync
 
-from .conftest import truth, world_config
+from .conftest import strict_zeep, truth, world_config
+from .hostile_server import HostileServer, Request, first_page_always, forwarding, http
+from .test_sync import listed_count, panel_batch
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
+
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from payamak_analytics import PanelClient, dlt_source
 from payamak_analytics.warehouse.destination import DestinationStore
 
-from .test_dlt import duckdb_pipeline
+from .test_dlt import assert_equals_truth, client_of, duckdb_pipeline, live_world, rows
 
 SECRET = "hunter2-of-the-panel"
 
@@ -129,3 +137,116 @@ def test_parquet_files_of_the_filesystem_destination_read_back_once_per_row(make
     by_status = lake.sql("SELECT status, count(*) n FROM deliveries GROUP BY 1")
     assert {str(s): n for s, n in by_status.values.tolist()} == t["recipients_by_status"]
     assert analytics.delivery_report(lake, by=["operator"])["recipients"].sum() == t["recipients"]
+
+
+def proxied(proxy: HostileServer) -> PanelClient:
+    return PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+
+
+def report_pages_asked(proxy: HostileServer, batch: int) -> set[int]:
+    """The indexes of `batch`'s report the proxy was asked for."""
+    return {
+        int(re.search(rb"index>(\d+)<", request.body).group(1))
+        for request in proxy.requests
+        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, request.body)
+    }
+
+
+def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simulator, tmp_path):
+    """The sync's rule (a final status does not change): a service answering "sent to the telecom"
+    for recipients it reported delivered leaves them delivered, and no event says they went back."""
+    simulator = make_simulator(live_world(), threads=16)
+    backwards = {"on": False}
+
+    def taken_back(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and backwards["on"]:
+            return body.replace(b"<a:int>1</a:int>", b"<a:int>0</a:int>")
+        return body
+
+    start, pipeline = datetime.now(TEHRAN), duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": forwarding(simulator, taken_back)}) as proxy:
+        pipeline.run(dlt_source(proxied(proxy), now=lambda: start))
+        delivered = set(rows(pipeline, 'SELECT batch_id, "row" FROM {deliveries} WHERE status = 1'))
+        backwards["on"] = True
+        pipeline.run(dlt_source(proxied(proxy), now=lambda: start + timedelta(hours=6)))
+    reread = rows(pipeline, "SELECT delivery_pages FROM {sync_runs} ORDER BY started_at")[1][0]
+    assert reread > 0 and delivered  # pages holding delivered recipients were read again
+    now_delivered = set(rows(pipeline, 'SELECT batch_id, "row" FROM {deliveries} WHERE status = 1 AND final'))
+    assert now_delivered == delivered
+    went_back = f"SELECT count(*) FROM {{delivery_events}} WHERE status = 0 AND observed_at > '{start.isoformat()}'"
+    assert rows(pipeline, went_back)[0][0] == 0
+
+
+def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_the_end(make_simulator, tmp_path):
+    """A list whose Count says 120 for a batch of 250: its page at row 101 comes back full where 20
+    rows were due, so the report goes on (`sync.goes_on`), and the batch is closed as read in full
+    only with its rows 201 to 250."""
+    recipients = 250
+    simulator, batch = panel_batch(make_simulator, recipients)
+    pipeline = duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": forwarding(simulator, lambda op, body: listed_count(op, body, batch, 120))}) as proxy:
+        pipeline.run(dlt_source(proxied(proxy)))
+    stored = rows(pipeline, f"SELECT count(*), count(DISTINCT number) FROM {{deliveries}} WHERE batch_id = {batch}")
+    assert stored == [(recipients, recipients)]
+    assert rows(pipeline, f"SELECT complete FROM {{batches}} WHERE batch_id = {batch}") == [(True,)]
+
+
+@pytest.mark.timeout(120)
+def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_simulator, tmp_path):
+    """A report of a batch listed with 120 recipients that goes on with full pages of new numbers
+    at every index: a load reads PAST_LIST_PAGES pages past the list at most, and the batch is
+    not closed as read in full."""
+    simulator, batch = panel_batch(make_simulator, 200)
+
+    def endless(request: Request, connection) -> None:
+        body, index = request.body, 0
+        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, body):
+            index = int(re.search(rb"index>(\d+)<", body).group(1))
+            body = re.sub(rb"index>\d+<", b"index>101<", body) if index > 200 else body
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30).content
+        answer = listed_count(request.operation, answer, batch, 120)
+        if index > 200:  # made-up numbers, new on every page
+            answer = answer.replace(b">0912000", b">099%04d" % (index // 100))
+        connection.sendall(http("200 OK", answer))
+
+    pipeline = duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": endless}) as proxy:
+        pipeline.run(dlt_source(proxied(proxy)))
+    assert 3 < len(report_pages_asked(proxy, batch)) <= 2 + PAST_LIST_PAGES
+    assert rows(pipeline, f"SELECT complete FROM {{batches}} WHERE batch_id = {batch}") == [(False,)]
+
+
+@pytest.mark.timeout(120)
+def test_a_service_that_ignores_the_report_index_fails_the_load_before_a_row_is_doubled(make_simulator, tmp_path):
+    """Every report page answering the batch's first hundred: loaded, each page would add the same
+    numbers at new rows (and a report going on past its list would be read for a hundred pages).
+    A page repeating another of its batch fails the load with the sync's error (`sync.refuse_repeat`),
+    and nothing of the load is committed."""
+    simulator, batch = panel_batch(make_simulator, 250)
+    pipeline = duckdb_pipeline(tmp_path)
+    with HostileServer({"/svc": first_page_always(simulator)}) as proxy:
+        with pytest.raises(PipelineStepFailed) as caught:
+            pipeline.run(dlt_source(proxied(proxy)))
+        asked = report_pages_asked(proxy, batch) - {PROBE_INDEX}  # asked once a page repeats
+        assert len(asked) <= 4  # its three pages and one past them, at most
+    error = caught.value
+    while error is not None and not isinstance(error, SyncError):
+        error = error.__cause__ or error.__context__
+    assert "repeats" in str(error) and isinstance(error.__cause__, AnswerError) and not error.__cause__.retryable
+    assert not pipeline.has_data  # nothing of the load was committed
+
+
+def test_a_batch_sent_to_the_same_numbers_twice_is_read_in_full_and_the_load_goes_on(make_simulator, tmp_path):
+    """A batch whose list holds the same 100 numbers twice: its page at row 101 holds the numbers of
+    its page at row 1, as a service ignoring the index would answer; the service answers no rows
+    past the report (`sync.refuse_repeat` asks it), so the batch is read, and the load ends."""
+    world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
+    simulator = make_simulator(world, threads=16)
+    to = {"string": [f"0912{i:07d}" for i in range(100)] * 2}
+    batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "twice", False)["batchSmsId"]
+    pipeline = duckdb_pipeline(tmp_path)
+    pipeline.run(dlt_source(client_of(simulator)))
+    stored = rows(pipeline, f"SELECT count(*), count(DISTINCT number) FROM {{deliveries}} WHERE batch_id = {batch}")
+    assert stored == [(200, 100)]
+    assert_equals_truth(pipeline, simulator)

@@ -4,8 +4,9 @@ A loader that writes to a warehouse cannot ask the warehouse what it stored, so 
 as a small JSON-able dict, every batch that still needs reading: new batches (read in full
 once), and young batches (under the service's seven-day report window) with recipients still
 in flight, with the last status of each of their rows. From that it plans the pages to read,
-turns each page into rows and status changes (-3 freezes the last status seen, -1 keeps it),
-and forgets a batch once every row is final or its report has expired.
+turns each page into rows and status changes (-3 freezes the last status seen, -1 keeps it, and
+so does a status in flight after a final one), and forgets a batch once every row is final or
+its report has expired.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ def _due(entry: dict, now: datetime) -> bool:
     checked = entry.get("checked")
     return checked is None or recheck.due(
         datetime.fromtimestamp(entry["sent_at"], now.tzinfo), datetime.fromtimestamp(checked, now.tzinfo), now
+    )
+
+
+def _keeps(previous: int, code: int) -> bool:
+    """Whether a row keeps the status it had over `code`, as the store's merge does: -3 freezes it,
+    -1 tells nothing, and a final status does not change (a status in flight after it is not taken:
+    taken back, a delivery would be lost for good once the report expires)."""
+    return code in (EXPIRED, PROVIDER_ERROR) or (
+        codes.delivery_status(previous).final and not codes.delivery_status(code).final
     )
 
 
@@ -227,25 +237,32 @@ class DeliveryBook:
             del self.batches[str(batch_id)]
             self.unreadable += 1
 
+    def recipients(self, batch_id: int) -> int:
+        """The recipients the list gave for a batch being read."""
+        return self.batches[str(batch_id)]["recipients"]
+
     def page(self, batch_id: int, index: int, numbers: list[str], statuses: list[int]) -> PageRows:
-        """The rows of one page, measured against the statuses this book last saw on it."""
+        """The rows of one page, measured against the statuses this book last saw on it: a status
+        kept (`_keeps`) is no change of status."""
         entry = self.batches[str(batch_id)]
         before = (entry["pages"] or {}).get(str(index))
         out = PageRows(batch_id, list(range(index, index + len(numbers))), numbers, [], [], [], [])
         for i, (number, code) in enumerate(zip(numbers, statuses)):
             previous = before[i] if before is not None and i < len(before) else None
-            kept = previous if code in (EXPIRED, PROVIDER_ERROR) and previous is not None else code
-            out.statuses.append(kept)
+            kept = previous is not None and _keeps(previous, code)
+            status = previous if kept else code
+            out.statuses.append(status)
             out.expired.append(code == EXPIRED)
-            out.final.append(code == EXPIRED or codes.delivery_status(kept).final)
-            if code != PROVIDER_ERROR and (previous is None or (code != EXPIRED and code != previous)):
+            out.final.append(code == EXPIRED or codes.delivery_status(status).final)
+            if code != PROVIDER_ERROR and (previous is None or (not kept and code != previous)):
                 out.changed.append(i)
         out.operators = phone.operators(numbers)
         return out
 
-    def close(self, batch_id: int, pages: list[PageRows], now: datetime) -> BatchFacts:
-        """Record what a read of the batch's planned pages showed; the batch is forgotten when
-        nothing in it can change any more (every row final, or its report expired)."""
+    def close(self, batch_id: int, pages: list[PageRows], now: datetime, cut: bool = False) -> BatchFacts:
+        """Record what a read of the batch's planned pages (and of those past them) showed; the
+        batch is forgotten when nothing in it can change any more (every row final, or its report
+        expired). A batch `cut` (its report read only so far past its list) is not read in full."""
         key = str(batch_id)
         entry = self.batches[key]
         read_now = {str(page.rows[0]): page for page in pages if page.rows}
@@ -254,7 +271,7 @@ class DeliveryBook:
         pending += sum(not final for page in read_now.values() for final in page.final)
         remembered.update({i: page.statuses for i, page in read_now.items() if not all(page.final)})
         first_read = entry["pages"] is None
-        complete = not first_read or sum(len(p.rows) for p in pages) >= entry["recipients"]
+        complete = not cut and (not first_read or sum(len(p.rows) for p in pages) >= entry["recipients"])
         expired = any(any(page.expired) for page in pages)  # -3: the service keeps no more of this batch
         young = entry["sent_at"] > (now - REPORT_WINDOW).timestamp() and not expired
         if not young or (complete and not remembered):

@@ -6,7 +6,9 @@ every row carrying its account:
 
 - `messages` (merge on account, message_id) from the same message walk as the DuckDB sync;
 - `deliveries` (merge on account, batch_id, row): every new batch read in full, then only the
-  pages of young batches with recipients still in flight;
+  pages of young batches with recipients still in flight; a report is read past its listed
+  recipients and a page repeating another of its batch is refused as the sync does (its rules,
+  `sync.goes_on` and `sync.refuse_repeat`);
 - `delivery_events` (one row per observed change of a recipient's status; keyed by account,
   batch_id, row, status, so that a package loaded twice after a crash is still stored once);
 - `batches` (merge on account, batch_id) and `sync_runs` (one row per account and run).
@@ -30,6 +32,7 @@ import itertools
 import os
 import re
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -44,6 +47,7 @@ from ..client import DELIVERY_PAGE, MESSAGES_PAGE, RECEIVED, SENT, PanelClient
 from ..dates import TEHRAN, moment
 from ..errors import InputError, NotFoundError, PayamakError, SyncError
 from ..patience import MAX_WORKERS
+from ..sync import PAST_LIST_PAGES, fingerprint, goes_on, refuse_repeat
 from ..walk import MessageWalk
 from .book import BatchFacts, DeliveryBook, PageRows
 
@@ -282,14 +286,16 @@ class AccountLoad:
 
     # --- delivery reports ---------------------------------------------------------------------
     def _deliveries(self, plan: dict[int, list[int]], now: datetime) -> Iterator:
-        """Read the planned pages concurrently; a batch is closed in the book with its last page
-        (batches the load had no room for are not, and are planned again)."""
+        """Read the planned pages concurrently, and before them any page found past a batch's
+        plan; a batch is closed in the book with its last page (batches the load had no room for
+        are not, and are planned again)."""
         reading = ReportReading(plan, DeliveryBuffer(self.name, now))
         jobs = self._jobs(plan)
         in_flight: dict[Future, tuple[int, int]] = {}
         try:
             while True:
-                for job in itertools.islice(jobs, max(self.options.workers * 2 - len(in_flight), 0)):
+                room = max(self.options.workers * 2 - len(in_flight), 0)
+                for job in itertools.islice(itertools.chain(reading.found_jobs(), jobs), room):
                     in_flight[self.pool.submit(self._page, *job)] = job
                 if not in_flight:
                     break
@@ -326,10 +332,13 @@ class AccountLoad:
         if page is None:
             reading.missing.add(batch)
         else:
+            refuse_repeat(self.client, batch, index, fingerprint(page), reading.seen)
             rows = self.book.page(batch, index, page.numbers, [s.code for s in page.statuses])
             reading.read[batch].append(rows)
             reading.buffer.page(rows)
             self.facts["deliveries"] += len(rows.rows)
+            if goes_on(self.book.recipients(batch), index, len(page)):
+                reading.go_on(batch, index)
         reading.outstanding[batch] -= 1
         if reading.outstanding[batch]:
             return
@@ -337,7 +346,7 @@ class AccountLoad:
         if batch in reading.missing:
             self.book.missing(batch, now)
         else:
-            reading.buffer.batch(self.book.close(batch, pages, now))
+            reading.buffer.batch(self.book.close(batch, pages, now, cut=batch in reading.cut))
 
     def _run_row(self) -> pa.Table:
         finished = self.options.now()
@@ -357,17 +366,39 @@ class AccountLoad:
 
 @dataclass
 class ReportReading:
-    """The pages planned for this load and what has come back of them."""
+    """The pages planned for this load, the pages found past a batch's plan (`go_on`), and what
+    has come back of them; `seen` holds each page's numbers for `sync.refuse_repeat`."""
 
     plan: dict[int, list[int]]
     buffer: DeliveryBuffer
     read: dict[int, list[PageRows]] = field(init=False)
     outstanding: dict[int, int] = field(init=False)
     missing: set[int] = field(default_factory=set)
+    seen: set[tuple[int, int]] = field(default_factory=set)
+    found: deque[tuple[int, int]] = field(default_factory=deque)
+    past: dict[int, int] = field(default_factory=dict)  # pages asked past a batch's plan
+    cut: set[int] = field(default_factory=set)  # batches whose report went on too far past their plan
 
     def __post_init__(self) -> None:
         self.read = {batch: [] for batch in self.plan}
         self.outstanding = {batch: len(indexes) for batch, indexes in self.plan.items()}
+
+    def go_on(self, batch: int, index: int) -> None:
+        """Ask the page after `index`, unless it is planned; a report that has not ended
+        PAST_LIST_PAGES pages past its plan is a hostile answer: the batch is cut, not read in full."""
+        after = index + DELIVERY_PAGE
+        if batch in self.cut or after in self.plan[batch]:
+            return
+        self.past[batch] = self.past.get(batch, 0) + 1
+        if self.past[batch] > PAST_LIST_PAGES:
+            self.cut.add(batch)
+            return
+        self.found.append((batch, after))
+        self.outstanding[batch] += 1
+
+    def found_jobs(self) -> Iterator[tuple[int, int]]:
+        while self.found:
+            yield self.found.popleft()
 
 
 class DeliveryBuffer:
