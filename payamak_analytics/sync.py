@@ -220,25 +220,31 @@ def sync(
             run.now = lambda: moment(now())  # without an offset: Tehran time
         calls_before, retries_before = sum(client.calls.values()), sum(client.retries.values())
         run_id = store.start_sync_run(run.now())
-        outcome, error_text = "failed", None
+        outcome, error_text, ended_by = "failed", None, None
         try:
             with run.stop.on_signals():
                 _sync_all(run, lines, since, deliveries)
             outcome = "ok"
         except KeyboardInterrupt as interrupt:
-            outcome, error_text = "interrupted", "interrupted"
+            outcome, error_text, ended_by = "interrupted", "interrupted", interrupt
             raise KeyboardInterrupt(
                 f"interrupted; {run.summary.pages} pages kept; run the sync again to resume"
             ) from interrupt.__cause__
         except (StoreError, StoreLockedError) as error:  # the store's answer, not the service's: as it is
-            error_text = f"{type(error).__name__}: {error}"
+            error_text, ended_by = f"{type(error).__name__}: {error}", error
             raise
         except PayamakError as error:
-            error_text = f"{type(error).__name__}: {error}"
+            error_text, ended_by = f"{type(error).__name__}: {error}", error
             raise _stopped(error, run.summary, run.refused) from error
         finally:
             run.close()
-            _finish(run, run_id, outcome, error_text, client, calls_before, retries_before, started)
+            # another program holds the file: written now, the record would wait as long again
+            later = isinstance(ended_by, StoreLockedError)
+            try:
+                _finish(run, run_id, outcome, error_text, client, calls_before, retries_before, started, later)
+            except (StoreError, StoreLockedError):
+                if ended_by is None:  # the record never replaces the error that ended the run
+                    raise
     return run.summary
 
 
@@ -294,14 +300,16 @@ def _stopped(error: PayamakError, summary: SyncSummary, refused: dict[int, Payam
     )
 
 
-def _finish(run: _Run, run_id: int, outcome: str, error_text, client, calls_before, retries_before, started) -> None:
+def _finish(
+    run: _Run, run_id: int, outcome: str, error_text, client, calls_before, retries_before, started, later: bool
+) -> None:
     summary = run.summary
     summary.calls = sum(client.calls.values()) - calls_before
     summary.retries = sum(client.retries.values()) - retries_before
     summary.pauses, summary.paused_seconds = run.breaker.pauses, run.breaker.paused_seconds
     summary.elapsed = time.perf_counter() - started
     counters = {name: getattr(summary, name) for name in vars(summary) if name not in ("elapsed", "by_stream")}
-    run.store.finish_sync_run(run_id, run.now(), outcome, counters, error_text)
+    run.store.finish_sync_run(run_id, run.now(), outcome, counters, error_text, later=later)
 
 
 # --- messages ---------------------------------------------------------------------------------

@@ -681,6 +681,53 @@ while not os.path.exists({str(stop)!r}):
     assert_store_equals_truth(store, simulator)
 
 
+def test_a_program_holding_the_file_mid_sync_ends_it_after_one_wait_not_two(make_simulator, tmp_path, monkeypatch):
+    """Another process keeps the file (a reader's query that runs for long, or a plain DuckDB
+    connection left open) past the held writer's wait: the sync ends with StoreLockedError after
+    that one wait. Recording the run waited as long again, and its error replaced the first; the
+    record is now written by the next run of the process."""
+    from payamak_analytics.store import core
+
+    monkeypatch.setattr(core, "WRITER_WAIT", 3.0)
+    simulator = make_simulator(live_world(messages=1200), FaultConfig(latency_ms=100, seed=3), threads=16)
+    db = tmp_path / "p.duckdb"
+    Store(db)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
+import time
+from payamak_analytics.store import Store
+store = Store({str(db)!r}, create=False, lock_wait=60)
+print("ready", flush=True)
+while not store.sql("SELECT count(*) AS n FROM messages")["n"][0]:
+    time.sleep(0.05)
+with store.connect() as con:
+    print(time.time(), flush=True)
+    time.sleep(10)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError):
+            sync(client_of(simulator), Store(db, lock_wait=1), progress=False, workers=2)
+        ended = time.time()
+        held_from = float(holder.stdout.readline())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert ended - held_from < 2 * core.WRITER_WAIT  # one wait (3 s), not two
+    store = Store(db)
+    sync(client_of(simulator), store, progress=False)  # it resumes, and first writes how the run before ended
+    runs = store.sync_runs()
+    assert runs["outcome"].tolist() == ["failed", "ok"] and runs["error"][0].startswith("StoreLockedError")
+    assert_store_equals_truth(store, simulator)
+
+
 def test_another_account_or_address_is_refused_and_a_moved_service_is_accepted_on_purpose(make_simulator, tmp_path):
     first = make_simulator(live_world(messages=200), threads=8)
     store = Store(tmp_path / "p.duckdb")

@@ -38,6 +38,10 @@ _PENDING = f"""FROM deliveries d JOIN batches b USING (batch_id)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The records of this process's runs that ended while another program held their store's file
+# (writing them then would have waited as long again): the next run of the process on the file
+# writes them first. {(file, run_id): (finished_at, outcome, error, counters)}
+_UNWRITTEN: dict[tuple[str, int], tuple] = {}
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -103,7 +107,10 @@ class SyncTables:
         """A new run, recorded as running; runs left running by a process that has died are
         marked killed first."""
         me = ProcessId.current()
+        unwritten = {run: record for (file, run), record in _UNWRITTEN.items() if file == str(self._file)}
         with self.transaction() as con:
+            for run, record in unwritten.items():
+                _write_run(con, run, *record)
             running = con.execute(
                 "SELECT run_id, host, pid, process_start FROM sync_runs WHERE outcome = 'running'"
             ).fetchall()
@@ -120,16 +127,21 @@ class SyncTables:
                 "VALUES (?, ?, 'running', ?, ?, ?)",
                 [run_id, started_at, me.host, me.pid, me.start],
             )
+        for run in unwritten:
+            del _UNWRITTEN[(str(self._file), run)]
         return run_id
 
-    def finish_sync_run(self, run_id: int, finished_at: datetime, outcome: str, counters: dict, error: str | None):
-        values = [counters.get(name, 0) for name in RUN_COUNTERS]
-        assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTERS)
+    def finish_sync_run(
+        self, run_id: int, finished_at: datetime, outcome: str, counters: dict, error: str | None, *, later=False
+    ):
+        """Record how a run ended; `later`: another program holds the file, so the next run of
+        this process on it writes the record."""
+        record = (finished_at, outcome, error, [counters.get(name, 0) for name in RUN_COUNTERS])
+        if later:
+            _UNWRITTEN[(str(self._file), run_id)] = record
+            return
         with self.transaction() as con:
-            con.execute(
-                f"UPDATE sync_runs SET finished_at = ?, outcome = ?, error = ?, {assignments} WHERE run_id = ?",
-                [finished_at, outcome, error, *values, run_id],
-            )
+            _write_run(con, run_id, *record)
 
     def gone_untold(self) -> dict[int, int]:
         """{batch_id: recipients} of the batches retired as gone that no watch cycle has counted
@@ -350,3 +362,11 @@ def _close_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[int], checked
         {"ids": batch_ids, "at": checked_at},
     ).fetchall()
     return sorted(set(batch_ids) - {b for (b,) in closed})
+
+
+def _write_run(con, run_id: int, finished_at: datetime, outcome: str, error: str | None, counters: list) -> None:
+    assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTERS)
+    con.execute(
+        f"UPDATE sync_runs SET finished_at = ?, outcome = ?, error = ?, {assignments} WHERE run_id = ?",
+        [finished_at, outcome, error, *counters, run_id],
+    )
