@@ -132,6 +132,14 @@ class _Run:
         self.refused: dict[int, PayamakError] = {}  # batch: its report's answer out of contract
         self._lock = threading.Lock()
 
+    def refuse(self, batch: int, error: TransportError) -> None:
+        """Note a batch whose report was answered out of contract: it stays open, and the run ends
+        failed naming it once every other report is read; past REFUSED_BATCHES such batches it is
+        the service (or a proxy), and the run stops now."""
+        self.refused.setdefault(batch, error)
+        if len(self.refused) > REFUSED_BATCHES:
+            raise error
+
     def bind_account(self) -> None:
         """Record whose store this is once the service has answered a page for the account, not
         before: a first sync with a mistyped user name or address, which the service refuses,
@@ -704,9 +712,17 @@ def _refuse(run: _Run, futures: list[Future], batches: dict[Future, int]) -> Non
     for future in futures:
         error = future.exception()
         if isinstance(error, TransportError) and not transient(error):  # not the account's state: that ends it
-            run.refused.setdefault(batches[future], error)
-            if len(run.refused) > REFUSED_BATCHES:
-                raise error
+            run.refuse(batches[future], error)
+
+
+def _stranger(batch: int) -> AnswerError:
+    return AnswerError(
+        f"The report of batch {batch} named other recipients than those stored for its rows: not this "
+        "batch's answer (a stale or misrouted page, as a caching proxy may serve); none of it was taken",
+        "گزارش این ارسال گیرندگانی جز گیرندگان ذخیره‌شده را نام برد؛ پذیرفته نشد",
+        operation="GetBatchDelivery",
+        retryable=False,
+    )
 
 
 def _refuse_repeats(client: PanelClient, futures: list[Future], seen: set[tuple[int, int]]) -> None:
@@ -796,9 +812,12 @@ def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, doubts
         outstanding[batch] -= 1
         if outstanding[batch] == 0:
             ended.append(batch)
-    done = [b for b in ended if doubts.settled(b)]
+    done = [b for b in ended if doubts.settled(b) and b not in run.refused]
     doubtful = [b for b in ended if b in doubts.unknown or b in doubts.cut]
     rows = pa.concat_tables(frames) if frames else None
-    new, updated, short = run.store.save_delivery_pages(rows, done, doubtful, run.now())
+    new, updated, short, strangers = run.store.save_delivery_pages(rows, done, doubtful, run.now())
+    for batch in strangers:
+        doubts.failed.add(batch)
+        run.refuse(batch, _stranger(batch))
     run.summary.batches_open += len(short) + sum(1 for b in ended if not doubts.settled(b) and b not in doubts.unknown)
     run.counted("deliveries", new, updated, pages=len(finished))

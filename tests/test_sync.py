@@ -562,6 +562,36 @@ def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simul
     )
 
 
+def test_a_stale_report_page_from_a_caching_proxy_is_refused_not_stored_over_the_batchs_rows(make_simulator, tmp_path):
+    """A proxy that answers every report call with the first report body it cached: the pages
+    read again name other recipients than those stored for their rows. They are not the batch's
+    answer: nothing of them is taken (numbers and statuses stay as stored), the batches stay
+    open, the run ends failed naming them, and the next sync through an honest path reads them."""
+    simulator = make_simulator(live_world(), threads=16)
+    cached: dict[str, bytes] = {}
+
+    def stale(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and "on" in cached:
+            return cached.setdefault("body", body)
+        return body
+
+    start = datetime.now(TEHRAN)
+    with HostileServer({"/svc": forwarding(simulator, stale)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False, now=lambda: start)
+        before = store.sql('SELECT batch_id, "row", number, status FROM deliveries ORDER BY 1, 2')
+        cached["on"] = b""
+        with pytest.raises(SyncError, match="other recipients than those stored"):
+            sync(client, store, progress=False, now=lambda: start + timedelta(hours=6))
+        after = store.sql('SELECT batch_id, "row", number, status FROM deliveries ORDER BY 1, 2')
+        assert (after["number"] == before["number"]).all()  # no recipient written over
+        del cached["on"], cached["body"]
+        sync(client, store, progress=False, now=lambda: start + timedelta(hours=6))
+    assert store.sync_runs()["outcome"].tolist() == ["ok", "failed", "ok"]
+    assert_store_equals_truth(store, simulator)
+
+
 def test_a_messages_page_the_service_skips_every_time_loses_no_message(make_simulator, tmp_path):
     """GetMessages at row 1000 answers what row 1999 holds, every time: the page starts below
     the row the page before ended on, and the walk reads from further up until one reaches it."""

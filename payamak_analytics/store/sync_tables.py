@@ -242,21 +242,22 @@ class SyncTables:
 
     def save_delivery_pages(
         self, rows: pa.Table | None, finished: list[int], unknown: list[int], observed_at: datetime
-    ) -> tuple[int, int, list[int]]:
+    ) -> tuple[int, int, list[int], list[int]]:
         """Merge report rows; close the `finished` batches whose stored rows add up to their
         recipients; note the `unknown` ones (answered -2, or read no further after a short page)
-        and the short ones. Returns (new, updated, not adding up)."""
+        and the short ones. Returns (new, updated, not adding up, strangers): a stranger's rows
+        named other recipients than those stored, and none of them was taken (`_upsert_deliveries`)."""
         with self.transaction() as con:
-            new = updated = 0
+            new, updated, strangers = 0, 0, []
             if rows is not None and len(rows):
-                new, updated = _upsert_deliveries(con, rows, observed_at)
-            short = _close_batches(con, finished, observed_at)
+                new, updated, strangers = _upsert_deliveries(con, rows, observed_at)
+            short = _close_batches(con, [b for b in finished if b not in strangers], observed_at)
             if unknown or short:  # asked again later; closed as gone only after the grace period
                 con.execute(
                     "UPDATE batches SET unknown_since = coalesce(unknown_since, ?) WHERE batch_id IN (SELECT unnest(?))",
                     [observed_at, unknown + short],
                 )
-        return new, updated, short
+        return new, updated, short, strangers
 
     def retire_unknown_batches(self, unknown_before: datetime, retired_at: datetime) -> tuple[int, int]:
         """Close as gone the batches the service has called unknown since before `unknown_before`;
@@ -302,22 +303,36 @@ def _upsert_messages(con: duckdb.DuckDBPyConnection, page: pd.DataFrame, synced_
     return len(page) - updated, updated
 
 
-def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pa.Table, observed_at: datetime) -> tuple[int, int]:
-    """Merge (batch_id, row, number, operator, status, final) rows with what is stored.
+def _upsert_deliveries(
+    con: duckdb.DuckDBPyConnection, page: pa.Table, observed_at: datetime
+) -> tuple[int, int, list[int]]:
+    """Merge (batch_id, row, number, operator, status, final) rows with what is stored; returns
+    (new, updated, strangers).
 
     -3 (report expired) freezes the last status seen; -1 (provider error) keeps it, and so does
     a status in flight after a final one (a final status does not change: taken back, it would
     be lost for good once the report expires); a change of status is written to delivery_events
-    with the time of this poll. The page is matched with the stored rows once; new rows are
-    inserted plainly, known ones updated.
+    with the time of this poll. A row of a batch holds one recipient for good: rows naming
+    another at a stored row are not the batch's answer (a stale or misrouted page, as a caching
+    proxy may serve), and none of that batch's rows here is taken. The page is matched with the
+    stored rows once; new rows are inserted plainly, known ones updated.
     """
     con.register("page", page)
     try:
         con.execute("""
             CREATE OR REPLACE TEMP TABLE merged AS
             SELECT p.*, d.status AS old_status, d.batch_id IS NOT NULL AS known,
-                   p.status IN (-3, -1) OR (d.final AND NOT p.final) AS kept
+                   p.status IN (-3, -1) OR (d.final AND NOT p.final) AS kept, d.number AS old_number
             FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row" """)
+        strangers = sorted(
+            batch
+            for (batch,) in con.execute(
+                "SELECT DISTINCT batch_id FROM merged WHERE known AND number IS DISTINCT FROM old_number"
+            ).fetchall()
+        )
+        if strangers:
+            con.execute("DELETE FROM merged WHERE batch_id IN (SELECT unnest(?))", [strangers])
+        taken = con.execute("SELECT count(*) FROM merged").fetchone()[0]
         con.execute(
             """INSERT INTO delivery_events SELECT batch_id, "row", status, ? FROM merged
                WHERE status <> -1 AND (NOT known OR (NOT kept AND status <> old_status))""",
@@ -328,9 +343,9 @@ def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pa.Table, observed_
                SELECT batch_id, "row", number, operator, status, final, status = -3, ?, ? FROM merged WHERE NOT known""",
             [observed_at, observed_at],
         ).fetchone()[0]
-        if new < len(page):
+        if new < taken:
             con.execute(
-                """UPDATE deliveries SET number = m.number, operator = m.operator,
+                """UPDATE deliveries SET operator = m.operator,
                        status = CASE WHEN m.kept THEN deliveries.status ELSE m.status END,
                        final = CASE WHEN m.status = -3 THEN true WHEN m.kept THEN deliveries.final ELSE m.final END,
                        expired = deliveries.expired OR m.status = -3, last_checked = ?
@@ -341,7 +356,7 @@ def _upsert_deliveries(con: duckdb.DuckDBPyConnection, page: pa.Table, observed_
         con.execute("DROP TABLE merged")
     finally:
         con.unregister("page")
-    return new, len(page) - new
+    return new, taken - new, strangers
 
 
 def _close_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[int], checked_at: datetime) -> list[int]:
