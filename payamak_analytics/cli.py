@@ -166,9 +166,9 @@ def cmd_sync(args) -> None:
 
     since = moment(args.since) if args.since else None  # a bad date is refused before anything is created
     lean_heap()
-    client = _client(args)
-    try:
-        store = Store(args.db)  # waits (lock_wait) for a store another program holds: a Ctrl-C then too
+    try:  # a Ctrl-C is one line from here on: while the client reads its contract, while the store waits
+        client = _client(args)
+        store = Store(args.db)  # waits (lock_wait) for a store another program holds
         summary = sync(
             client,
             store,

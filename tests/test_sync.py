@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import jdatetime
@@ -1003,7 +1005,7 @@ def test_ctrl_c_while_the_command_waits_for_a_store_another_program_holds_is_one
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(4)  # its imports done, it waits for the file (up to 10 s)
+        _until_someone_waits_for(db)  # the command waits for the file (up to 10 s)
         command.send_signal(signal.SIGINT)
         _, shown = command.communicate(timeout=60)
     finally:
@@ -1011,6 +1013,21 @@ def test_ctrl_c_while_the_command_waits_for_a_store_another_program_holds_is_one
         holder.wait()
     assert command.returncode == 130, shown
     assert shown.strip().splitlines() == ["interrupted; run the sync again to resume"], shown
+
+
+def _until_someone_waits_for(db: Path, within: float = 60.0) -> None:
+    """Return once a process waits for the store: a waiting reader holds a shared lock on its
+    `.wait` file (store/core.py), so an exclusive one cannot be had."""
+    deadline = time.monotonic() + within
+    with open(f"{db}.wait", "a") as gate:
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(gate, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            except BlockingIOError:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"no process waited for {db} within {within:g} s")
 
 
 def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, monkeypatch):

@@ -25,6 +25,7 @@ import duckdb
 import pandas as pd
 
 from ..errors import StoreError, StoreLockedError
+from ..stopping import StopRequest
 from .schema import MIGRATIONS
 
 DEFAULT_NAME = Path("data") / "payamak.duckdb"
@@ -339,6 +340,16 @@ class StoreFile:
             os.close(descriptor)
 
     def _connect_until(self, deadline: float, patience: float, reader: bool) -> duckdb.DuckDBPyConnection:
+        """Attach the file, trying until `deadline` while another process holds it. A Ctrl-C
+        meanwhile is counted, not raised where it falls: inside DuckDB's attempt, DuckDB took it
+        and the wait went on to its end."""
+        stop = StopRequest()
+        with stop.on_signals():
+            return self._attach_until(deadline, patience, reader, stop)
+
+    def _attach_until(
+        self, deadline: float, patience: float, reader: bool, stop: StopRequest
+    ) -> duckdb.DuckDBPyConnection:
         unexplained = 0  # failures with no lock on the file: one more try, as its holder may just have let go
         while True:
             try:
@@ -366,6 +377,8 @@ class StoreFile:
                         f"{patience:g} s. Wait for it to finish or stop it, then try again.",
                         f"پایگاه داده در دست فرایند دیگری است ({holder})",
                     ) from None
+                if stop.signals:  # one that came during this wait (a stop asked before does not end it)
+                    raise KeyboardInterrupt from None
                 time.sleep(0.002 if reader else 0.01)
 
     @contextmanager
