@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from .. import recheck
+from .. import phone, recheck
 from ..errors import StoreError
 from .processes import ProcessId
 from .schema import MESSAGE_COLUMNS
@@ -313,9 +313,10 @@ def _upsert_deliveries(
     a status in flight after a final one (a final status does not change: taken back, it would
     be lost for good once the report expires); a change of status is written to delivery_events
     with the time of this poll. A row of a batch holds one recipient for good: rows naming
-    another at a stored row are not the batch's answer (a stale or misrouted page, as a caching
-    proxy may serve), and none of that batch's rows here is taken. The page is matched with the
-    stored rows once; new rows are inserted plainly, known ones updated.
+    another at a stored row (however each is written: `phone.same_recipient`) are not the
+    batch's answer (a stale or misrouted page, as a caching proxy may serve), and none of that
+    batch's rows here is taken. The page is matched with the stored rows once; new rows are
+    inserted plainly, known ones updated.
     """
     con.register("page", page)
     try:
@@ -325,10 +326,13 @@ def _upsert_deliveries(
                    p.status IN (-3, -1) OR (d.final AND NOT p.final) AS kept, d.number AS old_number
             FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row" """)
         strangers = sorted(
-            batch
-            for (batch,) in con.execute(
-                "SELECT DISTINCT batch_id FROM merged WHERE known AND number IS DISTINCT FROM old_number"
-            ).fetchall()
+            {
+                batch
+                for batch, number, old in con.execute(
+                    "SELECT batch_id, number, old_number FROM merged WHERE known AND number IS DISTINCT FROM old_number"
+                ).fetchall()
+                if not phone.same_recipient(number, old)
+            }
         )
         if strangers:
             con.execute("DELETE FROM merged WHERE batch_id IN (SELECT unnest(?))", [strangers])
