@@ -681,3 +681,24 @@ def test_the_watchs_urgent_reads_do_not_close_a_batch_listed_with_fewer_recipien
     stored = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
     assert stored.iloc[0].tolist() == [250, 250]
     assert store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+
+
+def test_one_batchs_report_out_of_contract_in_the_watchs_urgent_reads_leaves_only_it_unread(make_simulator, tmp_path):
+    """The urgent reads meet a report page whose status is text (waiting will not change it): as
+    in the sync, only its batch is left open. It stopped the cycle there: the urgent reports after
+    it and every report the sync reads were left unread, at every cycle until it expired."""
+    simulator, batch = panel_batch(make_simulator, 150)
+    admin(simulator, "POST", "clock", advance=6 * 86400)  # the batch is urgent: its report expires in a day
+
+    def text_status(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and b"09120000000<" in body:
+            return body.replace(b"<a:int>", b"<a:int>x", 1)
+        return body
+
+    with HostileServer({"/svc": forwarding(simulator, text_status)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "watch.duckdb")
+        cycle = Watch(client, store, every="15m", now=sim_clock(simulator)).cycle()
+    assert cycle.outcome == "failed" and "out of contract" in cycle.error  # the sync's, once it read the rest
+    closed = store.sql("SELECT batch_id, complete FROM batches").set_index("batch_id")["complete"]
+    assert not closed[batch] and closed.drop(batch).all()  # every other report read
