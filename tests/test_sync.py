@@ -1055,3 +1055,26 @@ def test_a_report_read_again_with_its_numbers_written_another_way_is_taken(make_
     assert summary.rows_updated > 0
     assert store.sync_runs()["outcome"].tolist() == ["ok", "ok"]
     assert_store_equals_truth(store, simulator)
+
+
+def test_a_run_whose_record_meets_a_held_file_is_recorded_by_the_next_run(make_simulator, tmp_path, monkeypatch):
+    """Another program takes the file just as a run ends, and keeps it past the wait of the run's
+    record: the run ends with StoreLockedError, and the next run of the process writes how it
+    ended. The record was dropped: the run stayed `running` while the process lived (a notebook, a
+    watch that syncs every cycle), and was called killed once it ended."""
+    from payamak_analytics.errors import StoreLockedError as Locked
+    from payamak_analytics.store import sync_tables
+
+    simulator = make_simulator(live_world(messages=200), threads=8)
+    store = Store(tmp_path / "p.duckdb")
+    write_run = sync_tables._write_run
+
+    def held(*args) -> None:
+        raise Locked("held by another process", "در دست فرایند دیگری است")
+
+    monkeypatch.setattr(sync_tables, "_write_run", held)
+    with pytest.raises(Locked):
+        sync(client_of(simulator), store, progress=False)
+    monkeypatch.setattr(sync_tables, "_write_run", write_run)
+    sync(client_of(simulator), store, progress=False)
+    assert store.sync_runs()["outcome"].tolist() == ["ok", "ok"]

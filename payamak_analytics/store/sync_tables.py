@@ -128,20 +128,22 @@ class SyncTables:
                 [run_id, started_at, me.host, me.pid, me.start],
             )
         for run in unwritten:
-            del _UNWRITTEN[(str(self._file), run)]
+            _UNWRITTEN.pop((str(self._file), run), None)
         return run_id
 
     def finish_sync_run(
         self, run_id: int, finished_at: datetime, outcome: str, counters: dict, error: str | None, *, later=False
     ):
         """Record how a run ended; `later`: another program holds the file, so the next run of
-        this process on it writes the record."""
-        record = (finished_at, outcome, error, [counters.get(name, 0) for name in RUN_COUNTERS])
+        this process on it writes the record. Kept until written: a write that fails (the file
+        held past the wait, a Ctrl-C meanwhile) leaves it to the next run, not `running` for good."""
+        key = (str(self._file), run_id)
+        record = _UNWRITTEN[key] = (finished_at, outcome, error, [counters.get(name, 0) for name in RUN_COUNTERS])
         if later:
-            _UNWRITTEN[(str(self._file), run_id)] = record
             return
         with self.transaction() as con:
             _write_run(con, run_id, *record)
+        _UNWRITTEN.pop(key, None)  # the next run of another thread may have written it first
 
     def gone_untold(self) -> dict[int, int]:
         """{batch_id: recipients} of the batches retired as gone that no watch cycle has counted
