@@ -9,8 +9,9 @@ of calm for rates, which hover near their threshold as an incident fades. A subj
 open, because unknown is not recovered.
 
 Delivery rate, per operator and then per line (the rule and its defaults):
-- the rate is delivered / recipients the telecom answered for (statuses 1, 2, 3, 4, 8, 9, 12),
-  over the sends of the last `window` (60 min). Outcomes decided before the telecom (6 not
+- the rate is delivered / recipients the telecom answered for with a known outcome (statuses
+  1, 2, 3, 9, 12; 4 and 8 say nothing of delivery, and every report leaves them out too), over
+  the sends of the last `window` (60 min). Outcomes decided before the telecom (6 not
   received by the telecom, 7 blocked, 10 cancelled, 11 not sent) are known within minutes,
   the telecom's answers later and at the same pace whether good or bad, so a window of young
   sends compares fairly with old ones; those early codes are watched as code surges instead;
@@ -58,8 +59,14 @@ from .errors import InputError
 from .i18n import persian_digits
 from .store import Store
 
-TELECOM_ANSWERS = (1, 2, 3, 4, 8, 9, 12)  # reported back by the telecom, good or bad, at its own pace
 EARLY_CODES = (6, 7, 10, 11)  # decided before the telecom holds the message
+# reported back by the telecom, good or bad, at its own pace, with a known outcome (codes): a
+# status saying nothing of delivery counted here would count as a failure, as no report counts it
+TELECOM_ANSWERS = tuple(
+    code
+    for code, status in codes.DELIVERY_STATUSES.items()
+    if status.outcome in codes.FINAL_OUTCOMES and code not in EARLY_CODES
+)
 NOT_PAST_QUEUE = (-5, -4, -3, -1, 0, 13)  # no decision yet (or none ever seen)
 SURGE_CODES = (2, 3, 6, 7, 9, 10, 11)
 # Each window judged: (share of `min_volume` it needs, times the drop or rise, times z). The

@@ -32,8 +32,12 @@ _UNITS = {
 }
 _RELATIVE = re.compile(rf"(\d+)\s*({'|'.join(sorted(_UNITS, key=len, reverse=True))})(?:\s+(?:ago|پیش|قبل))?")
 _PERSIAN_NAMES = {"اکنون": "now", "الان": "now", "امروز": "today", "دیروز": "yesterday"}
-# Arabic keyboards type these letters for Persian's yeh and keheh; a half-space or tatweel is not a letter
-_PERSIAN_LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "\u200c": " ", "\u0640": None})
+# Arabic keyboards type these letters for Persian's yeh and keheh; a half-space or tatweel is not a
+# letter, nor are the direction marks a text copied from a right-to-left page carries, unseen
+_PERSIAN_LETTERS = str.maketrans(
+    {"ي": "ی", "ى": "ی", "ك": "ک", "\u200c": " ", "\u0640": None}
+    | dict.fromkeys(map(ord, "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+)
 # a date (month and day with or without their zero: 1404/1/1 as often as 1404-01-01), then
 # perhaps a time (its hour too: 8:30 as often as 08:30) and whatever follows it as ISO 8601 writes it
 _DATE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?:(?P<at>[t ])(?P<hour>\d{1,2})(?P<rest>.*))?")

@@ -65,6 +65,22 @@ def normalize_many(raws: Iterable[str | int]) -> tuple[list[str], list[str]]:
     return list(valid), invalid
 
 
+def same_recipient(a: str | None, b: str | None) -> bool:
+    """Whether two numbers of a report name one recipient however each is written (0912...,
+    +98912..., Persian digits): a service may write a batch's numbers otherwise from one read to
+    the next, and the same recipient is not a stranger."""
+    return _recipient(a) == _recipient(b)
+
+
+def _recipient(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return normalize(raw)
+    except InputError:  # not a mobile number: as written, but for digits and separators
+        return _SEPARATORS.sub("", latin_digits(raw))
+
+
 # libphonenumber's carrier names -> the operator keys the store keeps (labels in i18n.OPERATORS).
 CARRIERS = {
     "IR-MCI": "MCI",

@@ -31,14 +31,15 @@ import pyarrow as pa
 from .alerts import AlertRules, Context, evaluate, track
 from .client.panel import DELIVERY_PAGE
 from .dates import TEHRAN, moment
-from .errors import InputError, NotFoundError, PayamakError
+from .errors import InputError, NotFoundError, PayamakError, TransportError
 from .i18n import latin_digits
 from .locks import HolderLock
+from .patience import transient
 from .recheck import REPORT_WINDOW
 from .sinks import Dispatcher, LogSink, Sink
 from .stopping import StopRequest
 from .store import Store
-from .sync import PAST_LIST_PAGES, delivery_rows, fingerprint, goes_on, refuse_repeat, sync
+from .sync import PAST_LIST_PAGES, REFUSED_BATCHES, delivery_rows, fingerprint, goes_on, refuse_repeat, sync
 
 log = logging.getLogger("payamak_analytics.watch")
 URGENT_AGE = timedelta(days=5)  # reports at least this old (or expiring within two cycles) are read first
@@ -235,14 +236,19 @@ class Watch:
         """Read the due pages of reports at least URGENT_AGE old (or that expire within two cycles),
         oldest first, before the sync reads the rest: the same pages the sync would read (`recheck`),
         in the order that loses least when the service fails mid-cycle. Stored every URGENT_GROUP
-        pages (a stop or a failure keeps what was stored). Returns the pages read."""
+        pages (a stop or a failure keeps what was stored). A report answered out of contract is
+        left to the sync, which names it once it has read every other (past REFUSED_BATCHES such
+        batches the cycle stops, as the sync does). Returns the pages read."""
         pages, tables, done = 0, [], []
         seen: set[tuple[int, int]] = set()  # of each page read, as the sync refuses a page that repeats
+        refused: list[TransportError] = []
         older_than = max(timedelta(0), min(URGENT_AGE, REPORT_WINDOW - 2 * self.every))
         urgent = self.store.urgent_batches(now, older_than)
         for batch in urgent.itertuples():
             recipients = None if pd.isna(batch.recipients) else int(batch.recipients)
-            read = self._report(int(batch.batch_id), recipients, [int(index) for index in batch.pages], seen)
+            read = self._report(int(batch.batch_id), recipients, [int(index) for index in batch.pages], seen, refused)
+            if len(refused) > REFUSED_BATCHES:
+                raise refused[-1]
             if read is not None:
                 tables += read
                 done.append(int(batch.batch_id))
@@ -254,11 +260,13 @@ class Watch:
             self._store_urgent(tables, done, now)
         return pages
 
-    def _report(self, batch: int, recipients: int | None, indexes: list[int], seen: set) -> list[pa.Table] | None:
+    def _report(
+        self, batch: int, recipients: int | None, indexes: list[int], seen: set, refused: list[TransportError]
+    ) -> list[pa.Table] | None:
         """The pages `indexes` of a batch's report, and the pages past them while one says the
         report goes on past its list (`sync.goes_on`, the sync's rule); None (the sync asks again
-        later) when the service does not know the batch (yet), or the report does not end within
-        PAST_LIST_PAGES pages past the list."""
+        later) when the service does not know the batch (yet), answers a page out of contract
+        (added to `refused`), or the report does not end within PAST_LIST_PAGES pages past the list."""
         tables, asked, past = [], set(indexes), 0
         pending = deque(indexes)
         while pending:
@@ -266,6 +274,11 @@ class Watch:
             try:
                 page = self.client.get_batch_delivery(batch, index, DELIVERY_PAGE)
             except NotFoundError:
+                return None
+            except TransportError as error:
+                if transient(error):  # weather that outlasted the client's retries: the cycle fails
+                    raise
+                refused.append(error)
                 return None
             refuse_repeat(self.client, batch, index, fingerprint(page), seen)
             tables.append(delivery_rows(page))

@@ -65,6 +65,8 @@ MIDNIGHT = datetime(2026, 11, 27, tzinfo=TEHRAN)
         ("الان", NOW),
         ("۷ روز پیش", NOW - timedelta(days=7)),
         ("۷ روز\u200cپیش", NOW - timedelta(days=7)),  # a half-space between the words
+        ("\u200f۷ روز پیش", NOW - timedelta(days=7)),  # copied from a right-to-left page: its mark, unseen
+        ("\u202bامروز\u202c", MIDNIGHT),
         ("۱۲ ساعت قبل", NOW - timedelta(hours=12)),
         ("۳۰ دقیقه", NOW - timedelta(minutes=30)),
         ("7 days ago", NOW - timedelta(days=7)),

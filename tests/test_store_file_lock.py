@@ -153,3 +153,25 @@ def test_a_store_whose_folder_cannot_be_made_is_a_store_error_saying_so():
     """A folder that cannot be made (read-only, or a place no folder goes) was a bare OSError."""
     with pytest.raises(StoreError, match="could not be created .*may write in its folder"):
         Store("/proc/self/no-such-folder/s.duckdb")
+
+
+def test_a_store_made_through_a_symlink_to_a_missing_file_is_made_whole_before_it_is_there(tmp_path, monkeypatch):
+    """A store path that is a symlink to a file not made yet (a data folder linked elsewhere):
+    the store is made under a hidden name beside the file the link leads to and linked there.
+    The link was taken for a store made meanwhile, and the file made in place: a kill while
+    DuckDB wrote its header left a file every later sync refused."""
+    from payamak_analytics.store import core
+
+    migrate, found = core.StoreFile._migrate, []
+
+    def opened(self, con, existed) -> None:
+        found.append({name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()})
+        migrate(self, con, existed)
+
+    monkeypatch.setattr(core.StoreFile, "_migrate", opened)
+    (tmp_path / "elsewhere").mkdir()
+    path = tmp_path / "s.duckdb"
+    path.symlink_to(tmp_path / "elsewhere" / "s.duckdb")
+    assert Store(path).schema_version == len(MIGRATIONS)
+    assert "schema_version" in found[-1]  # whole when first opened by its name
+    assert path.is_symlink() and sorted(os.listdir(tmp_path / "elsewhere")) == ["s.duckdb", "s.duckdb.wait"]

@@ -1047,3 +1047,51 @@ def test_the_command_line_sets_a_lean_heap_on_glibc(make_simulator, tmp_path, mo
     simulator = make_simulator(live_world(messages=200))
     assert cli.main(["--wsdl", simulator.wsdl_url, "sync", "--db", str(tmp_path / "s.duckdb"), "--workers", "2"]) == 0
     assert len(asked) == 1
+
+
+def test_a_report_read_again_with_its_numbers_written_another_way_is_taken(make_simulator, tmp_path):
+    """A service that writes a report's numbers as +98912... where an earlier, honest read wrote
+    0912... (a panel updated, another of its servers): the same recipients at the same rows, so
+    the page is the batch's answer and taken; refused as naming other recipients, every batch
+    read again stayed unread until its report expired, and every run ended failed."""
+    simulator = make_simulator(live_world(), threads=16)
+    written = {"on": False}
+
+    def international(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and written["on"]:
+            return re.sub(rb">0(9\d{9})<", rb">+98\1<", body)
+        return body
+
+    start = datetime.now(TEHRAN)
+    with HostileServer({"/svc": forwarding(simulator, international)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "p.duckdb")
+        sync(client, store, progress=False, now=lambda: start)
+        written["on"] = True
+        summary = sync(client, store, progress=False, now=lambda: start + timedelta(hours=6))
+    assert summary.rows_updated > 0
+    assert store.sync_runs()["outcome"].tolist() == ["ok", "ok"]
+    assert_store_equals_truth(store, simulator)
+
+
+def test_a_run_whose_record_meets_a_held_file_is_recorded_by_the_next_run(make_simulator, tmp_path, monkeypatch):
+    """Another program takes the file just as a run ends, and keeps it past the wait of the run's
+    record: the run ends with StoreLockedError, and the next run of the process writes how it
+    ended. The record was dropped: the run stayed `running` while the process lived (a notebook, a
+    watch that syncs every cycle), and was called killed once it ended."""
+    from payamak_analytics.errors import StoreLockedError as Locked
+    from payamak_analytics.store import sync_tables
+
+    simulator = make_simulator(live_world(messages=200), threads=8)
+    store = Store(tmp_path / "p.duckdb")
+    write_run = sync_tables._write_run
+
+    def held(*args) -> None:
+        raise Locked("held by another process", "در دست فرایند دیگری است")
+
+    monkeypatch.setattr(sync_tables, "_write_run", held)
+    with pytest.raises(Locked):
+        sync(client_of(simulator), store, progress=False)
+    monkeypatch.setattr(sync_tables, "_write_run", write_run)
+    sync(client_of(simulator), store, progress=False)
+    assert store.sync_runs()["outcome"].tolist() == ["ok", "ok"]

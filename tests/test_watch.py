@@ -681,3 +681,48 @@ def test_the_watchs_urgent_reads_do_not_close_a_batch_listed_with_fewer_recipien
     stored = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
     assert stored.iloc[0].tolist() == [250, 250]
     assert store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
+
+
+def test_one_batchs_report_out_of_contract_in_the_watchs_urgent_reads_leaves_only_it_unread(make_simulator, tmp_path):
+    """The urgent reads meet a report page whose status is text (waiting will not change it): as
+    in the sync, only its batch is left open. It stopped the cycle there: the urgent reports after
+    it and every report the sync reads were left unread, at every cycle until it expired."""
+    simulator, batch = panel_batch(make_simulator, 150)
+    admin(simulator, "POST", "clock", advance=6 * 86400)  # the batch is urgent: its report expires in a day
+
+    def text_status(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and b"09120000000<" in body:
+            return body.replace(b"<a:int>", b"<a:int>x", 1)
+        return body
+
+    with HostileServer({"/svc": forwarding(simulator, text_status)}) as proxy:
+        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        store = Store(tmp_path / "watch.duckdb")
+        cycle = Watch(client, store, every="15m", now=sim_clock(simulator)).cycle()
+    assert cycle.outcome == "failed" and "out of contract" in cycle.error  # the sync's, once it read the rest
+    closed = store.sql("SELECT batch_id, complete FROM batches").set_index("batch_id")["complete"]
+    assert not closed[batch] and closed.drop(batch).all()  # every other report read
+
+
+def test_the_alerts_delivery_rate_leaves_a_status_that_says_nothing_of_delivery_beside_it(tmp_path):
+    """Recipients answered 8 ("unknown") or 4 ("unknown error") have no known outcome: the
+    reports leave them out of every rate, and so does the alerts' rate. Counted as answers that
+    were not delivered, an hour of a provider answering "unknown" read as a delivery-rate drop the
+    report of the same hour did not show."""
+    from payamak_analytics import alerts as rules_of_alerts
+
+    now = datetime(2025, 11, 30, 11, tzinfo=TEHRAN)
+    store = Store(tmp_path / "s.duckdb")
+    statuses = [1] * 80 + [2] * 10 + [8] * 6 + [4] * 4
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO batches (batch_id, line, recipients, sent_at, complete, pending) VALUES (1, '10002188', ?, ?, true, 0)",
+            [len(statuses), now - pd.Timedelta(minutes=20)],
+        )
+        con.executemany(
+            """INSERT INTO deliveries (batch_id, "row", number, operator, status, final) VALUES (1, ?, ?, 'MCI', ?, true)""",
+            [[row, f"0912{row:07d}", status] for row, status in enumerate(statuses, start=1)],
+        )
+    cells = rules_of_alerts._cells(store, now, AlertRules())
+    window = cells[cells["period"] == "window"].iloc[0]
+    assert (window["delivered"], window["answered"]) == (80, 90)  # 89%, as the report says: not 80%

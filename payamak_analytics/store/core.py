@@ -282,21 +282,23 @@ class StoreFile:
         """Make a new store whole under a name of its own, then link it into place. Made in place,
         a process killed while DuckDB wrote the header left a file that every later sync refused
         (DuckDB cannot read it either), and a process that came meanwhile was told the file is not
-        DuckDB's. A kill here leaves only the hidden `.new` file, which nothing reads."""
-        making = self.path.with_name(f".{self.path.name}.{os.getpid()}-{threading.get_ident()}.new")
+        DuckDB's. A kill here leaves only the hidden `.new` file, which nothing reads. A path that
+        is a symlink to a missing file is made where it leads: the link is no store made meanwhile."""
+        target = self.path.resolve()
+        making = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.new")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(making), config=CONNECTION_CONFIG)
             try:
                 self._migrate(con, existed=False)
             finally:
                 con.close()
             try:
-                os.link(making, self.path)  # never onto a file: one made meanwhile is the store
+                os.link(making, target)  # never onto a file: one made meanwhile is the store
             except FileExistsError:
                 pass
             except OSError:  # a filesystem without hard links (FAT, some shares): moved into place
-                os.rename(making, self.path)
+                os.rename(making, target)
         except (duckdb.Error, OSError) as error:
             raise StoreError(
                 f"{self.path} could not be created ({error}): check that this user may write in its folder "

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from .. import recheck
+from .. import phone, recheck
 from ..errors import StoreError
 from .processes import ProcessId
 from .schema import MESSAGE_COLUMNS
@@ -128,20 +128,22 @@ class SyncTables:
                 [run_id, started_at, me.host, me.pid, me.start],
             )
         for run in unwritten:
-            del _UNWRITTEN[(str(self._file), run)]
+            _UNWRITTEN.pop((str(self._file), run), None)
         return run_id
 
     def finish_sync_run(
         self, run_id: int, finished_at: datetime, outcome: str, counters: dict, error: str | None, *, later=False
     ):
         """Record how a run ended; `later`: another program holds the file, so the next run of
-        this process on it writes the record."""
-        record = (finished_at, outcome, error, [counters.get(name, 0) for name in RUN_COUNTERS])
+        this process on it writes the record. Kept until written: a write that fails (the file
+        held past the wait, a Ctrl-C meanwhile) leaves it to the next run, not `running` for good."""
+        key = (str(self._file), run_id)
+        record = _UNWRITTEN[key] = (finished_at, outcome, error, [counters.get(name, 0) for name in RUN_COUNTERS])
         if later:
-            _UNWRITTEN[(str(self._file), run_id)] = record
             return
         with self.transaction() as con:
             _write_run(con, run_id, *record)
+        _UNWRITTEN.pop(key, None)  # the next run of another thread may have written it first
 
     def gone_untold(self) -> dict[int, int]:
         """{batch_id: recipients} of the batches retired as gone that no watch cycle has counted
@@ -313,9 +315,10 @@ def _upsert_deliveries(
     a status in flight after a final one (a final status does not change: taken back, it would
     be lost for good once the report expires); a change of status is written to delivery_events
     with the time of this poll. A row of a batch holds one recipient for good: rows naming
-    another at a stored row are not the batch's answer (a stale or misrouted page, as a caching
-    proxy may serve), and none of that batch's rows here is taken. The page is matched with the
-    stored rows once; new rows are inserted plainly, known ones updated.
+    another at a stored row (however each is written: `phone.same_recipient`) are not the
+    batch's answer (a stale or misrouted page, as a caching proxy may serve), and none of that
+    batch's rows here is taken. The page is matched with the stored rows once; new rows are
+    inserted plainly, known ones updated.
     """
     con.register("page", page)
     try:
@@ -325,10 +328,13 @@ def _upsert_deliveries(
                    p.status IN (-3, -1) OR (d.final AND NOT p.final) AS kept, d.number AS old_number
             FROM page p LEFT JOIN deliveries d ON d.batch_id = p.batch_id AND d."row" = p."row" """)
         strangers = sorted(
-            batch
-            for (batch,) in con.execute(
-                "SELECT DISTINCT batch_id FROM merged WHERE known AND number IS DISTINCT FROM old_number"
-            ).fetchall()
+            {
+                batch
+                for batch, number, old in con.execute(
+                    "SELECT batch_id, number, old_number FROM merged WHERE known AND number IS DISTINCT FROM old_number"
+                ).fetchall()
+                if not phone.same_recipient(number, old)
+            }
         )
         if strangers:
             con.execute("DELETE FROM merged WHERE batch_id IN (SELECT unnest(?))", [strangers])
