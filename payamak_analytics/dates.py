@@ -31,6 +31,7 @@ _UNITS = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes", "دقیقه"), "minutes"),
 }
 _RELATIVE = re.compile(rf"(\d+)\s*({'|'.join(sorted(_UNITS, key=len, reverse=True))})(?:\s+(?:ago|پیش|قبل))?")
+_MONTHS_OR_MINUTES = re.compile(r"\d+\s*M")  # "1M": a month to many, a minute to `m`; neither is guessed
 _PERSIAN_NAMES = {"اکنون": "now", "الان": "now", "امروز": "today", "دیروز": "yesterday"}
 # Arabic keyboards type these letters for Persian's yeh and keheh; a half-space or tatweel is not a
 # letter, nor are the direction marks a text copied from a right-to-left page carries, unseen
@@ -63,6 +64,12 @@ def moment(value, *, now: datetime | None = None) -> datetime:
         value = value.togregorian()
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=TEHRAN)
+    if isinstance(value, str) and _MONTHS_OR_MINUTES.fullmatch(value.strip()):
+        raise InputError(
+            f"{value!r}: M is minutes here, and months are read by no relative form. Write 30m for minutes, "
+            "or a date for months back (1404-01-01, 2025-03-21).",
+            "M دقیقه است یا ماه؟ برای دقیقه 30m و برای ماه تاریخ بنویسید",
+        )
     if isinstance(value, str):
         found = _from_text(" ".join(latin_digits(value).translate(_PERSIAN_LETTERS).lower().split()), now)
         if found is not None:

@@ -84,3 +84,12 @@ def test_relative_forms_in_english_and_persian(written, expected):
 def test_a_relative_form_not_promised_is_an_input_error(written):
     with pytest.raises(InputError, match="7 days ago"):
         moment(written, now=NOW)
+
+
+@pytest.mark.parametrize("written", ["1M", "3 M"])
+def test_a_capital_m_is_neither_minutes_nor_months_but_an_input_error(written):
+    """`1M` reads as a month to many and as a minute to the lower-case form: read as minutes, a
+    sync or a report meant to reach a month back reached one minute back, and said nothing."""
+    with pytest.raises(InputError, match="30m for minutes"):
+        moment(written, now=NOW)
+    assert moment("30m", now=NOW) == NOW - timedelta(minutes=30)
