@@ -38,11 +38,11 @@ _PENDING = f"""FROM deliveries d JOIN batches b USING (batch_id)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# The records of this process's runs that ended while another program held their store's file
-# (writing them then would have waited as long again): the next run of the process on the file
-# writes them first. {(file, run_id): (finished_at, outcome, error, counters)}
-_UNWRITTEN: dict[tuple[str, int], tuple] = {}
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# The records of this process's runs not written when they ended (another program held their
+# store's file past the wait, or a Ctrl-C came during the write): the next run of the process on
+# the file writes them first. {(file, run_id): (finished_at, outcome, error, counters)}
+_UNWRITTEN: dict[tuple[str, int], tuple] = {}
 
 
 def service_address(endpoint: str) -> str:
@@ -132,8 +132,15 @@ class SyncTables:
         return run_id
 
     def finish_sync_run(
-        self, run_id: int, finished_at: datetime, outcome: str, counters: dict, error: str | None, *, later=False
-    ):
+        self,
+        run_id: int,
+        finished_at: datetime,
+        outcome: str,
+        counters: dict,
+        error: str | None,
+        *,
+        later: bool = False,
+    ) -> None:
         """Record how a run ended; `later`: another program holds the file, so the next run of
         this process on it writes the record. Kept until written: a write that fails (the file
         held past the wait, a Ctrl-C meanwhile) leaves it to the next run, not `running` for good."""
@@ -385,7 +392,9 @@ def _close_batches(con: duckdb.DuckDBPyConnection, batch_ids: list[int], checked
     return sorted(set(batch_ids) - {b for (b,) in closed})
 
 
-def _write_run(con, run_id: int, finished_at: datetime, outcome: str, error: str | None, counters: list) -> None:
+def _write_run(
+    con: duckdb.DuckDBPyConnection, run_id: int, finished_at: datetime, outcome: str, error: str | None, counters: list
+) -> None:
     assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTERS)
     con.execute(
         f"UPDATE sync_runs SET finished_at = ?, outcome = ?, error = ?, {assignments} WHERE run_id = ?",
