@@ -160,19 +160,25 @@ def _status_table(store, lang: str = "en") -> str:
 
 
 def cmd_sync(args) -> None:
-    from .allocator import lean_heap
-    from .dates import moment
-    from .sync import sync
+    # a Ctrl-C is one line from here on: while the modules load, while the client reads its
+    # contract, while the store waits
+    try:
+        from .allocator import lean_heap
+        from .client import validate
+        from .dates import moment
+        from .sync import sync
 
-    since = moment(args.since) if args.since else None  # a bad date is refused before anything is created
-    lean_heap()
-    try:  # a Ctrl-C is one line from here on: while the client reads its contract, while the store waits
+        # bad input is refused before anything is created: a date (an empty one too: an unset
+        # shell variable is not "no limit"), a line
+        since = None if args.since is None else moment(args.since)
+        lines = tuple(validate.line(line) for line in args.line or ())
+        lean_heap()
         client = _client(args)
         store = Store(args.db)  # waits (lock_wait) for a store another program holds
         summary = sync(
             client,
             store,
-            lines=tuple(args.line or ()),
+            lines=lines,
             workers=args.workers,
             since=since,
             rate=args.rate,

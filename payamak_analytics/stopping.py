@@ -70,3 +70,31 @@ class StopRequest:
             request = request.outer
         if max(counts) > 1:
             raise KeyboardInterrupt(f"{signal.Signals(number).name} again: stopped at once")
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Within this block, SIGINT and SIGTERM wait for its end, then reach the handlers in place
+    before it, in the order they came. For a transaction: a handler's KeyboardInterrupt raised
+    while DuckDB runs a statement is turned by DuckDB into `RuntimeError: Query interrupted`,
+    leaving the transaction aborted (a later statement then fails as if the disk had). A
+    transaction is short (a few pages), so a stop waits for it and finds it whole. Outside the
+    main thread (where no Python handler runs), nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in SIGNALS}
+    came: list[int] = []
+    for number in SIGNALS:
+        signal.signal(number, lambda number, frame: came.append(number))
+    try:
+        yield
+    finally:
+        for number, earlier in previous.items():
+            signal.signal(number, earlier)
+        for number in came:
+            handler = previous[number]
+            if callable(handler):
+                handler(number, None)  # may raise KeyboardInterrupt: the body is over by then
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(number)  # its default action, as it would have been

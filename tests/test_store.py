@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +17,7 @@ import pytest
 from payamak_analytics.client.pages import MESSAGE_COLUMNS, messages_frame
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import InputError
+from payamak_analytics.stopping import StopRequest
 from payamak_analytics.store import Store, default_path
 
 
@@ -224,3 +228,35 @@ def test_one_service_address_however_it_is_spelt(tmp_path):
             store.check_account("demo", other)
     store.bind_account("demo", "https://payamak-service.ir:443/SendService.svc", new_address=True)
     assert store.account()["address"] == "https://payamak-service.ir/SendService.svc"
+
+
+@pytest.mark.parametrize("holding", [False, True])
+def test_a_second_ctrl_c_during_a_write_ends_it_whole_then_interrupts(tmp_path, holding):
+    """A second Ctrl-C (or SIGTERM) during a sync raises KeyboardInterrupt at once; landing while
+    DuckDB runs a statement of a transaction, DuckDB turned it into `RuntimeError: Query
+    interrupted` (no KeyboardInterrupt), or left the transaction aborted so that the next
+    statement said "could not be written ... Check the disk": `payamak sync` ended with a
+    traceback or a false disk error instead of its one line. A signal now waits for the end of
+    the transaction (a few pages), which is kept; then it interrupts."""
+    store = Store(tmp_path / "p.duckdb")
+    stop = StopRequest()
+
+    def twice() -> None:
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with stop.on_signals(), store.holding() if holding else contextlib.nullcontext():
+        sender = threading.Thread(target=twice)
+        with pytest.raises(KeyboardInterrupt), store.transaction() as con:
+            sender.start()
+            con.execute("CREATE TEMP TABLE slow AS SELECT sum(i * i) s FROM range(400000000) t(i)")
+            con.execute("INSERT INTO store_meta VALUES ('account', 'whole')")
+            con.execute("DROP TABLE slow")
+        sender.join()
+        assert stop.signals == 2
+        assert store.account() == {"account": "whole"}  # the transaction ended whole, then the interrupt
+        with store.transaction() as con:  # and the store is usable afterwards
+            con.execute("INSERT INTO store_meta VALUES ('address', 'x')")
+    assert store.account() == {"account": "whole", "address": "x"}

@@ -86,10 +86,17 @@ def test_a_db_that_is_not_a_store_is_refused_and_nothing_is_created(folder, comm
         (("sync", "--workers", "-3"), 2, ("--workers",)),
         (("sync", "--since", "notadate"), 1, ("notadate", "Jalali", "7d")),
         (("sync", "--give-up-after", "0"), 2, ("--give-up-after",)),
+        # a line the API refuses was refused only once the store was created (files left behind)
+        (("sync", "--line", "abc"), 1, ("'abc' is not a sender line",)),
+        (("sync", "--line", "10002188", "--line", "-5"), 1, ("'-5' is not a sender line",)),
+        # an empty --since (a shell variable left unset) read as none: the whole history, silently
+        (("sync", "--since", ""), 1, ("''", "Jalali", "7d")),
     ],
 )
 def test_bad_sync_options_are_one_line_and_create_nothing(tmp_path, args, status, words):
-    result = payamak(*args, cwd=tmp_path, env={"PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo"})
+    # the bundled contract and an address nothing answers: all that could create the store runs
+    env = {"PAYAMAK_WSDL": "bundled", "PAYAMAK_ENDPOINT": "http://127.0.0.1:9/SendService.svc"}
+    result = payamak(*args, cwd=tmp_path, env={"PAYAMAK_USERNAME": "demo", "PAYAMAK_PASSWORD": "demo", **env})
     assert_one_line_error(result, status, *words)
     assert files_under(tmp_path) == set()
 

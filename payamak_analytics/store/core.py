@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 
 from ..errors import StoreError, StoreLockedError
-from ..stopping import StopRequest
+from ..stopping import StopRequest, deferred
 from .schema import MIGRATIONS
 
 DEFAULT_NAME = Path("data") / "payamak.duckdb"
@@ -474,8 +474,10 @@ class StoreFile:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The one way to change the store: BEGIN, then COMMIT, or ROLLBACK on any error
-        (an interrupted query included: the connection is then dropped, which discards it)."""
-        with self._lock, self.connect() as con:
+        (an interrupted query included: the connection is then dropped, which discards it).
+        A Ctrl-C or SIGTERM meanwhile waits for its end (`stopping.deferred`): DuckDB would turn
+        the handler's KeyboardInterrupt into an error mid-statement and abort the transaction."""
+        with self._lock, self.connect() as con, deferred():
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
