@@ -759,12 +759,13 @@ def refuse_repeat(
 
 
 def _ignores_index(client: PanelClient, batch: int) -> bool:
-    """Whether the service answers rows at PROBE_INDEX, a row no report reaches; "no such batch"
-    tells nothing either way, and counts as ignoring it (the next run asks again)."""
+    """Whether the service answers rows at PROBE_INDEX, a row no report reaches. "No such batch"
+    there heeds the index too (a service may say so past the end); one that ignores it answers
+    the same rows at every index."""
     try:
         return len(client.get_batch_delivery(batch, PROBE_INDEX, DELIVERY_PAGE)) > 0
     except NotFoundError:
-        return True
+        return False
 
 
 def _arrivals(finished: queue.SimpleQueue, timeout: float) -> list[Future]:

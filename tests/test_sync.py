@@ -29,7 +29,7 @@ from payamak_analytics.errors import AnswerError, InputError, StoreError
 from payamak_analytics.simulator import FaultConfig, HistoryConfig, Simulator, WorldConfig
 from payamak_analytics.store import Store, StoreLockedError, export_parquet
 from payamak_analytics.store.schema import MIGRATIONS
-from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, PAST_LIST_PAGES, SyncError, sync
+from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, PAST_LIST_PAGES, PROBE_INDEX, SyncError, sync
 
 from .conftest import START, admin_post, kill_during, strict_zeep, truth
 from .hostile_server import HostileServer, Request, first_page_always, forwarding, http, index_rewritten
@@ -519,17 +519,39 @@ def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_
     assert store.sync_runs()["outcome"].tolist() == ["failed"]
 
 
-def test_a_batch_sent_to_the_same_numbers_twice_is_read_in_full_and_the_sync_goes_on(make_simulator, tmp_path):
+def probe_not_found(simulator) -> Callable:
+    """A proxy in front of the simulator that answers "no such batch" (-2) to a report asked at a
+    row no report reaches, as a service may for an index past the end; other calls pass on."""
+
+    def behaviour(request: Request, connection) -> None:
+        body = request.body
+        if request.operation == "GetBatchDelivery" and b">%d<" % PROBE_INDEX in body:
+            body = re.sub(rb"(<[\w:]*batchSmsId>)\d+(</)", rb"\g<1>999999999\g<2>", body)
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30)
+        connection.sendall(http(f"{answer.status_code} {answer.reason}", answer.content))
+
+    return behaviour
+
+
+@pytest.mark.parametrize("probe", ["empty", "no such batch"])
+def test_a_batch_sent_to_the_same_numbers_twice_is_read_in_full_and_the_sync_goes_on(make_simulator, tmp_path, probe):
     """A batch whose list holds the same 100 numbers twice (the service does not drop repeats):
     its page at row 101 holds the numbers of its page at row 1, as a service that ignores the index
     would answer; it is read all the same, and the sync ends, with every other report, not stopped
-    at this batch at every run."""
+    at this batch at every run. A service answering the probe past the end "no such batch" heeds
+    the index too: taken for one that ignores it, it stopped every sync at this batch."""
     world = WorldConfig(history=HistoryConfig(messages=300, days=10), clock_speed=0.0, max_recipients=1000)
     simulator = make_simulator(world, threads=16)
     to = {"string": [f"0912{i:07d}" for i in range(100)] * 2}
     batch = strict_zeep(simulator).service.SendBatchSms("demo", "demo", "50001234", to, "twice", False)["batchSmsId"]
     store = Store(tmp_path / "p.duckdb")
-    sync(client_of(simulator), store, progress=False)
+    if probe == "empty":
+        sync(client_of(simulator), store, progress=False)
+    else:
+        with HostileServer({"/svc": probe_not_found(simulator)}) as proxy:
+            client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+            sync(client, store, progress=False)
     assert store.sync_runs()["outcome"].tolist() == ["ok"]
     rows = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
     assert rows.iloc[0].tolist() == [200, 100]
