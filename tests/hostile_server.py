@@ -20,6 +20,8 @@ from typing import Self
 
 import requests
 
+from payamak_analytics import PanelClient
+
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 DISPATCHER = "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
 ARRAYS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
@@ -223,3 +225,20 @@ def index_rewritten(simulator, asked: Callable[[str, int], int]) -> Callable:
 def first_page_always(simulator) -> Callable:
     """A service that ignores the index: every paged call gets its first page."""
     return index_rewritten(simulator, lambda operation, index: 1)
+
+
+def proxied(proxy: HostileServer) -> PanelClient:
+    """The demo account's client through `proxy` (its path "svc"), quick to retry."""
+    return PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+
+
+def delivered_taken_back(switch: dict[str, bool]) -> Callable[[str, bytes], bytes]:
+    """A rewrite for `forwarding`: while `switch["on"]`, report answers say "sent to the telecom"
+    (0) where the service said delivered (1), as a service taking a final status back would."""
+
+    def rewrite(operation: str, body: bytes) -> bytes:
+        if operation == "GetBatchDelivery" and switch["on"]:
+            return body.replace(b"<a:int>1</a:int>", b"<a:int>0</a:int>")
+        return body
+
+    return rewrite

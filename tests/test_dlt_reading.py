@@ -22,7 +22,7 @@ from payamak_analytics.store import Store
 from payamak_analytics.sync import PAST_LIST_PAGES, PROBE_INDEX, sync
 
 from .conftest import strict_zeep, truth, world_config
-from .hostile_server import HostileServer, Request, first_page_always, forwarding, http
+from .hostile_server import HostileServer, Request, delivered_taken_back, first_page_always, forwarding, http, proxied
 from .test_sync import listed_count, panel_batch
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
@@ -139,10 +139,6 @@ def test_parquet_files_of_the_filesystem_destination_read_back_once_per_row(make
     assert analytics.delivery_report(lake, by=["operator"])["recipients"].sum() == t["recipients"]
 
 
-def proxied(proxy: HostileServer) -> PanelClient:
-    return PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
-
-
 def report_pages_asked(proxy: HostileServer, batch: int) -> set[int]:
     """The indexes of `batch`'s report the proxy was asked for."""
     return {
@@ -157,14 +153,8 @@ def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simul
     for recipients it reported delivered leaves them delivered, and no event says they went back."""
     simulator = make_simulator(live_world(), threads=16)
     backwards = {"on": False}
-
-    def taken_back(operation: str, body: bytes) -> bytes:
-        if operation == "GetBatchDelivery" and backwards["on"]:
-            return body.replace(b"<a:int>1</a:int>", b"<a:int>0</a:int>")
-        return body
-
     start, pipeline = datetime.now(TEHRAN), duckdb_pipeline(tmp_path)
-    with HostileServer({"/svc": forwarding(simulator, taken_back)}) as proxy:
+    with HostileServer({"/svc": forwarding(simulator, delivered_taken_back(backwards))}) as proxy:
         pipeline.run(dlt_source(proxied(proxy), now=lambda: start))
         delivered = set(rows(pipeline, 'SELECT batch_id, "row" FROM {deliveries} WHERE status = 1'))
         backwards["on"] = True

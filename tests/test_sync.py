@@ -32,7 +32,16 @@ from payamak_analytics.store.schema import MIGRATIONS
 from payamak_analytics.sync import IN_FLIGHT_PER_WORKER, PAST_LIST_PAGES, PROBE_INDEX, SyncError, sync
 
 from .conftest import START, admin_post, kill_during, strict_zeep, truth
-from .hostile_server import HostileServer, Request, first_page_always, forwarding, http, index_rewritten
+from .hostile_server import (
+    HostileServer,
+    Request,
+    delivered_taken_back,
+    first_page_always,
+    forwarding,
+    http,
+    index_rewritten,
+    proxied,
+)
 
 
 def live_world(messages: int = 1200, days: int = 10) -> WorldConfig:
@@ -422,7 +431,7 @@ def test_a_batch_listed_with_fewer_recipients_than_stored_is_still_read_in_full(
 
     admin_post(simulator, "forget", batch_id=batch, times=9)  # three pages, three times: the first run cannot
     with HostileServer({"/svc": forwarding(simulator, smaller_count)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         sync(client, store, progress=False)
         stored = store.sql(f"SELECT recipients, complete FROM batches WHERE batch_id = {batch}").values.tolist()
@@ -447,7 +456,7 @@ def test_a_batch_listed_with_two_billion_recipients_costs_only_the_pages_it_hold
         return listed_count(operation, body, batch, 2147483647)
 
     with HostileServer({"/svc": forwarding(simulator, huge_count)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         for _ in range(2):
             summary = sync(client, store, workers=workers, progress=False)
@@ -476,7 +485,7 @@ def test_a_batch_cut_short_is_closed_as_gone_after_the_grace_period_like_any_sho
     its grace period starts, and a day later it is closed as gone, not read at every run forever."""
     _, batch, proxy_behaviour = _huge_count_proxy(make_simulator, 250)
     with HostileServer({"/svc": proxy_behaviour}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         sync(client, store, progress=False)
         assert store.sql(f"SELECT unknown_since IS NOT NULL FROM batches WHERE batch_id = {batch}").iloc[0, 0]
@@ -493,7 +502,7 @@ def test_a_batch_cut_short_and_not_found_once_is_counted_once(make_simulator, tm
     simulator, batch, proxy_behaviour = _huge_count_proxy(make_simulator, 250)
     admin_post(simulator, "forget", batch_id=batch, times=1)
     with HostileServer({"/svc": proxy_behaviour}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         summary = sync(client, store, progress=False)
     assert (summary.batches_open, summary.batches_unknown) == (1, 0)
@@ -508,7 +517,7 @@ def test_a_service_that_ignores_the_report_index_stops_the_sync_before_a_row_is_
     its batch ends the sync with a typed error, as a messages page that repeats does."""
     simulator, batch = panel_batch(make_simulator, 250)
     with HostileServer({"/svc": first_page_always(simulator)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         with pytest.raises(SyncError, match="repeats") as caught:
             sync(client, store, progress=False)
@@ -550,7 +559,7 @@ def test_a_batch_sent_to_the_same_numbers_twice_is_read_in_full_and_the_sync_goe
         sync(client_of(simulator), store, progress=False)
     else:
         with HostileServer({"/svc": probe_not_found(simulator)}) as proxy:
-            client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+            client = proxied(proxy)
             sync(client, store, progress=False)
     assert store.sync_runs()["outcome"].tolist() == ["ok"]
     rows = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
@@ -564,15 +573,9 @@ def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simul
     Taken, the report would be lost for good once it expires (-3 freezes the status in flight)."""
     simulator = make_simulator(live_world(), threads=16)
     backwards = {"on": False}
-
-    def taken_back(operation: str, body: bytes) -> bytes:
-        if operation == "GetBatchDelivery" and backwards["on"]:
-            return body.replace(b"<a:int>1</a:int>", b"<a:int>0</a:int>")
-        return body
-
     start = datetime.now(TEHRAN)
-    with HostileServer({"/svc": forwarding(simulator, taken_back)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+    with HostileServer({"/svc": forwarding(simulator, delivered_taken_back(backwards))}) as proxy:
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         sync(client, store, progress=False, now=lambda: start)
         delivered = store.sql('SELECT batch_id, "row" FROM deliveries WHERE status = 1')
@@ -601,7 +604,7 @@ def test_a_stale_report_page_from_a_caching_proxy_is_refused_not_stored_over_the
 
     start = datetime.now(TEHRAN)
     with HostileServer({"/svc": forwarding(simulator, stale)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         sync(client, store, progress=False, now=lambda: start)
         before = store.sql('SELECT batch_id, "row", number, status FROM deliveries ORDER BY 1, 2')
@@ -610,6 +613,8 @@ def test_a_stale_report_page_from_a_caching_proxy_is_refused_not_stored_over_the
             sync(client, store, progress=False, now=lambda: start + timedelta(hours=6))
         after = store.sql('SELECT batch_id, "row", number, status FROM deliveries ORDER BY 1, 2')
         assert (after["number"] == before["number"]).all()  # no recipient written over
+        changed = after[after["status"] != before["status"]]
+        assert changed["batch_id"].nunique() <= 1  # only the batch whose own page the proxy cached
         del cached["on"], cached["body"]
         sync(client, store, progress=False, now=lambda: start + timedelta(hours=6))
     assert store.sync_runs()["outcome"].tolist() == ["ok", "failed", "ok"]
@@ -625,7 +630,7 @@ def test_a_messages_page_the_service_skips_every_time_loses_no_message(make_simu
         return 1999 if operation == "GetMessages" and index == 1000 else index
 
     with HostileServer({"/svc": index_rewritten(simulator, skipping)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         sync(client, store, progress=False, deliveries=False)
     t = truth(simulator, batches=0)["messages"]
@@ -644,7 +649,7 @@ def test_a_batch_listed_with_fewer_recipients_than_its_report_holds_is_read_to_t
         return listed_count(operation, body, batch, 120)
 
     with HostileServer({"/svc": forwarding(simulator, smaller_count)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         sync(client, store, progress=False)
     stored = store.sql(f"SELECT count(*), count(DISTINCT number) FROM deliveries WHERE batch_id = {batch}")
@@ -674,7 +679,7 @@ def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_s
         connection.sendall(http("200 OK", answer))
 
     with HostileServer({"/svc": endless}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         summary = sync(client, store, progress=False)
     assert 3 < len(set(asked)) <= 2 + PAST_LIST_PAGES + 1
@@ -1086,7 +1091,7 @@ def test_a_report_read_again_with_its_numbers_written_another_way_is_taken(make_
 
     start = datetime.now(TEHRAN)
     with HostileServer({"/svc": forwarding(simulator, international)}) as proxy:
-        client = PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)
+        client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         sync(client, store, progress=False, now=lambda: start)
         written["on"] = True
