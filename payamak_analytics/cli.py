@@ -11,14 +11,16 @@ import argparse
 import logging
 import os
 import sys
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .client import PanelClient
 from .errors import PayamakError
 from .patience import MAX_WORKERS
 from .store import Store
 from .wsdl import DEFAULT_GENERATION, GENERATIONS
+
+if TYPE_CHECKING:  # pandas is imported by the commands that show tables: `payamak sync` never loads it
+    import pandas as pd
 
 SHOWN_MESSAGE_COLUMNS = ["message_id", "action_datetime", "sender", "receiver", "count", "sent", "pages", "content"]
 
@@ -135,6 +137,8 @@ def cmd_demo(args) -> None:
 def _status_table(store, lang: str = "en") -> str:
     """Recipients by outcome: known outcomes with their share of the known, the unknown apart
     with their share of all, and the one line saying why they are unknown."""
+    import pandas as pd
+
     from . import analytics, codes
     from .i18n import label, number, percent, unknown_note
 

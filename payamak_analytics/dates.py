@@ -8,11 +8,11 @@ command line) goes through `moment()`, so they all accept the same forms.
 from __future__ import annotations
 
 import re
+import sys
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jdatetime
-import pandas as pd
 
 from .errors import InputError
 from .i18n import latin_digits
@@ -51,9 +51,10 @@ def moment(value, *, now: datetime | None = None) -> datetime:
     A date means its first moment in Tehran. `now` is the clock for relative forms.
     """
     now = (now or datetime.now(TEHRAN)).astimezone(TEHRAN)
-    if isinstance(value, pd.Timestamp):
+    pandas = sys.modules.get("pandas")  # a pandas time exists only where pandas was imported (not in `payamak sync`)
+    if pandas is not None and isinstance(value, pandas.Timestamp):
         value = value.to_pydatetime()
-    if value is pd.NaT:  # "not a time": a datetime and a date to isinstance, but no moment
+    if pandas is not None and value is pandas.NaT:  # "not a time": a datetime and a date to isinstance, but no moment
         raise _unread(value)
     if isinstance(value, datetime):
         try:

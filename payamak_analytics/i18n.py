@@ -12,12 +12,16 @@ from __future__ import annotations
 import html
 import math
 import re
+import sys
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import jdatetime
-import pandas as pd
 
 from .estimates import wilson
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _LATIN = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _PERSIAN = str.maketrans({**{str(d): "۰۱۲۳۴۵۶۷۸۹"[d] for d in range(10)}, ",": "٬", ".": "٫", "%": "٪"})
@@ -162,7 +166,11 @@ def is_persian(text: str) -> bool:
 
 
 def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    # pandas' NA exists only in a process that imported pandas (`payamak sync` does not)
+    pandas = sys.modules.get("pandas")
+    return (
+        value is None or (pandas is not None and value is pandas.NA) or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def number(value, lang: str = "en", decimals: int = 0) -> str:
@@ -197,6 +205,8 @@ def jalali(moment: date | datetime, *, with_time: bool = False) -> str:
 
 def when(moment, lang: str, calendar: str = "jalali", *, with_time: bool = True) -> str:
     """A datetime as the reader writes it: Jalali (or Gregorian) with Persian digits in Persian."""
+    import pandas as pd
+
     if _missing(moment) or moment is pd.NaT:
         return "–"
     moment = pd.Timestamp(moment).to_pydatetime()
@@ -286,6 +296,8 @@ _DECIMALS = {"cost_per_delivered": 2, "minutes": 1, "minutes_low": 1, "minutes_h
 
 def _cell(frame: pd.DataFrame, column: str, lang: str, calendar: str) -> list[str]:
     """One column of `frame` as the reader reads it."""
+    import pandas as pd
+
     values = frame[column]
     if column == "delivered_rate":
         return [
@@ -335,6 +347,8 @@ def for_people(frame: pd.DataFrame, lang: str = "en", calendar: str = "jalali") 
     if "meaning_en" in frame.columns:
         frame = frame.assign(meaning=frame["meaning_fa" if lang == "fa" else "meaning_en"])
         shown.append("meaning")
+    import pandas as pd
+
     return pd.DataFrame({label(c, lang): _cell(frame, c, lang, calendar) for c in shown}, index=frame.index)
 
 

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 from tqdm.auto import tqdm
 
 from . import phone
 from .client import DELIVERY_PAGE, RECEIVED, SENT, DeliveryPage, PanelClient, validate
+from .client.rows import Rows
 from .dates import TEHRAN, moment
 from .errors import (
     AnswerError,
@@ -346,9 +345,9 @@ def _stream(run: _Run, direction: int, lines: tuple[str, ...], since: datetime |
     )
 
 
-def _page_rows(client: PanelClient, direction: int, lines: tuple[str, ...], index: int) -> pd.DataFrame:
+def _page_rows(client: PanelClient, direction: int, lines: tuple[str, ...], index: int) -> Rows:
     """A page's rows only: its raw answer (about 700 KB) is not kept while it waits its turn."""
-    return client.messages_page(direction, lines, index).rows
+    return client.messages_page(direction, lines, index).arrays
 
 
 @dataclass
@@ -356,7 +355,7 @@ class _Arrived:
     """A stream's pages accepted in one pass, with the walk's state to commit beside them."""
 
     stream: _Stream
-    rows: pd.DataFrame
+    rows: Rows
     pages: int
     state: dict
 
@@ -409,8 +408,7 @@ def _accept_arrived(stream: _Stream) -> _Arrived | None:
         kept.append(accepted)
     if not kept:
         return None
-    rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
-    return _Arrived(stream, rows, len(kept), walk.saved())
+    return _Arrived(stream, Rows.concat(kept), len(kept), walk.saved())
 
 
 class _Beside:
@@ -437,38 +435,24 @@ class _Beside:
 @dataclass
 class _PageAnswer:
     batch: int
-    rows: pa.Table | None  # None: the service does not know the batch (-2)
+    rows: Rows | None  # None: the service does not know the batch (-2)
     short: bool = False  # fewer rows than the batch's recipients say, after its rereads
     longer: bool = False  # a full page where fewer rows were due: the report goes on past the plan
     fingerprint: int | None = None  # of its numbers, in order (None: no rows)
 
 
-# One page of a report as the store takes it: an Arrow table, which costs a sixth of a DataFrame
-# to build, and DuckDB reads it without a copy.
-DELIVERY_ROWS = pa.schema(
-    [
-        ("batch_id", pa.int64()),
-        ("row", pa.int64()),
-        ("number", pa.string()),
-        ("operator", pa.string()),
-        ("status", pa.int32()),
-        ("final", pa.bool_()),
-    ]
-)
-
-
-def delivery_rows(page: DeliveryPage) -> pa.Table:
-    """The rows of one report page, with each recipient's operator and whether its status is final."""
-    columns = [
-        np.full(len(page), page.batch_sms_id, dtype=np.int64),
-        np.arange(page.index, page.index + len(page), dtype=np.int64),
-        page.numbers,
-        phone.operators(page.numbers),
-        [status.code for status in page.statuses],
-        [status.final for status in page.statuses],
-    ]
-    return pa.Table.from_arrays(
-        [pa.array(values, type=f.type) for values, f in zip(columns, DELIVERY_ROWS)], schema=DELIVERY_ROWS
+def delivery_rows(page: DeliveryPage) -> Rows:
+    """The rows of one report page as the store takes them (numpy arrays, which DuckDB reads
+    without a copy), with each recipient's operator and whether its status is final."""
+    return Rows(
+        {
+            "batch_id": np.full(len(page), page.batch_sms_id, dtype=np.int64),
+            "row": np.arange(page.index, page.index + len(page), dtype=np.int64),
+            "number": np.array(page.numbers, dtype=object),
+            "operator": np.array(phone.operators(page.numbers), dtype=object),
+            "status": np.array([status.code for status in page.statuses], dtype=np.int32),
+            "final": np.array([status.final for status in page.statuses], dtype=np.bool_),
+        }
     )
 
 
@@ -551,8 +535,8 @@ def _new_batches(store: Store, last: _Arrived | None) -> dict:
     one from the page, as `add_batches_from_messages` will store it."""
     if last is None:
         return {}
-    rows = last.rows[(last.rows["message_type"] == "Out") & (last.rows["count"].fillna(0) > 0)]
-    batches = dict(zip(rows["message_id"].tolist(), rows["count"].tolist()))
+    sent = last.rows.take((last.rows["message_type"] == "Out") & (np.ma.filled(last.rows["count"], 0) > 0))
+    batches = dict(zip(sent["message_id"].tolist(), sent["count"].tolist()))
     if not batches:
         return {}
     known = store.known_batches(min(batches), max(batches))
@@ -689,7 +673,7 @@ class _Jobs:
 
     def go_on(self, answer: _PageAnswer) -> bool:
         """Ask the page after `answer`'s (no rows are due on it: it is not short), unless it is planned."""
-        after = answer.rows["row"][0].as_py() + DELIVERY_PAGE
+        after = int(answer.rows["row"][0]) + DELIVERY_PAGE
         if answer.batch in self.cut or after in self.plan[answer.batch][1]:
             return False
         self.past[answer.batch] = self.past.get(answer.batch, 0) + 1
@@ -728,7 +712,7 @@ def _stranger(batch: int) -> AnswerError:
 def _refuse_repeats(client: PanelClient, futures: list[Future], seen: set[tuple[int, int]]) -> None:
     for answer in _answers(futures):
         if answer.fingerprint is not None:
-            refuse_repeat(client, answer.batch, answer.rows["row"][0].as_py(), answer.fingerprint, seen)
+            refuse_repeat(client, answer.batch, int(answer.rows["row"][0]), answer.fingerprint, seen)
 
 
 def fingerprint(page: DeliveryPage) -> int | None:
@@ -805,7 +789,7 @@ def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, doubts
             answer = future.result()
         except TransportError:  # the batch stays open: the next run asks again (see _refuse)
             doubts.failed.add(batch)
-            answer = _PageAnswer(batch, DELIVERY_ROWS.empty_table())
+            answer = _PageAnswer(batch, Rows({}))
         if answer.rows is None:
             doubts.unknown.add(batch)
         elif len(answer.rows):
@@ -815,7 +799,7 @@ def _commit_wave(run: _Run, finished, in_flight: dict, outstanding: dict, doubts
             ended.append(batch)
     done = [b for b in ended if doubts.settled(b) and b not in run.refused]
     doubtful = [b for b in ended if b in doubts.unknown or b in doubts.cut]
-    rows = pa.concat_tables(frames) if frames else None
+    rows = Rows.concat(frames) if frames else None
     new, updated, short, strangers = run.store.save_delivery_pages(rows, done, doubtful, run.now())
     for batch in strangers:
         doubts.failed.add(batch)

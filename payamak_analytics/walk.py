@@ -13,11 +13,12 @@ resumes at the page it reached. No I/O here: any loader can drive it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-import pandas as pd
+import numpy as np
 
 from .client import MESSAGES_PAGE
+from .client.rows import Rows
 from .dates import moment
 from .errors import AnswerError
 
@@ -65,7 +66,8 @@ class MessageWalk:
         self.state = WalkState.load(saved)
         if not self.state.walking:  # a new walk, down to what the last one stored
             self.state = WalkState(top_id=self.state.top_id, stop_at=self.state.top_id, walking=True)
-        self.since = None if since is None else pd.Timestamp(moment(since))
+        # as the rows' times are held: UTC, to the microsecond
+        self.since = None if since is None else np.datetime64(moment(since).astimezone(UTC).replace(tzinfo=None), "us")
         self.page_size = page_size
         self.max_rereads = max_rereads
         self.rereads = 0  # in a row, for the page awaited now
@@ -96,20 +98,19 @@ class MessageWalk:
         """The offset of the page to accept next (pages are accepted in order)."""
         return self.state.next_index
 
-    def accept(self, index: int, rows: pd.DataFrame) -> pd.DataFrame | None:
+    def accept(self, index: int, rows: Rows) -> Rows | None:
         """The rows of the page at `index` to store, or None: read that page again."""
         if self.done or index != self.state.next_index:
             raise RuntimeError(f"page {index} accepted out of order (awaiting {self.state.next_index})")
-        ids = rows["message_id"]
-        if ids.isna().any():
+        if missing_ids := np.ma.count_masked(rows["message_id"]):
             raise _refused(
                 index,
-                f"holds {int(ids.isna().sum())} record(s) without a MessageId, which can be neither stored nor "
-                "paged past",
+                f"holds {missing_ids} record(s) without a MessageId, which can be neither stored nor paged past",
                 "MessageId",
             )
+        ids = np.ma.getdata(rows["message_id"])
         last = self.state.last_id
-        overlap = (ids == last).to_numpy().nonzero()[0] if last is not None else []
+        overlap = (ids == last).nonzero()[0] if last is not None else []
         # The page before was full, so an empty page after it (anywhere but at the top) was emptied
         # by rows deleted above: it starts below that row as much as one whose first row is older.
         missing = last is not None and not len(overlap) and (len(rows) or index > 1)
@@ -117,7 +118,7 @@ class MessageWalk:
             self.rereads += 1
             self.rereads_total += 1
             return None
-        if missing and index > 1 and (not len(rows) or int(ids.iloc[0]) < last):
+        if missing and index > 1 and (not len(rows) or int(ids[0]) < last):
             return self._step_back(index)  # (a page at the top has nothing above it to miss)
         full = len(rows) >= self.page_size
         # A full page that ends on the row the page before ended on goes no deeper. Once, that is a
@@ -132,13 +133,13 @@ class MessageWalk:
                 "index",
             )
         self.rereads = 0
-        page_last = int(ids.iloc[-1]) if len(rows) else last
+        page_last = int(ids[-1]) if len(rows) else last
         if len(overlap):  # rows up to the overlapping one were kept with the pages before
-            rows = rows.iloc[int(overlap[0]) + 1 :]
+            rows = rows.take(slice(int(overlap[0]) + 1, None))
         too_old = rows["action_datetime"] < self.since if self.since is not None else None
         reached = self.state.stop_at is not None and bool((rows["message_id"] <= self.state.stop_at).any())
         if too_old is not None:
-            rows = rows[~too_old]
+            rows = rows.take(~too_old)
         self._advance(page_last, rows)
         if not full or reached or (too_old is not None and bool(too_old.any())):
             self._finish()
@@ -158,7 +159,7 @@ class MessageWalk:
         self.rereads = 0
         self.state.next_index = max(1, index - self.step // 2)
 
-    def _advance(self, page_last: int | None, rows: pd.DataFrame) -> None:
+    def _advance(self, page_last: int | None, rows: Rows) -> None:
         self.state.next_index += self.step
         self.state.last_id = page_last
         if len(rows):

@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from .alerts import AlertRules, Context, evaluate, track
 from .client.panel import DELIVERY_PAGE
+from .client.rows import Rows
 from .dates import TEHRAN, moment
 from .errors import InputError, NotFoundError, PayamakError, TransportError
 from .i18n import latin_digits
@@ -262,7 +262,7 @@ class Watch:
 
     def _report(
         self, batch: int, recipients: int | None, indexes: list[int], seen: set, refused: list[TransportError]
-    ) -> list[pa.Table] | None:
+    ) -> list[Rows] | None:
         """The pages `indexes` of a batch's report, and the pages past them while one says the
         report goes on past its list (`sync.goes_on`, the sync's rule); None (the sync asks again
         later) when the service does not know the batch (yet), answers a page out of contract
@@ -290,8 +290,8 @@ class Watch:
                 pending.append(index + DELIVERY_PAGE)
         return tables
 
-    def _store_urgent(self, pages: list[pa.Table], batches: list[int], now: datetime) -> None:
-        self.store.save_delivery_pages(pa.concat_tables(pages) if pages else None, batches, [], now)
+    def _store_urgent(self, pages: list[Rows], batches: list[int], now: datetime) -> None:
+        self.store.save_delivery_pages(Rows.concat(pages) if pages else None, batches, [], now)
 
     def _credit(self):
         try:

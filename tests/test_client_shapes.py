@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from payamak_analytics import PanelClient
+from payamak_analytics.client import MESSAGE_COLUMNS, Message
+from payamak_analytics.client.rows import message_frame, message_rows
 from payamak_analytics.dates import TEHRAN
 
 from .hostile_server import ARRAYS, HostileServer, answer, http, soap
@@ -124,6 +126,32 @@ def test_simulator_times_read_the_same_both_ways(client):
     objects = client.get_messages("sent", count=200)
     assert [t.to_pydatetime() for t in page.rows["action_datetime"]] == [m.action_datetime for m in objects]
     assert all(abs(m.action_datetime - datetime.now(TEHRAN)) < timedelta(days=3650) for m in objects)
+
+
+# Tehran kept summer time until 2022: the hour after 00:00 on 22 March did not exist, and the
+# hour before 24:00 on 21 September came twice.
+DAYLIGHT_SAVING_EDGES = [
+    "2019-03-21T23:59:59",
+    "2019-03-22T00:30:00",
+    "2019-03-22T01:30:00",
+    "2019-09-21T23:30:00",
+    "2019-09-22T00:00:00",
+    "2021-06-01T12:00:00",
+    "2023-06-01T12:00:00",
+    None,
+]
+
+
+def test_a_pages_times_mean_what_one_records_times_mean_across_summer_time_changes():
+    """A page is read column-wise, a record value by value: a time that came twice or never
+    was is the same moment either way (the first of the two; the hour before the change)."""
+    page = message_frame(message_rows({"action_datetime": DAYLIGHT_SAVING_EDGES}))["action_datetime"]
+    empty = dict.fromkeys(MESSAGE_COLUMNS.values())
+    records = [Message.from_texts(empty | {"action_datetime": t}).action_datetime for t in DAYLIGHT_SAVING_EDGES]
+    records = [t and t.astimezone(UTC) for t in records]  # moments, not wall times, are compared
+    assert [None if pd.isna(t) else t.to_pydatetime().astimezone(UTC) for t in page] == records
+    assert records[3] == datetime(2019, 9, 21, 19, 0, tzinfo=UTC)  # +04:30, the first of the two
+    assert records[1] == datetime(2019, 3, 21, 21, 0, tzinfo=UTC)  # +03:30, the offset before the change
 
 
 def test_frames_have_the_canonical_dtypes(client):

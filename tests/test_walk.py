@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pandas as pd
 import pytest
 
+from payamak_analytics.client.rows import Rows, message_rows
 from payamak_analytics.dates import TEHRAN
 from payamak_analytics.errors import AnswerError
 from payamak_analytics.walk import MessageWalk
@@ -26,13 +26,12 @@ class Service:
         top = self.ids[0] if self.ids else 0
         self.ids = list(range(top + n, top, -1)) + self.ids
 
-    def page(self, index: int) -> pd.DataFrame:
+    def page(self, index: int) -> Rows:
+        """The page as the client reads it from the service's texts (Tehran time, no offset)."""
         ids = self.ids[index - 1 : index - 1 + PAGE]
-        return pd.DataFrame(
-            {
-                "message_id": pd.array(ids, dtype="Int64"),
-                "action_datetime": [NOW - timedelta(minutes=len(self.ids) - i) for i in ids],
-            }
+        times = [NOW - timedelta(minutes=len(self.ids) - i) for i in ids]
+        return message_rows(
+            {"message_id": [str(i) for i in ids], "action_datetime": [t.strftime("%Y-%m-%dT%H:%M:%S") for t in times]}
         )
 
 
@@ -111,7 +110,7 @@ class Skipping(Service):
         super().__init__(count)
         self.skipped, self.answered = skipped, answered
 
-    def page(self, index: int) -> pd.DataFrame:
+    def page(self, index: int) -> Rows:
         return super().page(self.answered if index == self.skipped else index)
 
 
@@ -124,7 +123,7 @@ def test_a_page_the_service_skips_every_time_loses_no_row():
 class FromFurtherDown(Service):
     """A service that answers every page but the first from five pages further down."""
 
-    def page(self, index: int) -> pd.DataFrame:
+    def page(self, index: int) -> Rows:
         return super().page(index if index == 1 else index + 5 * PAGE)
 
 
@@ -149,7 +148,7 @@ def test_a_page_of_new_messages_between_two_reads_is_paged_past():
     kept = walk.accept(1, service.page(1))["message_id"].tolist()
     service.push(PAGE - 1)
     rows = walk.accept(walk.awaited, service.page(walk.awaited))
-    assert rows is not None and rows.empty
+    assert rows is not None and len(rows) == 0
     kept += walk_all(service, walk)
     assert sorted(kept) == list(range(1, 41))
 
@@ -160,14 +159,13 @@ def test_a_service_that_ignores_the_index_is_refused_not_paged_for_ever():
     same = service.page(1)
     walk.accept(1, same)
     for _ in range(2):
-        assert walk.accept(walk.awaited, same).empty  # as a page of new messages would be
+        assert len(walk.accept(walk.awaited, same)) == 0  # as a page of new messages would be
     with pytest.raises(AnswerError, match="ignore the index"):
         walk.accept(walk.awaited, same)
 
 
 def test_a_record_without_an_id_is_refused():
-    page = Service(5).page(1)
-    page.loc[2, "message_id"] = pd.NA
+    page = message_rows({"message_id": ["5", "4", None, "2", "1"], "action_datetime": ["2026-03-01T12:00:00"] * 5})
     with pytest.raises(AnswerError, match="without a MessageId"):
         MessageWalk(page_size=PAGE).accept(1, page)
 

@@ -13,13 +13,15 @@ import base64
 import binascii
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..codes import enum_name, enum_text
 from ..dates import TEHRAN
 from ..errors import AnswerError
 from .safety import scrub
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -140,6 +142,8 @@ def cast_deliveries(frame: pd.DataFrame) -> pd.DataFrame:
 def explain_enums(frame: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     """A copy of a messages frame whose enum columns (status, send_method, ...) say what their
     values mean, in English (`en`) or Persian (`fa`), for people rather than code."""
+    import pandas as pd
+
     shown = frame.copy()
     for column, kind in MESSAGE_KINDS.items():
         if kind.startswith("enum:") and column in shown.columns:

@@ -5,7 +5,8 @@ zeep builds a Python object per element, about ten times the cost of reading the
 with lxml. lxml always checks the whole answer (well-formed, no DTD, not a Fault); the texts
 of a GetMessages page whose records all share one layout are then taken by a regular
 expression, which halves the cost again, and from lxml's tree otherwise. Every text becomes a
-value by the one reading in `columns`, vectorised where the column allows.
+value by the one reading in `columns`, vectorised where the column allows, into numpy arrays
+(`rows`); a DataFrame is made of them only when asked for.
 
 Every paged resource speaks the same way: `page()` is one call, `stream()` yields every page
 lazily (stopping on a short page), `frame()` gathers them into one typed DataFrame. A page
@@ -19,20 +20,20 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from datetime import tzinfo
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-import numpy as np
-import pandas as pd
 from lxml import etree
 
-from ..codes import enum_name
 from ..dates import TEHRAN
 from ..errors import AnswerError, PayamakError
-from .columns import BOOLEANS, INT32, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
+from .columns import MESSAGE_COLUMNS
 from .envelope import NIL, child, local, response_element
+from .rows import message_frame, message_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _BY_LOWER_WIRE_NAME = {wire.lower(): column for wire, column in MESSAGE_COLUMNS.items()}
-_WIRE_NAME = {column: wire for wire, column in MESSAGE_COLUMNS.items()}
 
 
 def message_columns(raw: bytes, operation: str = "GetMessages") -> dict[str, list[str | None]] | None:
@@ -192,67 +193,9 @@ def _unescape(match: re.Match) -> str:
 def messages_frame(
     columns: dict[str, list[str | None]], zone: tzinfo = TEHRAN, operation: str = "GetMessages"
 ) -> pd.DataFrame:
-    """Typed columns (see columns.MESSAGE_DTYPES); a text that is not what its field holds
-    raises AnswerError naming it. A time without an offset is in `zone`, the service's."""
-    return pd.DataFrame(
-        {column: _typed(column, values, zone, operation) for column, values in columns.items()}, copy=False
-    )
-
-
-def _typed(column: str, values: list[str | None], zone: tzinfo, operation: str):
-    kind = MESSAGE_KINDS[column]
-
-    def one_by_one() -> list:
-        return [wire_value(kind, v, operation=operation, field=_WIRE_NAME[column], zone=zone) for v in values]
-
-    if kind.startswith("enum:"):  # few distinct values: map each once, then build codes
-        names = {v: enum_name(kind[5:], v) for v in set(values)}
-        categories = sorted({name for name in names.values() if name is not None})
-        code_of = {v: -1 if name is None else categories.index(name) for v, name in names.items()}
-        return pd.Categorical.from_codes([code_of[v] for v in values], categories)
-    if kind == "string":
-        return pd.array(values, dtype="string[python]")
-    try:
-        return _fast(kind, values, zone)
-    except (ValueError, TypeError, KeyError, OverflowError, AttributeError):
-        pass
-    checked = one_by_one()  # raises AnswerError at the first value out of contract
-    if kind == "datetime":
-        return pd.DatetimeIndex(pd.to_datetime(checked, utc=True)).tz_convert(TEHRAN).as_unit("us")
-    dtype = {"int": "Int64", "decimal": "Float64", "bool": "boolean"}[kind]
-    return pd.array([None if v is None else (float(v) if kind == "decimal" else v) for v in checked], dtype=dtype)
-
-
-def _fast(kind: str, values: list[str | None], zone: tzinfo):
-    """The whole column at once; any doubt raises, and the column is read value by value."""
-    gaps = [v is None for v in values] if None in values else None
-    if kind == "bool":
-        flags = {v: None if v is None else BOOLEANS[v.strip().lower()] for v in set(values)}
-        return pd.array([flags[v] for v in values], dtype="boolean")
-    if kind == "datetime":
-        return _timestamps(values, zone)
-    filled = np.array(values if gaps is None else [v or "0" for v in values], dtype=object)
-    if kind == "int":
-        numbers = filled.astype(np.int64)
-        if len(numbers) and (numbers.min() < INT32[0] or numbers.max() > INT32[1]):
-            raise OverflowError("outside int32")
-        return pd.array(numbers, dtype="Int64") if gaps is None else pd.arrays.IntegerArray(numbers, np.array(gaps))
-    numbers = filled.astype(np.float64)
-    if not np.isfinite(numbers).all():
-        raise ValueError("not finite")
-    return pd.array(numbers, dtype="Float64") if gaps is None else pd.arrays.FloatingArray(numbers, np.array(gaps))
-
-
-def _timestamps(values: list[str | None], zone: tzinfo) -> pd.DatetimeIndex:
-    """Texts without an offset, in the service's zone, read by numpy in C; any text with an
-    offset or Z raises, so that each is read for what it says."""
-    if any(v is not None and (v.rstrip()[-1:] in "Zz" or "+" in v[10:] or "-" in v[10:]) for v in values):
-        raise ValueError("offsets")
-    naive = pd.DatetimeIndex(np.array(values, dtype="datetime64[us]"))
-    if naive.isna().sum() != values.count(None):
-        raise ValueError("NaT")
-    local_times = naive.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
-    return local_times.tz_convert(TEHRAN)
+    """Typed columns as a DataFrame (see columns.MESSAGE_DTYPES); a text that is not what its
+    field holds raises AnswerError naming it. A time without an offset is in `zone`."""
+    return message_frame(message_rows(columns, zone, operation))
 
 
 # --- delivery reports -------------------------------------------------------------------------
@@ -335,6 +278,8 @@ class Paged(Generic[P]):
 
     def frame(self, limit: int | None = None) -> pd.DataFrame:
         """Every row (or the first `limit`) as one DataFrame with the canonical dtypes."""
+        import pandas as pd
+
         frames = [page.to_frame() for page in self.stream(limit=limit)]
         if not frames:
             return self.empty()

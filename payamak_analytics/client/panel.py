@@ -16,9 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Self
-
-import pandas as pd
+from typing import TYPE_CHECKING, Self
 
 from .. import codes, phone
 from .. import text as sms_text
@@ -35,10 +33,14 @@ from .columns import MESSAGE_COLUMNS
 from .doctor import Diagnosis, diagnose
 from .pages import Paged, delivery_reply, message_columns, messages_frame, too_many_rows
 from .results import BatchSendResult, DeliveryPage, Message, MessagePage, Recipient, SendPlan, SendResult
+from .rows import message_rows
 from .safety import Secret, install_log_redaction, seals_errors, shown_url
 from .settings import Settings
 from .validate import DELIVERY_PAGE, MAX_RECIPIENTS, MESSAGES_PAGE, RECEIVED, SENT  # noqa: F401 (sync and campaign read them here)
 from .wire import Wire
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("payamak_analytics.client")
 MODELS = "http://schemas.datacontract.org/2004/07/SMSPanel.Domain.Models"
@@ -310,12 +312,12 @@ class PanelClient:
         return [Message.from_texts(dict(zip(columns, row)), zone, operation) for row in zip(*columns.values())]
 
     def messages_page(self, message_type, from_numbers=(), index: int = 1, count: int = MESSAGES_PAGE) -> MessagePage:
-        """One page as a typed DataFrame, read from the raw answer (the fast path for bulk reads)."""
+        """One page of typed rows (`.rows` a DataFrame), read from the raw answer (the fast path for bulk reads)."""
         started = time.perf_counter()
         columns, raw = self._message_texts(
             "GetMessages", self._messages_params(message_type, from_numbers, index, count)
         )
-        rows = messages_frame(columns, self.settings.service_zone)
+        rows = message_rows(columns, self.settings.service_zone)
         return MessagePage(index, rows, time.perf_counter() - started, raw)
 
     def messages(self, message_type, from_numbers=()) -> Paged[MessagePage]:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-
-import pandas as pd
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..codes import DeliveryStatus, delivery_status
 from ..dates import TEHRAN
 from ..phone import operators, unallocated_note
 from ..text import TextInfo
 from .columns import DELIVERY_DTYPES, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
+from .rows import Rows, message_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class DeliveryPage:
 
 def delivery_frame(batch_sms_id: int, index: int, numbers: list[str], codes: list[int]) -> pd.DataFrame:
     """The one way a delivery report becomes a frame (dtypes: columns.DELIVERY_DTYPES)."""
+    import pandas as pd
+
     statuses = [delivery_status(c) for c in codes]
     columns = {
         "batch_sms_id": [batch_sms_id] * len(numbers),
@@ -158,17 +164,22 @@ class MessagePage:
     """One GetMessages page: typed rows plus where it sits and what it cost."""
 
     index: int  # 1-based row offset of the first row
-    rows: pd.DataFrame
+    arrays: Rows  # the rows as numpy arrays, as the sync stores them
     elapsed: float
     raw: bytes = field(default=b"", repr=False)
 
     operation: str = "GetMessages"
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.arrays)
 
     def keys(self) -> tuple:
-        return tuple(self.rows["message_id"].tolist())
+        return tuple(self.arrays["message_id"].tolist())
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        """The rows as a typed DataFrame (made when first asked for)."""
+        return message_frame(self.arrays)
 
     def to_frame(self) -> pd.DataFrame:
         return self.rows

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .. import recheck
 from ..recheck import REPORT_WINDOW
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ALERT_COLUMNS = (
     "incident",

@@ -9,11 +9,13 @@ A batch id is taken by at most one chunk of any campaign, checked in the same UP
 from __future__ import annotations
 
 from datetime import datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..dates import TEHRAN
 from ..errors import InputError, JournalConflictError, NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _now() -> datetime:

@@ -20,13 +20,16 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from ..errors import StoreError, StoreLockedError
 from ..stopping import StopRequest, deferred
 from .schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_NAME = Path("data") / "payamak.duckdb"
 DUCKDB_MAGIC = b"DUCK"  # at byte 8 of every DuckDB database file

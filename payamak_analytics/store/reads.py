@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..client.pages import MESSAGE_COLUMNS, messages_frame
 from ..dates import window
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A stored direction as the service writes it (MessageType); accepted spellings as the client's.
 _DIRECTIONS = {"sent": "Out", "out": "Out", "2": "Out", "received": "In", "in": "In", "inbox": "In", "1": "In"}
@@ -26,6 +29,8 @@ def direction_of(value) -> str:
 def typed_messages(frame: pd.DataFrame) -> pd.DataFrame:
     """Stored messages with the dtypes of the client's frames (Int64, string, boolean,
     category, Tehran timestamps), so that the two can be compared and concatenated."""
+    import pandas as pd
+
     canonical = messages_frame({c: [] for c in MESSAGE_COLUMNS.values()}).dtypes
     for column, dtype in canonical.items():
         if column in frame:

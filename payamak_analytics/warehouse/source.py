@@ -44,6 +44,7 @@ import pyarrow as pa
 
 from ..accounts import Account, load_accounts
 from ..client import DELIVERY_PAGE, MESSAGES_PAGE, RECEIVED, SENT, PanelClient
+from ..client.rows import message_frame
 from ..dates import TEHRAN, moment
 from ..errors import InputError, NotFoundError, PayamakError, SyncError
 from ..patience import MAX_WORKERS
@@ -242,12 +243,13 @@ class AccountLoad:
                         self.client.messages_page, direction, self.lines, index, MESSAGES_PAGE
                     )
                 index = walk.awaited
-                rows = walk.accept(index, in_flight.pop(index).result().rows)
+                accepted_rows = walk.accept(index, in_flight.pop(index).result().arrays)
                 self.facts["message_pages"] += 1
-                if rows is None:
+                if accepted_rows is None:
                     self.facts["rereads"] += 1
                     continue
                 accepted += 1
+                rows = message_frame(accepted_rows)
                 if direction == SENT:
                     self._new_batches(rows, known_top)
                 if len(rows):
