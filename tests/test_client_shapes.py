@@ -12,6 +12,7 @@ from payamak_analytics import PanelClient
 from payamak_analytics.client import MESSAGE_COLUMNS, Message
 from payamak_analytics.client.rows import message_frame, message_rows
 from payamak_analytics.dates import TEHRAN
+from payamak_analytics.errors import AnswerError
 
 from .hostile_server import ARRAYS, HostileServer, answer, http, soap
 from .test_client_safety import message_info, messages_answer
@@ -152,6 +153,45 @@ def test_a_pages_times_mean_what_one_records_times_mean_across_summer_time_chang
     assert [None if pd.isna(t) else t.to_pydatetime().astimezone(UTC) for t in page] == records
     assert records[3] == datetime(2019, 9, 21, 19, 0, tzinfo=UTC)  # +04:30, the first of the two
     assert records[1] == datetime(2019, 3, 21, 21, 0, tzinfo=UTC)  # +03:30, the offset before the change
+
+
+# Tehran's clocks went from +03:25:44 to +03:30 at 00:00 on 13 June 1935: the local times from
+# 00:00:00 to 00:04:16 never were, so the minute 00:04 holds two offsets.
+ODD_SECOND_CHANGE = ["1935-06-13T00:04:10", "1935-06-13T00:04:30", "1935-06-13T00:05:00", "1935-06-12T23:59:59"]
+
+
+def test_a_pages_times_mean_what_one_records_times_mean_where_the_offset_changed_on_an_odd_second():
+    """A minute the offset changes in is not read as a whole: 00:04:30 is 20:34:30 UTC, as a
+    record reads it, not 20:38:46 (the offset of 00:04:00, in the gap)."""
+    page = message_frame(message_rows({"action_datetime": ODD_SECOND_CHANGE}))["action_datetime"]
+    empty = dict.fromkeys(MESSAGE_COLUMNS.values())
+    records = [Message.from_texts(empty | {"action_datetime": t}).action_datetime for t in ODD_SECOND_CHANGE]
+    records = [t.astimezone(UTC) for t in records]
+    assert [t.to_pydatetime().astimezone(UTC) for t in page] == records
+    assert records[1] == datetime(1935, 6, 12, 20, 34, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["now", "today", "NOW"])
+def test_a_time_written_as_a_word_is_refused_in_a_page_as_in_a_record(server, text):
+    """numpy reads 'now' and 'today' as its clock's time: a page holding one is refused, as one
+    record is, rather than stored as the time it was read."""
+    server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(1, ActionDateTime=text)]))
+    client = client_of(server, "t")
+    with pytest.raises(AnswerError, match="ActionDateTime"):
+        client.get_messages("sent")
+    with pytest.raises(AnswerError, match="ActionDateTime"):
+        client.messages_page("sent")
+
+
+def test_a_blank_enum_value_is_none_in_a_page_as_in_a_record(server):
+    """A MessageType or Status of only spaces is no value (as a blank number is), not "Unknown"."""
+    server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(1, MessageType="  ", Status=" ")]))
+    client = client_of(server, "t")
+    record = client.get_messages("sent")[0]
+    assert (record.message_type, record.status) == (None, None)
+    page = client.messages_page("sent")
+    assert (page.arrays["message_type"][0], page.arrays["status"][0]) == (None, None)
+    assert page.rows[["message_type", "status"]].isna().all(axis=None)
 
 
 def test_frames_have_the_canonical_dtypes(client):

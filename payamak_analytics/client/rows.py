@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..codes import enum_name
 from ..dates import TEHRAN
 from .columns import BOOLEANS, INT32, MESSAGE_COLUMNS, MESSAGE_KINDS, wire_value
 
@@ -61,8 +60,8 @@ def message_rows(texts: dict[str, list[str | None]], zone: tzinfo = TEHRAN, oper
 
 def _typed(column: str, values: list[str | None], zone: tzinfo, operation: str) -> np.ndarray:
     kind = MESSAGE_KINDS[column]
-    if kind.startswith("enum:"):  # few distinct values: each is looked up once
-        names = {v: enum_name(kind[5:], v) for v in set(values)}
+    if kind.startswith("enum:"):  # few distinct values: each is read once (a blank one is None)
+        names = {v: wire_value(kind, v, operation=operation, field=_WIRE_NAME[column]) for v in set(values)}
         return np.array([names[v] for v in values], dtype=object)
     if kind == "string":
         return np.array(values, dtype=object)
@@ -108,24 +107,33 @@ def _fast(kind: str, values: list[str | None], zone: tzinfo) -> np.ndarray:
 
 def _timestamps(values: list[str | None], zone: tzinfo) -> np.ndarray:
     """Texts without an offset, local times of `zone`, as UTC: parsed by numpy in C, and read
-    as `wire_value` reads each one (`datetime.replace(tzinfo=zone)`). A zone's offset changes
-    on a whole minute, so it is looked up once a distinct minute. Any text with an offset or Z
-    raises, so that each is read for what it says."""
-    if any(v is not None and (v.rstrip()[-1:] in "Zz" or "+" in v[10:] or "-" in v[10:]) for v in values):
-        raise ValueError("offsets")
+    as `wire_value` reads each one (`datetime.replace(tzinfo=zone)`). The offset is looked up
+    once a distinct minute, and for each time of a minute it changes in (zones once changed on
+    odd seconds: Tehran in 1935). Any text with an offset or Z raises, so that each is read for
+    what it says, and so does one not starting with a digit: numpy reads 'now' and 'today'."""
+    if any(
+        v is not None and (not v[:1].isdigit() or v.rstrip()[-1:] in "Zz" or "+" in v[10:] or "-" in v[10:])
+        for v in values
+    ):
+        raise ValueError("offsets or words")
     local = np.array(values, dtype="datetime64[us]")
     if np.isnat(local).sum() != values.count(None):
         raise ValueError("NaT")
     minutes, where = np.unique(local.astype("datetime64[m]"), return_inverse=True)
     offsets = np.array([_offset(minute, zone) for minute in minutes], dtype="timedelta64[us]")
-    return local - offsets[where]
+    last_seconds = minutes.astype("datetime64[s]") + np.timedelta64(59, "s")
+    changing = offsets != np.array([_offset(second, zone) for second in last_seconds], dtype="timedelta64[us]")
+    utc = local - offsets[where]
+    for i in np.flatnonzero(changing[where]):
+        utc[i] = local[i] - np.timedelta64(_offset(local[i], zone), "us")
+    return utc
 
 
-def _offset(minute: np.datetime64, zone: tzinfo) -> int:
-    """The zone's offset from UTC at a local minute, in microseconds (0 for NaT)."""
-    if np.isnat(minute):
+def _offset(local: np.datetime64, zone: tzinfo) -> int:
+    """The zone's offset from UTC at a local time, in microseconds (0 for NaT)."""
+    if np.isnat(local):
         return 0
-    return minute.item().replace(tzinfo=zone).utcoffset() // timedelta(microseconds=1)
+    return local.item().replace(tzinfo=zone).utcoffset() // timedelta(microseconds=1)
 
 
 def message_frame(rows: Rows) -> pd.DataFrame:
