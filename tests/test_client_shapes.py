@@ -4,6 +4,7 @@ empty arrays written empty or nil, a BOM, a charset parameter, another prefix la
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -177,6 +178,21 @@ def test_a_time_written_as_a_word_is_refused_in_a_page_as_in_a_record(server, te
     record is, rather than stored as the time it was read."""
     server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(1, ActionDateTime=text)]))
     client = client_of(server, "t")
+    with pytest.raises(AnswerError, match="ActionDateTime"):
+        client.get_messages("sent")
+    with pytest.raises(AnswerError, match="ActionDateTime"):
+        client.messages_page("sent")
+
+
+@pytest.mark.parametrize(
+    ("text", "zone"), [("9999-12-31T23:59:59.9999999", UTC), ("0001-01-01T00:00:00", "Asia/Tokyo")]
+)
+def test_a_time_past_tehrans_calendar_is_refused_in_a_page_as_in_a_record(server, text, zone):
+    """.NET's DateTime.MaxValue in a zone west of Tehran is past year 9999 in Tehran time (and
+    MinValue in one east of it, before year 1): a record is refused, and so is a page, rather
+    than stored as a time no reader holds."""
+    server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(1, ActionDateTime=text)]))
+    client = client_of(server, "t", service_zone=zone if zone is UTC else ZoneInfo(zone))
     with pytest.raises(AnswerError, match="ActionDateTime"):
         client.get_messages("sent")
     with pytest.raises(AnswerError, match="ActionDateTime"):

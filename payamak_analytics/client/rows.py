@@ -119,6 +119,10 @@ def _timestamps(values: list[str | None], zone: tzinfo) -> np.ndarray:
     local = np.array(values, dtype="datetime64[us]")
     if np.isnat(local).sum() != values.count(None):
         raise ValueError("NaT")
+    known = local[~np.isnat(local)]
+    if len(known):  # `wire_value` refuses a time Tehran's calendar cannot hold (past 9999): raises here
+        for extreme in (known.min(), known.max()):
+            extreme.item().replace(tzinfo=zone).astimezone(TEHRAN)
     minutes, where = np.unique(local.astype("datetime64[m]"), return_inverse=True)
     offsets = np.array([_offset(minute, zone) for minute in minutes], dtype="timedelta64[us]")
     last_seconds = minutes.astype("datetime64[s]") + np.timedelta64(59, "s")
