@@ -271,6 +271,8 @@ def readers() -> None:
 # the shared libraries' code) at the highest sample: a kernel may keep more of a library resident.
 PEAK_PARTS = """
 import threading, time
+def peak_kb():  # this process's peak alone: ru_maxrss carries a parent's peak across fork and exec
+    return int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")))
 peak = {"VmRSS": 0}
 def sample_rss():
     global peak
@@ -282,13 +284,13 @@ def sample_rss():
 threading.Thread(target=sample_rss, daemon=True).start()
 """
 REPORT = """
-print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+print(json.dumps({"peak_rss_mb": round(peak_kb() / 1024),
                   "anon_mb": peak.get("RssAnon"), "file_mb": peak.get("RssFile")}))
 """
 MEMORY_PROBES = {
     "payamak sync --no-deliveries": PEAK_PARTS
     + """
-import json, os, resource, sys, tempfile
+import json, os, sys, tempfile
 from payamak_analytics.cli import main
 os.environ.update(PAYAMAK_USERNAME="demo", PAYAMAK_PASSWORD="demo")
 main(["--wsdl", sys.argv[1], "sync", "--db", tempfile.mkdtemp() + "/m.duckdb", "--no-deliveries"])
@@ -296,7 +298,7 @@ main(["--wsdl", sys.argv[1], "sync", "--db", tempfile.mkdtemp() + "/m.duckdb", "
     + REPORT,
     "sync(..., deliveries=False) from Python": PEAK_PARTS
     + """
-import json, resource, sys, tempfile
+import json, sys, tempfile
 from payamak_analytics import PanelClient
 from payamak_analytics.store import Store
 from payamak_analytics.sync import sync
