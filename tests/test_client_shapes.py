@@ -4,7 +4,7 @@ empty arrays written empty or nil, a BOM, a charset parameter, another prefix la
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, _zoneinfo, available_timezones
 
 import pandas as pd
 import pytest
@@ -170,6 +170,34 @@ def test_a_pages_times_mean_what_one_records_times_mean_where_the_offset_changed
     records = [t.astimezone(UTC) for t in records]
     assert [t.to_pydatetime().astimezone(UTC) for t in page] == records
     assert records[1] == datetime(1935, 6, 12, 20, 34, 30, tzinfo=UTC)
+
+
+def around_every_change(zone: ZoneInfo) -> list[str]:
+    """Wall times of `zone` around each change of its offset since 1900: just before, in the
+    gap or the repeated span, and after (the pure-Python zoneinfo lists the changes)."""
+    texts = []
+    for change in _zoneinfo.ZoneInfo(zone.key)._trans_utc:
+        if change < -2208988800:  # 1900
+            continue
+        before = datetime.fromtimestamp(change - 1, UTC).astimezone(zone).replace(tzinfo=None)
+        for step in (0, 1, 2, 61, 1800, 3599, 3601, 7201):
+            texts.append((before + timedelta(seconds=step)).isoformat())
+    return texts
+
+
+def test_a_pages_times_mean_what_one_records_times_mean_around_every_change_of_every_zone():
+    """The page reads an hour at a time and a record one time at a time: in every zone the
+    service may be set to, around every change of its offset, both give the same moment."""
+    empty = dict.fromkeys(MESSAGE_COLUMNS.values())
+    for key in sorted(available_timezones()):
+        zone = ZoneInfo(key)
+        texts = around_every_change(zone)
+        if not texts:
+            continue
+        page = message_rows({"action_datetime": texts}, zone)["action_datetime"]
+        records = [Message.from_texts(empty | {"action_datetime": t}, zone).action_datetime for t in texts]
+        expected = [r.astimezone(UTC).replace(tzinfo=None) for r in records]
+        assert page.astype(object).tolist() == expected, key
 
 
 @pytest.mark.parametrize("text", ["now", "today", "NOW"])

@@ -108,9 +108,10 @@ def _fast(kind: str, values: list[str | None], zone: tzinfo) -> np.ndarray:
 def _timestamps(values: list[str | None], zone: tzinfo) -> np.ndarray:
     """Texts without an offset, local times of `zone`, as UTC: parsed by numpy in C, and read
     as `wire_value` reads each one (`datetime.replace(tzinfo=zone)`). The offset is looked up
-    once a distinct minute, and for each time of a minute it changes in (zones once changed on
-    odd seconds: Tehran in 1935). Any text with an offset or Z raises, so that each is read for
-    what it says, and so does one not starting with a digit: numpy reads 'now' and 'today'."""
+    at both ends of each distinct hour, and time by time in an hour it changes in (zones once
+    changed on odd seconds: Tehran in 1935); no zone changed twice within two days. Any text
+    with an offset or Z raises, so that each is read for what it says, and so does one not
+    starting with a digit: numpy reads 'now' and 'today'."""
     if any(
         v is not None and (not v[:1].isdigit() or v.rstrip()[-1:] in "Zz" or "+" in v[10:] or "-" in v[10:])
         for v in values
@@ -123,9 +124,9 @@ def _timestamps(values: list[str | None], zone: tzinfo) -> np.ndarray:
     if len(known):  # `wire_value` refuses a time Tehran's calendar cannot hold (past 9999): raises here
         for extreme in (known.min(), known.max()):
             extreme.item().replace(tzinfo=zone).astimezone(TEHRAN)
-    minutes, where = np.unique(local.astype("datetime64[m]"), return_inverse=True)
-    offsets = np.array([_offset(minute, zone) for minute in minutes], dtype="timedelta64[us]")
-    last_seconds = minutes.astype("datetime64[s]") + np.timedelta64(59, "s")
+    hours, where = np.unique(local.astype("datetime64[h]"), return_inverse=True)
+    offsets = np.array([_offset(hour, zone) for hour in hours], dtype="timedelta64[us]")
+    last_seconds = hours.astype("datetime64[s]") + np.timedelta64(3599, "s")
     changing = offsets != np.array([_offset(second, zone) for second in last_seconds], dtype="timedelta64[us]")
     utc = local - offsets[where]
     for i in np.flatnonzero(changing[where]):
