@@ -241,17 +241,21 @@ def test_a_second_ctrl_c_during_a_write_ends_it_whole_then_interrupts(tmp_path, 
     store = Store(tmp_path / "p.duckdb")
     stop = StopRequest()
 
+    sent = threading.Event()
+
     def twice() -> None:
         time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGINT)
+        sent.set()
 
     with stop.on_signals(), store.holding() if holding else contextlib.nullcontext():
         sender = threading.Thread(target=twice)
         with pytest.raises(KeyboardInterrupt), store.transaction() as con:
             sender.start()
-            con.execute("CREATE TEMP TABLE slow AS SELECT sum(i * i) s FROM range(400000000) t(i)")
+            while not sent.is_set():  # statements run until both signals came, however late the sender runs
+                con.execute("CREATE OR REPLACE TEMP TABLE slow AS SELECT sum(i * i) s FROM range(20000000) t(i)")
             con.execute("INSERT INTO store_meta VALUES ('account', 'whole')")
             con.execute("DROP TABLE slow")
         sender.join()
