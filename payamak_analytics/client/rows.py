@@ -41,6 +41,7 @@ class Rows:
 
     @staticmethod
     def concat(parts: list[Rows]) -> Rows:
+        """Pages one after another (a column keeps its gaps if any page has them)."""
         if len(parts) == 1:
             return parts[0]
         return Rows({name: _joined([part[name] for part in parts]) for name in parts[0].columns})
