@@ -227,6 +227,42 @@ def first_page_always(simulator) -> Callable:
     return index_rewritten(simulator, lambda operation, index: 1)
 
 
+def listed_count(operation: str, body: bytes, batch: int, count: int) -> bytes:
+    """A GetMessages answer whose record of `batch` lists `count` recipients (other answers as they are)."""
+    if operation != "GetMessages":
+        return body
+    record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
+    return re.sub(record, rb"\g<1>%d\g<2>" % count, body, flags=re.DOTALL)
+
+
+def endless_report(simulator, batch: int) -> Callable:
+    """A proxy in front of the simulator whose report of `batch`, listed with 120 recipients, goes
+    on past row 200 with full pages of numbers made up anew at every index."""
+
+    def behaviour(request: Request, connection) -> None:
+        body, index = request.body, 0
+        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, body):
+            index = int(re.search(rb"index>(\d+)<", body).group(1))
+            body = re.sub(rb"index>\d+<", b"index>101<", body) if index > 200 else body
+        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
+        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30).content
+        answer = listed_count(request.operation, answer, batch, 120)
+        if index > 200:
+            answer = answer.replace(b">0912000", b">099%04d" % (index // 100))
+        connection.sendall(http("200 OK", answer))
+
+    return behaviour
+
+
+def report_pages_asked(proxy: HostileServer, batch: int) -> set[int]:
+    """The indexes of `batch`'s report the proxy was asked for."""
+    return {
+        int(re.search(rb"index>(\d+)<", request.body).group(1))
+        for request in proxy.requests
+        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, request.body)
+    }
+
+
 def proxied(proxy: HostileServer) -> PanelClient:
     """The demo account's client through `proxy` (its path "svc"), quick to retry."""
     return PanelClient("demo", "demo", wsdl="bundled", endpoint=proxy.url("svc"), max_retry_wait=0.05)

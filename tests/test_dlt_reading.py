@@ -3,7 +3,6 @@ delivery reports as a service answers them that the source must read as the sync
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import traceback
@@ -11,7 +10,6 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-import requests
 
 from payamak_analytics import analytics
 from payamak_analytics.accounts import load_accounts, parse_accounts
@@ -22,8 +20,17 @@ from payamak_analytics.store import Store
 from payamak_analytics.sync import PAST_LIST_PAGES, PROBE_INDEX, sync
 
 from .conftest import strict_zeep, truth, world_config
-from .hostile_server import HostileServer, Request, delivered_taken_back, first_page_always, forwarding, http, proxied
-from .test_sync import listed_count, panel_batch
+from .hostile_server import (
+    HostileServer,
+    delivered_taken_back,
+    endless_report,
+    first_page_always,
+    forwarding,
+    listed_count,
+    proxied,
+    report_pages_asked,
+)
+from .test_sync import panel_batch
 
 dlt = pytest.importorskip("dlt", reason="the dlt extra is not installed: pip install 'payamak_analytics[dlt]'")
 
@@ -139,15 +146,6 @@ def test_parquet_files_of_the_filesystem_destination_read_back_once_per_row(make
     assert analytics.delivery_report(lake, by=["operator"])["recipients"].sum() == t["recipients"]
 
 
-def report_pages_asked(proxy: HostileServer, batch: int) -> set[int]:
-    """The indexes of `batch`'s report the proxy was asked for."""
-    return {
-        int(re.search(rb"index>(\d+)<", request.body).group(1))
-        for request in proxy.requests
-        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, request.body)
-    }
-
-
 def test_a_final_status_is_not_taken_back_by_a_later_answer_in_flight(make_simulator, tmp_path):
     """The sync's rule (a final status does not change): a service answering "sent to the telecom"
     for recipients it reported delivered leaves them delivered, and no event says they went back."""
@@ -187,21 +185,8 @@ def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_s
     at every index: a load reads PAST_LIST_PAGES pages past the list at most, and the batch is
     not closed as read in full."""
     simulator, batch = panel_batch(make_simulator, 200)
-
-    def endless(request: Request, connection) -> None:
-        body, index = request.body, 0
-        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, body):
-            index = int(re.search(rb"index>(\d+)<", body).group(1))
-            body = re.sub(rb"index>\d+<", b"index>101<", body) if index > 200 else body
-        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
-        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30).content
-        answer = listed_count(request.operation, answer, batch, 120)
-        if index > 200:  # made-up numbers, new on every page
-            answer = answer.replace(b">0912000", b">099%04d" % (index // 100))
-        connection.sendall(http("200 OK", answer))
-
     pipeline = duckdb_pipeline(tmp_path)
-    with HostileServer({"/svc": endless}) as proxy:
+    with HostileServer({"/svc": endless_report(simulator, batch)}) as proxy:
         pipeline.run(dlt_source(proxied(proxy)))
     assert 3 < len(report_pages_asked(proxy, batch)) <= 2 + PAST_LIST_PAGES
     assert rows(pipeline, f"SELECT complete FROM {{batches}} WHERE batch_id = {batch}") == [(False,)]

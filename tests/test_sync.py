@@ -36,11 +36,14 @@ from .hostile_server import (
     HostileServer,
     Request,
     delivered_taken_back,
+    endless_report,
     first_page_always,
     forwarding,
     http,
     index_rewritten,
+    listed_count,
     proxied,
+    report_pages_asked,
 )
 
 
@@ -409,14 +412,6 @@ def panel_batch(make_simulator, recipients: int, messages: int = 300) -> tuple[S
     ]
 
 
-def listed_count(operation: str, body: bytes, batch: int, count: int) -> bytes:
-    """A GetMessages answer whose record of `batch` lists `count` recipients (other answers as they are)."""
-    if operation != "GetMessages":
-        return body
-    record = rb"(<a:Count>)\d+(</a:Count>(?:(?!</a:MessageInfo>).)*<a:MessageId>%d</a:MessageId>)" % batch
-    return re.sub(record, rb"\g<1>%d\g<2>" % count, body, flags=re.DOTALL)
-
-
 def test_a_batch_listed_with_fewer_recipients_than_stored_is_still_read_in_full(make_simulator, tmp_path):
     """The batches of the sent walk's last pages are planned from those pages; one the store
     already holds, not read in full, has its pages from what the store recorded, as the store's
@@ -663,26 +658,11 @@ def test_a_report_without_end_is_read_at_most_a_bounded_way_past_its_list(make_s
     numbers at every index: each run reads PAST_LIST_PAGES pages past the list at most, and the
     batch stays open (it is never closed as read in full with made-up recipients)."""
     simulator, batch = panel_batch(make_simulator, 200)
-    asked = []
-
-    def endless(request: Request, connection) -> None:
-        body, index = request.body, 0
-        if request.operation == "GetBatchDelivery" and re.search(rb"batchSmsId>%d<" % batch, body):
-            index = int(re.search(rb"index>(\d+)<", body).group(1))
-            asked.append(index)
-            body = re.sub(rb"index>\d+<", b"index>101<", body) if index > 200 else body
-        headers = {"Content-Type": request.headers["content-type"], "SOAPAction": request.headers["soapaction"]}
-        answer = requests.post(simulator.url, data=body, headers=headers, timeout=30).content
-        answer = listed_count(request.operation, answer, batch, 120)
-        if index > 200:  # made-up numbers, new on every page
-            answer = answer.replace(b">0912000", b">099%04d" % (index // 100))
-        connection.sendall(http("200 OK", answer))
-
-    with HostileServer({"/svc": endless}) as proxy:
+    with HostileServer({"/svc": endless_report(simulator, batch)}) as proxy:
         client = proxied(proxy)
         store = Store(tmp_path / "p.duckdb")
         summary = sync(client, store, progress=False)
-    assert 3 < len(set(asked)) <= 2 + PAST_LIST_PAGES + 1
+    assert 3 < len(report_pages_asked(proxy, batch)) <= 2 + PAST_LIST_PAGES + 1
     assert summary.batches_open >= 1
     assert not store.sql(f"SELECT complete FROM batches WHERE batch_id = {batch}").iloc[0, 0]
 

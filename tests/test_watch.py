@@ -43,8 +43,8 @@ from payamak_analytics.sync import sync
 from payamak_analytics.watch import Watch, WatchLock, WatchLockedError, duration
 
 from .conftest import START, truth
-from .hostile_server import HostileServer, first_page_always, forwarding
-from .test_sync import listed_count, panel_batch
+from .hostile_server import HostileServer, first_page_always, forwarding, listed_count
+from .test_sync import panel_batch
 
 CYCLE = 900  # simulated seconds between cycles
 MCI, IRANCELL = ("0912", "0919", "0991"), ("0935", "0936", "0901")
