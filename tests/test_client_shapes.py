@@ -212,6 +212,19 @@ def test_a_time_written_as_a_word_is_refused_in_a_page_as_in_a_record(server, te
         client.messages_page("sent")
 
 
+@pytest.mark.parametrize("text", ["2025-11", "2025", "2025-11-20T10:00:00."])
+def test_a_time_cut_short_is_refused_in_a_page_as_in_a_record(server, text):
+    """numpy reads a month or a year alone as its first moment, and a time ending in a dot as
+    the whole second: a page holding one is refused, as one record is, rather than stored as a
+    time the service never wrote (a proxy cutting answers short)."""
+    server.behaviours["/t"] = answer("200 OK", messages_answer([message_info(1, ActionDateTime=text)]))
+    client = client_of(server, "t")
+    with pytest.raises(AnswerError, match="ActionDateTime"):
+        client.get_messages("sent")
+    with pytest.raises(AnswerError, match="ActionDateTime"):
+        client.messages_page("sent")
+
+
 @pytest.mark.parametrize(
     ("text", "zone"), [("9999-12-31T23:59:59.9999999", UTC), ("0001-01-01T00:00:00", "Asia/Tokyo")]
 )

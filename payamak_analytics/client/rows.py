@@ -9,6 +9,7 @@ A DataFrame is made of them only when asked for (`message_frame`).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
@@ -106,18 +107,20 @@ def _fast(kind: str, values: list[str | None], zone: tzinfo) -> np.ndarray:
     return numbers if gaps is None else np.ma.MaskedArray(numbers, mask=gaps)
 
 
+# A local time numpy and `datetime.fromisoformat` read alike: a whole date, then what of a time
+_PLAIN_LOCAL = re.compile(r"\d{4}-\d\d-\d\d(?:[Tt ]\d\d(?::\d\d(?::\d\d(?:\.\d+)?)?)?)?", re.ASCII)
+
+
 def _timestamps(values: list[str | None], zone: tzinfo) -> np.ndarray:
     """Texts without an offset, local times of `zone`, as UTC: parsed by numpy in C, and read
     as `wire_value` reads each one (`datetime.replace(tzinfo=zone)`). The offset is looked up
     at both ends of each distinct hour, and time by time in an hour it changes in (zones once
-    changed on odd seconds: Tehran in 1935); no zone changed twice within two days. Any text
-    with an offset or Z raises, so that each is read for what it says, and so does one not
-    starting with a digit: numpy reads 'now' and 'today'."""
-    if any(
-        v is not None and (not v[:1].isdigit() or v.rstrip()[-1:] in "Zz" or "+" in v[10:] or "-" in v[10:])
-        for v in values
-    ):
-        raise ValueError("offsets or words")
+    changed on odd seconds: Tehran in 1935); no zone changed twice within two days. Only a
+    text `_PLAIN_LOCAL` matches is read here: one with an offset or Z is read value by value for
+    what it says, and numpy reads what `wire_value` refuses ('now', 'today', a month or a year
+    alone, a time ending in a dot)."""
+    if any(v is not None and not _PLAIN_LOCAL.fullmatch(v) for v in values):
+        raise ValueError("offsets, words or a time cut short")
     local = np.array(values, dtype="datetime64[us]")
     if np.isnat(local).sum() != values.count(None):
         raise ValueError("NaT")
